@@ -1,0 +1,678 @@
+//! Writes a message body in one pass:
+//! `{"mediaType": .., "opaqueData": {..}, <the message's fields>}`.
+//!
+//! The message is serialized straight into the output through three small serializer
+//! wrappers, with no intermediate `serde_json::Value`:
+//! - [`TopLevel`] accepts only a struct or a map, writes the envelope keys first, drops
+//!   top-level `null` fields (the seed's schemas reject `null` for absent fields) and refuses
+//!   fields named like the envelope's keys;
+//! - [`FiniteCheck`] refuses NaN and infinity at any depth (serde_json would write `null`);
+//! - [`NullProbe`] tells whether a field value serializes as `null`, without writing it.
+
+use std::fmt;
+
+use serde::ser::{self, Impossible, Serialize, SerializeMap, Serializer};
+
+use crate::error::EncodeError;
+use crate::opaque::{OpaqueData, REQUEST_PUBLISHED};
+
+/// The two keys the envelope writes itself.
+pub(crate) const MEDIA_TYPE_KEY: &str = "mediaType";
+pub(crate) const OPAQUE_DATA_KEY: &str = "opaqueData";
+
+/// serde_json's error text when [`FiniteCheck`] refuses a float; recognised on the way out.
+const NON_FINITE: &str = "non-finite float";
+
+/// Serializes `content` as a message body of `media_type` with `opaque` data, stamped with
+/// `published` as `x-request-published`.
+pub(crate) fn write_body<T: Serialize + ?Sized>(
+    media_type: &str,
+    opaque: &OpaqueData,
+    published: &str,
+    content: &T,
+) -> Result<String, EncodeError> {
+    let mut out = Vec::with_capacity(256);
+    let mut json = serde_json::Serializer::new(&mut out);
+    let header = Header { media_type, opaque, published };
+    content.serialize(TopLevel { json: &mut json, header }).map_err(BodyError::into_encode_error)?;
+    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+#[derive(Clone, Copy)]
+struct Header<'h> {
+    media_type: &'h str,
+    opaque: &'h OpaqueData,
+    published: &'h str,
+}
+
+/// The opaque data with the publish stamp in place of any earlier one.
+struct Stamped<'h>(Header<'h>);
+
+impl Serialize for Stamped<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.0.opaque.iter().filter(|(k, _)| *k != REQUEST_PUBLISHED) {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry(REQUEST_PUBLISHED, self.0.published)?;
+        map.end()
+    }
+}
+
+#[derive(Debug)]
+enum BodyError {
+    Json(serde_json::Error),
+    NonFinite { field: String },
+    NotAnObject(&'static str),
+    Reserved(String),
+    Custom(String),
+}
+
+impl BodyError {
+    fn into_encode_error(self) -> EncodeError {
+        match self {
+            BodyError::Json(e) => EncodeError::Serialize(e.to_string()),
+            BodyError::NonFinite { field } => EncodeError::NonFiniteFloat { field },
+            BodyError::NotAnObject(found) => EncodeError::NotAnObject { found },
+            BodyError::Reserved(key) => EncodeError::ReservedKey(key),
+            BodyError::Custom(text) => EncodeError::Serialize(text),
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Json(e) => write!(f, "{e}"),
+            BodyError::NonFinite { field } => write!(f, "field `{field}` holds a non-finite float"),
+            BodyError::NotAnObject(found) => write!(f, "the message serializes as {found}"),
+            BodyError::Reserved(key) => write!(f, "the content has the reserved key `{key}`"),
+            BodyError::Custom(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl ser::Error for BodyError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        BodyError::Custom(msg.to_string())
+    }
+}
+
+type Json<'a, W> = &'a mut serde_json::Serializer<W>;
+type JsonMap<'a, W> = <Json<'a, W> as Serializer>::SerializeMap;
+
+struct TopLevel<'a, W: std::io::Write> {
+    json: Json<'a, W>,
+    header: Header<'a>,
+}
+
+impl<'a, W: std::io::Write> TopLevel<'a, W> {
+    fn start(self) -> Result<Fields<'a, W>, BodyError> {
+        let mut map = self.json.serialize_map(None).map_err(BodyError::Json)?;
+        map.serialize_entry(MEDIA_TYPE_KEY, self.header.media_type)
+            .and_then(|()| map.serialize_entry(OPAQUE_DATA_KEY, &Stamped(self.header)))
+            .map_err(BodyError::Json)?;
+        Ok(Fields { map, pending_key: None })
+    }
+}
+
+macro_rules! not_an_object {
+    ($($method:ident($($arg:ty),*) => $found:literal;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<(), BodyError> {
+            Err(BodyError::NotAnObject($found))
+        })*
+    };
+}
+
+impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
+    type Ok = ();
+    type Error = BodyError;
+    type SerializeSeq = Impossible<(), BodyError>;
+    type SerializeTuple = Impossible<(), BodyError>;
+    type SerializeTupleStruct = Impossible<(), BodyError>;
+    type SerializeTupleVariant = Impossible<(), BodyError>;
+    type SerializeMap = Fields<'a, W>;
+    type SerializeStruct = Fields<'a, W>;
+    type SerializeStructVariant = Impossible<(), BodyError>;
+
+    not_an_object! {
+        serialize_bool(bool) => "a boolean";
+        serialize_i8(i8) => "a number";
+        serialize_i16(i16) => "a number";
+        serialize_i32(i32) => "a number";
+        serialize_i64(i64) => "a number";
+        serialize_i128(i128) => "a number";
+        serialize_u8(u8) => "a number";
+        serialize_u16(u16) => "a number";
+        serialize_u32(u32) => "a number";
+        serialize_u64(u64) => "a number";
+        serialize_u128(u128) => "a number";
+        serialize_f32(f32) => "a number";
+        serialize_f64(f64) => "a number";
+        serialize_char(char) => "a string";
+        serialize_str(&str) => "a string";
+        serialize_bytes(&[u8]) => "an array";
+        serialize_none() => "null";
+        serialize_unit() => "null";
+        serialize_unit_struct(&'static str) => "null";
+        serialize_unit_variant(&'static str, u32, &'static str) => "an enum variant";
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), BodyError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), BodyError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), BodyError> {
+        Err(BodyError::NotAnObject("an enum variant"))
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, BodyError> {
+        Err(BodyError::NotAnObject("an array"))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, BodyError> {
+        Err(BodyError::NotAnObject("an array"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, BodyError> {
+        Err(BodyError::NotAnObject("an array"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, BodyError> {
+        Err(BodyError::NotAnObject("an enum variant"))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, BodyError> {
+        self.start()
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, BodyError> {
+        self.start()
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, BodyError> {
+        Err(BodyError::NotAnObject("an enum variant"))
+    }
+}
+
+/// The message's own fields, written after the envelope keys.
+struct Fields<'a, W: std::io::Write> {
+    map: JsonMap<'a, W>,
+    pending_key: Option<String>,
+}
+
+impl<W: std::io::Write> Fields<'_, W> {
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), BodyError> {
+        if key == MEDIA_TYPE_KEY || key == OPAQUE_DATA_KEY {
+            return Err(BodyError::Reserved(key.to_owned()));
+        }
+        if value.serialize(NullProbe) == Ok(true) {
+            return Ok(());
+        }
+        self.map.serialize_entry(key, &Finite(value)).map_err(|e| {
+            if e.to_string() == NON_FINITE {
+                BodyError::NonFinite { field: key.to_owned() }
+            } else {
+                BodyError::Json(e)
+            }
+        })
+    }
+}
+
+impl<W: std::io::Write> ser::SerializeStruct for Fields<'_, W> {
+    type Ok = ();
+    type Error = BodyError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), BodyError> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), BodyError> {
+        SerializeMap::end(self.map).map_err(BodyError::Json)
+    }
+}
+
+impl<W: std::io::Write> ser::SerializeMap for Fields<'_, W> {
+    type Ok = ();
+    type Error = BodyError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), BodyError> {
+        let key = match serde_json::to_value(key).map_err(BodyError::Json)? {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::Bool(flag) => flag.to_string(),
+            _ => return Err(BodyError::Custom("a message's keys must be strings".to_owned())),
+        };
+        self.pending_key = Some(key);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BodyError> {
+        let key = self.pending_key.take().expect("serialize_key comes before serialize_value");
+        self.field(&key, value)
+    }
+
+    fn end(self) -> Result<(), BodyError> {
+        SerializeMap::end(self.map).map_err(BodyError::Json)
+    }
+}
+
+/// A value whose floats are checked on the way through.
+struct Finite<'v, T: ?Sized>(&'v T);
+
+impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(FiniteCheck(serializer))
+    }
+}
+
+/// Forwards to `S`, refusing non-finite floats at any depth.
+struct FiniteCheck<S>(S);
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.0.$method($($arg),*)
+        })*
+    };
+}
+
+impl<S: Serializer> Serializer for FiniteCheck<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = FiniteCompound<S::SerializeSeq>;
+    type SerializeTuple = FiniteCompound<S::SerializeTuple>;
+    type SerializeTupleStruct = FiniteCompound<S::SerializeTupleStruct>;
+    type SerializeTupleVariant = FiniteCompound<S::SerializeTupleVariant>;
+    type SerializeMap = FiniteCompound<S::SerializeMap>;
+    type SerializeStruct = FiniteCompound<S::SerializeStruct>;
+    type SerializeStructVariant = FiniteCompound<S::SerializeStructVariant>;
+
+    forward! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_char(v: char);
+        serialize_str(v: &str);
+        serialize_bytes(v: &[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
+        if !v.is_finite() {
+            return Err(ser::Error::custom(NON_FINITE));
+        }
+        self.0.serialize_f32(v)
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
+        if !v.is_finite() {
+            return Err(ser::Error::custom(NON_FINITE));
+        }
+        self.0.serialize_f64(v)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.serialize_some(&Finite(value))
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_struct(name, &Finite(value))
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_variant(name, index, variant, &Finite(value))
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
+        self.0.serialize_seq(len).map(FiniteCompound)
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        self.0.serialize_tuple(len).map(FiniteCompound)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
+        self.0.serialize_tuple_struct(name, len).map(FiniteCompound)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        self.0.serialize_tuple_variant(name, index, variant, len).map(FiniteCompound)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        self.0.serialize_map(len).map(FiniteCompound)
+    }
+
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeStruct, S::Error> {
+        self.0.serialize_struct(name, len).map(FiniteCompound)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        self.0.serialize_struct_variant(name, index, variant, len).map(FiniteCompound)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// A compound serializer whose elements pass through [`FiniteCheck`].
+struct FiniteCompound<C>(C);
+
+macro_rules! finite_compound {
+    ($($trait:ident :: $method:ident;)*) => {
+        $(impl<C: ser::$trait> ser::$trait for FiniteCompound<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+                self.0.$method(&Finite(value))
+            }
+
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        })*
+    };
+}
+
+finite_compound! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
+}
+
+impl<C: ser::SerializeMap> ser::SerializeMap for FiniteCompound<C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
+        self.0.serialize_key(key)
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.0.serialize_value(&Finite(value))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.0.end()
+    }
+}
+
+impl<C: ser::SerializeStruct> ser::SerializeStruct for FiniteCompound<C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), C::Error> {
+        self.0.serialize_field(key, &Finite(value))
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+        self.0.skip_field(key)
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.0.end()
+    }
+}
+
+impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for FiniteCompound<C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), C::Error> {
+        self.0.serialize_field(key, &Finite(value))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.0.end()
+    }
+}
+
+/// Answers whether a value serializes as JSON `null`; any compound answers "no" by failing.
+struct NullProbe;
+
+#[derive(Debug, PartialEq)]
+struct NotNull;
+
+impl fmt::Display for NotNull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not null")
+    }
+}
+
+impl std::error::Error for NotNull {}
+
+impl ser::Error for NotNull {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotNull
+    }
+}
+
+macro_rules! probe {
+    ($answer:literal: $($method:ident($($arg:ty),*);)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<bool, NotNull> {
+            Ok($answer)
+        })*
+    };
+}
+
+impl Serializer for NullProbe {
+    type Ok = bool;
+    type Error = NotNull;
+    type SerializeSeq = Impossible<bool, NotNull>;
+    type SerializeTuple = Impossible<bool, NotNull>;
+    type SerializeTupleStruct = Impossible<bool, NotNull>;
+    type SerializeTupleVariant = Impossible<bool, NotNull>;
+    type SerializeMap = Impossible<bool, NotNull>;
+    type SerializeStruct = Impossible<bool, NotNull>;
+    type SerializeStructVariant = Impossible<bool, NotNull>;
+
+    probe! { true: serialize_none(); serialize_unit(); serialize_unit_struct(&'static str); }
+    probe! { false:
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
+        serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
+        serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_f32(f32);
+        serialize_f64(f64); serialize_char(char); serialize_str(&str); serialize_bytes(&[u8]);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, NotNull> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<bool, NotNull> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<bool, NotNull> {
+        Ok(false)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotNull> {
+        Err(NotNull)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotNull> {
+        Err(NotNull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn write(content: &serde_json::Value) -> Result<serde_json::Value, EncodeError> {
+        let opaque = OpaqueData::new().with_request_id("r");
+        let text = write_body("a/b", &opaque, "1.000000", content)?;
+        Ok(serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn envelope_keys_come_first_and_nulls_are_dropped() {
+        let opaque = OpaqueData::new();
+        let text = write_body("a/b", &opaque, "1.5", &json!({"x": 1, "gone": null})).unwrap();
+        assert_eq!(text, r#"{"mediaType":"a/b","opaqueData":{"x-request-published":"1.5"},"x":1}"#);
+    }
+
+    #[test]
+    fn refuses_what_json_or_the_envelope_cannot_hold() {
+        assert!(matches!(write(&json!([1])), Err(EncodeError::NotAnObject { found: "an array" })));
+        assert!(
+            matches!(write(&json!({"mediaType": "x"})), Err(EncodeError::ReservedKey(k)) if k == "mediaType")
+        );
+        #[derive(serde::Serialize)]
+        struct Floats {
+            ok: f64,
+            nested: Vec<Option<f32>>,
+        }
+        let bad = Floats { ok: 1.0, nested: vec![Some(1.0), Some(f32::INFINITY)] };
+        let error = write_body("a/b", &OpaqueData::new(), "1", &bad).unwrap_err();
+        assert!(matches!(&error, EncodeError::NonFiniteFloat { field } if field == "nested"), "{error}");
+        let nan = Floats { ok: f64::NAN, nested: vec![] };
+        assert!(matches!(
+            write_body("a/b", &OpaqueData::new(), "1", &nan),
+            Err(EncodeError::NonFiniteFloat { .. })
+        ));
+    }
+
+    #[test]
+    fn the_stamp_replaces_an_earlier_one() {
+        let opaque = OpaqueData::new().with_ttl(3);
+        let mut old = opaque.clone();
+        old.insert(REQUEST_PUBLISHED, "0.0");
+        let text = write_body("a/b", &old, "2.0", &json!({})).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["opaqueData"], json!({"x-request-ttl": "3", "x-request-published": "2.0"}));
+    }
+}

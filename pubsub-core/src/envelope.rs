@@ -1,0 +1,373 @@
+//! The wire codec: typed [`encode`] and [`decode`], and the envelope reading that the typed
+//! and untyped paths share (SNS notification unwrap, `mediaType`, `opaqueData`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
+use crate::error::{DecodeError, EncodeError, Layer};
+use crate::opaque::{published_stamp, OpaqueData};
+use crate::validation::ValidationReport;
+use crate::PubSubMessage;
+
+/// A decoded message with what travelled around it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<T> {
+    /// The message.
+    pub message: T,
+    /// Its `mediaType`.
+    pub media_type: String,
+    /// Its `opaqueData`, keys lower-cased.
+    pub opaque_data: OpaqueData,
+}
+
+/// Encodes `message` as the body microcosm-pubsub publishes to SNS.
+///
+/// The message is validated first and an invalid one is never encoded. The body holds
+/// `mediaType`, `opaqueData` (keys lower-cased, `x-request-published` stamped with the time of
+/// this call) and the fields under their serde names; top-level fields whose value is `null`
+/// (an `Option` that is `None`) are left out, as the seed leaves absent fields out. NaN and
+/// infinity are refused, never written as `null`.
+///
+/// ```
+/// # use pubsub_core::{encode, OpaqueData, PubSubMessage};
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+/// #[media_type = "application/vnd.globality.pubsub.simple"]
+/// struct Simple { message: String, timestamp: f64 }
+///
+/// let body = encode(&Simple { message: "hi".into(), timestamp: 1.5 }, &OpaqueData::new())?;
+/// assert!(body.starts_with(r#"{"mediaType":"application/vnd.globality.pubsub.simple","opaqueData":{"x-request-published":"#));
+/// assert!(body.ends_with(r#","message":"hi","timestamp":1.5}"#));
+/// # Ok::<(), pubsub_core::EncodeError>(())
+/// ```
+pub fn encode<T: PubSubMessage>(message: &T, opaque: &OpaqueData) -> Result<String, EncodeError> {
+    message.validate().map_err(|errors| EncodeError::Invalid {
+        media_type: T::MEDIA_TYPE.to_owned(),
+        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+    })?;
+    write_body(T::MEDIA_TYPE, opaque, &published_stamp(SystemTime::now()), message)
+}
+
+/// Decodes an SQS body into `T`.
+///
+/// The body may be an SNS notification (its `Message` holds the message) or the raw message.
+/// The media type must equal `T::MEDIA_TYPE`; unknown fields are ignored; the result is
+/// validated.
+///
+/// ```
+/// # use pubsub_core::{decode, DecodeError, PubSubMessage};
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Debug, Serialize, Deserialize, validator::Validate, PubSubMessage)]
+/// #[media_type = "application/vnd.globality.pubsub.simple"]
+/// struct Simple { message: String }
+///
+/// let decoded = decode::<Simple>(r#"{"mediaType": "application/vnd.globality.pubsub.simple",
+///     "opaqueData": {"X-Request-Id": "r-1"}, "message": "hi", "extra": true}"#)?;
+/// assert_eq!(decoded.message.message, "hi");
+/// assert_eq!(decoded.opaque_data.request_id(), Some("r-1"));
+///
+/// let error = decode::<Simple>(r#"{"mediaType": "text/plain", "message": "hi"}"#).unwrap_err();
+/// assert!(matches!(error, DecodeError::MediaTypeMismatch { .. }));
+/// # Ok::<(), DecodeError>(())
+/// ```
+pub fn decode<T: PubSubMessage>(body: &str) -> Result<Decoded<T>, DecodeError> {
+    decode_envelope(Envelope::read(body)?)
+}
+
+pub(crate) fn decode_envelope<T: PubSubMessage>(envelope: Envelope<'_>) -> Result<Decoded<T>, DecodeError> {
+    if envelope.media_type != T::MEDIA_TYPE {
+        return Err(DecodeError::MediaTypeMismatch {
+            expected: T::MEDIA_TYPE.to_owned(),
+            found: envelope.media_type,
+        });
+    }
+    let message: T = serde_json::from_str(&envelope.message).map_err(|e| DecodeError::Schema {
+        media_type: envelope.media_type.clone(),
+        reason: schema_reason(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    message.validate().map_err(|errors| DecodeError::Invalid {
+        media_type: envelope.media_type.clone(),
+        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+    })?;
+    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+}
+
+/// serde_json's message without its trailing " at line L column C" (reported apart).
+fn schema_reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+/// The parts of a message every decode path needs, read in one pass over each layer.
+pub(crate) struct Envelope<'b> {
+    /// The message text: the body itself, or the notification's `Message`.
+    pub message: Cow<'b, str>,
+    pub media_type: String,
+    pub opaque_data: OpaqueData,
+}
+
+impl<'b> Envelope<'b> {
+    pub(crate) fn read(body: &'b str) -> Result<Envelope<'b>, DecodeError> {
+        let outer = Header::read(body, Layer::Body)?;
+        // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
+        // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.
+        let (message, header) = match outer.notification_message {
+            Some(notification) if outer.media_type.is_none() => match notification {
+                Field::Text(message) => {
+                    let inner = match &message {
+                        Cow::Borrowed(text) => Header::read(text, Layer::NotificationMessage)?,
+                        Cow::Owned(text) => Header::read(text, Layer::NotificationMessage)?.into_owned(),
+                    };
+                    (message, inner)
+                }
+                Field::Other(found) => return Err(DecodeError::NotificationMessageNotString { found }),
+            },
+            notification_message => (Cow::Borrowed(body), Header { notification_message, ..outer }),
+        };
+        let media_type = match header.media_type {
+            Some(Field::Text(text)) => text.into_owned(),
+            Some(Field::Other(found)) => return Err(DecodeError::MediaTypeNotString { found }),
+            None => return Err(DecodeError::MissingMediaType),
+        };
+        let opaque_data = match header.opaque_data {
+            Some(Ok(opaque)) => opaque,
+            Some(Err(reason)) => return Err(DecodeError::BadOpaqueData { reason }),
+            None => OpaqueData::new(),
+        };
+        Ok(Envelope { message, media_type, opaque_data })
+    }
+}
+
+/// A string-valued key, or what it held instead.
+enum Field<'b> {
+    Text(Cow<'b, str>),
+    Other(&'static str),
+}
+
+impl<'b> Field<'b> {
+    fn into_owned(self) -> Field<'static> {
+        match self {
+            Field::Text(text) => Field::Text(Cow::Owned(text.into_owned())),
+            Field::Other(found) => Field::Other(found),
+        }
+    }
+}
+
+/// The keys of one layer: `Message` (SNS), `mediaType`, `opaqueData`; the rest is skipped.
+struct Header<'b> {
+    notification_message: Option<Field<'b>>,
+    media_type: Option<Field<'b>>,
+    opaque_data: Option<Result<OpaqueData, String>>,
+}
+
+impl<'b> Header<'b> {
+    fn read(text: &'b str, layer: Layer) -> Result<Header<'b>, DecodeError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let header = HeaderSeed { layer }
+            .deserialize(&mut deserializer)
+            .and_then(|header| deserializer.end().map(|()| header))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => match not_an_object(&e) {
+                    Some(found) => DecodeError::NotAnObject { layer, found },
+                    None => malformed(layer, &e),
+                },
+                _ => malformed(layer, &e),
+            })?;
+        Ok(header)
+    }
+
+    fn into_owned(self) -> Header<'static> {
+        Header {
+            notification_message: self.notification_message.map(Field::into_owned),
+            media_type: self.media_type.map(Field::into_owned),
+            opaque_data: self.opaque_data,
+        }
+    }
+}
+
+fn malformed(layer: Layer, error: &serde_json::Error) -> DecodeError {
+    DecodeError::Malformed { layer, reason: schema_reason(error), line: error.line(), column: error.column() }
+}
+
+/// The `found` of a "not an object" error raised by [`HeaderSeed`].
+fn not_an_object(error: &serde_json::Error) -> Option<&'static str> {
+    let text = error.to_string();
+    let found = text.strip_prefix(NOT_AN_OBJECT)?;
+    ["null", "a boolean", "a number", "a string", "an array"].into_iter().find(|kind| found.starts_with(kind))
+}
+
+const NOT_AN_OBJECT: &str = "not an object: ";
+
+struct HeaderSeed {
+    layer: Layer,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed {
+    type Value = Header<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Header<'de>, D::Error> {
+        deserializer.deserialize_any(HeaderVisitor { layer: self.layer })
+    }
+}
+
+struct HeaderVisitor {
+    layer: Layer,
+}
+
+macro_rules! refuse_non_object {
+    ($($method:ident($ty:ty) => $found:literal;)*) => {
+        $(fn $method<E: serde::de::Error>(self, _: $ty) -> Result<Header<'de>, E> {
+            Err(E::custom(format_args!("{NOT_AN_OBJECT}{}", $found)))
+        })*
+    };
+}
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Header<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the {} as a JSON object", self.layer)
+    }
+
+    refuse_non_object! {
+        visit_bool(bool) => "a boolean";
+        visit_i64(i64) => "a number";
+        visit_u64(u64) => "a number";
+        visit_f64(f64) => "a number";
+        visit_str(&str) => "a string";
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Header<'de>, E> {
+        Err(E::custom(format_args!("{NOT_AN_OBJECT}null")))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Header<'de>, A::Error> {
+        Err(serde::de::Error::custom(format_args!("{NOT_AN_OBJECT}an array")))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'de>, A::Error> {
+        let mut header = Header { notification_message: None, media_type: None, opaque_data: None };
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Message if self.layer == Layer::Body => {
+                    header.notification_message = Some(map.next_value::<FieldValue<'de>>()?.0)
+                }
+                Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
+                Key::OpaqueData => {
+                    let value = map.next_value::<serde_json::Value>()?;
+                    header.opaque_data = Some(OpaqueData::deserialize(value).map_err(|e| e.to_string()));
+                }
+                Key::Message | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(header)
+    }
+}
+
+/// The keys a header reads, recognised without allocating.
+enum Key {
+    Message,
+    MediaType,
+    OpaqueData,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "Message" => Key::Message,
+                    MEDIA_TYPE_KEY => Key::MediaType,
+                    OPAQUE_DATA_KEY => Key::OpaqueData,
+                    _ => Key::Other,
+                })
+            }
+        }
+
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Reads a value as a string if it is one, else notes what it was.
+struct FieldValue<'b>(Field<'b>);
+
+impl<'de> Deserialize<'de> for FieldValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FieldValue<'de>, D::Error> {
+        struct FieldVisitor;
+
+        macro_rules! other {
+            ($($method:ident($ty:ty) => $found:literal;)*) => {
+                $(fn $method<E>(self, _: $ty) -> Result<FieldValue<'de>, E> {
+                    Ok(FieldValue(Field::Other($found)))
+                })*
+            };
+        }
+
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = FieldValue<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<FieldValue<'de>, E> {
+                Ok(FieldValue(Field::Text(Cow::Borrowed(text))))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<FieldValue<'de>, E> {
+                Ok(FieldValue(Field::Text(Cow::Owned(text.to_owned()))))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<FieldValue<'de>, E> {
+                Ok(FieldValue(Field::Text(Cow::Owned(text))))
+            }
+
+            other! {
+                visit_bool(bool) => "a boolean";
+                visit_i64(i64) => "a number";
+                visit_u64(u64) => "a number";
+                visit_f64(f64) => "a number";
+            }
+
+            fn visit_unit<E>(self) -> Result<FieldValue<'de>, E> {
+                Ok(FieldValue(Field::Other("null")))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FieldValue<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FieldValue(Field::Other("an array")))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldValue<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(FieldValue(Field::Other("an object")))
+            }
+        }
+
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}

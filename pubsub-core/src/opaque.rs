@@ -1,0 +1,205 @@
+//! Opaque data: string context that travels with a request from message to message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Key of the correlation id.
+pub const REQUEST_ID: &str = "x-request-id";
+/// Key of the hop budget.
+pub const REQUEST_TTL: &str = "x-request-ttl";
+/// Key of the publish time (Unix seconds with a fraction), stamped by every encode.
+pub const REQUEST_PUBLISHED: &str = "x-request-published";
+/// The hop budget a consumer assumes when a message carries none.
+pub const DEFAULT_TTL: i64 = 32;
+
+/// The `opaqueData` object of a message: string keys (always lower-cased) to string values.
+///
+/// ```
+/// use pubsub_core::OpaqueData;
+///
+/// let mut opaque = OpaqueData::new().with_request_id("req-1").with_ttl(5);
+/// opaque.insert("X-Custom", "v");
+/// assert_eq!(opaque.get("x-custom"), Some("v"));
+/// assert_eq!(opaque.get("X-CUSTOM"), Some("v"));
+/// assert_eq!(opaque.ttl(), Some(5));
+/// assert_eq!(opaque.request_id(), Some("req-1"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpaqueData {
+    entries: BTreeMap<String, String>,
+}
+
+impl OpaqueData {
+    /// Empty opaque data.
+    pub fn new() -> OpaqueData {
+        OpaqueData::default()
+    }
+
+    /// The value under `key` (looked up lower-cased).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match self.entries.get(key) {
+            Some(value) => Some(value),
+            None if key.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.entries.get(&key.to_ascii_lowercase()).map(String::as_str)
+            }
+            None => None,
+        }
+    }
+
+    /// Sets `key` (lower-cased) to `value`; returns the value it replaces.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
+        let mut key = key.into();
+        key.make_ascii_lowercase();
+        self.entries.insert(key, value.into())
+    }
+
+    /// Removes `key` (lower-cased); returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.entries.remove(&key.to_ascii_lowercase())
+    }
+
+    /// `(key, value)` pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The correlation id, `x-request-id`.
+    pub fn request_id(&self) -> Option<&str> {
+        self.get(REQUEST_ID)
+    }
+
+    /// Sets `x-request-id`.
+    pub fn set_request_id(&mut self, request_id: impl Into<String>) {
+        self.insert(REQUEST_ID, request_id);
+    }
+
+    /// With `x-request-id` set.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> OpaqueData {
+        self.set_request_id(request_id);
+        self
+    }
+
+    /// The hop budget `x-request-ttl`, when present and an integer.
+    pub fn ttl(&self) -> Option<i64> {
+        self.get(REQUEST_TTL)?.trim().parse().ok()
+    }
+
+    /// Sets `x-request-ttl`.
+    pub fn set_ttl(&mut self, ttl: i64) {
+        self.insert(REQUEST_TTL, ttl.to_string());
+    }
+
+    /// With `x-request-ttl` set.
+    pub fn with_ttl(mut self, ttl: i64) -> OpaqueData {
+        self.set_ttl(ttl);
+        self
+    }
+
+    /// The publish time `x-request-published` as Unix seconds, when present and a number.
+    pub fn published_seconds(&self) -> Option<f64> {
+        self.get(REQUEST_PUBLISHED)?.trim().parse().ok()
+    }
+
+    /// The publish time `x-request-published`, when present and a non-negative number.
+    pub fn published_at(&self) -> Option<SystemTime> {
+        let seconds = self.published_seconds()?;
+        (seconds.is_finite() && seconds >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(seconds))
+    }
+}
+
+/// `x-request-published` for `time`: Unix seconds with six decimals, as Python's `time.time()`.
+pub(crate) fn published_stamp(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", since.as_secs(), since.subsec_micros())
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for OpaqueData {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> OpaqueData {
+        let mut opaque = OpaqueData::new();
+        for (key, value) in iter {
+            opaque.insert(key, value);
+        }
+        opaque
+    }
+}
+
+impl Serialize for OpaqueData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(&self.entries)
+    }
+}
+
+/// Lenient, as a consumer of other producers must be: keys are lower-cased, numbers and
+/// booleans become their JSON text, `null` values are dropped, nested values are kept as JSON.
+impl<'de> Deserialize<'de> for OpaqueData {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OpaqueData, D::Error> {
+        struct OpaqueVisitor;
+
+        impl<'de> Visitor<'de> for OpaqueVisitor {
+            type Value = OpaqueData;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of string values")
+            }
+
+            fn visit_unit<E>(self) -> Result<OpaqueData, E> {
+                Ok(OpaqueData::new())
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OpaqueData, A::Error> {
+                let mut opaque = OpaqueData::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let text = match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::Null => continue,
+                        serde_json::Value::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    opaque.insert(key, text);
+                }
+                Ok(opaque)
+            }
+        }
+
+        deserializer.deserialize_any(OpaqueVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_lower_cased_on_insert_and_decode() {
+        let opaque: OpaqueData =
+            serde_json::from_str(r#"{"X-Request-Id": "r", "x-request-ttl": 5, "n": null}"#).unwrap();
+        assert_eq!(opaque.request_id(), Some("r"));
+        assert_eq!(opaque.ttl(), Some(5));
+        assert_eq!(opaque.len(), 2);
+    }
+
+    #[test]
+    fn published_stamp_has_micro_seconds() {
+        let time = UNIX_EPOCH + Duration::from_micros(1_795_800_748_889_509);
+        assert_eq!(published_stamp(time), "1795800748.889509");
+        let opaque = OpaqueData::from_iter([(REQUEST_PUBLISHED, published_stamp(time))]);
+        assert_eq!(opaque.published_seconds(), Some(1_795_800_748.889_509));
+        assert_eq!(
+            opaque.published_at().unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_795_800_748
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Messages with no Rust type: a media type and a JSON object.
+//!
+//! Used by command-line tools and for the lifecycle convention, whose `created`, `changed`
+//! and `deleted` bodies decode without a declared schema (their conventional fields are still
+//! checked).
+
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
+use crate::envelope::{Decoded, Envelope};
+use crate::error::{json_kind, DecodeError, EncodeError};
+use crate::opaque::{published_stamp, OpaqueData};
+use crate::{Change, Lifecycle, MediaType, MediaTypeError, ValidationReport};
+
+/// A message known only by its media type.
+///
+/// ```
+/// use pubsub_core::{decode_untyped, encode_untyped, OpaqueData, UntypedMessage};
+///
+/// let created = UntypedMessage::created("Widget", "http://example.com/api/v1/widget/1");
+/// assert_eq!(created.media_type, "application/vnd.globality.pubsub._.created.widget");
+///
+/// let body = encode_untyped(&created, &OpaqueData::new())?;
+/// let decoded = decode_untyped(&body)?;
+/// assert_eq!(decoded.message.content["uri"], "http://example.com/api/v1/widget/1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct UntypedMessage {
+    /// The media type.
+    pub media_type: MediaType,
+    /// The fields, without `mediaType` and `opaqueData`.
+    pub content: Map<String, Value>,
+}
+
+/// Serializes as its content, the fields of the body.
+impl serde::Serialize for UntypedMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.content.serialize(serializer)
+    }
+}
+
+/// Why an untyped message cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UntypedError {
+    /// The media type is not a valid concrete media type.
+    #[error("invalid media type: {0}")]
+    MediaType(#[from] MediaTypeError),
+    /// The content is not a JSON object.
+    #[error("message content must be a JSON object, but it is {0}")]
+    NotAnObject(&'static str),
+    /// The content holds an envelope key.
+    #[error("message content must not hold `{0}`: the envelope writes `mediaType` and `opaqueData` itself")]
+    ReservedKey(String),
+}
+
+impl UntypedMessage {
+    /// A message of `media_type` with `content`, which must be a JSON object.
+    pub fn new(media_type: &str, content: Value) -> Result<UntypedMessage, UntypedError> {
+        let media_type = MediaType::parse(media_type)?;
+        let Value::Object(content) = content else {
+            return Err(UntypedError::NotAnObject(json_kind(&content)));
+        };
+        if let Some(key) = [MEDIA_TYPE_KEY, OPAQUE_DATA_KEY].into_iter().find(|k| content.contains_key(*k)) {
+            return Err(UntypedError::ReservedKey(key.to_owned()));
+        }
+        Ok(UntypedMessage { media_type, content })
+    }
+
+    /// A conventional `created` message for `resource` (snake-cased) carrying `uri`.
+    pub fn created(resource: &str, uri: &str) -> UntypedMessage {
+        Self::conventional(Change::Created, resource, [("uri", Value::from(uri))])
+    }
+
+    /// A conventional `changed` message carrying `uri` and optionally what changed.
+    pub fn changed(
+        resource: &str,
+        uri: &str,
+        field_name: Option<&str>,
+        new_value: Option<Value>,
+    ) -> UntypedMessage {
+        let mut message = Self::conventional(Change::Changed, resource, [("uri", Value::from(uri))]);
+        if let Some(field_name) = field_name {
+            message.content.insert("field_name".into(), field_name.into());
+        }
+        if let Some(new_value) = new_value {
+            message.content.insert("new_value".into(), new_value);
+        }
+        message
+    }
+
+    /// A conventional `deleted` message carrying `id`.
+    pub fn deleted(resource: &str, id: &str) -> UntypedMessage {
+        Self::conventional(Change::Deleted, resource, [("id", Value::from(id))])
+    }
+
+    fn conventional<const N: usize>(
+        change: Change,
+        resource: &str,
+        fields: [(&str, Value); N],
+    ) -> UntypedMessage {
+        let media_type = Lifecycle::new(change, resource).media_type();
+        UntypedMessage {
+            media_type: MediaType::parse(&media_type).expect("lifecycle media types are valid"),
+            content: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+
+    /// The lifecycle convention the media type follows, if any.
+    pub fn lifecycle(&self) -> Option<Lifecycle> {
+        Lifecycle::parse(self.media_type.as_str())
+    }
+
+    /// Checks the conventional fields of a lifecycle message: `created` needs a string `uri`;
+    /// `changed` a string `uri` and, when present, a string `field_name`; `deleted` a string
+    /// `id`. Messages outside the convention have nothing to check.
+    pub fn check_convention(&self) -> Result<(), ValidationReport> {
+        let Some(lifecycle) = self.lifecycle() else { return Ok(()) };
+        let required: &[&str] = match lifecycle.change {
+            Change::Created | Change::Changed => &["uri"],
+            Change::Deleted => &["id"],
+        };
+        let mut report = ValidationReport::default();
+        for &field in required {
+            match self.content.get(field) {
+                Some(Value::String(_)) => {}
+                Some(other) => {
+                    report.push(field, "type", format!("must be a string, but it is {}", json_kind(other)))
+                }
+                None => report.push(
+                    field,
+                    "required",
+                    format!("is required by the `{}` convention", lifecycle.change),
+                ),
+            }
+        }
+        if lifecycle.change == Change::Changed {
+            if let Some(other) = self.content.get("field_name").filter(|v| !v.is_string() && !v.is_null()) {
+                report.push(
+                    "field_name",
+                    "type",
+                    format!("must be a string, but it is {}", json_kind(other)),
+                );
+            }
+        }
+        if report.is_empty() {
+            Ok(())
+        } else {
+            Err(report)
+        }
+    }
+}
+
+/// Encodes an untyped message as [`encode`](crate::encode) does a typed one (conventional
+/// fields checked, `x-request-published` stamped, top-level `null`s left out).
+pub fn encode_untyped(message: &UntypedMessage, opaque: &OpaqueData) -> Result<String, EncodeError> {
+    message
+        .check_convention()
+        .map_err(|report| EncodeError::Invalid { media_type: message.media_type.to_string(), report })?;
+    write_body(message.media_type.as_str(), opaque, &published_stamp(SystemTime::now()), &message.content)
+}
+
+/// Decodes any SQS body (SNS notification or raw) into an [`UntypedMessage`], checking the
+/// media type's shape and, for lifecycle media types, the conventional fields.
+pub fn decode_untyped(body: &str) -> Result<Decoded<UntypedMessage>, DecodeError> {
+    decode_untyped_envelope(Envelope::read(body)?)
+}
+
+pub(crate) fn decode_untyped_envelope(
+    envelope: Envelope<'_>,
+) -> Result<Decoded<UntypedMessage>, DecodeError> {
+    let media_type = MediaType::parse(&envelope.media_type)?;
+    let mut content: Map<String, Value> =
+        serde_json::from_str(&envelope.message).map_err(|e| DecodeError::Schema {
+            media_type: envelope.media_type.clone(),
+            reason: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    content.remove(MEDIA_TYPE_KEY);
+    content.remove(OPAQUE_DATA_KEY);
+    let message = UntypedMessage { media_type, content };
+    message
+        .check_convention()
+        .map_err(|report| DecodeError::Invalid { media_type: envelope.media_type.clone(), report })?;
+    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+}

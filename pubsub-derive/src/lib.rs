@@ -1,0 +1,17 @@
+//! Procedural macros of the pubsub toolkit. Use them through `pubsub_core`, which re-exports
+//! them; the generated code names `::pubsub_core` (override with `#[pubsub(crate = "...")]`).
+
+mod message;
+mod serde_names;
+
+use proc_macro::TokenStream;
+
+/// Derives `pubsub_core::PubSubMessage`: the media type, the wire names of the fields (for
+/// validation errors), and the registration of the type in the runtime registry.
+///
+/// See the `pubsub_core::PubSubMessage` documentation for the attributes.
+#[proc_macro_derive(PubSubMessage, attributes(media_type, pubsub))]
+pub fn derive_pubsub_message(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    message::expand(&input).into()
+}

@@ -1,0 +1,310 @@
+//! `#[derive(PubSubMessage)]`: attribute parsing, schema checks and expansion.
+//!
+//! Every mistake is collected and reported at once, each at its own span. When the struct's
+//! shape is usable the trait impl is still emitted (with a placeholder media type), so a user
+//! sees the mistake itself and not a cascade of "trait not implemented" errors elsewhere.
+
+use proc_macro2::{Span, TokenStream};
+use pubsub_media_type::{Change, Lifecycle, MediaType, DEFAULT_ORGANIZATION};
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{Attribute, Data, DeriveInput, Fields, LitStr, Meta};
+
+use crate::serde_names::{skip_value, ContainerNames, FieldNames};
+
+/// Keys of the message body that belong to the envelope.
+const RESERVED_KEYS: [(&str, &str); 2] = [
+    (
+        "mediaType",
+        "the envelope reserves it for the media type, which comes from #[media_type]",
+    ),
+    (
+        "opaqueData",
+        "the envelope reserves it for opaque data (request id, TTL), which decoding returns as `Decoded::opaque_data`",
+    ),
+];
+
+/// Placeholder media type of a type whose attribute was rejected (never registered).
+const INVALID_MEDIA_TYPE: &str = "application/x.pubsub-invalid";
+
+const EXAMPLE_ATTRIBUTE: &str =
+    "#[media_type = \"application/vnd.acme.pubsub.order\"] or #[media_type(created = \"Order\")]";
+
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+        let error = syn::Error::new(span, message);
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn into_compile_errors(self) -> TokenStream {
+        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+    }
+}
+
+pub fn expand(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let krate = crate_path(&input.attrs, &mut errors);
+    let media_type = media_type(input, &mut errors);
+    let wire_names = wire_names(input, &mut errors);
+    check_generics(input, &mut errors);
+
+    let ident = &input.ident;
+    let mut out = TokenStream::new();
+    if let Some(wire_names) = wire_names.filter(|_| input.generics.params.is_empty()) {
+        let registered = errors.is_empty();
+        let media_type = media_type.unwrap_or_else(|| INVALID_MEDIA_TYPE.to_owned());
+        let pairs = wire_names.iter().map(|(rust, wire)| quote!((#rust, #wire)));
+        let registration = registered.then(|| {
+            quote! {
+                #krate::__private::inventory::submit! {
+                    #krate::__private::MessageRegistration::of::<#ident>(
+                        ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))
+                    )
+                }
+            }
+        });
+        out.extend(quote! {
+            #[automatically_derived]
+            impl #krate::PubSubMessage for #ident {
+                const MEDIA_TYPE: &'static str = #media_type;
+                const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[#(#pairs),*];
+            }
+            #registration
+        });
+    }
+    out.extend(errors.into_compile_errors());
+    quote!(const _: () = { #out };)
+}
+
+/// `#[pubsub(crate = "path")]`, else `::pubsub_core`.
+fn crate_path(attrs: &[Attribute], errors: &mut Errors) -> syn::Path {
+    let mut path = syn::parse_quote!(::pubsub_core);
+    for attr in attrs.iter().filter(|a| a.path().is_ident("pubsub")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: LitStr = meta.value()?.parse()?;
+                match lit.parse::<syn::Path>() {
+                    Ok(p) => path = p,
+                    Err(_) => errors.push(
+                        lit.span(),
+                        format!(
+                            "`{}` is not a path: write #[pubsub(crate = \"my_crate::pubsub_core\")]",
+                            lit.value()
+                        ),
+                    ),
+                }
+            } else {
+                errors.push(
+                    meta.path.span(),
+                    format!(
+                    "unknown key `{}` in #[pubsub(...)]: the only key is `crate = \"path::to::pubsub_core\"`",
+                    path_text(&meta.path)
+                ),
+                );
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = parsed {
+            errors.push(e.span(), e);
+        }
+    }
+    path
+}
+
+/// The media type from `#[media_type = "..."]` or `#[media_type(created = "Order", ...)]`.
+fn media_type(input: &DeriveInput, errors: &mut Errors) -> Option<String> {
+    let mut found: Option<Option<String>> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("media_type")) {
+        if found.is_some() {
+            errors.push(attr.span(), "duplicate #[media_type]: a message type has exactly one media type; remove this attribute or the other one");
+            continue;
+        }
+        found = Some(match &attr.meta {
+            Meta::NameValue(nv) => literal_media_type(&nv.value, errors),
+            Meta::List(_) => lifecycle_media_type(attr, errors),
+            Meta::Path(_) => {
+                errors.push(attr.span(), format!("#[media_type] needs a value: write {EXAMPLE_ATTRIBUTE}"));
+                None
+            }
+        });
+    }
+    match found {
+        Some(media_type) => media_type,
+        None => {
+            errors.push(input.ident.span(), format!(
+                "missing #[media_type]: every message type declares the media type it is published under; add {EXAMPLE_ATTRIBUTE} to `{}`",
+                input.ident
+            ));
+            None
+        }
+    }
+}
+
+fn literal_media_type(value: &syn::Expr, errors: &mut Errors) -> Option<String> {
+    let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) = value else {
+        errors.push(
+            value.span(),
+            format!("#[media_type = ...] takes a string literal: write {EXAMPLE_ATTRIBUTE}"),
+        );
+        return None;
+    };
+    let text = lit.value();
+    match MediaType::validate(&text) {
+        Ok(()) => Some(text),
+        Err(e) => {
+            errors.push(lit.span(), format!("invalid media type: {e}"));
+            None
+        }
+    }
+}
+
+fn lifecycle_media_type(attr: &Attribute, errors: &mut Errors) -> Option<String> {
+    let mut change: Option<(Change, LitStr)> = None;
+    let mut organization: Option<LitStr> = None;
+    let mut public = false;
+    let mut ok = true;
+    let parsed = attr.parse_nested_meta(|meta| {
+        let key = path_text(&meta.path);
+        if let Some(word) = Change::from_word(&key) {
+            let lit: LitStr = meta.value()?.parse()?;
+            match &change {
+                Some((first, _)) => {
+                    ok = false;
+                    errors.push(meta.path.span(), format!(
+                        "#[media_type(...)] names one change, but this adds `{word}` to `{first}`: keep one of `created`, `changed` or `deleted`"
+                    ));
+                }
+                None => change = Some((word, lit)),
+            }
+        } else if key == "organization" {
+            organization = Some(meta.value()?.parse()?);
+        } else if key == "public" {
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                ok = false;
+                errors.push(meta.path.span(), "`public` is a flag: write `public` alone, without a value");
+                skip_value(&meta)?;
+            }
+            public = true;
+        } else {
+            ok = false;
+            errors.push(meta.path.span(), format!(
+                "unknown key `{key}` in #[media_type(...)]: expected `created`, `changed` or `deleted` = \"Resource\", `organization = \"{DEFAULT_ORGANIZATION}\"`, or the flag `public`"
+            ));
+            skip_value(&meta)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = parsed {
+        errors.push(e.span(), e);
+        return None;
+    }
+    let Some((change, resource)) = change else {
+        errors.push(attr.span(), "#[media_type(...)] needs the change: add one of `created = \"Resource\"`, `changed = \"Resource\"` or `deleted = \"Resource\"`");
+        return None;
+    };
+    let org_text = organization.as_ref().map_or_else(|| DEFAULT_ORGANIZATION.to_owned(), LitStr::value);
+    if let Err(e) = Lifecycle::check_names(&resource.value(), &org_text) {
+        let span = match e.what() {
+            "organization" => organization.as_ref().map_or(attr.span(), LitStr::span),
+            _ => resource.span(),
+        };
+        errors.push(span, e);
+        return None;
+    }
+    if !ok {
+        return None;
+    }
+    let mut lifecycle = Lifecycle::new(change, &resource.value());
+    lifecycle.organization = org_text;
+    lifecycle.public = public;
+    let text = lifecycle.media_type();
+    match MediaType::validate(&text) {
+        Ok(()) => Some(text),
+        Err(e) => {
+            errors.push(attr.span(), format!("invalid media type: {e}"));
+            None
+        }
+    }
+}
+
+/// Checks the shape (a struct with named fields) and the serde names of its fields; returns
+/// `(rust name, wire name)` pairs of serialized fields when the shape is usable.
+fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, String)>> {
+    const NAMED_ONLY: &str = "PubSubMessage can only be derived for a struct with named fields, because a message body is a JSON object";
+    let fields = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(named) => named,
+            Fields::Unnamed(unnamed) => {
+                errors.push(
+                    unnamed.span(),
+                    format!(
+                        "{NAMED_ONLY}: give the fields names, e.g. `struct {} {{ value: T }}`",
+                        input.ident
+                    ),
+                );
+                return None;
+            }
+            Fields::Unit => {
+                errors.push(
+                    input.ident.span(),
+                    format!(
+                        "{NAMED_ONLY}: a message with no content is written `struct {} {{}}`",
+                        input.ident
+                    ),
+                );
+                return None;
+            }
+        },
+        Data::Enum(data) => {
+            errors.push(data.enum_token.span(), format!("{NAMED_ONLY}, not an enum: put the enum in a field of a struct, e.g. `struct OrderEvent {{ event: {} }}`", input.ident));
+            return None;
+        }
+        Data::Union(data) => {
+            errors.push(data.union_token.span(), format!("{NAMED_ONLY}, not a union: declare a struct"));
+            return None;
+        }
+    };
+    let container = ContainerNames::read(&input.attrs);
+    if let Some(span) = container.deny_unknown_fields {
+        errors.push(span, "#[serde(deny_unknown_fields)] cannot be used on a PubSubMessage: every body also carries `mediaType` and `opaqueData`, and consumers must accept fields that newer producers add; remove it");
+    }
+    let mut pairs = Vec::new();
+    for field in &fields.named {
+        let Some(names) = FieldNames::read(field, &container) else { continue };
+        let on_wire = names.serialized.iter().chain(&names.deserialized);
+        if let Some((key, why)) = RESERVED_KEYS.iter().find(|(key, _)| on_wire.clone().any(|n| n == key)) {
+            errors.push(names.span, format!(
+                "field `{}` appears on the wire as `{key}`, and {why}; rename the field or give it another name with #[serde(rename = \"...\")]",
+                names.rust
+            ));
+        }
+        if let (Some(wire), false) = (names.serialized, names.flatten) {
+            pairs.push((names.rust, wire));
+        }
+    }
+    Some(pairs)
+}
+
+fn check_generics(input: &DeriveInput, errors: &mut Errors) {
+    if !input.generics.params.is_empty() {
+        errors.push(
+            input.generics.span(),
+            "PubSubMessage cannot be derived for a generic type: each message type has one media type and registers itself at link time; declare a concrete struct with concrete field types",
+        );
+    }
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
+}
