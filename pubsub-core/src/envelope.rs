@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::{DecodeError, EncodeError, Layer};
@@ -86,12 +87,7 @@ pub(crate) fn decode_envelope<T: PubSubMessage>(envelope: Envelope<'_>) -> Resul
             found: envelope.media_type,
         });
     }
-    let message: T = serde_json::from_str(&envelope.message).map_err(|e| DecodeError::Schema {
-        media_type: envelope.media_type.clone(),
-        reason: schema_reason(&e),
-        line: e.line(),
-        column: e.column(),
-    })?;
+    let message: T = envelope.content()?;
     message.validate().map_err(|errors| DecodeError::Invalid {
         media_type: envelope.media_type.clone(),
         report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
@@ -114,6 +110,8 @@ pub(crate) struct Envelope<'b> {
     pub message: Cow<'b, str>,
     pub media_type: String,
     pub opaque_data: OpaqueData,
+    /// Where `message` came from, for error reports.
+    pub layer: Layer,
 }
 
 impl<'b> Envelope<'b> {
@@ -121,18 +119,20 @@ impl<'b> Envelope<'b> {
         let outer = Header::read(body, Layer::Body)?;
         // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
         // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.
-        let (message, header) = match outer.notification_message {
+        let (message, header, layer) = match outer.notification_message {
             Some(notification) if outer.media_type.is_none() => match notification {
                 Field::Text(message) => {
                     let inner = match &message {
                         Cow::Borrowed(text) => Header::read(text, Layer::NotificationMessage)?,
                         Cow::Owned(text) => Header::read(text, Layer::NotificationMessage)?.into_owned(),
                     };
-                    (message, inner)
+                    (message, inner, Layer::NotificationMessage)
                 }
                 Field::Other(found) => return Err(DecodeError::NotificationMessageNotString { found }),
             },
-            notification_message => (Cow::Borrowed(body), Header { notification_message, ..outer }),
+            notification_message => {
+                (Cow::Borrowed(body), Header { notification_message, ..outer }, Layer::Body)
+            }
         };
         let media_type = match header.media_type {
             Some(Field::Text(text)) => text.into_owned(),
@@ -144,7 +144,21 @@ impl<'b> Envelope<'b> {
             Some(Err(reason)) => return Err(DecodeError::BadOpaqueData { reason }),
             None => OpaqueData::new(),
         };
-        Ok(Envelope { message, media_type, opaque_data })
+        Ok(Envelope { message, media_type, opaque_data, layer })
+    }
+
+    /// Deserializes the whole message as `T`: a syntax error is `Malformed` (the header pass
+    /// stops early, so it may not have seen it), any other a `Schema` error.
+    pub(crate) fn content<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        serde_json::from_str(&self.message).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => DecodeError::Schema {
+                media_type: self.media_type.clone(),
+                reason: schema_reason(&e),
+                line: e.line(),
+                column: e.column(),
+            },
+            _ => malformed(self.layer, &e),
+        })
     }
 }
 
@@ -173,17 +187,20 @@ struct Header<'b> {
 impl<'b> Header<'b> {
     fn read(text: &'b str, layer: Layer) -> Result<Header<'b>, DecodeError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let header = HeaderSeed { layer }
+        let mut early = None;
+        let result = HeaderSeed { layer, early: &mut early }
             .deserialize(&mut deserializer)
-            .and_then(|header| deserializer.end().map(|()| header))
-            .map_err(|e| match e.classify() {
+            .and_then(|header| deserializer.end().map(|()| header));
+        match (result, early) {
+            (Ok(header), _) | (Err(_), Some(header)) => Ok(header),
+            (Err(e), None) => Err(match e.classify() {
                 serde_json::error::Category::Data => match not_an_object(&e) {
                     Some(found) => DecodeError::NotAnObject { layer, found },
                     None => malformed(layer, &e),
                 },
                 _ => malformed(layer, &e),
-            })?;
-        Ok(header)
+            }),
+        }
     }
 
     fn into_owned(self) -> Header<'static> {
@@ -208,20 +225,25 @@ fn not_an_object(error: &serde_json::Error) -> Option<&'static str> {
 
 const NOT_AN_OBJECT: &str = "not an object: ";
 
-struct HeaderSeed {
+/// Reads a header. Once `mediaType` and `opaqueData` are both seen (the seed writes them
+/// first) the rest is left unread: the header is handed out through `early` and the parse is
+/// abandoned. The full parse of the content that follows reports any later syntax error.
+struct HeaderSeed<'s, 'de> {
     layer: Layer,
+    early: &'s mut Option<Header<'de>>,
 }
 
-impl<'de> DeserializeSeed<'de> for HeaderSeed {
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, 'de> {
     type Value = Header<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Header<'de>, D::Error> {
-        deserializer.deserialize_any(HeaderVisitor { layer: self.layer })
+        deserializer.deserialize_any(HeaderVisitor { layer: self.layer, early: self.early })
     }
 }
 
-struct HeaderVisitor {
+struct HeaderVisitor<'s, 'de> {
     layer: Layer,
+    early: &'s mut Option<Header<'de>>,
 }
 
 macro_rules! refuse_non_object {
@@ -232,7 +254,7 @@ macro_rules! refuse_non_object {
     };
 }
 
-impl<'de> Visitor<'de> for HeaderVisitor {
+impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
     type Value = Header<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -264,12 +286,16 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 }
                 Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
                 Key::OpaqueData => {
-                    let value = map.next_value::<serde_json::Value>()?;
-                    header.opaque_data = Some(OpaqueData::deserialize(value).map_err(|e| e.to_string()));
+                    let raw = map.next_value::<&'de RawValue>()?;
+                    header.opaque_data = Some(serde_json::from_str(raw.get()).map_err(|e| schema_reason(&e)));
                 }
                 Key::Message | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
+            }
+            if header.media_type.is_some() && header.opaque_data.is_some() {
+                *self.early = Some(header);
+                return Err(serde::de::Error::custom("header read"));
             }
         }
         Ok(header)

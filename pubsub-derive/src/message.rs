@@ -42,6 +42,26 @@ impl Errors {
         }
     }
 
+    /// An error spanning all of `tokens` (an attribute, the generics), not just their first token.
+    fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        let error = syn::Error::new_spanned(tokens, message);
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// Records `key` as seen; an error if it was seen before.
+    fn once(&mut self, seen: &mut Vec<String>, key: &syn::Path) -> bool {
+        let text = path_text(key);
+        if seen.contains(&text) {
+            self.push(key.span(), format!("`{text}` is given twice: keep one"));
+            return false;
+        }
+        seen.push(text);
+        true
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_none()
     }
@@ -89,12 +109,15 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
 /// `#[pubsub(crate = "path")]`, else `::pubsub_core`.
 fn crate_path(attrs: &[Attribute], errors: &mut Errors) -> syn::Path {
     let mut path = syn::parse_quote!(::pubsub_core);
+    let mut seen = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("pubsub")) {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("crate") {
-                let lit: LitStr = meta.value()?.parse()?;
+                let fresh = errors.once(&mut seen, &meta.path);
+                let Some(lit) = string_value(&meta, "my_crate::pubsub_core", errors)? else { return Ok(()) };
                 match lit.parse::<syn::Path>() {
-                    Ok(p) => path = p,
+                    Ok(p) if fresh => path = p,
+                    Ok(_) => {}
                     Err(_) => errors.push(
                         lit.span(),
                         format!(
@@ -107,9 +130,9 @@ fn crate_path(attrs: &[Attribute], errors: &mut Errors) -> syn::Path {
                 errors.push(
                     meta.path.span(),
                     format!(
-                    "unknown key `{}` in #[pubsub(...)]: the only key is `crate = \"path::to::pubsub_core\"`",
-                    path_text(&meta.path)
-                ),
+                        "unknown key `{}` in #[pubsub(...)]: the only key is `crate = \"path::to::pubsub_core\"`",
+                        path_text(&meta.path)
+                    ),
                 );
                 skip_value(&meta)?;
             }
@@ -122,19 +145,44 @@ fn crate_path(attrs: &[Attribute], errors: &mut Errors) -> syn::Path {
     path
 }
 
+/// The string literal after `key =`; a mistake is recorded (with what to write) and `None`
+/// returned, so parsing goes on with the next key.
+fn string_value(
+    meta: &syn::meta::ParseNestedMeta,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let key = path_text(&meta.path);
+    if !meta.input.peek(syn::Token![=]) {
+        errors.push(meta.path.span(), format!("`{key}` takes a string: write `{key} = \"{example}\"`"));
+        skip_value(meta)?;
+        return Ok(None);
+    }
+    match meta.value()?.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => Ok(Some(lit)),
+        other => {
+            errors.push_spanned(
+                other,
+                format!("`{key}` takes a string literal: write `{key} = \"{example}\"`"),
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// The media type from `#[media_type = "..."]` or `#[media_type(created = "Order", ...)]`.
 fn media_type(input: &DeriveInput, errors: &mut Errors) -> Option<String> {
     let mut found: Option<Option<String>> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("media_type")) {
         if found.is_some() {
-            errors.push(attr.span(), "duplicate #[media_type]: a message type has exactly one media type; remove this attribute or the other one");
+            errors.push_spanned(attr, "duplicate #[media_type]: a message type has exactly one media type; remove this attribute or the other one");
             continue;
         }
         found = Some(match &attr.meta {
             Meta::NameValue(nv) => literal_media_type(&nv.value, errors),
             Meta::List(_) => lifecycle_media_type(attr, errors),
             Meta::Path(_) => {
-                errors.push(attr.span(), format!("#[media_type] needs a value: write {EXAMPLE_ATTRIBUTE}"));
+                errors.push_spanned(attr, format!("#[media_type] needs a value: write {EXAMPLE_ATTRIBUTE}"));
                 None
             }
         });
@@ -174,22 +222,33 @@ fn lifecycle_media_type(attr: &Attribute, errors: &mut Errors) -> Option<String>
     let mut organization: Option<LitStr> = None;
     let mut public = false;
     let mut ok = true;
+    let mut seen = Vec::new();
     let parsed = attr.parse_nested_meta(|meta| {
         let key = path_text(&meta.path);
         if let Some(word) = Change::from_word(&key) {
-            let lit: LitStr = meta.value()?.parse()?;
-            match &change {
-                Some((first, _)) => {
+            let lit = string_value(&meta, "Order", errors)?;
+            match (&change, lit) {
+                (Some((first, _)), _) => {
                     ok = false;
-                    errors.push(meta.path.span(), format!(
-                        "#[media_type(...)] names one change, but this adds `{word}` to `{first}`: keep one of `created`, `changed` or `deleted`"
-                    ));
+                    if *first == word {
+                        errors.push(meta.path.span(), format!("`{word}` is given twice: keep one"));
+                    } else {
+                        errors.push(meta.path.span(), format!(
+                            "#[media_type(...)] names one change, but this adds `{word}` to `{first}`: keep one of `created`, `changed` or `deleted`"
+                        ));
+                    }
                 }
-                None => change = Some((word, lit)),
+                (None, Some(lit)) => change = Some((word, lit)),
+                (None, None) => ok = false,
             }
         } else if key == "organization" {
-            organization = Some(meta.value()?.parse()?);
+            ok &= errors.once(&mut seen, &meta.path);
+            match string_value(&meta, DEFAULT_ORGANIZATION, errors)? {
+                Some(lit) => organization = Some(lit),
+                None => ok = false,
+            }
         } else if key == "public" {
+            ok &= errors.once(&mut seen, &meta.path);
             if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
                 ok = false;
                 errors.push(meta.path.span(), "`public` is a flag: write `public` alone, without a value");
@@ -210,7 +269,10 @@ fn lifecycle_media_type(attr: &Attribute, errors: &mut Errors) -> Option<String>
         return None;
     }
     let Some((change, resource)) = change else {
-        errors.push(attr.span(), "#[media_type(...)] needs the change: add one of `created = \"Resource\"`, `changed = \"Resource\"` or `deleted = \"Resource\"`");
+        if !ok {
+            return None; // the key at fault is already reported
+        }
+        errors.push_spanned(attr, "#[media_type(...)] needs the change: add one of `created = \"Resource\"`, `changed = \"Resource\"` or `deleted = \"Resource\"`");
         return None;
     };
     let org_text = organization.as_ref().map_or_else(|| DEFAULT_ORGANIZATION.to_owned(), LitStr::value);
@@ -232,7 +294,7 @@ fn lifecycle_media_type(attr: &Attribute, errors: &mut Errors) -> Option<String>
     match MediaType::validate(&text) {
         Ok(()) => Some(text),
         Err(e) => {
-            errors.push(attr.span(), format!("invalid media type: {e}"));
+            errors.push_spanned(attr, format!("invalid media type: {e}"));
             None
         }
     }
@@ -281,13 +343,32 @@ fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, S
     }
     let mut pairs = Vec::new();
     for field in &fields.named {
+        for attr in
+            field.attrs.iter().filter(|a| a.path().is_ident("media_type") || a.path().is_ident("pubsub"))
+        {
+            errors.push_spanned(
+                attr,
+                "this attribute belongs on the struct, not on a field: move it above `struct`",
+            );
+        }
         let Some(names) = FieldNames::read(field, &container) else { continue };
-        let on_wire = names.serialized.iter().chain(&names.deserialized);
-        if let Some((key, why)) = RESERVED_KEYS.iter().find(|(key, _)| on_wire.clone().any(|n| n == key)) {
+        let primary = names.serialized.iter().chain(&names.deserialized);
+        if let Some((key, why)) = RESERVED_KEYS.iter().find(|(key, _)| primary.clone().any(|n| n == key)) {
             errors.push(names.span, format!(
                 "field `{}` appears on the wire as `{key}`, and {why}; rename the field or give it another name with #[serde(rename = \"...\")]",
                 names.rust
             ));
+        }
+        for alias in &names.aliases {
+            if let Some((key, why)) = RESERVED_KEYS.iter().find(|(key, _)| alias.value() == *key) {
+                errors.push(
+                    alias.span(),
+                    format!(
+                    "field `{}` accepts `{key}` as an alias, and {why}; remove this alias or choose another",
+                    names.rust
+                ),
+                );
+            }
         }
         if let (Some(wire), false) = (names.serialized, names.flatten) {
             pairs.push((names.rust, wire));
@@ -298,8 +379,8 @@ fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, S
 
 fn check_generics(input: &DeriveInput, errors: &mut Errors) {
     if !input.generics.params.is_empty() {
-        errors.push(
-            input.generics.span(),
+        errors.push_spanned(
+            &input.generics,
             "PubSubMessage cannot be derived for a generic type: each message type has one media type and registers itself at link time; declare a concrete struct with concrete field types",
         );
     }

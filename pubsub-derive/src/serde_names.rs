@@ -105,8 +105,10 @@ pub struct FieldNames {
     pub rust: String,
     /// The name written when serializing; `None` when the field is not serialized.
     pub serialized: Option<String>,
-    /// Every name accepted when deserializing (the name and its aliases); empty when skipped.
-    pub deserialized: Vec<String>,
+    /// The name read when deserializing; `None` when the field is not deserialized.
+    pub deserialized: Option<String>,
+    /// `#[serde(alias = "...")]` names, also accepted when deserializing.
+    pub aliases: Vec<LitStr>,
     /// `#[serde(flatten)]`: the field's own fields stand at the top level.
     pub flatten: bool,
     /// Where to point an error about these names: the rename literal if any, else the field.
@@ -151,14 +153,11 @@ impl FieldNames {
             None => rule.map_or_else(|| rust.clone(), |rule| rule.apply(&rust)),
         };
         let serialized = (!skip_ser && !flatten).then(|| named(rename_ser, container.rename_all_ser));
-        let deserialized = if skip_de || flatten {
-            Vec::new()
-        } else {
-            std::iter::once(named(rename_de, container.rename_all_de))
-                .chain(aliases.iter().map(LitStr::value))
-                .collect()
-        };
-        Some(FieldNames { rust, serialized, deserialized, flatten, span })
+        let deserialized = (!skip_de && !flatten).then(|| named(rename_de, container.rename_all_de));
+        if skip_de || flatten {
+            aliases.clear();
+        }
+        Some(FieldNames { rust, serialized, deserialized, aliases, flatten, span })
     }
 }
 

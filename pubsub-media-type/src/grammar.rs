@@ -41,7 +41,9 @@ pub enum MediaTypeError {
         part: Part,
     },
     /// One side is longer than RFC 6838 allows.
-    #[error("the {part} of media type `{media_type}` is {len} characters long; RFC 6838 allows at most 127: shorten it")]
+    #[error(
+        "the {part} of the media type is {len} characters long; RFC 6838 allows at most 127: shorten it"
+    )]
     TooLong {
         /// The rejected text.
         media_type: String,
@@ -114,11 +116,12 @@ impl MediaType {
         if text.is_empty() {
             return Err(MediaTypeError::Empty);
         }
-        if text.chars().any(char::is_whitespace) {
-            return Err(MediaTypeError::Whitespace { media_type: owned() });
-        }
+        // Parameters first: `type/subtype; charset=utf-8` is about the `;`, not its space.
         if text.contains(';') {
             return Err(MediaTypeError::Parameters { media_type: owned() });
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err(MediaTypeError::Whitespace { media_type: owned() });
         }
         if text.contains('*') {
             return Err(MediaTypeError::Wildcard { media_type: owned() });

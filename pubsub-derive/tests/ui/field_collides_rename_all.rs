@@ -1,0 +1,13 @@
+use pubsub_core::PubSubMessage;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.order"]
+#[serde(rename_all = "camelCase")]
+struct Order {
+    id: u32,
+    media_type: String,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use pubsub_core::PubSubMessage;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.order"]
+struct Order {
+    #[serde(rename(serialize = "mediaType"))]
+    kind: String,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use pubsub_core::PubSubMessage;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type(created = "Or.der")]
+struct Order {
+    id: u32,
+}
+
+fn main() {}

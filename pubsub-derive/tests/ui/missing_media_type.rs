@@ -1,0 +1,10 @@
+use pubsub_core::PubSubMessage;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+struct Order {
+    id: u32,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use pubsub_core::PubSubMessage;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.order"]
+#[pubsub(crate = "not a path")]
+struct Order {
+    id: u32,
+}
+
+fn main() {}
