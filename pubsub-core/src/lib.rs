@@ -37,14 +37,17 @@ mod body;
 mod envelope;
 mod error;
 mod media_type;
+pub mod memory;
 mod message;
 mod opaque;
 mod registry;
+pub mod transport;
 mod untyped;
 mod validation;
 
 pub use envelope::{decode, encode, Decoded};
 pub use error::{DecodeError, EncodeError, Layer};
+pub use memory::MemoryBroker;
 pub use media_type::{Change, Lifecycle, MediaType, MediaTypeError, MediaTypePattern};
 pub use message::PubSubMessage;
 pub use opaque::{OpaqueData, DEFAULT_TTL, REQUEST_ID, REQUEST_PUBLISHED, REQUEST_TTL};
