@@ -87,12 +87,18 @@ pub(crate) fn decode_envelope<T: PubSubMessage>(envelope: Envelope<'_>) -> Resul
             found: envelope.media_type,
         });
     }
+    let message = typed_from_envelope::<T>(&envelope)?;
+    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+}
+
+/// The content of `envelope` as `T`, validated (the media type is the caller's to check).
+pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
     let message: T = envelope.content()?;
     message.validate().map_err(|errors| DecodeError::Invalid {
         media_type: envelope.media_type.clone(),
         report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
     })?;
-    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+    Ok(message)
 }
 
 /// serde_json's message without its trailing " at line L column C" (reported apart).
@@ -105,17 +111,20 @@ fn schema_reason(error: &serde_json::Error) -> String {
 }
 
 /// The parts of a message every decode path needs, read in one pass over each layer.
-pub(crate) struct Envelope<'b> {
+/// Public only for generated code; not a public API.
+#[doc(hidden)]
+pub struct Envelope<'b> {
     /// The message text: the body itself, or the notification's `Message`.
-    pub message: Cow<'b, str>,
-    pub media_type: String,
-    pub opaque_data: OpaqueData,
+    pub(crate) message: Cow<'b, str>,
+    pub(crate) media_type: String,
+    pub(crate) opaque_data: OpaqueData,
     /// Where `message` came from, for error reports.
-    pub layer: Layer,
+    pub(crate) layer: Layer,
 }
 
 impl<'b> Envelope<'b> {
-    pub(crate) fn read(body: &'b str) -> Result<Envelope<'b>, DecodeError> {
+    /// Reads the envelope of an SQS body.
+    pub fn read(body: &'b str) -> Result<Envelope<'b>, DecodeError> {
         let outer = Header::read(body, Layer::Body)?;
         // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
         // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.

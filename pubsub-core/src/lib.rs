@@ -33,25 +33,44 @@
 //! The wire format and the processing rules are those of microcosm-pubsub: see [`encode`] and
 //! [`decode`], and [`UntypedMessage`] for media types with no Rust type.
 
+mod backoff;
 mod body;
+mod consumer;
+mod daemon;
+mod dispatch;
 mod envelope;
 mod error;
+mod handler;
 mod media_type;
 pub mod memory;
 mod message;
 mod opaque;
+mod outcome;
+mod producer;
 mod registry;
+pub mod testing;
 pub mod transport;
 mod untyped;
 mod validation;
 
+pub use backoff::{BackoffPolicy, MAX_VISIBILITY};
+pub use consumer::{Consumer, Delivery, ScopeError};
+pub use daemon::{shutdown_signal, Daemon, DaemonBuilder, DaemonConfig, DaemonReport};
+pub use dispatch::{Dispatcher, Handled, HandlerSetError, HandlerTable};
 pub use envelope::{decode, encode, Decoded};
 pub use error::{DecodeError, EncodeError, Layer};
-pub use memory::MemoryBroker;
+pub use handler::{
+    Collaborators, Handler, HandlerCall, HandlerError, HandlerFuture, HandlerInput, IntoHandlerResult,
+    MessageContext, Need,
+};
 pub use media_type::{Change, Lifecycle, MediaType, MediaTypeError, MediaTypePattern};
+pub use memory::MemoryBroker;
 pub use message::PubSubMessage;
 pub use opaque::{OpaqueData, DEFAULT_TTL, REQUEST_ID, REQUEST_PUBLISHED, REQUEST_TTL};
+pub use outcome::{Disposition, MessageResult, Outcome};
+pub use producer::{Producer, PublishError, TopicMap, MAX_MESSAGE_BYTES};
 pub use registry::{DynMessage, Registry, RegistryBuilder, RegistryError, Schema, SchemaKind};
+pub use transport::{MessageId, Publisher, Subscriber};
 pub use untyped::{decode_untyped, encode_untyped, UntypedError, UntypedMessage};
 pub use validation::{FieldViolation, ValidationReport};
 
@@ -59,9 +78,47 @@ pub use validation::{FieldViolation, ValidationReport};
 #[cfg(feature = "derive")]
 pub use pubsub_derive::PubSubMessage;
 
+/// Marks an `async fn` as a handler and registers it at link time.
+///
+/// ```
+/// use pubsub_core::{handler, HandlerError, MessageContext, PubSubMessage};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+/// # #[media_type = "application/vnd.acme.pubsub.order"]
+/// # struct Order { id: String }
+/// struct Db;
+///
+/// #[handler]
+/// async fn on_order(order: Order, context: &MessageContext, db: &Db) -> Result<(), HandlerError> {
+///     let _ = (order.id, context.request_id(), db);
+///     Ok(())
+/// }
+/// ```
+///
+/// The first argument is the message: a `#[derive(PubSubMessage)]` type, whose media type is
+/// what the handler handles, or an [`UntypedMessage`] with
+/// `#[handler(media_type = "type/subtype")]` (a `prefix.*` pattern works too). Then, in any
+/// order, an optional `&MessageContext` and collaborators as `&T` (the daemon checks at start
+/// that it has each). It returns `Result<(), HandlerError>` (or `()`).
+#[cfg(feature = "derive")]
+pub use pubsub_derive::handler;
+
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::envelope::Envelope;
     pub use crate::registry::MessageRegistration;
     pub use inventory;
+    pub use std::boxed::Box;
+    pub use std::sync::Arc;
+
+    /// The collaborator a handler argument names; the daemon checked it exists at start-up.
+    pub fn collaborator<'c, T: Send + Sync + 'static>(
+        context: &'c crate::MessageContext,
+        handler: &str,
+    ) -> &'c T {
+        context.collaborator::<T>().unwrap_or_else(|| {
+            panic!("handler `{handler}` needs a `{}` collaborator", std::any::type_name::<T>())
+        })
+    }
 }

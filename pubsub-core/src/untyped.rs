@@ -171,19 +171,19 @@ pub fn decode_untyped(body: &str) -> Result<Decoded<UntypedMessage>, DecodeError
 pub(crate) fn decode_untyped_envelope(
     envelope: Envelope<'_>,
 ) -> Result<Decoded<UntypedMessage>, DecodeError> {
+    let message = untyped_from_envelope(&envelope)?;
+    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+}
+
+/// The content of `envelope` as an untyped message, conventional fields checked.
+pub(crate) fn untyped_from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMessage, DecodeError> {
     let media_type = MediaType::parse(&envelope.media_type)?;
-    let mut content: Map<String, Value> =
-        serde_json::from_str(&envelope.message).map_err(|e| DecodeError::Schema {
-            media_type: envelope.media_type.clone(),
-            reason: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        })?;
+    let mut content: Map<String, Value> = envelope.content()?;
     content.remove(MEDIA_TYPE_KEY);
     content.remove(OPAQUE_DATA_KEY);
     let message = UntypedMessage { media_type, content };
     message
         .check_convention()
         .map_err(|report| DecodeError::Invalid { media_type: envelope.media_type.clone(), report })?;
-    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
+    Ok(message)
 }

@@ -1,6 +1,7 @@
 //! Procedural macros of the pubsub toolkit. Use them through `pubsub_core`, which re-exports
 //! them; the generated code names `::pubsub_core` (override with `#[pubsub(crate = "...")]`).
 
+mod handler;
 mod message;
 mod serde_names;
 
@@ -14,4 +15,11 @@ use proc_macro::TokenStream;
 pub fn derive_pubsub_message(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     message::expand(&input).into()
+}
+
+/// Marks an `async fn` as a message handler and registers it at link time; see
+/// `pubsub_core::handler`.
+#[proc_macro_attribute]
+pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand(args.into(), item.into()).into()
 }

@@ -1,0 +1,176 @@
+//! The consumer: receive a batch, and acknowledge or nack each message yourself, or let a
+//! scope do it (the seed's context manager).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::BackoffPolicy;
+use crate::envelope::{decode, Decoded};
+use crate::error::DecodeError;
+use crate::transport::{ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH};
+use crate::untyped::{decode_untyped, UntypedMessage};
+use crate::PubSubMessage;
+
+/// Reads one queue a batch at a time.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use pubsub_core::{Consumer, MemoryBroker};
+///
+/// let broker = MemoryBroker::new();
+/// broker.create_queue("work", Default::default());
+/// broker.send("work", r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": "j-1"}"#)?;
+///
+/// let consumer = Consumer::new(broker.subscriber("work")?);
+/// for delivery in consumer.consume().await? {
+///     let job = delivery.untyped()?;
+///     assert_eq!(job.message.content["id"], "j-1");
+///     delivery.ack().await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Consumer<S> {
+    subscriber: Arc<S>,
+    max_messages: usize,
+    wait_time: Duration,
+    backoff: BackoffPolicy,
+}
+
+impl<S: Subscriber> Consumer<S> {
+    /// Up to ten messages per call, waiting up to 1 s for the first (the seed's defaults).
+    pub fn new(subscriber: S) -> Consumer<S> {
+        Consumer {
+            subscriber: Arc::new(subscriber),
+            max_messages: MAX_BATCH,
+            wait_time: Duration::from_secs(1),
+            backoff: BackoffPolicy::default(),
+        }
+    }
+
+    /// How many messages one [`consume`](Consumer::consume) returns at most (1 to 10).
+    pub fn max_messages(mut self, max: usize) -> Consumer<S> {
+        self.max_messages = max.clamp(1, MAX_BATCH);
+        self
+    }
+
+    /// How long one [`consume`](Consumer::consume) waits for a first message.
+    pub fn wait_time(mut self, wait: Duration) -> Consumer<S> {
+        self.wait_time = wait;
+        self
+    }
+
+    /// The delay of a nack that names none, and of a failed scope.
+    pub fn backoff(mut self, backoff: BackoffPolicy) -> Consumer<S> {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The next batch; empty when the queue had nothing within the wait time.
+    pub async fn consume(&self) -> Result<Vec<Delivery<S>>, TransportError> {
+        let messages = self.subscriber.receive(self.max_messages, self.wait_time).await?;
+        Ok(messages
+            .into_iter()
+            .map(|message| Delivery { message, subscriber: self.subscriber.clone(), backoff: self.backoff })
+            .collect())
+    }
+}
+
+impl<S> fmt::Debug for Consumer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("max_messages", &self.max_messages)
+            .field("wait_time", &self.wait_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One received message, to be acknowledged or nacked.
+pub struct Delivery<S> {
+    message: ReceivedMessage,
+    subscriber: Arc<S>,
+    backoff: BackoffPolicy,
+}
+
+/// Why a scope did not finish cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeError<E> {
+    /// The closure failed; the message was nacked (unless the nack itself failed: `nacked`).
+    #[error("the scope failed and its message was {}: {error}", if *.nacked { "nacked" } else { "left to its visibility timeout" })]
+    Failed {
+        /// The closure's error.
+        error: E,
+        /// Whether the nack went through.
+        nacked: bool,
+    },
+    /// The closure succeeded but the acknowledgement failed; the message will reappear.
+    #[error("the scope succeeded but its acknowledgement failed: {0}")]
+    Ack(TransportError),
+}
+
+impl<S: Subscriber> Delivery<S> {
+    /// The message as received.
+    pub fn message(&self) -> &ReceivedMessage {
+        &self.message
+    }
+
+    /// Decodes it as `T`.
+    pub fn decode<T: PubSubMessage>(&self) -> Result<Decoded<T>, DecodeError> {
+        decode(&self.message.body)
+    }
+
+    /// Decodes it with no Rust type.
+    pub fn untyped(&self) -> Result<Decoded<UntypedMessage>, DecodeError> {
+        decode_untyped(&self.message.body)
+    }
+
+    /// Deletes it from the queue.
+    pub async fn ack(&self) -> Result<(), TransportError> {
+        let results = self.subscriber.ack_batch(vec![self.message.receipt_handle.clone()]).await?;
+        single(results)
+    }
+
+    /// Makes it visible again after `delay`, or after the backoff policy's delay.
+    pub async fn nack(&self, delay: Option<Duration>) -> Result<(), TransportError> {
+        let timeout = delay.unwrap_or_else(|| self.backoff.delay(self.message.receive_count));
+        let change = VisibilityChange { receipt_handle: self.message.receipt_handle.clone(), timeout };
+        single(self.subscriber.change_visibility_batch(vec![change]).await?)
+    }
+
+    /// Runs `work` on this delivery: acks when it returns `Ok`, nacks (backoff delay) when it
+    /// returns `Err`.
+    pub async fn scope<T, E, F, Fut>(&self, work: F) -> Result<T, ScopeError<E>>
+    where
+        F: FnOnce(&Self) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match work(self).await {
+            Ok(value) => {
+                self.ack().await.map_err(ScopeError::Ack)?;
+                Ok(value)
+            }
+            Err(error) => {
+                let nacked = self.nack(None).await.is_ok();
+                Err(ScopeError::Failed { error, nacked })
+            }
+        }
+    }
+}
+
+impl<S> fmt::Debug for Delivery<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery").field("message_id", &self.message.message_id).finish_non_exhaustive()
+    }
+}
+
+fn single(results: Vec<Result<(), crate::transport::EntryError>>) -> Result<(), TransportError> {
+    match results.into_iter().next() {
+        Some(Ok(())) => Ok(()),
+        Some(Err(error)) if error.retryable => Err(TransportError::Unavailable(error.to_string())),
+        Some(Err(error)) => Err(TransportError::Invalid(error.to_string())),
+        None => Err(TransportError::Invalid("the transport returned no result".to_owned())),
+    }
+}

@@ -1,0 +1,308 @@
+//! Handling one received message: from its body to an [`Outcome`], following the seed's
+//! results table. Every fault is the message's own; nothing here fails a batch.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::backoff::BackoffPolicy;
+use crate::envelope::Envelope;
+use crate::handler::{Collaborators, Handler, HandlerError, HandlerFuture, MessageContext};
+use crate::opaque::DEFAULT_TTL;
+use crate::outcome::{MessageResult, Outcome};
+use crate::producer::Producer;
+use crate::transport::{MessageId, ReceivedMessage};
+use crate::MediaTypePattern;
+
+/// Why a set of handlers cannot run together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerSetError {
+    /// Two handlers claim one media type.
+    #[error("media type `{media_type}` has two handlers, `{first}` and `{second}`; bind one of them to another daemon (DaemonBuilder::handlers)")]
+    Duplicate {
+        /// The contested media type or pattern.
+        media_type: String,
+        /// One handler.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// A handler named in a subset is not linked.
+    #[error("no handler named `{0}` is linked into this binary")]
+    UnknownHandler(String),
+    /// A handler needs a collaborator the daemon was not given.
+    #[error("handler `{handler}` takes a `&{type_name}`, but the daemon has no such collaborator; add it with DaemonBuilder::collaborator")]
+    MissingCollaborator {
+        /// The handler.
+        handler: String,
+        /// The collaborator's type.
+        type_name: String,
+    },
+    /// A handler's media type is not a media type or pattern.
+    #[error("handler `{handler}` has an invalid media type `{media_type}`: {reason}")]
+    InvalidMediaType {
+        /// The handler.
+        handler: String,
+        /// Its media type.
+        media_type: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+/// The handlers of one daemon, by media type: exact match first, then `prefix.*`.
+#[derive(Debug, Clone, Default)]
+pub struct HandlerTable {
+    exact: HashMap<String, Handler>,
+    prefixes: HashMap<String, Handler>,
+}
+
+impl HandlerTable {
+    /// Builds the table; two handlers for one media type is an error naming both.
+    pub fn new(handlers: impl IntoIterator<Item = Handler>) -> Result<HandlerTable, HandlerSetError> {
+        let mut table = HandlerTable::default();
+        for handler in handlers {
+            let pattern = MediaTypePattern::parse(handler.media_type()).map_err(|e| {
+                HandlerSetError::InvalidMediaType {
+                    handler: handler.name().to_owned(),
+                    media_type: handler.media_type().to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let slot = match pattern {
+                MediaTypePattern::Exact(_) => &mut table.exact,
+                MediaTypePattern::Prefix(_) => &mut table.prefixes,
+            };
+            if let Some(existing) = slot.get(handler.media_type()) {
+                let mut names = [existing.name().to_owned(), handler.name().to_owned()];
+                names.sort();
+                let [first, second] = names;
+                return Err(HandlerSetError::Duplicate {
+                    media_type: handler.media_type().to_owned(),
+                    first,
+                    second,
+                });
+            }
+            slot.insert(handler.media_type().to_owned(), handler);
+        }
+        Ok(table)
+    }
+
+    /// The handler of `media_type`.
+    pub fn lookup(&self, media_type: &str) -> Option<&Handler> {
+        self.exact
+            .get(media_type)
+            .or_else(|| MediaTypePattern::wildcard_for(media_type).and_then(|w| self.prefixes.get(&w)))
+    }
+
+    /// Every handler, in no particular order.
+    pub fn handlers(&self) -> impl Iterator<Item = &Handler> {
+        self.exact.values().chain(self.prefixes.values())
+    }
+
+    /// The media types and patterns handled, sorted (what a subscription filter policy needs).
+    pub fn media_types(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.exact.keys().chain(self.prefixes.keys()).map(String::as_str).collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Checks every handler's collaborators are present.
+    pub fn check_needs(&self, collaborators: &Collaborators) -> Result<(), HandlerSetError> {
+        let mut handlers: Vec<&Handler> = self.handlers().collect();
+        handlers.sort_by_key(|h| h.name());
+        for handler in handlers {
+            if let Some(need) = handler.needs().iter().find(|need| !collaborators.satisfies(need)) {
+                return Err(HandlerSetError::MissingCollaborator {
+                    handler: handler.name().to_owned(),
+                    type_name: need.type_name().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a message was handled, for the log line, the report and the test kit.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// The result and what it does to the message.
+    pub outcome: Outcome,
+    /// The media type, when the envelope could be read.
+    pub media_type: Option<String>,
+    /// The handler that ran, if any.
+    pub handler: Option<&'static str>,
+    /// Ids of the messages the handler published (sent after it succeeded).
+    pub published: Vec<MessageId>,
+    /// Time from the start of dispatch to the outcome.
+    pub elapsed: Duration,
+}
+
+/// Turns received messages into outcomes.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    pub(crate) handlers: Arc<HandlerTable>,
+    pub(crate) producer: Option<Producer>,
+    pub(crate) collaborators: Collaborators,
+    pub(crate) backoff: BackoffPolicy,
+    pub(crate) max_attempts: Option<u32>,
+}
+
+impl Dispatcher {
+    /// Handles `message` and logs one line about it.
+    pub async fn dispatch(&self, message: &ReceivedMessage) -> Handled {
+        let started = Instant::now();
+        let mut handled = self.handle(message).await;
+        handled.elapsed = started.elapsed();
+        log(message, &handled);
+        handled
+    }
+
+    async fn handle(&self, message: &ReceivedMessage) -> Handled {
+        let mut handled = Handled {
+            outcome: Outcome::succeeded(),
+            media_type: None,
+            handler: None,
+            published: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        let envelope = match Envelope::read(&message.body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                handled.outcome = self.failed(message, error.to_string());
+                return handled;
+            }
+        };
+        handled.media_type = Some(envelope.media_type.clone());
+        let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
+        if ttl <= 0 {
+            handled.outcome = Outcome::deleted(MessageResult::Expired, format!("x-request-ttl is {ttl}"));
+            return handled;
+        }
+        let Some(handler) = self.handlers.lookup(&envelope.media_type) else {
+            handled.outcome = Outcome::deleted(MessageResult::Ignored, "no handler for this media type");
+            return handled;
+        };
+        handled.handler = Some(handler.name());
+        if let Some(max) = self.max_attempts.filter(|max| message.receive_count > *max) {
+            handled.outcome = Outcome::deleted(
+                MessageResult::Skipped,
+                format!("received {} times, more than the maximum of {max} attempts", message.receive_count),
+            );
+            return handled;
+        }
+        let context = Arc::new(MessageContext::new(
+            message.message_id.clone(),
+            message.receive_count,
+            envelope.media_type.clone(),
+            envelope.opaque_data.clone(),
+            self.producer.as_ref().map(|p| p.topics().clone()),
+            self.collaborators.clone(),
+        ));
+        let future = match handler.start(&envelope, context.clone()) {
+            Ok(future) => future,
+            Err(error) => {
+                handled.outcome = self.failed(message, error.to_string());
+                return handled;
+            }
+        };
+        drop(envelope);
+        let skip_reason = match CatchUnwind(future).await {
+            Err(panic) => {
+                handled.outcome = self.failed(message, format!("handler panicked: {}", panic_text(&*panic)));
+                return handled;
+            }
+            Ok(Ok(())) => None,
+            Ok(Err(HandlerError::Skip(reason))) => Some(reason),
+            Ok(Err(HandlerError::Retry { after, reason })) => {
+                handled.outcome = Outcome::retried(after, reason);
+                return handled;
+            }
+            Ok(Err(HandlerError::Failed(error))) => {
+                handled.outcome = self.failed(message, error.to_string());
+                return handled;
+            }
+        };
+        // The handler is done with its context; what it queued may now leave.
+        let outbox = context.take_outbox();
+        if !outbox.is_empty() {
+            let count = outbox.len();
+            let sent = match &self.producer {
+                Some(producer) => producer.send(outbox).await.map_err(|e| e.to_string()),
+                None => Err("the daemon has no producer".to_owned()),
+            };
+            match sent {
+                Ok(ids) => handled.published = ids,
+                Err(error) => {
+                    handled.outcome = self.failed(
+                        message,
+                        format!("the handler succeeded, but publishing its {count} messages failed: {error}"),
+                    );
+                    return handled;
+                }
+            }
+        }
+        handled.outcome = match skip_reason {
+            Some(reason) => Outcome::deleted(MessageResult::Skipped, reason),
+            None => Outcome::succeeded(),
+        };
+        handled
+    }
+
+    fn failed(&self, message: &ReceivedMessage, reason: String) -> Outcome {
+        Outcome::failed(self.backoff.delay(message.receive_count), reason)
+    }
+}
+
+/// The one structured line per message.
+fn log(message: &ReceivedMessage, handled: &Handled) {
+    let media_type = handled.media_type.as_deref().unwrap_or("-");
+    let handler = handled.handler.unwrap_or("-");
+    let result = handled.outcome.result.as_str();
+    let elapsed_ms = handled.elapsed.as_secs_f64() * 1000.0;
+    let reason = handled.outcome.reason.as_deref().unwrap_or("");
+    match handled.outcome.result {
+        MessageResult::Failed | MessageResult::Ignored => tracing::warn!(
+            target: "pubsub::dispatch",
+            media_type, message_id = %message.message_id, handler, result, elapsed_ms,
+            receive_count = message.receive_count, reason, "message handled"
+        ),
+        _ => tracing::info!(
+            target: "pubsub::dispatch",
+            media_type, message_id = %message.message_id, handler, result, elapsed_ms,
+            receive_count = message.receive_count, reason, published = handled.published.len(), "message handled"
+        ),
+    }
+    if !handled.published.is_empty() {
+        tracing::debug!(target: "pubsub::dispatch", message_id = %message.message_id, published = ?handled.published, "deferred messages sent");
+    }
+}
+
+/// Resolves to `Err(payload)` when polling the handler panics, so a panic is the message's
+/// FAILED and never takes down the daemon.
+struct CatchUnwind(HandlerFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<(), HandlerError>, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}

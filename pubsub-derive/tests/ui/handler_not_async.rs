@@ -1,0 +1,17 @@
+use pubsub_core::{handler, HandlerError, PubSubMessage};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.order"]
+struct Order {
+    id: String,
+}
+
+#[handler]
+fn on_order(order: Order) -> Result<(), HandlerError> {
+    let _ = order;
+    Ok(())
+}
+
+fn main() {}
