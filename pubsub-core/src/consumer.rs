@@ -22,7 +22,7 @@ use crate::PubSubMessage;
 ///
 /// let broker = MemoryBroker::new();
 /// broker.create_queue("work", Default::default());
-/// broker.send("work", r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": "j-1"}"#)?;
+/// broker.send("work", r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": "j-1"}"#).await?;
 ///
 /// let consumer = Consumer::new(broker.subscriber("work")?);
 /// for delivery in consumer.consume().await? {

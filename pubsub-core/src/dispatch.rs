@@ -264,22 +264,27 @@ fn log(message: &ReceivedMessage, handled: &Handled) {
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
     let result = handled.outcome.result.as_str();
-    let elapsed_ms = handled.elapsed.as_secs_f64() * 1000.0;
-    let reason = handled.outcome.reason.as_deref().unwrap_or("");
+    let elapsed_ms = handled.elapsed.as_micros() as f64 / 1000.0;
+    let message_id = message.message_id.as_str();
+    let receive_count = message.receive_count;
+    let reason = handled.outcome.reason.as_deref().unwrap_or_default();
     match handled.outcome.result {
+        MessageResult::Succeeded => tracing::info!(
+            target: "pubsub::dispatch",
+            media_type, message_id, handler, result, elapsed_ms, receive_count,
+            published = handled.published.len(), "message handled"
+        ),
         MessageResult::Failed | MessageResult::Ignored => tracing::warn!(
             target: "pubsub::dispatch",
-            media_type, message_id = %message.message_id, handler, result, elapsed_ms,
-            receive_count = message.receive_count, reason, "message handled"
+            media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
         ),
         _ => tracing::info!(
             target: "pubsub::dispatch",
-            media_type, message_id = %message.message_id, handler, result, elapsed_ms,
-            receive_count = message.receive_count, reason, published = handled.published.len(), "message handled"
+            media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
         ),
     }
     if !handled.published.is_empty() {
-        tracing::debug!(target: "pubsub::dispatch", message_id = %message.message_id, published = ?handled.published, "deferred messages sent");
+        tracing::info!(target: "pubsub::dispatch", message_id, published = ?handled.published, "deferred messages sent");
     }
 }
 

@@ -35,6 +35,8 @@
 
 mod backoff;
 mod body;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod consumer;
 mod daemon;
 mod dispatch;

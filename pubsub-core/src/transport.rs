@@ -107,7 +107,11 @@ pub struct VisibilityChange {
 pub trait Subscriber: Send + Sync + 'static {
     /// Receives up to `max` (at most [`MAX_BATCH`]) messages, waiting up to `wait` for the
     /// first (long polling). An empty vector when none came.
-    fn receive(&self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>>;
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>>;
 
     /// Deletes up to [`MAX_BATCH`] receipts; one result per receipt, in order.
     fn ack_batch(

@@ -81,7 +81,7 @@ fn parse_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> Args {
 
 enum Extra {
     Context,
-    Collaborator(Type),
+    Collaborator(Box<Type>),
 }
 
 struct Plan {
@@ -133,9 +133,8 @@ fn check_signature(function: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Pl
     };
     let mut extras = Vec::new();
     let mut seen_context = false;
-    if message.is_none() {
-        return None; // the first argument is wrong; what follows it cannot be read right
-    }
+    // When the first argument is wrong, what follows it cannot be read right.
+    let message = message?;
     for input in inputs {
         let FnArg::Typed(arg) = input else { continue };
         if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
@@ -151,7 +150,7 @@ fn check_signature(function: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Pl
                     seen_context = true;
                     extras.push(Extra::Context);
                 } else {
-                    extras.push(Extra::Collaborator((*reference.elem).clone()));
+                    extras.push(Extra::Collaborator(reference.elem.clone()));
                 }
             }
             other => errors.push(syn::Error::new_spanned(
@@ -160,7 +159,7 @@ fn check_signature(function: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Pl
             )),
         }
     }
-    (errors.len() == before).then(|| Plan { message: message.expect("checked above"), extras })
+    (errors.len() == before).then_some(Plan { message, extras })
 }
 
 fn is_context(ty: &Type) -> bool {

@@ -1,0 +1,56 @@
+//! The seed README's daemon: handles `application/vnd.globality.pubsub.simple` messages.
+//!
+//! ```text
+//! echo '{"mediaType": "application/vnd.globality.pubsub.simple", "message": "hi", "timestamp": 1.0}' \
+//!   | cargo run --example simple_daemon -- --testing --stdin
+//! cargo run --example simple_daemon -- --sqs-queue-url messages.jsonl
+//! ```
+//!
+//! A real SQS queue URL needs the AWS transport (pubsub-aws); this example says so and exits 2.
+
+use clap::Parser;
+use pubsub_core::cli::{run_embedded, CliError, DaemonArgs};
+use pubsub_core::{handler, HandlerError, MessageContext, MessageResult, PubSubMessage};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+/// The seed README's schema.
+#[derive(Debug, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.globality.pubsub.simple"]
+struct SimpleMessage {
+    message: String,
+    timestamp: f64,
+}
+
+#[handler]
+async fn handle_simple(message: SimpleMessage, context: &MessageContext) -> Result<(), HandlerError> {
+    tracing::info!(message = %message.message, timestamp = message.timestamp, request_id = ?context.request_id(), "simple message");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = DaemonArgs::parse();
+    args.init_tracing();
+    let outcome = match args.source() {
+        Ok(source) => run_embedded(args.builder(), &source).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(report) => {
+            eprintln!("{report}");
+            if report.count(MessageResult::Failed) > 0 {
+                eprintln!("some messages failed; see the log lines above");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error @ (CliError::NeedsAws(_) | CliError::NoSource)) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The daemon command line, as the seed's: `--sqs-queue-url` (a queue URL, a file of JSON
+//! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name.
+//!
+//! Without the AWS transport this runs the embedded broker: messages from a file or from
+//! standard input (one JSON message per line) are handled until the queue is drained.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::daemon::{DaemonBuilder, DaemonReport};
+use crate::memory::{MemoryBroker, QueueOptions};
+use crate::HandlerSetError;
+
+/// The arguments every daemon takes.
+#[derive(Debug, Clone, Parser)]
+#[command(about = "A pubsub consumer daemon")]
+pub struct DaemonArgs {
+    /// The daemon's name, for logs.
+    #[arg(long, default_value = "daemon")]
+    pub name: String,
+    /// Where messages come from: an SQS queue URL, a file of JSON messages (one per line), or
+    /// `STDIN`.
+    #[arg(long, value_name = "URL|FILE|STDIN")]
+    pub sqs_queue_url: Option<String>,
+    /// Read JSON messages from standard input, one per line (same as `--sqs-queue-url STDIN`).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Use the embedded in-memory broker instead of AWS.
+    #[arg(long)]
+    pub testing: bool,
+    /// Log at debug level (message bodies included; AWS SDK internals stay at info).
+    #[arg(long)]
+    pub debug: bool,
+    /// Messages handled at once.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Run only these handlers (function names); all linked handlers when absent.
+    #[arg(long = "handler", value_name = "NAME")]
+    pub handlers: Vec<String>,
+}
+
+/// Where a daemon reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A real SQS queue: needs the AWS transport.
+    Queue(String),
+    /// A file of JSON messages, one per line.
+    File(PathBuf),
+    /// Standard input, one JSON message per line.
+    Stdin,
+    /// The embedded broker with nothing fed in: runs until stopped.
+    Embedded,
+}
+
+/// What stops a daemon command line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A real queue URL without the AWS transport.
+    #[error("`{0}` is an SQS queue URL, and reading a real queue needs the AWS transport (the pubsub-aws crate), which this program does not include; use --testing with --stdin or a file of JSON messages to run on the embedded broker")]
+    NeedsAws(String),
+    /// No source given.
+    #[error("nothing to read: give --sqs-queue-url URL|FILE|STDIN, --stdin, or --testing")]
+    NoSource,
+    /// The handlers cannot run together.
+    #[error(transparent)]
+    Handlers(#[from] HandlerSetError),
+    /// Reading the input failed.
+    #[error("cannot read {what}: {error}")]
+    Read {
+        /// The file or standard input.
+        what: String,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+impl DaemonArgs {
+    /// Where to read from.
+    pub fn source(&self) -> Result<Source, CliError> {
+        if self.stdin {
+            return Ok(Source::Stdin);
+        }
+        match self.sqs_queue_url.as_deref() {
+            Some("STDIN") | Some("-") => Ok(Source::Stdin),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Ok(Source::Queue(url.to_owned()))
+            }
+            Some(path) => Ok(Source::File(PathBuf::from(path))),
+            None if self.testing => Ok(Source::Embedded),
+            None => Err(CliError::NoSource),
+        }
+    }
+
+    /// A daemon builder with this command line's name, concurrency and handler selection.
+    pub fn builder(&self) -> DaemonBuilder {
+        let builder = DaemonBuilder::new(&self.name).concurrency(self.concurrency);
+        if self.handlers.is_empty() {
+            builder
+        } else {
+            builder.handlers(self.handlers.clone())
+        }
+    }
+
+    /// Logs to standard error: info, or debug with `--debug`. AWS SDK and HTTP internals stay
+    /// at info even then (their debug output includes signing material). `RUST_LOG` overrides.
+    pub fn init_tracing(&self) {
+        init_tracing(self.debug);
+    }
+}
+
+/// See [`DaemonArgs::init_tracing`].
+pub fn init_tracing(debug: bool) {
+    let default = if debug {
+        "debug,aws_config=info,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sigv4=info,aws_sdk_sqs=info,aws_sdk_sns=info,hyper=info,hyper_util=info,h2=info,rustls=info"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs `builder` on the embedded broker with what `source` holds: a file or standard input is
+/// handled until drained; [`Source::Embedded`] runs until ctrl-c or SIGTERM.
+pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<DaemonReport, CliError> {
+    let broker = MemoryBroker::new();
+    let queue = "daemon";
+    broker.create_queue(queue, QueueOptions::default());
+    let lines: Vec<String> = match source {
+        Source::Queue(url) => return Err(CliError::NeedsAws(url.clone())),
+        Source::File(path) => read_lines(std::io::BufReader::new(
+            std::fs::File::open(path)
+                .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
+        ))
+        .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
+        Source::Stdin => read_lines(std::io::stdin().lock())
+            .map_err(|error| CliError::Read { what: "standard input".to_owned(), error })?,
+        Source::Embedded => Vec::new(),
+    };
+    for line in &lines {
+        broker.send(queue, line.as_str()).await.expect("the daemon's queue exists");
+    }
+    let subscriber = broker.subscriber(queue).expect("the daemon's queue exists");
+    let daemon = builder.wait_time(EMBEDDED_WAIT).build(subscriber)?;
+    Ok(match source {
+        Source::Embedded => daemon.run_until_signal().await,
+        _ => daemon.run_until_idle().await,
+    })
+}
+
+/// The embedded broker answers at once: a short long-poll keeps the idle check quick.
+const EMBEDDED_WAIT: Duration = Duration::from_millis(200);
+/// Non-blank lines.
+fn read_lines(reader: impl BufRead) -> std::io::Result<Vec<String>> {
+    reader.lines().filter(|line| !matches!(line, Ok(text) if text.trim().is_empty())).collect()
+}

@@ -1,0 +1,157 @@
+//! What SNS writes: message ids, ARNs, and the notification JSON a non-raw subscription
+//! delivers to its queue.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// The ARN prefix of every topic: region `us-east-1`, account `000000000000`.
+pub(crate) const TOPIC_ARN_PREFIX: &str = "arn:aws:sns:us-east-1:000000000000:";
+
+/// The URL prefix of every queue.
+pub(crate) const QUEUE_URL_PREFIX: &str = "memory://queue/";
+
+const SIGNING_CERT_URL: &str =
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000000000000.pem";
+const UNSUBSCRIBE_URL_PREFIX: &str =
+    "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=";
+/// Base64 of "memory-broker-fake-signature": nothing is signed.
+const SIGNATURE: &str = "bWVtb3J5LWJyb2tlci1mYWtlLXNpZ25hdHVyZQ==";
+
+/// A random id shaped as a UUID version 4, lower-case, as SNS and SQS message ids are.
+pub(crate) fn new_message_id() -> String {
+    let high = (fastrand::u64(..) & !(0xF << 12)) | (0x4 << 12);
+    let low = (fastrand::u64(..) & !(0b11 << 62)) | (0b10 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xFFFF,
+        high & 0xFFFF,
+        low >> 48,
+        low & 0xFFFF_FFFF_FFFF
+    )
+}
+
+/// `time` as SNS's `Timestamp`: ISO-8601 UTC with milliseconds, `2026-11-27T17:32:28.960Z`.
+pub(crate) fn sns_timestamp(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The SNS notification JSON of one message, as SQS receives it from a non-raw subscription.
+#[derive(Serialize)]
+struct Notification<'a> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    #[serde(rename = "MessageId")]
+    message_id: &'a str,
+    #[serde(rename = "TopicArn")]
+    topic_arn: &'a str,
+    #[serde(rename = "Message")]
+    message: &'a str,
+    #[serde(rename = "Timestamp")]
+    timestamp: &'a str,
+    #[serde(rename = "SignatureVersion")]
+    signature_version: &'static str,
+    #[serde(rename = "Signature")]
+    signature: &'static str,
+    #[serde(rename = "SigningCertURL")]
+    signing_cert_url: &'static str,
+    #[serde(rename = "UnsubscribeURL")]
+    unsubscribe_url: String,
+    #[serde(rename = "MessageAttributes")]
+    message_attributes: BTreeMap<&'a str, Attribute<'a>>,
+}
+
+#[derive(Serialize)]
+struct Attribute<'a> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    #[serde(rename = "Value")]
+    value: &'a str,
+}
+
+/// What SNS tells a non-raw subscription about one published message.
+pub(crate) struct NotificationFields<'a> {
+    pub message_id: &'a str,
+    pub topic_arn: &'a str,
+    pub subscription_arn: &'a str,
+    pub message: &'a str,
+    pub timestamp: &'a str,
+    /// String message attributes.
+    pub attributes: &'a [(&'a str, &'a str)],
+}
+
+/// The notification body, serialized by serde_json (so `Message` is escaped right).
+pub(crate) fn notification_body(fields: &NotificationFields<'_>) -> String {
+    let notification = Notification {
+        kind: "Notification",
+        message_id: fields.message_id,
+        topic_arn: fields.topic_arn,
+        message: fields.message,
+        timestamp: fields.timestamp,
+        signature_version: "1",
+        signature: SIGNATURE,
+        signing_cert_url: SIGNING_CERT_URL,
+        unsubscribe_url: format!("{UNSUBSCRIBE_URL_PREFIX}{}", fields.subscription_arn),
+        message_attributes: fields
+            .attributes
+            .iter()
+            .map(|&(name, value)| (name, Attribute { kind: "String", value }))
+            .collect(),
+    };
+    serde_json::to_string(&notification).expect("a notification of strings always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso_8601_utc_with_millis() {
+        let at = |seconds: u64, millis: u64| {
+            sns_timestamp(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_795_800_748, 960), "2026-11-27T17:32:28.960Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn message_ids_are_uuid_v4_shaped() {
+        let id = new_message_id();
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(groups[2].starts_with('4'), "{id}");
+        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{id}");
+        assert_ne!(new_message_id(), id);
+    }
+}

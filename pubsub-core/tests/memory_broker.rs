@@ -1,0 +1,832 @@
+//! The embedded broker's SNS and SQS semantics, through the public API.
+//!
+//! Time-dependent tests run on real time with short durations and assert lower bounds (a
+//! sleep never ends early), so they hold on a slow machine; they hold under
+//! `tokio::time::pause()` as well.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use pubsub_core::memory::{
+    FilterCondition, FilterPolicy, MemoryBroker, Operation, QueueOptions, Redrive, RequestCounts,
+    SubscriptionOptions, MAX_PAYLOAD_BYTES,
+};
+use pubsub_core::transport::{
+    OutgoingMessage, Publisher, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
+};
+use pubsub_core::{decode_untyped, encode_untyped, OpaqueData, UntypedMessage};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+const CREATED_ORDER: &str = "application/vnd.globality.pubsub._.created.order";
+const CREATED_WIDGET: &str = "application/vnd.globality.pubsub._.created.widget";
+const DELETED_ORDER: &str = "application/vnd.globality.pubsub._.deleted.order";
+
+/// A well-formed message of `media_type` whose content carries `text`.
+fn outgoing(media_type: &str, text: &str) -> OutgoingMessage {
+    let message =
+        UntypedMessage::new(media_type, json!({ "uri": "http://example.com/1", "id": "1", "text": text }))
+            .expect("valid message");
+    OutgoingMessage {
+        media_type: media_type.to_owned(),
+        body: encode_untyped(&message, &OpaqueData::new()).expect("encodes"),
+    }
+}
+
+/// The `text` of a received message, through the codec.
+fn text_of(received: &ReceivedMessage) -> String {
+    let decoded = decode_untyped(&received.body).expect("the body decodes");
+    decoded.message.content["text"].as_str().expect("text").to_owned()
+}
+
+/// A broker with topic `events` and the given queues subscribed with default options.
+fn broker_with(queues: &[&str]) -> (MemoryBroker, String) {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("events");
+    for queue in queues {
+        broker.create_queue(queue, QueueOptions::default());
+        broker.subscribe(&topic, queue, SubscriptionOptions::default()).unwrap();
+    }
+    (broker, topic)
+}
+
+fn queue_with_timeout(broker: &MemoryBroker, name: &str, visibility_timeout: Duration) {
+    broker.create_queue(name, QueueOptions { visibility_timeout, redrive: None });
+}
+
+async fn publish_one(broker: &MemoryBroker, topic: &str, message: OutgoingMessage) -> String {
+    let mut results = broker.publisher().publish_batch(topic, vec![message]).await.unwrap();
+    results.remove(0).unwrap()
+}
+
+async fn receive_now(subscriber: &impl Subscriber, max: usize) -> Vec<ReceivedMessage> {
+    subscriber.receive(max, Duration::ZERO).await.unwrap()
+}
+
+fn change(receipt_handle: &str, timeout: Duration) -> VisibilityChange {
+    VisibilityChange { receipt_handle: receipt_handle.to_owned(), timeout }
+}
+
+#[tokio::test]
+async fn names_arns_and_urls() {
+    let broker = MemoryBroker::new();
+    let arn = broker.create_topic("events");
+    assert_eq!(arn, "arn:aws:sns:us-east-1:000000000000:events");
+    assert_eq!(broker.create_topic("events"), arn, "idempotent");
+    let url = broker.create_queue("work", QueueOptions::default());
+    assert_eq!(url, "memory://queue/work");
+    assert_eq!(broker.create_queue("work", QueueOptions::default()), url, "idempotent");
+
+    // Topics by ARN or name, queues by name or URL.
+    let subscription = broker.subscribe("events", &url, SubscriptionOptions::default()).unwrap();
+    assert!(subscription.starts_with(&format!("{arn}:")), "{subscription}");
+    publish_one(&broker, "events", outgoing(CREATED_ORDER, "by name")).await;
+    publish_one(&broker, &arn, outgoing(CREATED_ORDER, "by arn")).await;
+    let subscriber = broker.subscriber(&url).unwrap();
+    assert_eq!(subscriber.queue_name(), "work");
+    assert_eq!(subscriber.queue_url(), url);
+    let texts: Vec<String> = receive_now(&subscriber, 10).await.iter().map(text_of).collect();
+    assert_eq!(texts, ["by name", "by arn"]);
+}
+
+#[tokio::test]
+async fn publish_fans_out_to_every_subscribed_queue() {
+    let (broker, topic) = broker_with(&["billing", "shipping"]);
+    broker.create_queue("unsubscribed", QueueOptions::default());
+    let sns_id = publish_one(&broker, &topic, outgoing(CREATED_ORDER, "o-1")).await;
+
+    let mut queue_ids = HashSet::new();
+    for queue in ["billing", "shipping"] {
+        let received = receive_now(&broker.subscriber(queue).unwrap(), 10).await;
+        assert_eq!(received.len(), 1, "{queue}");
+        assert_eq!(text_of(&received[0]), "o-1");
+        let notification: Value = serde_json::from_str(&received[0].body).unwrap();
+        assert_eq!(notification["MessageId"], sns_id.as_str(), "SNS's id is in the notification");
+        queue_ids.insert(received[0].message_id.clone());
+    }
+    assert_eq!(queue_ids.len(), 2, "each queue gives its own SQS message id");
+    assert!(!queue_ids.contains(&sns_id));
+    assert_eq!(broker.queue_stats("unsubscribed").total, 0);
+}
+
+#[tokio::test]
+async fn raw_delivery_and_notification_bodies() {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("events");
+    broker.create_queue("raw", QueueOptions::default());
+    broker.create_queue("wrapped", QueueOptions::default());
+    broker.subscribe(&topic, "raw", SubscriptionOptions { raw_delivery: true, filter: None }).unwrap();
+    let subscription_arn = broker.subscribe(&topic, "wrapped", SubscriptionOptions::default()).unwrap();
+
+    // Quotes, backslashes, newlines and non-ASCII must survive the double encoding.
+    let text = "say \"hi\" \\ to\nJosé ✓";
+    let message = outgoing(CREATED_ORDER, text);
+    let sns_id = publish_one(&broker, &topic, message.clone()).await;
+
+    let raw = receive_now(&broker.subscriber("raw").unwrap(), 1).await.remove(0);
+    assert_eq!(raw.body, message.body, "raw delivery: the body is the message itself");
+    assert_eq!(raw.attributes, BTreeMap::from([("media_type".to_owned(), CREATED_ORDER.to_owned())]));
+    assert_eq!(text_of(&raw), text);
+
+    let wrapped = receive_now(&broker.subscriber("wrapped").unwrap(), 1).await.remove(0);
+    assert!(wrapped.attributes.is_empty(), "SNS sets no SQS attribute on a notification");
+    let decoded = decode_untyped(&wrapped.body).expect("a well-formed notification");
+    assert_eq!(decoded.media_type, CREATED_ORDER);
+    assert_eq!(decoded.message.content["text"], text);
+
+    let notification: Value = serde_json::from_str(&wrapped.body).unwrap();
+    assert_eq!(notification["Type"], "Notification");
+    assert_eq!(notification["MessageId"], sns_id.as_str());
+    assert_eq!(notification["TopicArn"], topic.as_str());
+    assert_eq!(notification["Message"], message.body.as_str());
+    assert_eq!(notification["SignatureVersion"], "1");
+    assert_eq!(
+        notification["MessageAttributes"],
+        json!({ "media_type": { "Type": "String", "Value": CREATED_ORDER } })
+    );
+    let signature = notification["Signature"].as_str().unwrap();
+    assert!(!signature.is_empty() && signature.len() % 4 == 0);
+    assert!(signature.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+    assert!(notification["SigningCertURL"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://sns.us-east-1.amazonaws.com/"));
+    let unsubscribe = notification["UnsubscribeURL"].as_str().unwrap();
+    assert!(unsubscribe.ends_with(&format!("SubscriptionArn={subscription_arn}")), "{unsubscribe}");
+
+    // `2026-11-27T17:32:28.960Z`: ISO-8601 UTC with milliseconds.
+    let timestamp = notification["Timestamp"].as_str().unwrap();
+    assert_eq!(timestamp.len(), 24, "{timestamp}");
+    for (index, byte) in timestamp.bytes().enumerate() {
+        match index {
+            4 | 7 => assert_eq!(byte, b'-', "{timestamp}"),
+            10 => assert_eq!(byte, b'T', "{timestamp}"),
+            13 | 16 => assert_eq!(byte, b':', "{timestamp}"),
+            19 => assert_eq!(byte, b'.', "{timestamp}"),
+            23 => assert_eq!(byte, b'Z', "{timestamp}"),
+            _ => assert!(byte.is_ascii_digit(), "{timestamp}"),
+        }
+    }
+    let year: u32 = timestamp[..4].parse().unwrap();
+    assert!(year >= 2024, "{timestamp}");
+}
+
+#[test]
+fn filter_policy_accepts_by_exact_value_and_prefix() {
+    let exact = FilterPolicy::media_types([CREATED_ORDER]);
+    assert!(exact.accepts(CREATED_ORDER));
+    assert!(!exact.accepts(CREATED_WIDGET));
+    assert!(!exact.accepts("application/vnd.globality.pubsub._.created.orders"), "exact, not prefix");
+    assert!(!exact.accepts(&CREATED_ORDER.to_uppercase()), "case-sensitive");
+
+    let prefix = FilterPolicy::media_type_prefix("application/vnd.globality.pubsub._.created.");
+    assert!(prefix.accepts(CREATED_ORDER));
+    assert!(prefix.accepts(CREATED_WIDGET));
+    assert!(!prefix.accepts(DELETED_ORDER));
+
+    let both =
+        FilterPolicy::media_types([DELETED_ORDER]).or_prefix("application/vnd.globality.pubsub._.created.w");
+    assert!(both.accepts(DELETED_ORDER));
+    assert!(both.accepts(CREATED_WIDGET));
+    assert!(!both.accepts(CREATED_ORDER));
+    assert!(!FilterPolicy::default().accepts(CREATED_ORDER), "no condition accepts nothing");
+}
+
+#[test]
+fn filter_policy_json_round_trip() {
+    let json = r#"{"media_type": ["a/b", {"prefix": "a/c."}, "a/d"]}"#;
+    let policy = FilterPolicy::from_json(json).unwrap();
+    assert_eq!(
+        policy.conditions(),
+        [
+            FilterCondition::Exact("a/b".into()),
+            FilterCondition::Prefix("a/c.".into()),
+            FilterCondition::Exact("a/d".into())
+        ]
+    );
+    assert_eq!(policy, FilterPolicy::media_types(["a/b"]).or_prefix("a/c.").or_media_type("a/d"));
+    assert_eq!(policy.to_json(), r#"{"media_type":["a/b",{"prefix":"a/c."},"a/d"]}"#);
+    assert_eq!(FilterPolicy::from_json(&policy.to_json()).unwrap(), policy);
+    let as_value: Value = serde_json::from_str(&policy.to_json()).unwrap();
+    assert_eq!(as_value, serde_json::from_str::<Value>(json).unwrap());
+
+    for refused in [
+        "not json",
+        r#"["a/b"]"#,
+        r#"{}"#,
+        r#"{"media_type": "a/b"}"#,
+        r#"{"media_type": []}"#,
+        r#"{"media_type": ["a/b"], "other": ["x"]}"#,
+        r#"{"media_type": [{"anything-but": ["a/b"]}]}"#,
+        r#"{"media_type": [{"prefix": "a/", "extra": 1}]}"#,
+        r#"{"media_type": [{"prefix": ""}]}"#,
+        r#"{"media_type": [{"prefix": 3}]}"#,
+        r#"{"media_type": [3]}"#,
+    ] {
+        let error = FilterPolicy::from_json(refused).expect_err(refused);
+        assert!(!error.reason().is_empty());
+        assert!(error.to_string().starts_with("invalid filter policy: "), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_filter_what_they_receive() {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("events");
+    for queue in ["orders", "created", "everything"] {
+        broker.create_queue(queue, QueueOptions::default());
+    }
+    let orders =
+        FilterPolicy::from_json(&format!(r#"{{"media_type": ["{CREATED_ORDER}", "{DELETED_ORDER}"]}}"#))
+            .unwrap();
+    broker
+        .subscribe(&topic, "orders", SubscriptionOptions { raw_delivery: false, filter: Some(orders) })
+        .unwrap();
+    let created = FilterPolicy::media_type_prefix("application/vnd.globality.pubsub._.created.");
+    broker
+        .subscribe(&topic, "created", SubscriptionOptions { raw_delivery: true, filter: Some(created) })
+        .unwrap();
+    broker.subscribe(&topic, "everything", SubscriptionOptions::default()).unwrap();
+
+    let batch = vec![
+        outgoing(CREATED_ORDER, "created order"),
+        outgoing(CREATED_WIDGET, "created widget"),
+        outgoing(DELETED_ORDER, "deleted order"),
+    ];
+    let results = broker.publisher().publish_batch(&topic, batch).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "a filtered-out message is still published");
+
+    let texts = |queue: &'static str| {
+        let broker = broker.clone();
+        async move {
+            let received = receive_now(&broker.subscriber(queue).unwrap(), 10).await;
+            received.iter().map(text_of).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts("orders").await, ["created order", "deleted order"]);
+    assert_eq!(texts("created").await, ["created order", "created widget"]);
+    assert_eq!(texts("everything").await, ["created order", "created widget", "deleted order"]);
+}
+
+#[tokio::test]
+async fn receive_is_oldest_first_and_stats_count() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    for index in 0..5 {
+        broker.send("work", format!("m{index}")).await.unwrap();
+    }
+    let subscriber = broker.subscriber("work").unwrap();
+    let first: Vec<String> = receive_now(&subscriber, 3).await.into_iter().map(|m| m.body).collect();
+    assert_eq!(first, ["m0", "m1", "m2"]);
+    let stats = broker.queue_stats("work");
+    assert_eq!((stats.visible, stats.in_flight, stats.total), (2, 3, 5));
+    assert_eq!(broker.messages("work"), ["m0", "m1", "m2", "m3", "m4"], "in flight or not");
+    let rest: Vec<String> = receive_now(&subscriber, 10).await.into_iter().map(|m| m.body).collect();
+    assert_eq!(rest, ["m3", "m4"]);
+    assert!(receive_now(&subscriber, 10).await.is_empty());
+}
+
+#[tokio::test]
+async fn send_carries_attributes() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    let attributes = BTreeMap::from([("media_type".to_owned(), CREATED_ORDER.to_owned())]);
+    let id = broker.send_with_attributes("memory://queue/work", "{}", attributes.clone()).await.unwrap();
+    let received = receive_now(&broker.subscriber("work").unwrap(), 1).await.remove(0);
+    assert_eq!(received.message_id, id);
+    assert_eq!(received.attributes, attributes);
+    assert_eq!(received.body, "{}");
+    let plain = broker.send("work", "x").await.unwrap();
+    assert_ne!(plain, id);
+    assert!(receive_now(&broker.subscriber("work").unwrap(), 1).await[0].attributes.is_empty());
+}
+
+#[tokio::test]
+async fn visibility_timeout_hides_then_redelivers() {
+    let broker = MemoryBroker::new();
+    let timeout = Duration::from_millis(300);
+    queue_with_timeout(&broker, "work", timeout);
+    broker.send("work", "m").await.unwrap();
+    let subscriber = broker.subscriber("work").unwrap();
+    assert_eq!(subscriber.visibility_timeout(), timeout);
+
+    let received_at = Instant::now();
+    let first = receive_now(&subscriber, 10).await.remove(0);
+    assert_eq!(first.receive_count, 1);
+    assert!(receive_now(&subscriber, 10).await.is_empty(), "hidden while in flight");
+    let stats = broker.queue_stats("work");
+    assert_eq!((stats.visible, stats.in_flight), (0, 1));
+
+    // A long poll is woken by the visibility expiry.
+    let again = subscriber.receive(10, Duration::from_secs(20)).await.unwrap();
+    assert!(received_at.elapsed() >= timeout, "{:?}", received_at.elapsed());
+    assert!(received_at.elapsed() < Duration::from_secs(10), "woken by the expiry, not the wait");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id, first.message_id);
+    assert_eq!(again[0].receive_count, 2);
+    assert_ne!(again[0].receipt_handle, first.receipt_handle, "a fresh receipt per receive");
+}
+
+#[tokio::test]
+async fn change_visibility_to_zero_redelivers_at_once() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    broker.send("work", "m").await.unwrap();
+    let subscriber = broker.subscriber("work").unwrap();
+    let first = receive_now(&subscriber, 1).await.remove(0);
+    assert!(receive_now(&subscriber, 1).await.is_empty());
+
+    let results = subscriber
+        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)])
+        .await
+        .unwrap();
+    assert_eq!(results, [Ok(())]);
+    let again = receive_now(&subscriber, 1).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].receive_count, 2);
+
+    // A long poller is woken by the change, well before its wait or the 30 s timeout.
+    let waiter = {
+        let subscriber = subscriber.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            (subscriber.receive(1, Duration::from_secs(20)).await.unwrap(), started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    subscriber.change_visibility_batch(vec![change(&again[0].receipt_handle, Duration::ZERO)]).await.unwrap();
+    let (woken, elapsed) = waiter.await.unwrap();
+    assert_eq!(woken.len(), 1);
+    assert_eq!(woken[0].receive_count, 3);
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn change_visibility_extends_and_shortens() {
+    let broker = MemoryBroker::new();
+    queue_with_timeout(&broker, "work", Duration::from_millis(500));
+    broker.send("work", "m").await.unwrap();
+    let subscriber = broker.subscriber("work").unwrap();
+    let first = receive_now(&subscriber, 1).await.remove(0);
+    // A heartbeat: extended well past the queue's 500 ms.
+    let extended = subscriber
+        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::from_secs(30))])
+        .await
+        .unwrap();
+    assert_eq!(extended, [Ok(())]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(receive_now(&subscriber, 1).await.is_empty(), "the extension holds");
+    // Shortened: a waiting long poll notices the earlier deadline.
+    let started = Instant::now();
+    let waiter = {
+        let subscriber = subscriber.clone();
+        tokio::spawn(async move { subscriber.receive(1, Duration::from_secs(20)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let results = subscriber
+        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::from_millis(100))])
+        .await
+        .unwrap();
+    assert_eq!(results, [Ok(())]);
+    let woken = waiter.await.unwrap();
+    assert_eq!(woken.len(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let too_long = subscriber
+        .change_visibility_batch(vec![change(&woken[0].receipt_handle, Duration::from_secs(13 * 3600))])
+        .await
+        .unwrap();
+    assert_eq!(too_long[0].as_ref().unwrap_err().code, "InvalidParameterValue");
+}
+
+#[tokio::test]
+async fn stale_receipts_are_rejected() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    broker.send("work", "m").await.unwrap();
+    let subscriber = broker.subscriber("work").unwrap();
+    let first = receive_now(&subscriber, 1).await.remove(0);
+    subscriber.change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)]).await.unwrap();
+    let second = receive_now(&subscriber, 1).await.remove(0);
+
+    let stale = subscriber.ack_batch(vec![first.receipt_handle.clone(), "garbage".to_owned()]).await.unwrap();
+    for result in &stale {
+        let error = result.as_ref().unwrap_err();
+        assert_eq!(error.code, "ReceiptHandleIsInvalid");
+        assert!(!error.retryable);
+    }
+    let stale = subscriber
+        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)])
+        .await
+        .unwrap();
+    assert_eq!(stale[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
+    assert_eq!(broker.queue_stats("work").in_flight, 1, "nothing changed");
+
+    assert_eq!(subscriber.ack_batch(vec![second.receipt_handle.clone()]).await.unwrap(), [Ok(())]);
+    assert_eq!(broker.queue_stats("work").total, 0);
+    let again = subscriber.ack_batch(vec![second.receipt_handle]).await.unwrap();
+    assert_eq!(again[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid", "already deleted");
+
+    // A receipt of another queue is no receipt of this one.
+    broker.create_queue("other", QueueOptions::default());
+    broker.send("other", "o").await.unwrap();
+    let other = receive_now(&broker.subscriber("other").unwrap(), 1).await.remove(0);
+    let foreign = subscriber.ack_batch(vec![other.receipt_handle]).await.unwrap();
+    assert_eq!(foreign[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
+}
+
+#[tokio::test]
+async fn redrive_moves_to_the_dead_letter_queue_at_max_receive_count() {
+    let broker = MemoryBroker::new();
+    broker.create_topic("events");
+    broker.create_queue(
+        "work",
+        QueueOptions { redrive: Some(Redrive::new("work-dlq", 2)), ..Default::default() },
+    );
+    broker.subscribe("events", "work", SubscriptionOptions::default()).unwrap();
+    assert_eq!(broker.queue_stats("work-dlq").total, 0, "the dead-letter queue is created with the queue");
+    let published = outgoing(CREATED_ORDER, "poison");
+    publish_one(&broker, "events", published).await;
+    broker.send("work", "healthy").await.unwrap();
+
+    let subscriber = broker.subscriber("work").unwrap();
+    let mut poison_id = None;
+    for expected_count in 1..=2 {
+        let received = receive_now(&subscriber, 1).await.remove(0);
+        assert_eq!(received.receive_count, expected_count);
+        poison_id = Some(received.message_id.clone());
+        subscriber
+            .change_visibility_batch(vec![change(&received.receipt_handle, Duration::ZERO)])
+            .await
+            .unwrap();
+    }
+    // The third receive moves the poison message away and goes on to the next one.
+    let next = receive_now(&subscriber, 10).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].body, "healthy");
+    assert_eq!(broker.messages("work"), ["healthy"]);
+    assert_eq!(broker.queue_stats("work-dlq").total, 1);
+
+    let dead = receive_now(&broker.subscriber("memory://queue/work-dlq").unwrap(), 10).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(Some(&dead[0].message_id), poison_id.as_ref(), "the message id is kept");
+    assert_eq!(dead[0].receive_count, 1, "the receive count starts over");
+    assert_eq!(text_of(&dead[0]), "poison");
+    assert_eq!(broker.messages("work-dlq"), [dead[0].body.clone()]);
+}
+
+#[tokio::test]
+async fn long_poll_returns_as_soon_as_a_message_arrives() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    let subscriber = broker.subscriber("work").unwrap();
+    let sender = {
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            broker.send("work", "late").await.unwrap()
+        })
+    };
+    let started = Instant::now();
+    let received = subscriber.receive(10, Duration::from_secs(20)).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, "late");
+    assert_eq!(received[0].message_id, sender.await.unwrap());
+    assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "returned early: {elapsed:?}");
+}
+
+#[tokio::test]
+async fn long_poll_returns_empty_after_wait() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    let subscriber = broker.subscriber("work").unwrap();
+    let wait = Duration::from_millis(200);
+    let started = Instant::now();
+    assert!(subscriber.receive(10, wait).await.unwrap().is_empty());
+    assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_receivers_never_share_a_message() {
+    let broker = MemoryBroker::new();
+    broker.create_queue("work", QueueOptions::default());
+    let count = 1000;
+    let receivers: Vec<_> = (0..4)
+        .map(|_| {
+            let subscriber = broker.subscriber("work").unwrap();
+            tokio::spawn(async move {
+                let mut bodies = Vec::new();
+                loop {
+                    let batch = subscriber.receive(MAX_BATCH, Duration::from_millis(500)).await.unwrap();
+                    if batch.is_empty() {
+                        return bodies;
+                    }
+                    let handles = batch.iter().map(|m| m.receipt_handle.clone()).collect();
+                    assert!(subscriber.ack_batch(handles).await.unwrap().iter().all(Result::is_ok));
+                    bodies.extend(batch.into_iter().map(|m| m.body));
+                }
+            })
+        })
+        .collect();
+    for index in 0..count {
+        broker.send("work", index.to_string()).await.unwrap();
+    }
+    let mut seen = HashSet::new();
+    for receiver in receivers {
+        for body in receiver.await.unwrap() {
+            assert!(seen.insert(body.clone()), "{body} delivered twice");
+        }
+    }
+    assert_eq!(seen.len(), count);
+    assert_eq!(broker.queue_stats("work").total, 0);
+}
+
+#[tokio::test]
+async fn latency_is_paid_by_every_request() {
+    let (broker, topic) = broker_with(&["work"]);
+    let latency = Duration::from_millis(100);
+    broker.set_latency(latency);
+    assert_eq!(broker.latency(), latency);
+    let subscriber = broker.subscriber("work").unwrap();
+
+    let started = Instant::now();
+    publish_one(&broker, &topic, outgoing(CREATED_ORDER, "m")).await;
+    assert!(started.elapsed() >= latency, "publish: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    broker.send("work", "direct").await.unwrap();
+    assert!(started.elapsed() >= latency, "send: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let received = receive_now(&subscriber, 10).await;
+    assert_eq!(received.len(), 2);
+    assert!(started.elapsed() >= latency, "receive: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    subscriber
+        .change_visibility_batch(vec![change(&received[0].receipt_handle, Duration::from_secs(60))])
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= latency, "change visibility: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    subscriber.ack_batch(received.iter().map(|m| m.receipt_handle.clone()).collect()).await.unwrap();
+    assert!(started.elapsed() >= latency, "ack: {:?}", started.elapsed());
+
+    // An empty long poll pays its wait and the latency.
+    let wait = Duration::from_millis(150);
+    let started = Instant::now();
+    assert!(subscriber.receive(10, wait).await.unwrap().is_empty());
+    assert!(started.elapsed() >= latency + wait, "empty receive: {:?}", started.elapsed());
+
+    broker.set_latency(Duration::ZERO);
+    let started = Instant::now();
+    broker.send("work", "fast").await.unwrap();
+    assert!(started.elapsed() < latency);
+}
+
+#[tokio::test]
+async fn injected_entry_failures_fail_only_those_entries() {
+    let (broker, topic) = broker_with(&["work"]);
+    let publisher = broker.publisher();
+    broker.fail_entries(Operation::PublishBatch, [1, 7]);
+    let batch: Vec<_> = ["a", "b", "c"].iter().map(|text| outgoing(CREATED_ORDER, text)).collect();
+    let results = publisher.publish_batch(&topic, batch.clone()).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok());
+    let error = results[1].as_ref().unwrap_err();
+    assert_eq!(error.code, "InternalError");
+    assert!(error.retryable);
+    let subscriber = broker.subscriber("work").unwrap();
+    let received = receive_now(&subscriber, 10).await;
+    assert_eq!(
+        received.iter().map(text_of).collect::<Vec<_>>(),
+        ["a", "c"],
+        "the failed entry is not published"
+    );
+
+    // Consumed by that call.
+    assert!(publisher.publish_batch(&topic, batch).await.unwrap().iter().all(Result::is_ok));
+
+    broker.fail_entries(Operation::AckBatch, [0]);
+    let handles: Vec<String> = received.iter().map(|m| m.receipt_handle.clone()).collect();
+    let acked = subscriber.ack_batch(handles.clone()).await.unwrap();
+    assert_eq!(acked[0].as_ref().unwrap_err().code, "InternalError");
+    assert_eq!(acked[1], Ok(()));
+    assert_eq!(broker.queue_stats("work").total, 4, "the failed ack deleted nothing");
+    assert_eq!(subscriber.ack_batch(vec![handles[0].clone()]).await.unwrap(), [Ok(())], "retry succeeds");
+
+    let more = receive_now(&subscriber, 2).await;
+    broker.fail_entries(Operation::ChangeVisibilityBatch, [1]);
+    let changes = more.iter().map(|m| change(&m.receipt_handle, Duration::ZERO)).collect();
+    let changed = subscriber.change_visibility_batch(changes).await.unwrap();
+    assert_eq!(changed[0], Ok(()));
+    assert!(changed[1].as_ref().unwrap_err().retryable);
+    let stats = broker.queue_stats("work");
+    assert_eq!((stats.visible, stats.in_flight), (2, 1), "only the first was made visible");
+}
+
+#[tokio::test]
+async fn refused_requests_do_not_consume_entry_failures() {
+    let (broker, topic) = broker_with(&["work"]);
+    broker.fail_entries(Operation::PublishBatch, [0]);
+    let refused = broker.publisher().publish_batch("missing", vec![outgoing(CREATED_ORDER, "x")]).await;
+    assert!(matches!(refused, Err(TransportError::TopicNotFound(_))));
+    let results = broker.publisher().publish_batch(&topic, vec![outgoing(CREATED_ORDER, "x")]).await.unwrap();
+    assert!(results[0].is_err(), "still waiting for an accepted call");
+}
+
+#[test]
+#[should_panic(expected = "has no entries")]
+fn receive_has_no_entries_to_fail() {
+    MemoryBroker::new().fail_entries(Operation::Receive, [0]);
+}
+
+#[tokio::test]
+async fn injected_request_failures_fail_the_whole_next_call() {
+    let (broker, topic) = broker_with(&["work"]);
+    let unavailable = TransportError::Unavailable("throttled".into());
+    let subscriber = broker.subscriber("work").unwrap();
+
+    broker.fail_next_request(Operation::PublishBatch, unavailable.clone());
+    let error =
+        broker.publisher().publish_batch(&topic, vec![outgoing(CREATED_ORDER, "lost")]).await.unwrap_err();
+    assert_eq!(error, unavailable);
+    assert!(error.is_retryable());
+    assert_eq!(broker.queue_stats("work").total, 0, "nothing published");
+
+    broker.fail_next_request(Operation::Send, TransportError::Invalid("no".into()));
+    assert_eq!(broker.send("work", "lost").await.unwrap_err(), TransportError::Invalid("no".into()));
+    assert_eq!(broker.queue_stats("work").total, 0);
+
+    broker.send("work", "m").await.unwrap();
+    broker.fail_next_request(Operation::Receive, unavailable.clone());
+    broker.fail_next_request(Operation::Receive, unavailable.clone());
+    assert_eq!(subscriber.receive(1, Duration::ZERO).await.unwrap_err(), unavailable);
+    assert_eq!(subscriber.receive(1, Duration::ZERO).await.unwrap_err(), unavailable, "failures queue up");
+    assert_eq!(broker.queue_stats("work").visible, 1, "the failed receives took nothing");
+    let received = receive_now(&subscriber, 1).await.remove(0);
+
+    broker.fail_next_request(Operation::ChangeVisibilityBatch, unavailable.clone());
+    let change_error =
+        subscriber.change_visibility_batch(vec![change(&received.receipt_handle, Duration::ZERO)]).await;
+    assert_eq!(change_error.unwrap_err(), unavailable);
+    assert_eq!(broker.queue_stats("work").in_flight, 1);
+
+    broker.fail_next_request(Operation::AckBatch, unavailable.clone());
+    assert_eq!(subscriber.ack_batch(vec![received.receipt_handle.clone()]).await.unwrap_err(), unavailable);
+    assert_eq!(broker.queue_stats("work").total, 1, "nothing deleted");
+    assert_eq!(subscriber.ack_batch(vec![received.receipt_handle]).await.unwrap(), [Ok(())]);
+}
+
+#[tokio::test]
+async fn request_counts_count_every_request() {
+    let (broker, topic) = broker_with(&["work"]);
+    let subscriber = broker.subscriber("work").unwrap();
+    assert_eq!(broker.request_counts(), RequestCounts::default());
+
+    publish_one(&broker, &topic, outgoing(CREATED_ORDER, "a")).await;
+    publish_one(&broker, &topic, outgoing(CREATED_ORDER, "b")).await;
+    broker.send("work", "c").await.unwrap();
+    let received = receive_now(&subscriber, 10).await;
+    assert!(receive_now(&subscriber, 10).await.is_empty());
+    subscriber
+        .change_visibility_batch(vec![change(&received[0].receipt_handle, Duration::from_secs(5))])
+        .await
+        .unwrap();
+    subscriber.ack_batch(received.iter().map(|m| m.receipt_handle.clone()).collect()).await.unwrap();
+    broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("x".into()));
+    subscriber.ack_batch(vec!["x".into()]).await.unwrap_err();
+    subscriber.receive(MAX_BATCH + 1, Duration::ZERO).await.unwrap_err();
+
+    let counts = broker.request_counts();
+    assert_eq!(
+        counts,
+        RequestCounts { publish_batch: 2, receive: 3, ack_batch: 2, change_visibility_batch: 1, send: 1 },
+        "refused and failed requests count too"
+    );
+    assert_eq!(counts.total(), 9);
+    assert_eq!(counts.get(Operation::Receive), 3);
+    assert_eq!(Operation::ALL.iter().map(|op| counts.get(*op)).sum::<u64>(), counts.total());
+    broker.reset_request_counts();
+    assert_eq!(broker.request_counts().total(), 0);
+}
+
+#[tokio::test]
+async fn batches_over_ten_and_empty_batches_are_refused() {
+    let (broker, topic) = broker_with(&["work"]);
+    let subscriber = broker.subscriber("work").unwrap();
+    let eleven: Vec<_> = (0..=MAX_BATCH).map(|i| outgoing(CREATED_ORDER, &i.to_string())).collect();
+    let refused = broker.publisher().publish_batch(&topic, eleven.clone()).await;
+    assert!(matches!(refused, Err(TransportError::Invalid(_))), "{refused:?}");
+    assert!(!refused.unwrap_err().is_retryable());
+    assert_eq!(broker.queue_stats("work").total, 0, "nothing of it published");
+    let ten = eleven[..MAX_BATCH].to_vec();
+    assert_eq!(broker.publisher().publish_batch(&topic, ten).await.unwrap().len(), MAX_BATCH);
+
+    assert!(matches!(
+        broker.publisher().publish_batch(&topic, vec![]).await,
+        Err(TransportError::Invalid(_))
+    ));
+    let handles = vec!["h".to_owned(); MAX_BATCH + 1];
+    assert!(matches!(subscriber.ack_batch(handles.clone()).await, Err(TransportError::Invalid(_))));
+    assert!(matches!(subscriber.ack_batch(vec![]).await, Err(TransportError::Invalid(_))));
+    let changes = handles.iter().map(|h| change(h, Duration::ZERO)).collect();
+    assert!(matches!(subscriber.change_visibility_batch(changes).await, Err(TransportError::Invalid(_))));
+    assert!(matches!(
+        subscriber.receive(MAX_BATCH + 1, Duration::ZERO).await,
+        Err(TransportError::Invalid(_))
+    ));
+    assert!(matches!(subscriber.receive(0, Duration::ZERO).await, Err(TransportError::Invalid(_))));
+    assert_eq!(receive_now(&subscriber, MAX_BATCH).await.len(), MAX_BATCH);
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let (broker, topic) = broker_with(&["work"]);
+    assert_eq!(MAX_PAYLOAD_BYTES, 262_144);
+    let big = OutgoingMessage { media_type: CREATED_ORDER.into(), body: "x".repeat(MAX_PAYLOAD_BYTES) };
+    let refused = broker.publisher().publish_batch(&topic, vec![big.clone()]).await;
+    assert!(matches!(refused, Err(TransportError::Invalid(_))), "body and attribute: {refused:?}");
+    let half = OutgoingMessage { body: "x".repeat(MAX_PAYLOAD_BYTES / 2), ..big.clone() };
+    let refused = broker.publisher().publish_batch(&topic, vec![half.clone(), half]).await;
+    assert!(matches!(refused, Err(TransportError::Invalid(_))), "the batch's total: {refused:?}");
+    assert_eq!(broker.queue_stats("work").total, 0);
+
+    assert!(matches!(
+        broker.send("work", "x".repeat(MAX_PAYLOAD_BYTES + 1)).await,
+        Err(TransportError::Invalid(_))
+    ));
+    assert!(broker.send("work", big.body).await.is_ok(), "256 KiB exactly is allowed");
+}
+
+#[tokio::test]
+async fn unknown_topics_and_queues_are_errors() {
+    let (broker, topic) = broker_with(&["work"]);
+    let missing_topic = broker.publisher().publish_batch("nope", vec![outgoing(CREATED_ORDER, "x")]).await;
+    assert_eq!(missing_topic.unwrap_err(), TransportError::TopicNotFound("nope".into()));
+    let missing_arn = "arn:aws:sns:us-east-1:000000000000:nope";
+    let missing_topic =
+        broker.publisher().publish_batch(missing_arn, vec![outgoing(CREATED_ORDER, "x")]).await;
+    assert_eq!(missing_topic.unwrap_err(), TransportError::TopicNotFound(missing_arn.into()));
+
+    assert_eq!(broker.subscriber("nope").unwrap_err(), TransportError::QueueNotFound("nope".into()));
+    assert_eq!(broker.send("nope", "x").await.unwrap_err(), TransportError::QueueNotFound("nope".into()));
+    assert!(matches!(
+        broker.subscribe(&topic, "nope", SubscriptionOptions::default()),
+        Err(TransportError::QueueNotFound(_))
+    ));
+    assert!(matches!(
+        broker.subscribe("nope", "work", SubscriptionOptions::default()),
+        Err(TransportError::TopicNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn resubscribing_replaces_the_options() {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("events");
+    broker.create_queue("work", QueueOptions::default());
+    let first = broker.subscribe(&topic, "work", SubscriptionOptions::default()).unwrap();
+    let raw = SubscriptionOptions { raw_delivery: true, filter: None };
+    assert_eq!(broker.subscribe(&topic, "work", raw).unwrap(), first);
+    let message = outgoing(CREATED_ORDER, "once");
+    publish_one(&broker, &topic, message.clone()).await;
+    assert_eq!(broker.messages("work"), [message.body], "delivered once, raw");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_messages() {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("load");
+    broker.create_queue("load", QueueOptions::default());
+    broker.subscribe(&topic, "load", SubscriptionOptions { raw_delivery: true, filter: None }).unwrap();
+    let count = 100_000;
+    let publisher = broker.publisher();
+    let message = OutgoingMessage { media_type: CREATED_ORDER.into(), body: "{}".into() };
+    for _ in 0..count / MAX_BATCH {
+        publisher.publish_batch(&topic, vec![message.clone(); MAX_BATCH]).await.unwrap();
+    }
+    assert_eq!(broker.queue_stats("load").visible, count);
+
+    let subscriber = broker.subscriber("load").unwrap();
+    let mut received = 0;
+    loop {
+        let batch = subscriber.receive(MAX_BATCH, Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        received += batch.len();
+        // Leave every other batch in flight, to keep a large deadline heap.
+        if received % (2 * MAX_BATCH) == 0 {
+            let handles = batch.into_iter().map(|m| m.receipt_handle).collect();
+            subscriber.ack_batch(handles).await.unwrap();
+        }
+    }
+    assert_eq!(received, count);
+    let stats = broker.queue_stats("load");
+    assert_eq!((stats.visible, stats.in_flight), (0, count / 2));
+}
