@@ -1,0 +1,305 @@
+//! The daemon on the embedded broker: per-message faults, redrive, heartbeat, graceful
+//! shutdown, retries of failed requests, concurrency and batching.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pubsub_core::memory::{FilterPolicy, Operation, QueueOptions, Redrive, SubscriptionOptions};
+use pubsub_core::transport::TransportError;
+use pubsub_core::{
+    handler, BackoffPolicy, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult, Producer,
+    PubSubMessage, TopicMap,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use validator::Validate;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.job"]
+struct Job {
+    #[validate(range(min = 0))]
+    id: i64,
+    /// What the handler does: "ok", "fail", "slow:<ms>" (on its first call), "wait", "publish".
+    kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.job_done"]
+struct JobDone {
+    id: i64,
+}
+
+/// What the handler saw, shared with the test.
+#[derive(Default)]
+struct Seen {
+    calls: Mutex<HashMap<i64, usize>>,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    started: Notify,
+    release: Notify,
+}
+
+impl Seen {
+    fn calls(&self, id: i64) -> usize {
+        self.calls.lock().unwrap().get(&id).copied().unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.calls.lock().unwrap().values().sum()
+    }
+}
+
+#[handler]
+async fn work(job: Job, context: &MessageContext, seen: &Arc<Seen>) -> Result<(), HandlerError> {
+    let call = {
+        let mut calls = seen.calls.lock().unwrap();
+        let call = calls.entry(job.id).or_default();
+        *call += 1;
+        *call
+    };
+    let running = seen.running.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.max_running.fetch_max(running, Ordering::SeqCst);
+    seen.started.notify_waiters();
+    let result = match job.kind.as_str() {
+        "fail" => Err(HandlerError::failed("always fails")),
+        "wait" => {
+            seen.release.notified().await;
+            Ok(())
+        }
+        "publish" => context.publish(&JobDone { id: job.id }).map_err(Into::into),
+        kind => {
+            if let Some(ms) = kind.strip_prefix("slow:").filter(|_| call == 1) {
+                tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            }
+            Ok(())
+        }
+    };
+    seen.running.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+struct Setup {
+    broker: MemoryBroker,
+    topic: String,
+    producer: Producer,
+    seen: Arc<Seen>,
+}
+
+fn setup(options: QueueOptions) -> Setup {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("jobs");
+    broker.create_queue("jobs", options);
+    broker.subscribe(&topic, "jobs", SubscriptionOptions::default()).unwrap();
+    broker.create_queue("done", QueueOptions::default());
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    Setup { broker, topic, producer, seen: Arc::new(Seen::default()) }
+}
+
+impl Setup {
+    fn daemon(&self) -> DaemonBuilder {
+        DaemonBuilder::new("jobs")
+            .collaborator(self.seen.clone())
+            .producer(self.producer.clone())
+            .wait_time(Duration::from_millis(50))
+            .backoff(BackoffPolicy::Fixed(Duration::ZERO))
+    }
+
+    async fn publish(&self, jobs: impl IntoIterator<Item = (i64, &str)>) {
+        let jobs: Vec<Job> = jobs.into_iter().map(|(id, kind)| Job { id, kind: kind.into() }).collect();
+        self.producer.produce_batch(&jobs).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
+    let s = setup(QueueOptions::default());
+    s.publish([(1, "ok"), (2, "ok")]).await;
+    for bad in [
+        "not json at all",
+        r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": -1, "kind": "ok"}"#,
+        r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": "three"}"#,
+        r#"{"no": "media type"}"#,
+        r#"{"mediaType": "application/vnd.acme.pubsub.unknown"}"#,
+    ] {
+        s.broker.send("jobs", bad).await.unwrap();
+    }
+    s.publish([(3, "ok")]).await;
+    let report = s.daemon().backoff(BackoffPolicy::Fixed(Duration::from_secs(600))).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+
+    assert_eq!(report.count(MessageResult::Succeeded), 3);
+    assert_eq!(report.count(MessageResult::Failed), 4, "{report}");
+    assert_eq!(report.count(MessageResult::Ignored), 1);
+    assert_eq!((s.seen.calls(1), s.seen.calls(2), s.seen.calls(3)), (1, 1, 1));
+    // Deleted: the successes and the ignored one. Kept for a retry: the four failures.
+    let stats = s.broker.queue_stats("jobs");
+    assert_eq!((stats.total, stats.in_flight), (4, 4), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
+    let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 3)), ..QueueOptions::default() });
+    s.publish([(1, "fail"), (2, "ok")]).await;
+    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(s.seen.calls(1), 3, "handled once per receive, up to maxReceiveCount");
+    assert_eq!(s.seen.calls(2), 1);
+    assert_eq!(report.count(MessageResult::Failed), 3);
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+    let dead = s.broker.messages("jobs-dlq");
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].contains(r#"\"id\":1"#), "{}", dead[0]);
+}
+
+#[tokio::test]
+async fn the_daemon_maximum_of_attempts_skips_instead() {
+    let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 10)), ..QueueOptions::default() });
+    s.publish([(1, "fail")]).await;
+    let report = s.daemon().max_attempts(2).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(s.seen.calls(1), 2);
+    assert_eq!(report.count(MessageResult::Skipped), 1, "{report}");
+    assert!(s.broker.messages("jobs-dlq").is_empty(), "skipped messages are deleted, not dead-lettered");
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_keeps_a_slow_message_invisible() {
+    let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
+    s.publish([(1, "slow:9000")]).await;
+    let report = s.daemon().concurrency(4).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(s.seen.calls(1), 1, "never redelivered while its handler ran for 4.5 visibility timeouts");
+    assert_eq!(report.count(MessageResult::Succeeded), 1);
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+    assert!(s.broker.request_counts().change_visibility_batch >= 4, "{:?}", s.broker.request_counts());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_stops_at_its_maximum() {
+    let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
+    s.publish([(1, "slow:10000")]).await;
+    let config = pubsub_core::DaemonConfig {
+        concurrency: 4,
+        wait_time: Duration::from_millis(50),
+        heartbeat_max: Duration::from_secs(4),
+        backoff: BackoffPolicy::Fixed(Duration::ZERO),
+        ..Default::default()
+    };
+    let report = s
+        .daemon()
+        .config(config)
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
+    assert_eq!(report.count(MessageResult::Succeeded), 2);
+    // The second copy deleted it; the first one's delete came with a stale receipt.
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+}
+
+#[tokio::test]
+async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
+    let s = setup(QueueOptions::default());
+    let total = 60;
+    s.publish((0..total).map(|id| (id, "slow:100"))).await;
+
+    // Stop once some handlers are running.
+    let seen = s.seen.clone();
+    let stop = async move {
+        while seen.total() < 5 {
+            seen.started.notified().await;
+        }
+    };
+    let first = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run(stop).await;
+    let handled_first = first.count(MessageResult::Succeeded);
+    assert!(handled_first >= 5 && handled_first < total as u64, "{first}");
+    assert_eq!(first.abandoned, 0);
+    assert_eq!(first.unsettled, 0);
+    // Whatever was received but not started went back at once: all of the rest is visible.
+    let stats = s.broker.queue_stats("jobs");
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert_eq!(stats.total as u64, total as u64 - handled_first);
+
+    let second = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(handled_first + second.count(MessageResult::Succeeded), total as u64);
+    for id in 0..total {
+        assert_eq!(s.seen.calls(id), 1, "job {id}");
+    }
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+}
+
+#[tokio::test]
+async fn more_than_ten_handlers_run_at_once_when_asked() {
+    let s = setup(QueueOptions::default());
+    s.publish((0..32).map(|id| (id, "wait"))).await;
+    let seen = s.seen.clone();
+    let daemon = s.daemon().concurrency(32).build(s.broker.subscriber("jobs").unwrap()).unwrap();
+    let run = tokio::spawn(daemon.run_until_idle());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while seen.running.load(Ordering::SeqCst) < 32 {
+            seen.started.notified().await;
+        }
+    })
+    .await
+    .expect("32 handlers running together");
+    seen.release.notify_waiters();
+    let report = run.await.unwrap();
+    assert_eq!(report.count(MessageResult::Succeeded), 32);
+    assert_eq!(s.seen.max_running.load(Ordering::SeqCst), 32);
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let s = setup(QueueOptions::default());
+    s.publish((0..40).map(|id| (id, "slow:20"))).await;
+    let report = s.daemon().concurrency(3).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), 40);
+    assert!(s.seen.max_running.load(Ordering::SeqCst) <= 3);
+}
+
+#[tokio::test]
+async fn deletes_are_batched() {
+    let s = setup(QueueOptions::default());
+    s.publish((0..100).map(|id| (id, "ok"))).await;
+    s.broker.reset_request_counts();
+    let report = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), 100);
+    let counts = s.broker.request_counts();
+    assert!(counts.ack_batch <= 20, "100 deletes in {} requests", counts.ack_batch);
+    assert!(counts.receive <= 25, "100 messages in {} receives", counts.receive);
+}
+
+#[tokio::test]
+async fn failed_requests_are_retried_and_nothing_is_lost() {
+    let s = setup(QueueOptions::default());
+    s.publish((0..20).map(|id| (id, "ok"))).await;
+    s.broker.fail_next_request(Operation::Receive, TransportError::Unavailable("connection reset".into()));
+    s.broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("connection reset".into()));
+    s.broker.fail_entries(Operation::AckBatch, [0, 3]);
+    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), 20);
+    assert_eq!(report.unsettled, 0);
+    assert_eq!(s.broker.queue_stats("jobs").total, 0, "every delete went through in the end");
+    for id in 0..20 {
+        assert_eq!(s.seen.calls(id), 1);
+    }
+}
+
+#[tokio::test]
+async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
+    let s = setup(QueueOptions::default());
+    let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
+    s.broker.subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) }).unwrap();
+    s.publish([(1, "publish")]).await;
+    s.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("SNS is down".into()));
+    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    // First attempt: the handler succeeded but its message could not be sent: FAILED, kept.
+    // Second attempt (backoff 0): sent, then deleted.
+    assert_eq!(report.count(MessageResult::Failed), 1, "{report}");
+    assert_eq!(report.count(MessageResult::Succeeded), 1, "{report}");
+    let done = s.broker.messages("done");
+    assert_eq!(done.len(), 1);
+    let done = pubsub_core::decode::<JobDone>(&done[0]).unwrap();
+    assert_eq!(done.message.id, 1);
+    assert_eq!(done.opaque_data.ttl(), Some(31));
+}
