@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -533,64 +534,86 @@ fn retry_delay(failures: u32) -> Duration {
         .min(Duration::from_secs(5))
 }
 
-/// Batches and sends deletes and visibility changes; returns how many it gave up on.
+/// How many delete or visibility requests the settler keeps in flight at once: with 20 ms
+/// per request, 32 of ten entries each settle 16,000 messages a second.
+const SETTLE_REQUESTS_IN_FLIGHT: usize = 32;
+
+/// Batches and sends deletes and visibility changes, several requests at once, retrying what
+/// may succeed later; at shutdown flushes everything within `flush_timeout`. Returns how many
+/// it gave up on.
 async fn settle_loop<S: Subscriber>(
     shared: Arc<Shared<S>>,
     mut incoming: mpsc::UnboundedReceiver<Settle>,
     stop: CancellationToken,
 ) -> usize {
     let mut pending = Pending::default();
+    let mut requests: JoinSet<Settled> = JoinSet::new();
+    let mut entries_in_requests = 0usize;
     let mut failures = 0u32;
+    let mut hold_until: Option<Instant> = None;
+    let mut partial_due: Option<Instant> = None;
+    let mut flush_deadline: Option<Instant> = None;
     loop {
-        if pending.is_empty() {
-            tokio::select! {
-                item = incoming.recv() => match item {
-                    Some(item) => pending.push(item),
-                    None => break,
-                },
-                () = stop.cancelled() => break,
+        let now = Instant::now();
+        let finishing = flush_deadline.is_some();
+        if hold_until.is_some_and(|until| now >= until) {
+            hold_until = None;
+        }
+        if hold_until.is_none() {
+            let send_partial = finishing || partial_due.is_some_and(|due| now >= due);
+            while requests.len() < SETTLE_REQUESTS_IN_FLIGHT {
+                let Some(request) = pending.next_request(send_partial) else { break };
+                entries_in_requests += request.len();
+                requests.spawn(request.send(shared.clone()));
+            }
+            if send_partial || pending.is_empty() {
+                partial_due = (!pending.is_empty()).then(|| now + shared.config.settle_delay);
             }
         }
-        // Gather more for a moment, unless a batch is already full.
-        let deadline = tokio::time::sleep(shared.config.settle_delay);
-        tokio::pin!(deadline);
-        while !pending.has_full_batch() {
-            tokio::select! {
-                item = incoming.recv() => match item {
-                    Some(item) => pending.push(item),
-                    None => break,
-                },
-                () = &mut deadline => break,
-                () = stop.cancelled() => break,
-            }
-        }
-        if pending.flush(&shared).await {
-            failures = 0;
-        } else {
-            failures += 1;
-            tokio::select! {
-                () = tokio::time::sleep(retry_delay(failures)) => {}
-                () = stop.cancelled() => {}
-            }
-        }
-        if stop.is_cancelled() {
+        if finishing && pending.is_empty() && requests.is_empty() {
             break;
         }
-    }
-    // Shutdown: take everything still queued and keep trying until the flush timeout.
-    while let Ok(item) = incoming.try_recv() {
-        pending.push(item);
-    }
-    let deadline = Instant::now() + shared.config.flush_timeout;
-    let mut failures = 0u32;
-    while !pending.is_empty() && Instant::now() < deadline {
-        if !pending.flush(&shared).await {
-            failures += 1;
-            tokio::time::sleep(retry_delay(failures).min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+        if flush_deadline.is_some_and(|deadline| now >= deadline) {
+            requests.abort_all();
+            break;
+        }
+        // While held after a failure nothing is sent, so only the end of the hold matters.
+        let next_send = if hold_until.is_some() { hold_until } else { partial_due };
+        let wake = [next_send, flush_deadline].into_iter().flatten().min();
+        tokio::select! {
+            item = incoming.recv(), if !finishing => match item {
+                Some(item) => {
+                    pending.push(item);
+                    partial_due.get_or_insert(now + shared.config.settle_delay);
+                }
+                None => flush_deadline = Some(now + shared.config.flush_timeout),
+            },
+            Some(done) = requests.join_next(), if !requests.is_empty() => {
+                let Ok(done) = done else { continue };
+                entries_in_requests -= done.request.len();
+                shared.unsettled.fetch_sub(done.request.len() - done.keep.len(), Ordering::SeqCst);
+                if done.went_through {
+                    failures = 0;
+                } else {
+                    failures += 1;
+                    hold_until = Some(Instant::now() + retry_delay(failures));
+                }
+                if !done.keep.is_empty() {
+                    pending.requeue(done.request, &done.keep);
+                    // Retried as soon as any hold for failures is over, full batch or not.
+                    partial_due = Some(Instant::now());
+                }
+            }
+            () = sleep_until_or_forever(wake) => {}
+            () = stop.cancelled(), if !finishing => {
+                while let Ok(item) = incoming.try_recv() {
+                    pending.push(item);
+                }
+                flush_deadline = Some(now + shared.config.flush_timeout);
+            }
         }
     }
-    let given_up = pending.len();
+    let given_up = pending.len() + entries_in_requests;
     if given_up > 0 {
         tracing::error!(target: "pubsub::daemon", given_up,
             "deletes and visibility changes still failing at shutdown; those messages will be handled again");
@@ -598,12 +621,55 @@ async fn settle_loop<S: Subscriber>(
     given_up
 }
 
-/// Deletes and visibility changes not yet done. A visibility change replaces an earlier one
-/// of the same receipt (a nack after a heartbeat wins).
+async fn sleep_until_or_forever(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Deletes and visibility changes not yet sent. A visibility change replaces an earlier
+/// unsent one of the same receipt (a nack after a heartbeat wins).
 #[derive(Default)]
 struct Pending {
     deletes: Vec<String>,
     changes: Vec<VisibilityChange>,
+}
+
+/// One batch request.
+enum Request {
+    Deletes(Vec<String>),
+    Changes(Vec<VisibilityChange>),
+}
+
+/// A finished request: what it carried, whether it went through, which entries to retry.
+struct Settled {
+    request: Request,
+    went_through: bool,
+    keep: Vec<usize>,
+}
+
+impl Request {
+    fn len(&self) -> usize {
+        match self {
+            Request::Deletes(receipts) => receipts.len(),
+            Request::Changes(changes) => changes.len(),
+        }
+    }
+
+    async fn send<S: Subscriber>(self, shared: Arc<Shared<S>>) -> Settled {
+        let (went_through, keep) = match &self {
+            Request::Changes(changes) => {
+                let result = shared.subscriber.change_visibility_batch(changes.clone()).await;
+                settle_results(result, changes.len(), "change visibility")
+            }
+            Request::Deletes(receipts) => {
+                let result = shared.subscriber.ack_batch(receipts.clone()).await;
+                settle_results(result, receipts.len(), "delete")
+            }
+        };
+        Settled { request: self, went_through, keep }
+    }
 }
 
 impl Pending {
@@ -627,32 +693,35 @@ impl Pending {
         self.deletes.len() + self.changes.len()
     }
 
-    fn has_full_batch(&self) -> bool {
-        self.deletes.len() >= MAX_BATCH || self.changes.len() >= MAX_BATCH
+    /// A full batch, or with `partial` any batch; visibility changes first (a heartbeat on a
+    /// message about to be deleted must not fail for want of its receipt).
+    fn next_request(&mut self, partial: bool) -> Option<Request> {
+        let ready = |len: usize| len >= MAX_BATCH || (partial && len > 0);
+        if ready(self.changes.len()) {
+            let n = self.changes.len().min(MAX_BATCH);
+            return Some(Request::Changes(self.changes.drain(..n).collect()));
+        }
+        if ready(self.deletes.len()) {
+            let n = self.deletes.len().min(MAX_BATCH);
+            return Some(Request::Deletes(self.deletes.drain(..n).collect()));
+        }
+        None
     }
 
-    /// Sends everything in batches of ten, visibility changes first (a heartbeat on a message
-    /// being deleted must not fail for want of its receipt). Keeps what may succeed later;
-    /// returns whether every request went through.
-    async fn flush<S: Subscriber>(&mut self, shared: &Shared<S>) -> bool {
-        let mut all_sent = true;
-        let changes = std::mem::take(&mut self.changes);
-        for chunk in changes.chunks(MAX_BATCH) {
-            let result = shared.subscriber.change_visibility_batch(chunk.to_vec()).await;
-            let (sent, keep) = settle_results(result, chunk.len(), "change visibility");
-            all_sent &= sent;
-            shared.unsettled.fetch_sub(chunk.len() - keep.len(), Ordering::SeqCst);
-            self.changes.extend(keep.into_iter().map(|i| chunk[i].clone()));
+    /// Puts back the entries of `request` at `keep`.
+    fn requeue(&mut self, request: Request, keep: &[usize]) {
+        match request {
+            Request::Deletes(receipts) => self.deletes.extend(keep.iter().map(|&i| receipts[i].clone())),
+            Request::Changes(changes) => {
+                for &i in keep {
+                    let change = &changes[i];
+                    // A newer change of the same receipt, queued meanwhile, wins.
+                    if !self.changes.iter().any(|c| c.receipt_handle == change.receipt_handle) {
+                        self.changes.push(change.clone());
+                    }
+                }
+            }
         }
-        let deletes = std::mem::take(&mut self.deletes);
-        for chunk in deletes.chunks(MAX_BATCH) {
-            let result = shared.subscriber.ack_batch(chunk.to_vec()).await;
-            let (sent, keep) = settle_results(result, chunk.len(), "delete");
-            all_sent &= sent;
-            shared.unsettled.fetch_sub(chunk.len() - keep.len(), Ordering::SeqCst);
-            self.deletes.extend(keep.into_iter().map(|i| chunk[i].clone()));
-        }
-        all_sent
     }
 }
 
