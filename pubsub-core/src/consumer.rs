@@ -140,14 +140,22 @@ impl<S: Subscriber> Delivery<S> {
         single(self.subscriber.change_visibility_batch(vec![change]).await?)
     }
 
-    /// Runs `work` on this delivery: acks when it returns `Ok`, nacks (backoff delay) when it
-    /// returns `Err`.
-    pub async fn scope<T, E, F, Fut>(&self, work: F) -> Result<T, ScopeError<E>>
-    where
-        F: FnOnce(&Self) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match work(self).await {
+    /// Awaits `work` (which may borrow this delivery): acks when it returns `Ok`, nacks
+    /// (backoff delay) when it returns `Err`.
+    ///
+    /// ```no_run
+    /// # async fn f(delivery: pubsub_core::Delivery<pubsub_core::memory::MemorySubscriber>) {
+    /// let result = delivery
+    ///     .scope(async {
+    ///         let message = delivery.untyped()?;
+    ///         println!("{}", message.media_type);
+    ///         Ok::<(), pubsub_core::DecodeError>(())
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn scope<T, E>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, ScopeError<E>> {
+        match work.await {
             Ok(value) => {
                 self.ack().await.map_err(ScopeError::Ack)?;
                 Ok(value)

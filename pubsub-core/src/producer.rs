@@ -11,6 +11,9 @@ use crate::transport::{EntryError, MessageId, OutgoingMessage, Publisher, Transp
 use crate::untyped::{encode_untyped, UntypedError, UntypedMessage};
 use crate::{encode, MediaTypeError, MediaTypePattern, PubSubMessage};
 
+/// Publish requests a producer keeps in flight at once.
+pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 16;
+
 /// SNS's limit on a message's size (body plus attributes), 256 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
@@ -207,13 +210,13 @@ impl Producer {
         Ok((topic, OutgoingMessage { media_type: media_type.to_owned(), body }))
     }
 
-    /// Publishes prepared messages, ten per request per topic; ids in input order.
+    /// Publishes prepared messages, ten per request per topic, up to
+    /// [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
     pub(crate) async fn send(
         &self,
         entries: Vec<(String, OutgoingMessage)>,
     ) -> Result<Vec<MessageId>, PublishError> {
         let mut sent: Vec<Option<MessageId>> = vec![None; entries.len()];
-        let mut failures = Vec::new();
         let mut by_topic: Vec<(String, Vec<(usize, OutgoingMessage)>)> = Vec::new();
         for (index, (topic, message)) in entries.into_iter().enumerate() {
             match by_topic.iter_mut().find(|(t, _)| *t == topic) {
@@ -221,25 +224,48 @@ impl Producer {
                 None => by_topic.push((topic, vec![(index, message)])),
             }
         }
-        for (topic, group) in by_topic {
+        let mut chunks = by_topic.into_iter().flat_map(|(topic, group)| {
             let mut group = group.into_iter().peekable();
-            while group.peek().is_some() {
+            std::iter::from_fn(move || {
+                group.peek()?;
                 let (indices, chunk): (Vec<usize>, Vec<OutgoingMessage>) =
                     group.by_ref().take(MAX_BATCH).unzip();
-                let results = match self.publisher.publish_batch(&topic, chunk).await {
-                    Ok(results) => results,
-                    Err(error) => return Err(PublishError::Transport { error, sent }),
-                };
-                for (index, result) in indices.into_iter().zip(results) {
-                    match result {
-                        Ok(id) => {
-                            tracing::debug!(target: "pubsub::producer", message_id = %id, topic = %topic, "published");
-                            sent[index] = Some(id);
+                Some((topic.clone(), indices, chunk))
+            })
+            .collect::<Vec<_>>()
+        });
+        let mut requests = tokio::task::JoinSet::new();
+        let mut failures = Vec::new();
+        let mut transport_error = None;
+        loop {
+            while transport_error.is_none() && requests.len() < PUBLISH_REQUESTS_IN_FLIGHT {
+                let Some((topic, indices, chunk)) = chunks.next() else { break };
+                let publisher = self.publisher.clone();
+                requests.spawn(async move {
+                    let results = publisher.publish_batch(&topic, chunk).await;
+                    (topic, indices, results)
+                });
+            }
+            let Some(done) = requests.join_next().await else { break };
+            let (topic, indices, results) = done.expect("a publish request does not panic");
+            match results {
+                Ok(results) => {
+                    for (index, result) in indices.into_iter().zip(results) {
+                        match result {
+                            Ok(id) => {
+                                tracing::debug!(target: "pubsub::producer", message_id = %id, topic = %topic, "published");
+                                sent[index] = Some(id);
+                            }
+                            Err(error) => failures.push((index, error)),
                         }
-                        Err(error) => failures.push((index, error)),
                     }
                 }
+                // Stop sending more; let the requests under way finish so `sent` is complete.
+                Err(error) => transport_error = transport_error.or(Some(error)),
             }
+        }
+        if let Some(error) = transport_error {
+            return Err(PublishError::Transport { error, sent });
         }
         if failures.is_empty() {
             Ok(sent.into_iter().map(|id| id.expect("every entry has a result")).collect())

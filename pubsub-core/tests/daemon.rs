@@ -9,8 +9,8 @@ use std::time::Duration;
 use pubsub_core::memory::{FilterPolicy, Operation, QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    handler, BackoffPolicy, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult, Producer,
-    PubSubMessage, TopicMap,
+    handler, BackoffPolicy, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult,
+    Producer, PubSubMessage, TopicMap,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -126,7 +126,13 @@ async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
         s.broker.send("jobs", bad).await.unwrap();
     }
     s.publish([(3, "ok")]).await;
-    let report = s.daemon().backoff(BackoffPolicy::Fixed(Duration::from_secs(600))).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s
+        .daemon()
+        .backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
 
     assert_eq!(report.count(MessageResult::Succeeded), 3);
     assert_eq!(report.count(MessageResult::Failed), 4, "{report}");
@@ -155,7 +161,13 @@ async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
 async fn the_daemon_maximum_of_attempts_skips_instead() {
     let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 10)), ..QueueOptions::default() });
     s.publish([(1, "fail")]).await;
-    let report = s.daemon().max_attempts(2).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s
+        .daemon()
+        .max_attempts(2)
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
     assert_eq!(s.seen.calls(1), 2);
     assert_eq!(report.count(MessageResult::Skipped), 1, "{report}");
     assert!(s.broker.messages("jobs-dlq").is_empty(), "skipped messages are deleted, not dead-lettered");
@@ -166,7 +178,8 @@ async fn the_daemon_maximum_of_attempts_skips_instead() {
 async fn the_heartbeat_keeps_a_slow_message_invisible() {
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
     s.publish([(1, "slow:9000")]).await;
-    let report = s.daemon().concurrency(4).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report =
+        s.daemon().concurrency(4).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
     assert_eq!(s.seen.calls(1), 1, "never redelivered while its handler ran for 4.5 visibility timeouts");
     assert_eq!(report.count(MessageResult::Succeeded), 1);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
@@ -184,13 +197,8 @@ async fn the_heartbeat_stops_at_its_maximum() {
         backoff: BackoffPolicy::Fixed(Duration::ZERO),
         ..Default::default()
     };
-    let report = s
-        .daemon()
-        .config(config)
-        .build(s.broker.subscriber("jobs").unwrap())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let report =
+        s.daemon().config(config).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
     assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
     assert_eq!(report.count(MessageResult::Succeeded), 2);
     // The second copy deleted it; the first one's delete came with a stale receipt.
@@ -210,7 +218,8 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
             seen.started.notified().await;
         }
     };
-    let first = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run(stop).await;
+    let first =
+        s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run(stop).await;
     let handled_first = first.count(MessageResult::Succeeded);
     assert!(handled_first >= 5 && handled_first < total as u64, "{first}");
     assert_eq!(first.abandoned, 0);
@@ -220,7 +229,13 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     assert_eq!(stats.in_flight, 0, "{stats:?}");
     assert_eq!(stats.total as u64, total as u64 - handled_first);
 
-    let second = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let second = s
+        .daemon()
+        .concurrency(20)
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
     assert_eq!(handled_first + second.count(MessageResult::Succeeded), total as u64);
     for id in 0..total {
         assert_eq!(s.seen.calls(id), 1, "job {id}");
@@ -252,7 +267,8 @@ async fn more_than_ten_handlers_run_at_once_when_asked() {
 async fn concurrency_is_bounded() {
     let s = setup(QueueOptions::default());
     s.publish((0..40).map(|id| (id, "slow:20"))).await;
-    let report = s.daemon().concurrency(3).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report =
+        s.daemon().concurrency(3).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
     assert_eq!(report.count(MessageResult::Succeeded), 40);
     assert!(s.seen.max_running.load(Ordering::SeqCst) <= 3);
 }
@@ -262,7 +278,13 @@ async fn deletes_are_batched() {
     let s = setup(QueueOptions::default());
     s.publish((0..100).map(|id| (id, "ok"))).await;
     s.broker.reset_request_counts();
-    let report = s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s
+        .daemon()
+        .concurrency(20)
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
     assert_eq!(report.count(MessageResult::Succeeded), 100);
     let counts = s.broker.request_counts();
     assert!(counts.ack_batch <= 20, "100 deletes in {} requests", counts.ack_batch);
@@ -291,7 +313,9 @@ async fn failed_requests_are_retried_and_nothing_is_lost() {
 async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
     let s = setup(QueueOptions::default());
     let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
-    s.broker.subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) }).unwrap();
+    s.broker
+        .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
+        .unwrap();
     s.publish([(1, "publish")]).await;
     s.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("SNS is down".into()));
     let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;

@@ -1,0 +1,81 @@
+//! The daemon command line (`pubsub_core::cli`), as the examples use it.
+
+use clap::Parser;
+use pubsub_core::cli::{run_embedded, CliError, DaemonArgs, Source};
+use pubsub_core::{handler, HandlerSetError, MessageResult, PubSubMessage};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.globality.pubsub.simple"]
+struct SimpleMessage {
+    message: String,
+    timestamp: f64,
+}
+
+#[handler]
+async fn handle_simple(_message: SimpleMessage) {}
+
+fn args(line: &[&str]) -> DaemonArgs {
+    DaemonArgs::try_parse_from(std::iter::once("daemon").chain(line.iter().copied())).unwrap()
+}
+
+#[test]
+fn the_source_follows_the_seed_flags() {
+    assert_eq!(args(&["--stdin"]).source().unwrap(), Source::Stdin);
+    assert_eq!(args(&["--sqs-queue-url", "STDIN"]).source().unwrap(), Source::Stdin);
+    assert_eq!(args(&["--sqs-queue-url", "m.jsonl"]).source().unwrap(), Source::File("m.jsonl".into()));
+    assert_eq!(args(&["--testing"]).source().unwrap(), Source::Embedded);
+    assert!(matches!(args(&[]).source(), Err(CliError::NoSource)));
+    assert!(DaemonArgs::try_parse_from(["daemon", "--no-such-flag"]).is_err());
+    let parsed = args(&["--concurrency", "32", "--name", "orders", "--handler", "handle_simple", "--debug"]);
+    assert_eq!((parsed.concurrency, parsed.name.as_str(), parsed.debug), (32, "orders", true));
+}
+
+#[tokio::test]
+async fn a_real_queue_url_says_it_needs_the_aws_transport() {
+    let parsed = args(&["--sqs-queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/orders"]);
+    let error = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap_err();
+    assert!(matches!(error, CliError::NeedsAws(_)));
+    assert!(error.to_string().contains("needs the AWS transport"), "{error}");
+}
+
+#[tokio::test]
+async fn a_file_of_messages_is_handled_until_drained() {
+    let dir = std::env::temp_dir().join(format!("pubsub-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("messages.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "a", "timestamp": 1.0}"#,
+            "\n",
+            "\n",
+            "not json\n",
+            r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "b", "timestamp": 2.5}"#,
+            "\n",
+            r#"{"mediaType": "application/vnd.globality.pubsub.other"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let parsed = args(&["--sqs-queue-url", file.to_str().unwrap()]);
+    let report = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap();
+    assert_eq!(report.count(MessageResult::Succeeded), 2);
+    assert_eq!(report.count(MessageResult::Failed), 1);
+    assert_eq!(report.count(MessageResult::Ignored), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let missing = args(&["--sqs-queue-url", "/no/such/file.jsonl"]);
+    assert!(matches!(
+        run_embedded(missing.builder(), &missing.source().unwrap()).await,
+        Err(CliError::Read { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_unknown_handler_name_stops_the_daemon_before_it_starts() {
+    let parsed = args(&["--testing", "--handler", "nope"]);
+    let error = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap_err();
+    assert!(matches!(error, CliError::Handlers(HandlerSetError::UnknownHandler(name)) if name == "nope"));
+}
