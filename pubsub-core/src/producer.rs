@@ -12,7 +12,7 @@ use crate::untyped::{encode_untyped, UntypedError, UntypedMessage};
 use crate::{encode, MediaTypeError, MediaTypePattern, PubSubMessage};
 
 /// Publish requests a producer keeps in flight at once.
-pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 16;
+pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 64;
 
 /// SNS's limit on a message's size (body plus attributes), 256 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;

@@ -1,0 +1,82 @@
+//! Publish -> dispatch -> ack on the embedded broker with no latency, against raw serde_json
+//! encode + decode of the same struct: the ratio says what the whole pipeline (envelope,
+//! validation, broker, daemon, batching, one log line per message) costs over bare JSON.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
+use pubsub_core::{handler, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+const MESSAGES: usize = 2_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type(created = "Order")]
+#[serde(rename_all = "camelCase")]
+struct OrderCreated {
+    #[validate(length(min = 1))]
+    order_id: String,
+    #[validate(range(min = 0))]
+    amount: i64,
+    note: Option<String>,
+}
+
+#[handler]
+async fn no_op(_order: OrderCreated) {}
+
+fn orders() -> Vec<OrderCreated> {
+    (0..MESSAGES)
+        .map(|i| OrderCreated {
+            order_id: format!("o-{i}"),
+            amount: i as i64,
+            note: Some("deliver after 5pm".into()),
+        })
+        .collect()
+}
+
+async fn pipeline(orders: &[OrderCreated]) {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("orders");
+    broker.create_queue("orders", QueueOptions::default());
+    broker.subscribe(&topic, "orders", SubscriptionOptions::default()).unwrap();
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    producer.produce_batch(orders).await.unwrap();
+    let daemon = DaemonBuilder::new("bench")
+        .concurrency(100)
+        .wait_time(Duration::ZERO)
+        .build(broker.subscriber("orders").unwrap())
+        .unwrap();
+    let report = daemon.run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), MESSAGES as u64);
+}
+
+fn bench(c: &mut Criterion) {
+    // Info-level logs, formatted and thrown away, as a daemon in production writes them.
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::sink).finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let orders = orders();
+
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.sample_size(20);
+    group.bench_function("publish, dispatch, ack (embedded broker)", |b| {
+        b.iter(|| runtime.block_on(pipeline(black_box(&orders))))
+    });
+    group.bench_function("serde_json encode + decode", |b| {
+        b.iter(|| {
+            for order in black_box(&orders) {
+                let text = serde_json::to_string(order).unwrap();
+                black_box(serde_json::from_str::<OrderCreated>(&text).unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
