@@ -4,6 +4,10 @@
 #
 #   ./scripts/test.sh            everything
 #   SKIP_LINT=1 ./scripts/test.sh   tests only
+#
+# The AWS-transport tests (pubsub-aws) run against moto, an SNS/SQS emulator that
+# scripts/moto.sh installs (pinned, into .venv/) and starts on 127.0.0.1 for the whole run, then
+# stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +19,25 @@ export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# The SNS/SQS emulator: installed first (so that a run that cannot have it stops early), started
+# before the tests, stopped however the script ends.
+# shellcheck source=scripts/moto.sh
+. scripts/moto.sh
+trap 'moto_stop $?' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "== SNS/SQS emulator (moto): install"
+moto_prepare || exit 1
+
 if [ -z "${SKIP_LINT:-}" ]; then
   echo "== cargo fmt --check"
   cargo fmt --all -- --check
   echo "== cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
+
+echo "== SNS/SQS emulator (moto): start"
+moto_up || exit 1 # exports AWS_ENDPOINT_URL=http://127.0.0.1:PORT (loopback only)
 
 echo "== benches, run once each as tests"
 cargo test --workspace --benches --locked

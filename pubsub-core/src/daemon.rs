@@ -44,7 +44,8 @@ pub struct DaemonConfig {
     /// Long-poll wait of each receive (default 20 s, SQS's maximum). Shutdown waits for
     /// receives under way, so this bounds how long stopping takes to begin.
     pub wait_time: Duration,
-    /// How long a delete or visibility change waits for nine others (default 10 ms).
+    /// How long a delete or visibility change waits for nine others while handlers are still
+    /// running (default 50 ms); with none running it goes at once.
     pub settle_delay: Duration,
     /// Retry delay of FAILED messages (default: fixed 5 s).
     pub backoff: BackoffPolicy,
@@ -66,7 +67,7 @@ impl Default for DaemonConfig {
             concurrency: 10,
             pollers: None,
             wait_time: Duration::from_secs(20),
-            settle_delay: Duration::from_millis(10),
+            settle_delay: Duration::from_millis(50),
             backoff: BackoffPolicy::default(),
             max_attempts: None,
             drain_timeout: Duration::from_secs(30),
@@ -447,6 +448,7 @@ pub async fn shutdown_signal() {
 
 async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
     let mut failures = 0u32;
+    let mut idle_streak = 0u32;
     while !shared.stop_receiving.is_cancelled() {
         let first = tokio::select! {
             permit = shared.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -470,11 +472,16 @@ async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             }
         };
         if received.is_empty() {
-            if shared.stop_when_idle && shared.is_idle() {
+            // Idle takes two empty receives in a row with nothing in flight or unsettled: a
+            // nack settled while the first receive was under way may have made a message
+            // visible that the first did not see; the second started after it.
+            idle_streak = if shared.stop_when_idle && shared.is_idle() { idle_streak + 1 } else { 0 };
+            if idle_streak >= 2 {
                 shared.stop_receiving.cancel();
             }
             continue;
         }
+        idle_streak = 0;
         for (message, permit) in received.into_iter().zip(permits) {
             shared.start(message, permit);
         }
@@ -581,7 +588,11 @@ async fn settle_loop<S: Subscriber>(
             hold_until = None;
         }
         if hold_until.is_none() {
-            let send_partial = finishing || partial_due.is_some_and(|due| now >= due);
+            // A partial batch goes when it has waited long enough, or when no handler is
+            // running, so nothing more could join it soon.
+            let send_partial = finishing
+                || partial_due.is_some_and(|due| now >= due)
+                || (!pending.is_empty() && shared.in_flight.lock().expect("in-flight lock").is_empty());
             while requests.len() < SETTLE_REQUESTS_IN_FLIGHT {
                 let Some(request) = pending.next_request(send_partial) else { break };
                 entries_in_requests += request.len();
@@ -605,9 +616,14 @@ async fn settle_loop<S: Subscriber>(
             item = incoming.recv(), if !finishing => match item {
                 Some(item) => {
                     pending.push(item);
-                    partial_due.get_or_insert(now + shared.config.settle_delay);
+                    // Take whatever else is already queued, so it is batched with this one.
+                    while let Ok(item) = incoming.try_recv() {
+                        pending.push(item);
+                    }
+                    // Counted from its arrival: `now` is when this loop last woke.
+                    partial_due.get_or_insert(Instant::now() + shared.config.settle_delay);
                 }
-                None => flush_deadline = Some(now + shared.config.flush_timeout),
+                None => flush_deadline = Some(Instant::now() + shared.config.flush_timeout),
             },
             Some(done) = requests.join_next(), if !requests.is_empty() => {
                 let Ok(done) = done else { continue };
@@ -630,7 +646,7 @@ async fn settle_loop<S: Subscriber>(
                 while let Ok(item) = incoming.try_recv() {
                     pending.push(item);
                 }
-                flush_deadline = Some(now + shared.config.flush_timeout);
+                flush_deadline = Some(Instant::now() + shared.config.flush_timeout);
             }
         }
     }

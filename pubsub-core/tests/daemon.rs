@@ -287,7 +287,8 @@ async fn deletes_are_batched() {
         .await;
     assert_eq!(report.count(MessageResult::Succeeded), 100);
     let counts = s.broker.request_counts();
-    assert!(counts.ack_batch <= 20, "100 deletes in {} requests", counts.ack_batch);
+    // With request latency, deletes still go ten at a time (they once went one by one).
+    assert!(counts.ack_batch <= 12, "100 deletes in {} requests", counts.ack_batch);
     assert!(counts.receive <= 25, "100 messages in {} receives", counts.receive);
 }
 

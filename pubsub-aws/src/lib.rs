@@ -1,0 +1,19 @@
+//! The AWS transport of the pubsub toolkit: [`SnsPublisher`] and [`SqsSubscriber`] implement
+//! pubsub-core's `Publisher` and `Subscriber` with `aws-sdk-sns` and `aws-sdk-sqs`; all
+//! dispatch logic stays in pubsub-core.
+//!
+//! Credentials are never configured here: the AWS default chain (environment, profile,
+//! instance role) provides them. Region, profile and endpoint come from the environment
+//! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`) or from [`AwsOptions`].
+
+mod config;
+mod errors;
+mod metrics;
+pub mod provision;
+mod sns;
+mod sqs;
+
+pub use config::{load_config, AwsOptions, Timeouts};
+pub use metrics::{RequestCounter, RequestCounts};
+pub use sns::SnsPublisher;
+pub use sqs::SqsSubscriber;

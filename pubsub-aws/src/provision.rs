@@ -1,0 +1,274 @@
+//! Idempotent provisioning: topics, queues with dead-letter queues, subscriptions (raw
+//! delivery on or off, a filter policy on `media_type`) and the queue policy that lets a
+//! topic deliver. Running it twice changes nothing.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use pubsub_core::memory::FilterPolicy;
+use pubsub_core::transport::TransportError;
+use serde_json::{json, Value};
+
+use crate::errors::{transport_error, Resource};
+
+/// A queue to create.
+#[derive(Debug, Clone, Default)]
+pub struct QueueSpec {
+    /// Its visibility timeout (SQS's default, 30 s, when absent).
+    pub visibility_timeout: Option<Duration>,
+    /// `(dead-letter queue name, maxReceiveCount)`: the dead-letter queue is created too.
+    pub dead_letter: Option<(String, u32)>,
+}
+
+/// A subscription of a queue to a topic.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionSpec {
+    /// Raw message delivery: the body is the message, not an SNS notification.
+    pub raw_delivery: bool,
+    /// Deliver only the media types it accepts (every message when absent).
+    pub filter: Option<FilterPolicy>,
+}
+
+/// Creates SNS and SQS resources, idempotently.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    sns: aws_sdk_sns::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Provisioner {
+    /// A provisioner with the configuration `config`.
+    pub fn new(config: &SdkConfig) -> Provisioner {
+        Provisioner { sns: aws_sdk_sns::Client::new(config), sqs: aws_sdk_sqs::Client::new(config) }
+    }
+
+    /// Creates the topic `name` (or finds it); returns its ARN.
+    pub async fn topic(&self, name: &str) -> Result<String, TransportError> {
+        let output = self
+            .sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Topic(name)))?;
+        output
+            .topic_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| TransportError::Invalid("CreateTopic returned no ARN".into()))
+    }
+
+    /// Creates the queue `name` (and its dead-letter queue), or brings an existing one to
+    /// `spec`; returns its URL.
+    pub async fn queue(&self, name: &str, spec: &QueueSpec) -> Result<String, TransportError> {
+        let mut attributes = Vec::new();
+        if let Some(timeout) = spec.visibility_timeout {
+            attributes.push((QueueAttributeName::VisibilityTimeout, timeout.as_secs().to_string()));
+        }
+        if let Some((dead_letter, max_receive_count)) = &spec.dead_letter {
+            let dlq_url = Box::pin(self.queue(dead_letter, &QueueSpec::default())).await?;
+            let dlq_arn = self.queue_arn(&dlq_url).await?;
+            let policy =
+                json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()});
+            attributes.push((QueueAttributeName::RedrivePolicy, policy.to_string()));
+        }
+        let output = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Queue(name)))?;
+        let url = output
+            .queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| TransportError::Invalid("CreateQueue returned no URL".into()))?;
+        // Attributes are set apart, so a second run with a changed spec updates the queue
+        // instead of failing with QueueAlreadyExists.
+        if !attributes.is_empty() {
+            let mut request = self.sqs.set_queue_attributes().queue_url(&url);
+            for (name, value) in attributes {
+                request = request.attributes(name, value);
+            }
+            request.send().await.map_err(|e| transport_error(e, Resource::Queue(&url)))?;
+        }
+        Ok(url)
+    }
+
+    /// The ARN of the queue at `queue_url`.
+    pub async fn queue_arn(&self, queue_url: &str) -> Result<String, TransportError> {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Queue(queue_url)))?;
+        output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or_else(|| TransportError::Invalid("the queue has no QueueArn attribute".into()))
+    }
+
+    /// Subscribes the queue to the topic (or updates the existing subscription to `spec`),
+    /// after allowing the topic to send to the queue; returns the subscription ARN.
+    pub async fn subscribe(
+        &self,
+        topic_arn: &str,
+        queue_url: &str,
+        spec: &SubscriptionSpec,
+    ) -> Result<String, TransportError> {
+        let queue_arn = self.queue_arn(queue_url).await?;
+        self.allow_topic(topic_arn, queue_url, &queue_arn).await?;
+        let raw = if spec.raw_delivery { "true" } else { "false" };
+        let filter = spec.filter.as_ref().map(FilterPolicy::to_json);
+        if let Some(existing) = self.find_subscription(topic_arn, &queue_arn).await? {
+            self.set_subscription_attribute(&existing, "RawMessageDelivery", raw).await?;
+            // An empty policy removes the filter.
+            self.set_subscription_attribute(&existing, "FilterPolicy", filter.as_deref().unwrap_or(""))
+                .await?;
+            return Ok(existing);
+        }
+        let mut request = self
+            .sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .return_subscription_arn(true)
+            .attributes("RawMessageDelivery", raw);
+        if let Some(filter) = filter {
+            request = request.attributes("FilterPolicy", filter);
+        }
+        let output = request.send().await.map_err(|e| transport_error(e, Resource::Topic(topic_arn)))?;
+        output
+            .subscription_arn()
+            .map(str::to_owned)
+            .ok_or_else(|| TransportError::Invalid("Subscribe returned no ARN".into()))
+    }
+
+    async fn find_subscription(
+        &self,
+        topic_arn: &str,
+        queue_arn: &str,
+    ) -> Result<Option<String>, TransportError> {
+        let mut next = None;
+        loop {
+            let output = self
+                .sns
+                .list_subscriptions_by_topic()
+                .topic_arn(topic_arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| transport_error(e, Resource::Topic(topic_arn)))?;
+            if let Some(found) = output
+                .subscriptions()
+                .iter()
+                .find(|s| s.endpoint() == Some(queue_arn) && s.protocol() == Some("sqs"))
+                .and_then(|s| s.subscription_arn())
+            {
+                return Ok(Some(found.to_owned()));
+            }
+            match output.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    async fn set_subscription_attribute(
+        &self,
+        subscription: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), TransportError> {
+        self.sns
+            .set_subscription_attributes()
+            .subscription_arn(subscription)
+            .attribute_name(name)
+            .attribute_value(value)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Topic(subscription)))?;
+        Ok(())
+    }
+
+    /// Adds to the queue's policy a statement letting `topic_arn` send to it, unless one is
+    /// there already.
+    async fn allow_topic(
+        &self,
+        topic_arn: &str,
+        queue_url: &str,
+        queue_arn: &str,
+    ) -> Result<(), TransportError> {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::Policy)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Queue(queue_url)))?;
+        let current = output.attributes().and_then(|a| a.get(&QueueAttributeName::Policy)).cloned();
+        let Some(policy) = with_topic_statement(current.as_deref(), topic_arn, queue_arn) else {
+            return Ok(());
+        };
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(queue_url)
+            .attributes(QueueAttributeName::Policy, policy)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Queue(queue_url)))?;
+        Ok(())
+    }
+}
+
+/// The queue policy with a statement allowing `topic_arn`, or `None` when it has one already.
+fn with_topic_statement(current: Option<&str>, topic_arn: &str, queue_arn: &str) -> Option<String> {
+    let mut policy: Value = current
+        .and_then(|text| serde_json::from_str(text).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
+    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    let allows = |s: &Value| {
+        s["Condition"]["ArnEquals"]["aws:SourceArn"] == topic_arn && s["Action"] == "sqs:SendMessage"
+    };
+    if statements.iter().any(allows) {
+        return None;
+    }
+    let mut statements = statements;
+    statements.push(json!({
+        "Sid": format!("pubsub-{}", topic_arn.rsplit(':').next().unwrap_or("topic")),
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+    }));
+    policy["Statement"] = Value::Array(statements);
+    Some(policy.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_topic_statement_is_added_once() {
+        let first = with_topic_statement(None, "arn:aws:sns:us-east-1:1:orders", "arn:aws:sqs:us-east-1:1:q")
+            .unwrap();
+        assert_eq!(
+            with_topic_statement(Some(&first), "arn:aws:sns:us-east-1:1:orders", "arn:aws:sqs:us-east-1:1:q"),
+            None
+        );
+        let second =
+            with_topic_statement(Some(&first), "arn:aws:sns:us-east-1:1:other", "arn:aws:sqs:us-east-1:1:q")
+                .unwrap();
+        let policy: Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,275 @@
+//! SqsSubscriber: long polling with `ApproximateReceiveCount`, `DeleteMessageBatch`, and
+//! `ChangeMessageVisibilityBatch` for nacks and heartbeats; each entry's failure reported.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    QueueAttributeName,
+};
+use pubsub_core::transport::{
+    BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
+};
+
+use crate::config::Timeouts;
+use crate::errors::{transport_error, Resource};
+use crate::metrics::RequestCounter;
+use crate::sns::entry_index;
+
+/// SQS's longest long poll.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// Reads one SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsSubscriber {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    visibility_timeout: Duration,
+    timeouts: Timeouts,
+}
+
+impl SqsSubscriber {
+    /// A subscriber of `queue_url`; reads the queue's visibility timeout (and so checks the
+    /// queue exists).
+    pub async fn new(config: &SdkConfig, queue_url: &str) -> Result<SqsSubscriber, TransportError> {
+        Self::from_client(aws_sdk_sqs::Client::new(config), queue_url).await
+    }
+
+    /// As [`new`](SqsSubscriber::new), counting requests with `counter`.
+    pub async fn with_counter(
+        config: &SdkConfig,
+        queue_url: &str,
+        counter: &RequestCounter,
+    ) -> Result<SqsSubscriber, TransportError> {
+        let config = aws_sdk_sqs::config::Builder::from(config).interceptor(counter.clone()).build();
+        Self::from_client(aws_sdk_sqs::Client::from_conf(config), queue_url).await
+    }
+
+    async fn from_client(
+        client: aws_sdk_sqs::Client,
+        queue_url: &str,
+    ) -> Result<SqsSubscriber, TransportError> {
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, Resource::Queue(queue_url)))?;
+        let seconds = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(30);
+        Ok(SqsSubscriber {
+            client,
+            queue_url: queue_url.to_owned(),
+            visibility_timeout: Duration::from_secs(seconds),
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// The SDK client, for what this type does not cover.
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+}
+
+fn check_batch(len: usize) -> Result<(), TransportError> {
+    if len == 0 || len > MAX_BATCH {
+        return Err(TransportError::Invalid(format!("a batch holds 1 to 10 entries, not {len}")));
+    }
+    Ok(())
+}
+
+/// One result per entry from SQS's `Successful` / `Failed` lists.
+fn batch_results<'a>(
+    len: usize,
+    successful: impl Iterator<Item = &'a str>,
+    failed: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>, bool)>,
+) -> Vec<Result<(), EntryError>> {
+    let mut results: Vec<Result<(), EntryError>> = (0..len)
+        .map(|_| {
+            Err(EntryError {
+                code: "NoResult".into(),
+                message: "SQS returned no result for this entry".into(),
+                retryable: true,
+            })
+        })
+        .collect();
+    for id in successful {
+        if let Some(index) = entry_index(Some(id), len) {
+            results[index] = Ok(());
+        }
+    }
+    for (id, code, message, sender_fault) in failed {
+        if let Some(index) = entry_index(Some(id), len) {
+            results[index] = Err(EntryError {
+                code: code.to_owned(),
+                message: message.unwrap_or_default().to_owned(),
+                retryable: !sender_fault,
+            });
+        }
+    }
+    results
+}
+
+impl Subscriber for SqsSubscriber {
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>> {
+        Box::pin(async move {
+            let wait = wait.min(MAX_WAIT);
+            let timeouts = aws_sdk_sqs::config::Builder::default().timeout_config(self.timeouts.config(wait));
+            let output = self
+                .client
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
+                .wait_time_seconds(wait.as_secs() as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_attribute_names("All")
+                .customize()
+                .config_override(timeouts)
+                .send()
+                .await
+                .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
+            Ok(output
+                .messages()
+                .iter()
+                .map(|message| ReceivedMessage {
+                    message_id: message.message_id().unwrap_or_default().to_owned(),
+                    receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
+                    body: message.body().unwrap_or_default().to_owned(),
+                    receive_count: message
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or(1),
+                    attributes: message
+                        .message_attributes()
+                        .map(|attributes| {
+                            attributes
+                                .iter()
+                                .filter_map(|(name, value)| {
+                                    Some((name.clone(), value.string_value()?.to_owned()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_else(BTreeMap::new),
+                })
+                .collect())
+        })
+    }
+
+    fn ack_batch(
+        &self,
+        receipt_handles: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+        Box::pin(async move {
+            check_batch(receipt_handles.len())?;
+            let entries = receipt_handles
+                .iter()
+                .enumerate()
+                .map(|(index, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .map_err(|e| TransportError::Invalid(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
+            Ok(batch_results(
+                receipt_handles.len(),
+                output.successful().iter().map(|s| s.id()),
+                output.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault())),
+            ))
+        })
+    }
+
+    fn change_visibility_batch(
+        &self,
+        changes: Vec<VisibilityChange>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+        Box::pin(async move {
+            check_batch(changes.len())?;
+            let entries = changes
+                .iter()
+                .enumerate()
+                .map(|(index, change)| {
+                    // SQS counts whole seconds; a part of a second rounds up.
+                    let seconds = change.timeout.as_secs() + u64::from(change.timeout.subsec_nanos() > 0);
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(&change.receipt_handle)
+                        .visibility_timeout(seconds.min(43_200) as i32)
+                        .build()
+                        .map_err(|e| TransportError::Invalid(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
+            Ok(batch_results(
+                changes.len(),
+                output.successful().iter().map(|s| s.id()),
+                output.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault())),
+            ))
+        })
+    }
+
+    fn visibility_timeout(&self) -> Duration {
+        self.visibility_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_entries_map_to_their_index_with_retryability() {
+        let results = batch_results(
+            4,
+            ["0", "2"].into_iter(),
+            [("1", "ReceiptHandleIsInvalid", Some("stale"), true), ("3", "InternalError", None, false)]
+                .into_iter(),
+        );
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[2], Ok(()));
+        assert_eq!(
+            results[1],
+            Err(EntryError {
+                code: "ReceiptHandleIsInvalid".into(),
+                message: "stale".into(),
+                retryable: false
+            })
+        );
+        assert!(matches!(&results[3], Err(e) if e.retryable && e.code == "InternalError"));
+        // An entry SQS says nothing about is reported, not taken as done.
+        let silent = batch_results(2, ["0"].into_iter(), std::iter::empty());
+        assert!(matches!(&silent[1], Err(e) if e.code == "NoResult" && e.retryable));
+    }
+}

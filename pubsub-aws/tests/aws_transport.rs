@@ -1,0 +1,299 @@
+//! The AWS transport against a real SNS/SQS server (moto, started by scripts/test.sh): typed
+//! publish through SNS into SQS and a daemon, raw and enveloped delivery, captured fixtures,
+//! nack and redelivery, redrive, filter policies, provisioning twice, requests per message.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
+use pubsub_aws::{RequestCounter, SnsPublisher, SqsSubscriber};
+use pubsub_core::memory::FilterPolicy;
+use pubsub_core::{
+    handler, BackoffPolicy, Consumer, DaemonBuilder, HandlerError, MessageResult, Producer, PubSubMessage,
+    TopicMap, UntypedMessage,
+};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.globality.pubsub._.created.order"]
+#[serde(rename_all = "camelCase")]
+struct OrderCreated {
+    #[validate(length(min = 1))]
+    order_id: String,
+    #[validate(range(min = 0))]
+    amount: i64,
+    note: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.globality.pubsub.simple"]
+struct SimpleMessage {
+    message: String,
+    timestamp: f64,
+}
+
+/// Orders seen by `take_order`; a test reads it after its daemon ran.
+struct Orders(std::sync::Mutex<Vec<OrderCreated>>);
+
+#[handler]
+async fn take_order(order: OrderCreated, orders: &Arc<Orders>) -> Result<(), HandlerError> {
+    if order.order_id == "poison" {
+        return Err(HandlerError::failed("poison order"));
+    }
+    orders.0.lock().unwrap().push(order);
+    Ok(())
+}
+
+static CONVENTIONAL: AtomicUsize = AtomicUsize::new(0);
+
+#[handler(media_type = "application/vnd.globality.pubsub._.created.*")]
+async fn widget_created(message: UntypedMessage) {
+    assert!(message.content["uri"].is_string());
+    CONVENTIONAL.fetch_add(1, Ordering::SeqCst);
+}
+
+#[handler(media_type = "application/vnd.globality.pubsub._.changed.*")]
+async fn widget_changed(_message: UntypedMessage) {
+    CONVENTIONAL.fetch_add(1, Ordering::SeqCst);
+}
+
+#[handler(media_type = "application/vnd.globality.pubsub._.deleted.*")]
+async fn widget_deleted(_message: UntypedMessage) {
+    CONVENTIONAL.fetch_add(1, Ordering::SeqCst);
+}
+
+fn order(id: &str) -> OrderCreated {
+    OrderCreated {
+        order_id: id.into(),
+        amount: 42,
+        note: Some("h\u{e9}llo \u{2713}".into()),
+        tags: vec!["a".into()],
+    }
+}
+
+struct Env {
+    config: aws_config::SdkConfig,
+    provisioner: Provisioner,
+}
+
+async fn env() -> Option<Env> {
+    support::require_emulator()?;
+    let config = support::sdk_config().await;
+    Some(Env { provisioner: Provisioner::new(&config), config })
+}
+
+impl Env {
+    /// A topic and a queue subscribed to it.
+    async fn wire(&self, spec: SubscriptionSpec, queue: QueueSpec) -> (String, String) {
+        let topic = self.provisioner.topic(&support::unique_name("topic")).await.unwrap();
+        let queue = self.provisioner.queue(&support::unique_name("queue"), &queue).await.unwrap();
+        self.provisioner.subscribe(&topic, &queue, &spec).await.unwrap();
+        (topic, queue)
+    }
+
+    fn producer(&self, topic: &str) -> Producer {
+        Producer::new(SnsPublisher::new(&self.config), TopicMap::new().default_topic(topic))
+    }
+
+    async fn subscriber(&self, queue: &str) -> SqsSubscriber {
+        SqsSubscriber::new(&self.config, queue).await.unwrap()
+    }
+}
+
+fn orders_daemon(orders: &Arc<Orders>) -> DaemonBuilder {
+    DaemonBuilder::new("orders")
+        .handlers(["take_order"])
+        .collaborator(orders.clone())
+        .wait_time(Duration::from_secs(1))
+        .backoff(BackoffPolicy::Fixed(Duration::ZERO))
+}
+
+#[tokio::test]
+async fn typed_messages_go_through_sns_and_sqs_to_a_daemon() {
+    let Some(env) = env().await else { return };
+    for raw_delivery in [false, true] {
+        let (topic, queue) =
+            env.wire(SubscriptionSpec { raw_delivery, filter: None }, QueueSpec::default()).await;
+        let sent: Vec<OrderCreated> = (0..25).map(|i| order(&format!("o-{i}"))).collect();
+        let ids = env.producer(&topic).produce_batch(&sent).await.unwrap();
+        assert_eq!(ids.len(), 25);
+
+        let orders = Arc::new(Orders(Default::default()));
+        let report =
+            orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
+        assert_eq!(report.count(MessageResult::Succeeded), 25, "raw={raw_delivery}: {report}");
+        let mut got = orders.0.lock().unwrap().clone();
+        got.sort_by_key(|o| o.order_id[2..].parse::<u32>().unwrap());
+        assert_eq!(got, sent, "raw={raw_delivery}");
+    }
+}
+
+#[tokio::test]
+async fn raw_delivery_carries_the_media_type_attribute_and_enveloped_delivery_a_notification() {
+    let Some(env) = env().await else { return };
+    for raw_delivery in [false, true] {
+        let (topic, queue) =
+            env.wire(SubscriptionSpec { raw_delivery, filter: None }, QueueSpec::default()).await;
+        env.producer(&topic).produce(&order("o-1")).await.unwrap();
+        let consumer = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(2));
+        let deliveries = consumer.consume().await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        let received = deliveries[0].message();
+        let body: serde_json::Value = serde_json::from_str(&received.body).unwrap();
+        if raw_delivery {
+            assert_eq!(body["mediaType"], OrderCreated::MEDIA_TYPE);
+            assert_eq!(
+                received.attributes.get("media_type").map(String::as_str),
+                Some(OrderCreated::MEDIA_TYPE)
+            );
+        } else {
+            assert_eq!(body["Type"], "Notification");
+            assert_eq!(body["MessageAttributes"]["media_type"]["Value"], OrderCreated::MEDIA_TYPE);
+        }
+        assert_eq!(deliveries[0].decode::<OrderCreated>().unwrap().message, order("o-1"));
+        deliveries[0].ack().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_captured_fixture_sent_verbatim_is_handled() {
+    let Some(env) = env().await else { return };
+    let queue =
+        env.provisioner.queue(&support::unique_name("fixtures"), &QueueSpec::default()).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&env.config);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/microcosm-pubsub-3.0.0");
+    let mut sent = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let captured: serde_json::Value = serde_json::from_str(&text).unwrap();
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(captured["Body"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        sent += 1;
+    }
+    assert_eq!(sent, 10);
+    let before = CONVENTIONAL.load(Ordering::SeqCst);
+    let orders = Arc::new(Orders(Default::default()));
+    let report = orders_daemon(&orders)
+        .handlers(["take_order", "widget_created", "widget_changed", "widget_deleted"])
+        .build(env.subscriber(&queue).await)
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(MessageResult::Succeeded), 10, "{report}");
+    assert_eq!(orders.0.lock().unwrap().len(), 4);
+    assert_eq!(CONVENTIONAL.load(Ordering::SeqCst) - before, 6);
+}
+
+#[tokio::test]
+async fn a_nack_redelivers_with_receive_count_two() {
+    let Some(env) = env().await else { return };
+    let (topic, queue) = env.wire(SubscriptionSpec::default(), QueueSpec::default()).await;
+    env.producer(&topic).produce(&order("o-1")).await.unwrap();
+    let consumer = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(2));
+    let first = consumer.consume().await.unwrap();
+    assert_eq!(first[0].message().receive_count, 1);
+    first[0].nack(Some(Duration::ZERO)).await.unwrap();
+    let second = consumer.consume().await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].message().receive_count, 2);
+    assert_eq!(second[0].message().message_id, first[0].message().message_id);
+    second[0].ack().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_message_is_redriven_to_the_dead_letter_queue() {
+    let Some(env) = env().await else { return };
+    let dlq_name = support::unique_name("dlq");
+    let spec = QueueSpec { visibility_timeout: None, dead_letter: Some((dlq_name.clone(), 2)) };
+    let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
+    env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
+    let orders = Arc::new(Orders(Default::default()));
+    let report = orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Failed), 2, "{report}");
+    assert_eq!(orders.0.lock().unwrap().len(), 1, "the other message of the batch was handled");
+    // SQS (and moto) move a message to the dead-letter queue on the receive after its last
+    // allowed one: that receive finds nothing.
+    let source = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(1));
+    assert!(source.consume().await.unwrap().is_empty());
+    let dlq = env.provisioner.queue(&dlq_name, &QueueSpec::default()).await.unwrap();
+    let dead =
+        Consumer::new(env.subscriber(&dlq).await).wait_time(Duration::from_secs(2)).consume().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].decode::<OrderCreated>().unwrap().message.order_id, "poison");
+}
+
+#[tokio::test]
+async fn a_filter_policy_lets_only_the_handled_media_types_through() {
+    let Some(env) = env().await else { return };
+    let filter = FilterPolicy::media_types([OrderCreated::MEDIA_TYPE]);
+    let (topic, queue) =
+        env.wire(SubscriptionSpec { raw_delivery: true, filter: Some(filter) }, QueueSpec::default()).await;
+    let producer = env.producer(&topic);
+    producer.produce(&SimpleMessage { message: "filtered out".into(), timestamp: 1.0 }).await.unwrap();
+    producer.produce(&order("o-1")).await.unwrap();
+    let consumer = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(2));
+    let deliveries = consumer.consume().await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert!(deliveries[0].decode::<OrderCreated>().is_ok());
+    deliveries[0].ack().await.unwrap();
+    assert!(consumer.consume().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn provisioning_twice_changes_nothing() {
+    let Some(env) = env().await else { return };
+    let names = (support::unique_name("topic"), support::unique_name("queue"), support::unique_name("dlq"));
+    let spec = QueueSpec {
+        visibility_timeout: Some(Duration::from_secs(45)),
+        dead_letter: Some((names.2.clone(), 5)),
+    };
+    let sub = SubscriptionSpec {
+        raw_delivery: true,
+        filter: Some(FilterPolicy::media_types([OrderCreated::MEDIA_TYPE])),
+    };
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let topic = env.provisioner.topic(&names.0).await.unwrap();
+        let queue = env.provisioner.queue(&names.1, &spec).await.unwrap();
+        let subscription = env.provisioner.subscribe(&topic, &queue, &sub).await.unwrap();
+        results.push((topic, queue, subscription));
+    }
+    assert_eq!(results[0], results[1]);
+    let subscriber = env.subscriber(&results[0].1).await;
+    assert_eq!(pubsub_core::Subscriber::visibility_timeout(&subscriber), Duration::from_secs(45));
+}
+
+#[tokio::test]
+async fn requests_per_message_at_full_batches() {
+    let Some(env) = env().await else { return };
+    let (topic, queue) = env.wire(SubscriptionSpec::default(), QueueSpec::default()).await;
+    let counter = RequestCounter::new();
+    let producer = Producer::new(
+        SnsPublisher::with_counter(&env.config, &counter),
+        TopicMap::new().default_topic(&topic),
+    );
+    let sent: Vec<OrderCreated> = (0..50).map(|i| order(&format!("o-{i}"))).collect();
+    producer.produce_batch(&sent).await.unwrap();
+    assert_eq!(counter.get("PublishBatch"), 5, "{:?}", counter.counts());
+    assert!(counter.total() as f64 / 50.0 <= 0.1);
+
+    let consumed = RequestCounter::new();
+    let subscriber = SqsSubscriber::with_counter(&env.config, &queue, &consumed).await.unwrap();
+    consumed.reset();
+    let orders = Arc::new(Orders(Default::default()));
+    let report = orders_daemon(&orders).build(subscriber).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), 50);
+    let counts = consumed.counts();
+    eprintln!("consume requests for 50 messages: {counts:?}");
+    assert!(counts.get("DeleteMessageBatch").copied().unwrap_or(0) <= 8, "{counts:?}");
+}
