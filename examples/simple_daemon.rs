@@ -6,7 +6,9 @@
 //! cargo run --example simple_daemon -- --sqs-queue-url messages.jsonl
 //! ```
 //!
-//! A real SQS queue URL needs the AWS transport (pubsub-aws); this example says so and exits 2.
+//! A real SQS queue needs the AWS transport: build with `--features aws` (which compiles the
+//! AWS SDK), then `--sqs-queue-url https://...` consumes it until SIGTERM or ctrl-c.
+//! Without the feature the example says so and exits 2.
 
 use clap::Parser;
 use pubsub_core::cli::{run_embedded, CliError, DaemonArgs};
@@ -33,6 +35,8 @@ async fn main() -> std::process::ExitCode {
     let args = DaemonArgs::parse();
     args.init_tracing();
     let outcome = match args.source() {
+        #[cfg(feature = "aws")]
+        Ok(pubsub_core::cli::Source::Queue(url)) => return run_queue(&args, &url).await,
         Ok(source) => run_embedded(args.builder(), &source).await,
         Err(error) => Err(error),
     };
@@ -46,11 +50,37 @@ async fn main() -> std::process::ExitCode {
         }
         Err(error @ (CliError::NeedsAws(_) | CliError::NoSource)) => {
             eprintln!("error: {error}");
+            if matches!(error, CliError::NeedsAws(_)) {
+                eprintln!("hint: cargo run --features aws --example simple_daemon -- --sqs-queue-url URL");
+            }
             std::process::ExitCode::from(2)
         }
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Consumes a real SQS queue until SIGTERM or ctrl-c.
+#[cfg(feature = "aws")]
+async fn run_queue(args: &DaemonArgs, url: &str) -> std::process::ExitCode {
+    let config = pubsub_aws::load_config(&pubsub_aws::AwsOptions::default()).await;
+    let subscriber = match pubsub_aws::SqsSubscriber::new(&config, url).await {
+        Ok(subscriber) => subscriber,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match args.builder().build(subscriber) {
+        Ok(daemon) => {
+            eprintln!("{}", daemon.run_until_signal().await);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::from(2)
         }
     }
 }

@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use pubsub_core::memory::FilterPolicy;
 use pubsub_core::transport::TransportError;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::errors::{transport_error, Resource};
@@ -30,6 +31,145 @@ pub struct SubscriptionSpec {
     pub filter: Option<FilterPolicy>,
 }
 
+/// What `pubsub provision --config FILE` creates, read from TOML:
+///
+/// ```
+/// use pubsub_aws::provision::ProvisionConfig;
+///
+/// let config = ProvisionConfig::from_toml(r#"
+///     [[topic]]
+///     name = "orders"
+///
+///     [[queue]]
+///     name = "billing"
+///     visibility_timeout = 60
+///     dead_letter_queue = "billing-dlq"
+///     max_receive_count = 5
+///
+///     [[subscription]]
+///     topic = "orders"
+///     queue = "billing"
+///     raw = true
+///     media_types = ["application/vnd.acme.pubsub._.created.*"]
+/// "#)?;
+/// assert_eq!(config.subscriptions[0].filter().unwrap().to_json(),
+///     r#"{"media_type":[{"prefix":"application/vnd.acme.pubsub._.created."}]}"#);
+/// # Ok::<(), pubsub_aws::provision::ProvisionError>(())
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionConfig {
+    /// `[[topic]]` tables.
+    #[serde(default, rename = "topic")]
+    pub topics: Vec<TopicConfig>,
+    /// `[[queue]]` tables.
+    #[serde(default, rename = "queue")]
+    pub queues: Vec<QueueConfig>,
+    /// `[[subscription]]` tables.
+    #[serde(default, rename = "subscription")]
+    pub subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// A topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Its name.
+    pub name: String,
+}
+
+/// A queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Its name.
+    pub name: String,
+    /// Visibility timeout in seconds.
+    pub visibility_timeout: Option<u64>,
+    /// The dead-letter queue's name (created too).
+    pub dead_letter_queue: Option<String>,
+    /// Receives before a message moves to the dead-letter queue (default 5).
+    pub max_receive_count: Option<u32>,
+}
+
+/// A subscription of a queue to a topic, both by name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    /// The topic's name.
+    pub topic: String,
+    /// The queue's name.
+    pub queue: String,
+    /// Raw message delivery.
+    #[serde(default)]
+    pub raw: bool,
+    /// Media types (or `prefix.*` patterns) delivered; all when absent. Typically the media
+    /// types the queue's daemon handles (`HandlerTable::media_types`).
+    pub media_types: Option<Vec<String>>,
+}
+
+impl SubscriptionConfig {
+    /// The filter policy on `media_type` its media types make.
+    pub fn filter(&self) -> Option<FilterPolicy> {
+        filter_for(self.media_types.as_deref()?)
+    }
+}
+
+/// A filter policy accepting `patterns`: media types, or `prefix.*` patterns.
+pub fn filter_for<S: AsRef<str>>(patterns: &[S]) -> Option<FilterPolicy> {
+    let mut policy: Option<FilterPolicy> = None;
+    for pattern in patterns {
+        let pattern = pattern.as_ref();
+        policy = Some(match (policy, pattern.strip_suffix('*')) {
+            (None, Some(prefix)) => FilterPolicy::media_type_prefix(prefix),
+            (None, None) => FilterPolicy::media_types([pattern]),
+            (Some(policy), Some(prefix)) => policy.or_prefix(prefix),
+            (Some(policy), None) => policy.or_media_type(pattern),
+        });
+    }
+    policy
+}
+
+/// Why provisioning stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The file is not valid TOML, or has unknown keys.
+    #[error("invalid provisioning file: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The file refers to something it does not declare.
+    #[error("invalid provisioning file: {0}")]
+    Invalid(String),
+    /// A request failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl ProvisionConfig {
+    /// Reads and checks a TOML provisioning file.
+    pub fn from_toml(text: &str) -> Result<ProvisionConfig, ProvisionError> {
+        let config: ProvisionConfig = toml::from_str(text)?;
+        for subscription in &config.subscriptions {
+            if !config.topics.iter().any(|t| t.name == subscription.topic) {
+                return Err(ProvisionError::Invalid(format!(
+                    "subscription of `{}` names topic `{}`, which no [[topic]] declares",
+                    subscription.queue, subscription.topic
+                )));
+            }
+            if !config.queues.iter().any(|q| q.name == subscription.queue) {
+                return Err(ProvisionError::Invalid(format!(
+                    "subscription to `{}` names queue `{}`, which no [[queue]] declares",
+                    subscription.topic, subscription.queue
+                )));
+            }
+            for media_type in subscription.media_types.iter().flatten() {
+                pubsub_core::MediaTypePattern::parse(media_type)
+                    .map_err(|e| ProvisionError::Invalid(format!("subscription media type: {e}")))?;
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// Creates SNS and SQS resources, idempotently.
 #[derive(Debug, Clone)]
 pub struct Provisioner {
@@ -41,6 +181,40 @@ impl Provisioner {
     /// A provisioner with the configuration `config`.
     pub fn new(config: &SdkConfig) -> Provisioner {
         Provisioner { sns: aws_sdk_sns::Client::new(config), sqs: aws_sdk_sqs::Client::new(config) }
+    }
+
+    /// Creates everything `config` describes; returns `(kind, name, ARN or URL)` of each.
+    pub async fn apply(
+        &self,
+        config: &ProvisionConfig,
+    ) -> Result<Vec<(&'static str, String, String)>, ProvisionError> {
+        let mut created = Vec::new();
+        let mut topics = std::collections::HashMap::new();
+        for topic in &config.topics {
+            let arn = self.topic(&topic.name).await?;
+            created.push(("topic", topic.name.clone(), arn.clone()));
+            topics.insert(topic.name.clone(), arn);
+        }
+        let mut queues = std::collections::HashMap::new();
+        for queue in &config.queues {
+            let spec = QueueSpec {
+                visibility_timeout: queue.visibility_timeout.map(Duration::from_secs),
+                dead_letter: queue
+                    .dead_letter_queue
+                    .clone()
+                    .map(|dlq| (dlq, queue.max_receive_count.unwrap_or(5))),
+            };
+            let url = self.queue(&queue.name, &spec).await?;
+            created.push(("queue", queue.name.clone(), url.clone()));
+            queues.insert(queue.name.clone(), url);
+        }
+        for subscription in &config.subscriptions {
+            let spec = SubscriptionSpec { raw_delivery: subscription.raw, filter: subscription.filter() };
+            let arn =
+                self.subscribe(&topics[&subscription.topic], &queues[&subscription.queue], &spec).await?;
+            created.push(("subscription", format!("{}->{}", subscription.topic, subscription.queue), arn));
+        }
+        Ok(created)
     }
 
     /// Creates the topic `name` (or finds it); returns its ARN.

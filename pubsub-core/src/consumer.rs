@@ -71,7 +71,13 @@ impl<S: Subscriber> Consumer<S> {
 
     /// The next batch; empty when the queue had nothing within the wait time.
     pub async fn consume(&self) -> Result<Vec<Delivery<S>>, TransportError> {
-        let messages = self.subscriber.receive(self.max_messages, self.wait_time).await?;
+        self.consume_up_to(self.max_messages).await
+    }
+
+    /// The next batch of at most `max` messages (and at most the consumer's maximum).
+    pub async fn consume_up_to(&self, max: usize) -> Result<Vec<Delivery<S>>, TransportError> {
+        let max = max.clamp(1, self.max_messages);
+        let messages = self.subscriber.receive(max, self.wait_time).await?;
         Ok(messages
             .into_iter()
             .map(|message| Delivery { message, subscriber: self.subscriber.clone(), backoff: self.backoff })

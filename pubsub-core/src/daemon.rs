@@ -41,8 +41,8 @@ pub struct DaemonConfig {
     pub concurrency: usize,
     /// Receives in flight at once (default: one per ten of concurrency, at least one).
     pub pollers: Option<usize>,
-    /// Long-poll wait of each receive (default 20 s, SQS's maximum). Shutdown waits for
-    /// receives under way, so this bounds how long stopping takes to begin.
+    /// Long-poll wait of each receive (default 20 s, SQS's maximum). At the stop, a receive
+    /// under way gets one more second, then is dropped.
     pub wait_time: Duration,
     /// How long a delete or visibility change waits for nine others while handlers are still
     /// running (default 50 ms); with none running it goes at once.
@@ -455,7 +455,19 @@ async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             () = shared.stop_receiving.cancelled() => break,
         };
         let permits = shared.fill_batch(first).await;
-        let received = match shared.subscriber.receive(permits.len(), shared.config.wait_time).await {
+        let receive = shared.subscriber.receive(permits.len(), shared.config.wait_time);
+        tokio::pin!(receive);
+        let result = tokio::select! {
+            result = &mut receive => result,
+            // Stopping: a long poll under way gets a moment to bring what it has (released at
+            // once below); then it is dropped. Most likely it was empty; if the server had
+            // handed it messages, they reappear after their visibility timeout.
+            () = shared.stop_receiving.cancelled() => match tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
+                Ok(result) => result,
+                Err(_) => break,
+            },
+        };
+        let received = match result {
             Ok(received) => {
                 failures = 0;
                 received
@@ -552,6 +564,9 @@ impl<S: Subscriber> Shared<S> {
         });
     }
 }
+
+/// How long a long poll under way at the stop may go on before it is dropped.
+const RECEIVE_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a poller waits for a full batch of permits before receiving fewer messages.
 const BATCH_GRACE: Duration = Duration::from_millis(5);

@@ -185,6 +185,20 @@ impl Producer {
         Ok(self.send(vec![entry]).await?.remove(0))
     }
 
+    /// Publishes untyped messages in batches of ten per topic; ids in the same order. Every
+    /// message is encoded and routed before anything is sent.
+    pub async fn produce_untyped_batch(
+        &self,
+        messages: &[UntypedMessage],
+    ) -> Result<Vec<MessageId>, PublishError> {
+        let opaque = OpaqueData::new();
+        let entries = messages
+            .iter()
+            .map(|message| self.prepare(message.media_type.as_str(), encode_untyped(message, &opaque)?))
+            .collect::<Result<Vec<_>, PublishError>>()?;
+        self.send(entries).await
+    }
+
     /// Publishes `messages` in batches of ten per topic; ids in the same order. Every message
     /// is validated, encoded and routed before anything is sent.
     pub async fn produce_batch<M: PubSubMessage>(
