@@ -6,6 +6,7 @@
 //! instance role) provides them. Region, profile and endpoint come from the environment
 //! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`) or from [`AwsOptions`].
 
+mod batch;
 mod config;
 mod errors;
 mod metrics;

@@ -4,10 +4,10 @@
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use pubsub_core::transport::{
-    BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH,
-    MEDIA_TYPE_ATTRIBUTE,
+    BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MEDIA_TYPE_ATTRIBUTE,
 };
 
+use crate::batch::{entries, entry_error, entry_index, no_results};
 use crate::errors::{transport_error, Resource};
 use crate::metrics::RequestCounter;
 
@@ -42,29 +42,17 @@ impl Publisher for SnsPublisher {
         messages: Vec<OutgoingMessage>,
     ) -> BoxFuture<'a, Result<Vec<Result<MessageId, EntryError>>, TransportError>> {
         Box::pin(async move {
-            if messages.is_empty() || messages.len() > MAX_BATCH {
-                return Err(TransportError::Invalid(format!(
-                    "a batch holds 1 to 10 messages, not {}",
-                    messages.len()
-                )));
-            }
-            let entries = messages
-                .iter()
-                .enumerate()
-                .map(|(index, message)| {
-                    let media_type = MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(&message.media_type)
-                        .build()
-                        .map_err(|e| TransportError::Invalid(e.to_string()))?;
-                    PublishBatchRequestEntry::builder()
-                        .id(index.to_string())
-                        .message(&message.body)
-                        .message_attributes(MEDIA_TYPE_ATTRIBUTE, media_type)
-                        .build()
-                        .map_err(|e| TransportError::Invalid(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let entries = entries(&messages, |id, message| {
+                let media_type = MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(&message.media_type)
+                    .build()?;
+                PublishBatchRequestEntry::builder()
+                    .id(id)
+                    .message(&message.body)
+                    .message_attributes(MEDIA_TYPE_ATTRIBUTE, media_type)
+                    .build()
+            })?;
             let output = self
                 .client
                 .publish_batch()
@@ -73,15 +61,7 @@ impl Publisher for SnsPublisher {
                 .send()
                 .await
                 .map_err(|e| transport_error(e, Resource::Topic(topic)))?;
-            let mut results: Vec<Result<MessageId, EntryError>> = (0..messages.len())
-                .map(|_| {
-                    Err(EntryError {
-                        code: "NoResult".into(),
-                        message: "SNS returned no result for this entry".into(),
-                        retryable: true,
-                    })
-                })
-                .collect();
+            let mut results: Vec<Result<MessageId, EntryError>> = no_results(messages.len(), "SNS");
             for success in output.successful() {
                 if let (Some(index), Some(id)) =
                     (entry_index(success.id(), results.len()), success.message_id())
@@ -91,19 +71,11 @@ impl Publisher for SnsPublisher {
             }
             for failure in output.failed() {
                 if let Some(index) = entry_index(Some(failure.id()), results.len()) {
-                    results[index] = Err(EntryError {
-                        code: failure.code().to_owned(),
-                        message: failure.message().unwrap_or_default().to_owned(),
-                        retryable: !failure.sender_fault(),
-                    });
+                    results[index] =
+                        Err(entry_error(failure.code(), failure.message(), failure.sender_fault()));
                 }
             }
             Ok(results)
         })
     }
-}
-
-/// The index an entry id stands for.
-pub(crate) fn entry_index(id: Option<&str>, len: usize) -> Option<usize> {
-    id?.parse::<usize>().ok().filter(|index| *index < len)
 }

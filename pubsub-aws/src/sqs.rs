@@ -13,10 +13,10 @@ use pubsub_core::transport::{
     BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
 };
 
+use crate::batch::{entries, entry_error, entry_index, no_results};
 use crate::config::Timeouts;
 use crate::errors::{transport_error, Resource};
 use crate::metrics::RequestCounter;
-use crate::sns::entry_index;
 
 /// SQS's longest long poll.
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
@@ -82,28 +82,13 @@ impl SqsSubscriber {
     }
 }
 
-fn check_batch(len: usize) -> Result<(), TransportError> {
-    if len == 0 || len > MAX_BATCH {
-        return Err(TransportError::Invalid(format!("a batch holds 1 to 10 entries, not {len}")));
-    }
-    Ok(())
-}
-
 /// One result per entry from SQS's `Successful` / `Failed` lists.
 fn batch_results<'a>(
     len: usize,
     successful: impl Iterator<Item = &'a str>,
     failed: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>, bool)>,
 ) -> Vec<Result<(), EntryError>> {
-    let mut results: Vec<Result<(), EntryError>> = (0..len)
-        .map(|_| {
-            Err(EntryError {
-                code: "NoResult".into(),
-                message: "SQS returned no result for this entry".into(),
-                retryable: true,
-            })
-        })
-        .collect();
+    let mut results = no_results(len, "SQS");
     for id in successful {
         if let Some(index) = entry_index(Some(id), len) {
             results[index] = Ok(());
@@ -111,11 +96,7 @@ fn batch_results<'a>(
     }
     for (id, code, message, sender_fault) in failed {
         if let Some(index) = entry_index(Some(id), len) {
-            results[index] = Err(EntryError {
-                code: code.to_owned(),
-                message: message.unwrap_or_default().to_owned(),
-                retryable: !sender_fault,
-            });
+            results[index] = Err(entry_error(code, message, sender_fault));
         }
     }
     results
@@ -176,18 +157,9 @@ impl Subscriber for SqsSubscriber {
         receipt_handles: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
-            check_batch(receipt_handles.len())?;
-            let entries = receipt_handles
-                .iter()
-                .enumerate()
-                .map(|(index, receipt)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(index.to_string())
-                        .receipt_handle(receipt)
-                        .build()
-                        .map_err(|e| TransportError::Invalid(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let entries = entries(&receipt_handles, |id, receipt| {
+                DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build()
+            })?;
             let output = self
                 .client
                 .delete_message_batch()
@@ -209,21 +181,15 @@ impl Subscriber for SqsSubscriber {
         changes: Vec<VisibilityChange>,
     ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
-            check_batch(changes.len())?;
-            let entries = changes
-                .iter()
-                .enumerate()
-                .map(|(index, change)| {
-                    // SQS counts whole seconds; a part of a second rounds up.
-                    let seconds = change.timeout.as_secs() + u64::from(change.timeout.subsec_nanos() > 0);
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(index.to_string())
-                        .receipt_handle(&change.receipt_handle)
-                        .visibility_timeout(seconds.min(43_200) as i32)
-                        .build()
-                        .map_err(|e| TransportError::Invalid(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let entries = entries(&changes, |id, change| {
+                // SQS counts whole seconds; a part of a second rounds up.
+                let seconds = change.timeout.as_secs() + u64::from(change.timeout.subsec_nanos() > 0);
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(id)
+                    .receipt_handle(&change.receipt_handle)
+                    .visibility_timeout(seconds.min(43_200) as i32)
+                    .build()
+            })?;
             let output = self
                 .client
                 .change_message_visibility_batch()
