@@ -170,6 +170,14 @@ impl ProvisionConfig {
     }
 }
 
+impl SubscriptionSpec {
+    /// A subscription that delivers only what `handlers` handle (a daemon's
+    /// `DaemonBuilder::handler_table()`), so its queue receives nothing it would ignore.
+    pub fn for_handlers(handlers: &pubsub_core::HandlerTable, raw_delivery: bool) -> SubscriptionSpec {
+        SubscriptionSpec { raw_delivery, filter: filter_for(&handlers.media_types()) }
+    }
+}
+
 /// Creates SNS and SQS resources, idempotently.
 #[derive(Debug, Clone)]
 pub struct Provisioner {

@@ -29,6 +29,11 @@ impl SnsPublisher {
         SnsPublisher { client: aws_sdk_sns::Client::from_conf(config) }
     }
 
+    /// A publisher over a client of your own (a custom HTTP client, a test double).
+    pub fn with_client(client: aws_sdk_sns::Client) -> SnsPublisher {
+        SnsPublisher { client }
+    }
+
     /// The SDK client, for what this type does not cover.
     pub fn client(&self) -> &aws_sdk_sns::Client {
         &self.client

@@ -71,6 +71,21 @@ impl SqsSubscriber {
         })
     }
 
+    /// A subscriber over a client of your own (a custom HTTP client, a test double), with the
+    /// queue's visibility timeout given rather than read.
+    pub fn with_client(
+        client: aws_sdk_sqs::Client,
+        queue_url: &str,
+        visibility_timeout: Duration,
+    ) -> SqsSubscriber {
+        SqsSubscriber {
+            client,
+            queue_url: queue_url.to_owned(),
+            visibility_timeout,
+            timeouts: Timeouts::default(),
+        }
+    }
+
     /// The queue's URL.
     pub fn queue_url(&self) -> &str {
         &self.queue_url

@@ -250,6 +250,52 @@ async fn a_filter_policy_lets_only_the_handled_media_types_through() {
 }
 
 #[tokio::test]
+async fn a_filter_policy_derived_from_a_daemons_handlers() {
+    let Some(env) = env().await else { return };
+    let orders = Arc::new(Orders(Default::default()));
+    let builder = orders_daemon(&orders).handlers(["take_order", "widget_created"]);
+    let spec = SubscriptionSpec::for_handlers(&builder.handler_table().unwrap(), false);
+    let (topic, queue) = env.wire(spec, QueueSpec::default()).await;
+    let producer = env.producer(&topic);
+    producer.produce(&order("o-1")).await.unwrap();
+    producer
+        .produce_untyped("application/vnd.globality.pubsub._.created.widget", serde_json::json!({"uri": "u"}))
+        .await
+        .unwrap();
+    producer.produce(&SimpleMessage { message: "not handled here".into(), timestamp: 1.0 }).await.unwrap();
+    let report = builder.build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
+    assert_eq!(report.count(MessageResult::Ignored), 0, "the unhandled type never reached the queue");
+}
+
+#[tokio::test]
+async fn the_heartbeat_keeps_a_slow_message_invisible_on_the_server() {
+    let Some(env) = env().await else { return };
+    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
+    let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
+    env.producer(&topic).produce(&SimpleMessage { message: "slow".into(), timestamp: 5.0 }).await.unwrap();
+    let report = DaemonBuilder::new("slow")
+        .handlers(["slow_simple"])
+        .concurrency(4)
+        .wait_time(Duration::from_secs(1))
+        .build(env.subscriber(&queue).await)
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(MessageResult::Succeeded), 1, "handled once, never redelivered: {report}");
+    assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 1);
+}
+
+static SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes 5 s (the message's timestamp) with a 2 s visibility timeout.
+#[handler]
+async fn slow_simple(message: SimpleMessage) {
+    SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs_f64(message.timestamp)).await;
+}
+
+#[tokio::test]
 async fn provisioning_twice_changes_nothing() {
     let Some(env) = env().await else { return };
     let names = (support::unique_name("topic"), support::unique_name("queue"), support::unique_name("dlq"));

@@ -1,0 +1,132 @@
+//! Batch entries SNS or SQS refuse while the rest of the batch passes, and service errors,
+//! driven by recorded responses through the SDK's own test HTTP client (moto rarely fails a
+//! single entry). No emulator needed.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use pubsub_aws::{SnsPublisher, SqsSubscriber};
+use pubsub_core::transport::{OutgoingMessage, Publisher, Subscriber, TransportError};
+use pubsub_core::{Producer, PublishError, TopicMap, UntypedMessage};
+
+const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+
+fn sqs(status: u16, body: &'static str) -> SqsSubscriber {
+    let http = infallible_client_fn(move |_request| {
+        http::Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(body)
+            .unwrap()
+    });
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .http_client(http)
+        .build();
+    SqsSubscriber::with_client(aws_sdk_sqs::Client::from_conf(config), QUEUE, Duration::from_secs(30))
+}
+
+fn sns(status: u16, body: &'static str) -> SnsPublisher {
+    let http = infallible_client_fn(move |_request| {
+        http::Response::builder().status(status).header("content-type", "text/xml").body(body).unwrap()
+    });
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .http_client(http)
+        .build();
+    SnsPublisher::with_client(aws_sdk_sns::Client::from_conf(config))
+}
+
+#[tokio::test]
+async fn refused_delete_entries_are_reported_by_index_with_retryability() {
+    let subscriber = sqs(
+        200,
+        r#"{"Successful": [{"Id": "0"}, {"Id": "3"}],
+            "Failed": [{"Id": "1", "Code": "ReceiptHandleIsInvalid", "Message": "stale receipt", "SenderFault": true},
+                       {"Id": "2", "Code": "InternalError", "Message": "try again", "SenderFault": false}]}"#,
+    );
+    let results =
+        subscriber.ack_batch(vec!["r0".into(), "r1".into(), "r2".into(), "r3".into()]).await.unwrap();
+    assert!(results[0].is_ok() && results[3].is_ok());
+    let stale = results[1].as_ref().unwrap_err();
+    assert_eq!(
+        (stale.code.as_str(), stale.message.as_str(), stale.retryable),
+        ("ReceiptHandleIsInvalid", "stale receipt", false)
+    );
+    let internal = results[2].as_ref().unwrap_err();
+    assert!(internal.retryable, "a server-side entry failure is retried by the daemon");
+}
+
+#[tokio::test]
+async fn an_entry_the_service_says_nothing_about_is_not_taken_as_done() {
+    let subscriber = sqs(200, r#"{"Successful": [{"Id": "0"}], "Failed": []}"#);
+    let change = pubsub_core::transport::VisibilityChange {
+        receipt_handle: "r".into(),
+        timeout: Duration::from_millis(1500),
+    };
+    let results = subscriber.change_visibility_batch(vec![change.clone(), change]).await.unwrap();
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(e) if e.code == "NoResult" && e.retryable));
+}
+
+#[tokio::test]
+async fn service_errors_map_to_what_a_retry_can_do() {
+    let missing = sqs(
+        400,
+        r#"{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "The specified queue does not exist."}"#,
+    );
+    let error = missing.ack_batch(vec!["r".into()]).await.unwrap_err();
+    assert_eq!(error, TransportError::QueueNotFound(QUEUE.into()));
+
+    let down = sqs(503, r#"{"__type": "com.amazonaws.sqs#ServiceUnavailable", "message": "busy"}"#);
+    let error = down.receive(10, Duration::ZERO).await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+
+    let invalid = sqs(400, r#"{"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": "bad"}"#);
+    let error = invalid.ack_batch(vec!["r".into()]).await.unwrap_err();
+    assert!(
+        matches!(&error, TransportError::Invalid(text) if text.contains("InvalidParameterValue")),
+        "{error}"
+    );
+
+    assert!(
+        matches!(invalid.ack_batch(vec![]).await, Err(TransportError::Invalid(_))),
+        "empty batches never leave"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_publish_entry_reaches_the_caller_with_what_was_sent() {
+    let publisher = sns(
+        200,
+        r#"<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+             <PublishBatchResult>
+               <Successful><member><Id>0</Id><MessageId>m-0</MessageId></member></Successful>
+               <Failed><member><Id>1</Id><Code>InvalidParameter</Code><Message>bad attribute</Message><SenderFault>true</SenderFault></member></Failed>
+             </PublishBatchResult>
+             <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>
+           </PublishBatchResponse>"#,
+    );
+    let message = |n: u32| OutgoingMessage { media_type: "a/b".into(), body: format!("{{\"n\": {n}}}") };
+    let results =
+        publisher.publish_batch("arn:aws:sns:us-east-1:1:t", vec![message(0), message(1)]).await.unwrap();
+    assert_eq!(results[0].as_deref(), Ok("m-0"));
+    assert!(matches!(&results[1], Err(e) if e.code == "InvalidParameter" && !e.retryable));
+
+    let producer = Producer::new(publisher, TopicMap::new().default_topic("arn:aws:sns:us-east-1:1:t"));
+    let messages: Vec<UntypedMessage> =
+        (0..2).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
+    let Err(PublishError::Partial { sent, failures }) = producer.produce_untyped_batch(&messages).await
+    else {
+        panic!("a partial failure is reported")
+    };
+    assert_eq!(sent, vec![Some("m-0".to_owned()), None]);
+    assert_eq!(failures[0].0, 1);
+}
