@@ -1,0 +1,139 @@
+//! The connection to the server cut for seconds and restored, through a small TCP proxy in
+//! the test: receives and deletes fail, back off and retry; the daemon lives on, and every
+//! message is handled once and deleted.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pubsub_aws::provision::{Provisioner, QueueSpec};
+use pubsub_aws::SqsSubscriber;
+use pubsub_core::{encode, handler, DaemonBuilder, MessageResult, OpaqueData, PubSubMessage};
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use validator::Validate;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.tick"]
+struct Tick {
+    n: u32,
+}
+
+/// Handler calls per tick.
+struct Calls(Mutex<HashMap<u32, u32>>);
+
+#[handler]
+async fn tick(tick: Tick, calls: &Arc<Calls>) {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    *calls.0.lock().unwrap().entry(tick.n).or_default() += 1;
+}
+
+/// Forwards connections to `target` while up; when cut, drops every open connection and
+/// refuses new ones.
+struct Proxy {
+    address: SocketAddr,
+    up: Arc<AtomicBool>,
+    cuts: watch::Sender<u64>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = watch::channel(0u64);
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (accepting, watching, refusing) = (up.clone(), cuts.clone(), refused.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    refusing.fetch_add(1, Ordering::SeqCst);
+                    continue; // dropped: the client sees the connection closed
+                }
+                let mut cut = watching.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { address, up, cuts, refused }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_is_survived_and_nothing_is_lost() {
+    let Some(endpoint) = support::require_emulator() else { return };
+    let direct = support::sdk_config().await;
+    let queue =
+        Provisioner::new(&direct).queue(&support::unique_name("cut"), &QueueSpec::default()).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let total = 30u32;
+    for n in 0..total {
+        let body = encode(&Tick { n }, &OpaqueData::new()).unwrap();
+        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    }
+
+    let target: SocketAddr = endpoint.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let through_proxy = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(support::REGION))
+        .endpoint_url(format!("http://{}", proxy.address))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let calls = Arc::new(Calls(Mutex::new(HashMap::new())));
+    let daemon = DaemonBuilder::new("ticks")
+        .handlers(["tick"])
+        .collaborator(calls.clone())
+        .concurrency(5)
+        .wait_time(Duration::from_secs(1))
+        .build(SqsSubscriber::new(&through_proxy, &queue).await.unwrap())
+        .unwrap();
+    let run = tokio::spawn(daemon.run_until_idle());
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.cut();
+    let handled_before_cut = calls.0.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+
+    let report =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("the daemon finishes").unwrap();
+    assert!(handled_before_cut < total as usize, "the cut came while messages were being handled");
+    assert!(proxy.refused.load(Ordering::SeqCst) > 0, "requests were tried, and refused, during the cut");
+    assert_eq!(report.unsettled, 0);
+    let calls = calls.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), total as usize, "every message handled: {report}");
+    assert!(calls.values().all(|&c| c == 1), "none twice: {calls:?}");
+    assert_eq!(report.count(MessageResult::Succeeded), total as u64);
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages().is_empty(), "every delete went through in the end");
+}
