@@ -65,7 +65,12 @@ async fn main() -> std::process::ExitCode {
 /// Consumes a real SQS queue until SIGTERM or ctrl-c.
 #[cfg(feature = "aws")]
 async fn run_queue(args: &DaemonArgs, url: &str) -> std::process::ExitCode {
-    let config = pubsub_aws::load_config(&pubsub_aws::AwsOptions::default()).await;
+    let options = pubsub_aws::AwsOptions {
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    let config = pubsub_aws::load_config(&options).await;
     let subscriber = match pubsub_aws::SqsSubscriber::new(&config, url).await {
         Ok(subscriber) => subscriber,
         Err(error) => {

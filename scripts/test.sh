@@ -33,7 +33,7 @@ if [ -z "${SKIP_LINT:-}" ]; then
   echo "== cargo fmt --check"
   cargo fmt --all -- --check
   echo "== cargo clippy"
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 fi
 
 echo "== SNS/SQS emulator (moto): start"

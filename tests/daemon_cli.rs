@@ -30,6 +30,11 @@ fn the_source_follows_the_seed_flags() {
     assert!(DaemonArgs::try_parse_from(["daemon", "--no-such-flag"]).is_err());
     let parsed = args(&["--concurrency", "32", "--name", "orders", "--handler", "handle_simple", "--debug"]);
     assert_eq!((parsed.concurrency, parsed.name.as_str(), parsed.debug), (32, "orders", true));
+    let aws = args(&["--region", "eu-west-1", "--profile", "ops", "--endpoint-url", "http://127.0.0.1:4566"]);
+    assert_eq!(
+        (aws.region.as_deref(), aws.profile.as_deref(), aws.endpoint_url.as_deref()),
+        (Some("eu-west-1"), Some("ops"), Some("http://127.0.0.1:4566"))
+    );
 }
 
 #[tokio::test]

@@ -40,6 +40,16 @@ pub struct DaemonArgs {
     /// Run only these handlers (function names); all linked handlers when absent.
     #[arg(long = "handler", value_name = "NAME")]
     pub handlers: Vec<String>,
+    /// With a real queue: the AWS region, instead of AWS_REGION.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// With a real queue: the AWS profile, instead of AWS_PROFILE (credentials always come
+    /// from the AWS default chain).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// With a real queue: the service endpoint (an emulator), instead of AWS_ENDPOINT_URL.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 /// Where a daemon reads from.
