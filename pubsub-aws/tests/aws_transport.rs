@@ -1,6 +1,7 @@
 //! The AWS transport against a real SNS/SQS server (moto, started by scripts/test.sh): typed
 //! publish through SNS into SQS and a daemon, raw and enveloped delivery, captured fixtures,
-//! nack and redelivery, redrive, filter policies, provisioning twice, requests per message.
+//! nack and redelivery, redrive (and which of the daemon's and the queue's maximum wins),
+//! filter policies, provisioning twice, requests per message.
 
 mod support;
 
@@ -230,6 +231,45 @@ async fn a_poison_message_is_redriven_to_the_dead_letter_queue() {
         Consumer::new(env.subscriber(&dlq).await).wait_time(Duration::from_secs(2)).consume().await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].decode::<OrderCreated>().unwrap().message.order_id, "poison");
+}
+
+/// With both a daemon maximum of attempts and a redrive policy, the lower one wins: SQS moves
+/// the message to the dead-letter queue on the receive after `maxReceiveCount`; the daemon
+/// deletes it as SKIPPED on the receive after `max_attempts` (no dead-letter copy).
+#[tokio::test]
+async fn the_lower_of_max_attempts_and_max_receive_count_wins() {
+    let Some(env) = env().await else { return };
+    for (max_attempts, max_receive_count, dead_lettered) in [(5, 2, true), (2, 5, false)] {
+        let dlq_name = support::unique_name("dlq");
+        let spec =
+            QueueSpec { visibility_timeout: None, dead_letter: Some((dlq_name.clone(), max_receive_count)) };
+        let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
+        env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
+        let orders = Arc::new(Orders(Default::default()));
+        let report = orders_daemon(&orders)
+            .max_attempts(max_attempts)
+            .build(env.subscriber(&queue).await)
+            .unwrap()
+            .run_until_idle()
+            .await;
+        let case = format!("max_attempts {max_attempts}, maxReceiveCount {max_receive_count}: {report}");
+        assert_eq!(orders.0.lock().unwrap().len(), 1, "{case}");
+        assert_eq!(
+            report.count(MessageResult::Failed),
+            u64::from(max_attempts.min(max_receive_count)),
+            "{case}"
+        );
+        assert_eq!(report.count(MessageResult::Skipped), u64::from(!dead_lettered), "{case}");
+        let dlq = env.provisioner.queue(&dlq_name, &QueueSpec::default()).await.unwrap();
+        let dead = Consumer::new(env.subscriber(&dlq).await)
+            .wait_time(Duration::from_secs(1))
+            .consume()
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), usize::from(dead_lettered), "{case}");
+        let left = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(1));
+        assert!(left.consume().await.unwrap().is_empty(), "{case}");
+    }
 }
 
 #[tokio::test]
