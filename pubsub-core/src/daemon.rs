@@ -50,7 +50,8 @@ pub struct DaemonConfig {
     /// Retry delay of FAILED messages (default: fixed 5 s).
     pub backoff: BackoffPolicy,
     /// Receive count above which a message is SKIPPED unhandled (default: none, so the
-    /// queue's redrive policy decides).
+    /// queue's redrive policy decides). See [`DaemonBuilder::max_attempts`] for which wins
+    /// when both are set.
     pub max_attempts: Option<u32>,
     /// How long shutdown waits for handlers under way (default 30 s).
     pub drain_timeout: Duration,
@@ -192,7 +193,15 @@ impl DaemonBuilder {
         self
     }
 
-    /// Receive count above which messages are SKIPPED.
+    /// Receive count above which messages are SKIPPED: deleted unhandled, with the reason
+    /// logged.
+    ///
+    /// With a dead-letter queue too, the lower limit wins. When `maxReceiveCount` is lower,
+    /// SQS moves a failing message to the dead-letter queue on the receive after its last
+    /// allowed one and the daemon never sees that receive. When `max_attempts` is lower, the
+    /// daemon deletes the message on receive `max_attempts + 1` and it never reaches the
+    /// dead-letter queue. Leave this unset when a dead-letter queue should keep poison
+    /// messages; it is for queues without one.
     pub fn max_attempts(mut self, max_attempts: u32) -> DaemonBuilder {
         self.config.max_attempts = Some(max_attempts);
         self
