@@ -130,3 +130,62 @@ async fn a_refused_publish_entry_reaches_the_caller_with_what_was_sent() {
     assert_eq!(sent, vec![Some("m-0".to_owned()), None]);
     assert_eq!(failures[0].0, 1);
 }
+
+#[tokio::test]
+async fn publish_results_are_matched_by_entry_id_and_an_entry_sns_omits_is_not_taken_as_sent() {
+    // Successes out of order, one refused entry, one entry the response says nothing about.
+    let publisher = sns(
+        200,
+        r#"<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+             <PublishBatchResult>
+               <Successful>
+                 <member><Id>2</Id><MessageId>m-2</MessageId></member>
+                 <member><Id>0</Id><MessageId>m-0</MessageId></member>
+               </Successful>
+               <Failed><member><Id>1</Id><Code>InternalError</Code><Message>try again</Message><SenderFault>false</SenderFault></member></Failed>
+             </PublishBatchResult>
+             <ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata>
+           </PublishBatchResponse>"#,
+    );
+    let producer = Producer::new(publisher, TopicMap::new().default_topic("arn:aws:sns:us-east-1:1:t"));
+    let messages: Vec<UntypedMessage> =
+        (0..4).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
+    let error = producer.produce_untyped_batch(&messages).await.unwrap_err();
+    let PublishError::Partial { sent, failures } = &error else { panic!("{error:?}") };
+    assert_eq!(sent, &[Some("m-0".to_owned()), None, Some("m-2".to_owned()), None]);
+    let reasons: Vec<(usize, &str, bool)> =
+        failures.iter().map(|(index, e)| (*index, e.code.as_str(), e.retryable)).collect();
+    assert_eq!(reasons, [(1, "InternalError", true), (3, "NoResult", true)]);
+    assert_eq!(
+        error.to_string(),
+        "2 of 4 messages were not published, the first at index 1: InternalError: try again; the other 2 \
+         were published (their ids are in `sent`)"
+    );
+    assert_eq!(error.sent(), Some(&sent[..]));
+}
+
+#[tokio::test]
+async fn a_publish_to_a_missing_topic_names_it_and_says_nothing_was_published() {
+    let publisher = sns(
+        404,
+        r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+             <Error><Type>Sender</Type><Code>NotFound</Code><Message>Topic does not exist</Message></Error>
+             <RequestId>r-3</RequestId>
+           </ErrorResponse>"#,
+    );
+    let topic = "arn:aws:sns:us-east-1:1:gone";
+    let producer = Producer::new(publisher, TopicMap::new().default_topic(topic));
+    let messages: Vec<UntypedMessage> =
+        (0..2).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
+    let error = producer.produce_untyped_batch(&messages).await.unwrap_err();
+    assert!(
+        matches!(&error, PublishError::Transport { error: TransportError::TopicNotFound(t), sent, .. }
+            if t == topic && sent == &[None, None]),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "publishing failed: topic `arn:aws:sns:us-east-1:1:gone` does not exist (create the topic, or map \
+         the media type to an existing one with TopicMap); none of the 2 messages was published"
+    );
+}

@@ -34,7 +34,11 @@ pub enum PublishError {
         media_type: String,
     },
     /// The encoded message is over SNS's limit; nothing was sent.
-    #[error("the `{media_type}` message is {size} bytes, over SNS's limit of {limit} bytes")]
+    #[error(
+        "the `{media_type}` message is {size} bytes (body and media type attribute), over SNS's limit of \
+         {limit} bytes, so it was not sent: make it smaller (store a large payload elsewhere and send a \
+         reference to it)"
+    )]
     TooLarge {
         /// The media type.
         media_type: String,
@@ -43,23 +47,119 @@ pub enum PublishError {
         /// The limit.
         limit: usize,
     },
-    /// A whole request failed. Requests sent before it may have succeeded: `sent` has their
-    /// ids, by the caller's message index.
-    #[error("publishing failed: {error}")]
+    /// Some messages of a batch were refused before any request (invalid, too large, no
+    /// topic), so none of the batch was sent.
+    #[error("{}", refused_text(*total, refused))]
+    Refused {
+        /// How many messages the batch had.
+        total: usize,
+        /// The index and reason of each refused message, by index.
+        refused: Vec<(usize, PublishError)>,
+    },
+    /// A whole request failed; no more requests were started after it. The requests sent
+    /// before it, or at the same time, may have succeeded: `sent` has their ids, by the
+    /// caller's message index, and `failures` the entries they refused.
+    #[error("{}", transport_text(error, sent, failures))]
     Transport {
         /// Why.
         error: TransportError,
         /// Per message: its id if it was published before the failure.
         sent: Vec<Option<MessageId>>,
+        /// The index and reason of each message refused by a request that did not fail whole.
+        failures: Vec<(usize, EntryError)>,
     },
     /// Some entries of a batch were refused; the others were published.
-    #[error("{} of {} messages were not published; first failure: {}", failures.len(), sent.len(), failures[0].1)]
+    #[error("{}", partial_text(sent, failures))]
     Partial {
         /// Per message: its id if it was published.
         sent: Vec<Option<MessageId>>,
-        /// The index and reason of each refused message.
+        /// The index and reason of each refused message, by index.
         failures: Vec<(usize, EntryError)>,
     },
+}
+
+impl PublishError {
+    /// Per message of the call, its id if it was published; `None` for an error that
+    /// stopped the call before any request (then nothing was published).
+    pub fn sent(&self) -> Option<&[Option<MessageId>]> {
+        match self {
+            PublishError::Transport { sent, .. } | PublishError::Partial { sent, .. } => Some(sent),
+            _ => None,
+        }
+    }
+}
+
+/// The text of [`PublishError::Refused`]: nothing was sent, how many were refused, the first.
+fn refused_text(total: usize, refused: &[(usize, PublishError)]) -> String {
+    let Some((index, first)) = refused.first() else {
+        return format!("none of the {total} messages was sent");
+    };
+    if total == 1 {
+        return format!("the message was refused before sending: {first}");
+    }
+    let others = match refused.len() {
+        1 => String::new(),
+        n => format!(" (and {} more, listed in `refused`)", n - 1),
+    };
+    format!(
+        "none of the {total} messages was sent: {} of them {} refused before sending; the message at \
+         index {index}: {first}{others}",
+        refused.len(),
+        if refused.len() == 1 { "was" } else { "were" }
+    )
+}
+
+/// The text of [`PublishError::Transport`]: the failure, what was published before it, what
+/// to do.
+fn transport_text(
+    error: &TransportError,
+    sent: &[Option<MessageId>],
+    failures: &[(usize, EntryError)],
+) -> String {
+    let published = sent.iter().flatten().count();
+    let hint = match error {
+        TransportError::TopicNotFound(_) => {
+            " (create the topic, or map the media type to an existing one with TopicMap)"
+        }
+        _ => "",
+    };
+    let others = if error.is_retryable() { "not confirmed" } else { "not published" };
+    let outcome = match (sent.len(), published) {
+        (1, 0) => format!("the message was {others}"),
+        (total, 0) => format!("none of the {total} messages was published"),
+        (total, published) => format!(
+            "{published} of {total} messages were published before it (their ids are in `sent`), the \
+             others were {others}"
+        ),
+    };
+    let refused = match failures.first() {
+        None => String::new(),
+        Some((index, first)) => {
+            let (verb, which) = if failures.len() == 1 { ("was", "the one") } else { ("were", "the first") };
+            format!("; {} more {verb} refused, {which} at index {index}: {first}", failures.len())
+        }
+    };
+    format!("publishing failed: {error}{hint}; {outcome}{refused}")
+}
+
+/// The text of [`PublishError::Partial`]: how many were refused, the first, what was sent.
+fn partial_text(sent: &[Option<MessageId>], failures: &[(usize, EntryError)]) -> String {
+    let published = sent.iter().flatten().count();
+    let first = match failures.first() {
+        Some((index, error)) => {
+            let which = if failures.len() == 1 { "the one" } else { "the first" };
+            format!(", {which} at index {index}: {error}")
+        }
+        None => String::new(),
+    };
+    format!(
+        "{} of {} messages {} not published{first}; the other {} {} published (their ids are in `sent`)",
+        failures.len(),
+        sent.len(),
+        if failures.len() == 1 { "was" } else { "were" },
+        published,
+        if published == 1 { "was" } else { "were" },
+    )
 }
 
 /// Which topic a media type is published to: an explicit route (a media type or a
@@ -185,31 +285,37 @@ impl Producer {
         Ok(self.send(vec![entry]).await?.remove(0))
     }
 
-    /// Publishes untyped messages in batches of ten per topic; ids in the same order. Every
-    /// message is encoded and routed before anything is sent.
+    /// Publishes untyped messages in batches of up to ten per topic; ids in the same order.
+    /// Every message is encoded, size-checked and routed before anything is sent: if any is
+    /// refused, nothing is sent and [`PublishError::Refused`] lists each refused one by index.
     pub async fn produce_untyped_batch(
         &self,
         messages: &[UntypedMessage],
     ) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
-        let entries = messages
-            .iter()
-            .map(|message| self.prepare(message.media_type.as_str(), encode_untyped(message, &opaque)?))
-            .collect::<Result<Vec<_>, PublishError>>()?;
+        let entries =
+            all_or_refused(messages.iter().map(|message| {
+                self.prepare(message.media_type.as_str(), encode_untyped(message, &opaque)?)
+            }))?;
         self.send(entries).await
     }
 
-    /// Publishes `messages` in batches of ten per topic; ids in the same order. Every message
-    /// is validated, encoded and routed before anything is sent.
+    /// Publishes `messages` in batches of up to ten per topic; ids in the same order. Every
+    /// message is validated, encoded, size-checked and routed before anything is sent: if any
+    /// is refused, nothing is sent and [`PublishError::Refused`] lists each refused one by
+    /// index.
+    ///
+    /// After that, a request SNS refuses whole stops further requests and gives
+    /// [`PublishError::Transport`], entries SNS refuses give [`PublishError::Partial`]: both
+    /// carry the id of every message that was published, by index.
     pub async fn produce_batch<M: PubSubMessage>(
         &self,
         messages: &[M],
     ) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
-        let entries = messages
-            .iter()
-            .map(|message| self.prepare(M::MEDIA_TYPE, encode(message, &opaque)?))
-            .collect::<Result<Vec<_>, PublishError>>()?;
+        let entries = all_or_refused(
+            messages.iter().map(|message| self.prepare(M::MEDIA_TYPE, encode(message, &opaque)?)),
+        )?;
         self.send(entries).await
     }
 
@@ -224,8 +330,10 @@ impl Producer {
         Ok((topic, OutgoingMessage { media_type: media_type.to_owned(), body }))
     }
 
-    /// Publishes prepared messages, ten per request per topic, up to
-    /// [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
+    /// Publishes prepared messages, up to ten (and [`MAX_MESSAGE_BYTES`] in all) per request
+    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
+    /// After a request fails whole no more are started, and those under way are awaited, so
+    /// that the error's `sent` is complete.
     pub(crate) async fn send(
         &self,
         entries: Vec<(String, OutgoingMessage)>,
@@ -239,14 +347,7 @@ impl Producer {
             }
         }
         let mut chunks = by_topic.into_iter().flat_map(|(topic, group)| {
-            let mut group = group.into_iter().peekable();
-            std::iter::from_fn(move || {
-                group.peek()?;
-                let (indices, chunk): (Vec<usize>, Vec<OutgoingMessage>) =
-                    group.by_ref().take(MAX_BATCH).unzip();
-                Some((topic.clone(), indices, chunk))
-            })
-            .collect::<Vec<_>>()
+            chunk_group(group).into_iter().map(move |(indices, chunk)| (topic.clone(), indices, chunk))
         });
         let mut requests = tokio::task::JoinSet::new();
         let mut failures = Vec::new();
@@ -278,13 +379,13 @@ impl Producer {
                 Err(error) => transport_error = transport_error.or(Some(error)),
             }
         }
+        failures.sort_by_key(|(index, _)| *index);
         if let Some(error) = transport_error {
-            return Err(PublishError::Transport { error, sent });
+            return Err(PublishError::Transport { error, sent, failures });
         }
         if failures.is_empty() {
             Ok(sent.into_iter().map(|id| id.expect("every entry has a result")).collect())
         } else {
-            failures.sort_by_key(|(index, _)| *index);
             Err(PublishError::Partial { sent, failures })
         }
     }
@@ -296,9 +397,56 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// Every item's value, or [`PublishError::Refused`] with every refused item by index.
+fn all_or_refused<T>(items: impl Iterator<Item = Result<T, PublishError>>) -> Result<Vec<T>, PublishError> {
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    let mut total = 0;
+    for (index, item) in items.enumerate() {
+        total += 1;
+        match item {
+            Ok(value) => accepted.push(value),
+            Err(error) => refused.push((index, error)),
+        }
+    }
+    if refused.is_empty() {
+        Ok(accepted)
+    } else {
+        Err(PublishError::Refused { total, refused })
+    }
+}
+
+/// Splits one topic's messages into requests: at most [`MAX_BATCH`] entries and, as SNS
+/// requires of a `PublishBatch`, at most [`MAX_MESSAGE_BYTES`] of messages in all.
+fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<OutgoingMessage>)> {
+    let mut chunks: Vec<(Vec<usize>, Vec<OutgoingMessage>)> = Vec::new();
+    let mut bytes = 0;
+    for (index, message) in group {
+        let size = message_size(&message.media_type, &message.body);
+        match chunks.last_mut() {
+            Some((indices, chunk)) if chunk.len() < MAX_BATCH && bytes + size <= MAX_MESSAGE_BYTES => {
+                bytes += size;
+                indices.push(index);
+                chunk.push(message);
+            }
+            _ => {
+                bytes = size;
+                chunks.push((vec![index], vec![message]));
+            }
+        }
+    }
+    chunks
+}
+
+/// A message's size as SNS counts it: the body plus the `media_type` attribute's name, type
+/// and value.
+fn message_size(media_type: &str, body: &str) -> usize {
+    body.len() + crate::transport::MEDIA_TYPE_ATTRIBUTE.len() + "String".len() + media_type.len()
+}
+
 /// Refuses a message SNS would refuse for its size (body plus the `media_type` attribute).
 pub(crate) fn check_size(media_type: &str, body: &str) -> Result<(), PublishError> {
-    let size = body.len() + crate::transport::MEDIA_TYPE_ATTRIBUTE.len() + "String".len() + media_type.len();
+    let size = message_size(media_type, body);
     if size > MAX_MESSAGE_BYTES {
         return Err(PublishError::TooLarge {
             media_type: media_type.to_owned(),

@@ -5,8 +5,8 @@ use std::time::Duration;
 use pubsub_core::memory::{Operation, QueueOptions, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    BackoffPolicy, Consumer, MemoryBroker, OpaqueData, Producer, PubSubMessage, PublishError, ScopeError,
-    TopicMap,
+    BackoffPolicy, Consumer, EncodeError, MemoryBroker, OpaqueData, Producer, PubSubMessage, PublishError,
+    ScopeError, TopicMap, MAX_MESSAGE_BYTES,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -89,21 +89,119 @@ async fn a_batch_goes_ten_at_a_time_with_ids_in_order() {
     assert_eq!(received, orders.iter().map(|o| o.id.clone()).collect::<Vec<_>>());
 }
 
+/// An order whose message, as SNS counts it (body and `media_type` attribute), is `size` bytes.
+fn order_of_size(id: &str, size: usize) -> OrderCreated {
+    let empty = OrderCreated { id: id.into(), blob: Some(String::new()) };
+    let base = pubsub_core::encode(&empty, &OpaqueData::new()).unwrap().len()
+        + "media_type".len()
+        + "String".len()
+        + OrderCreated::MEDIA_TYPE.len();
+    OrderCreated { id: id.into(), blob: Some("x".repeat(size - base)) }
+}
+
+/// The ids of the orders in a queue, sorted.
+fn ids_in(broker: &MemoryBroker, queue: &str) -> Vec<String> {
+    let mut ids: Vec<String> = broker
+        .messages(queue)
+        .iter()
+        .map(|body| pubsub_core::decode::<OrderCreated>(body).unwrap().message.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ids of the orders whose entry in `sent` is an id, sorted.
+fn ids_sent(orders: &[OrderCreated], sent: &[Option<String>]) -> Vec<String> {
+    let mut ids: Vec<String> =
+        orders.iter().zip(sent).filter(|(_, id)| id.is_some()).map(|(o, _)| o.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_before_anything_is_sent() {
     let w = world();
     let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
     w.broker.reset_request_counts();
-    let mut batch = vec![order("a"), order(""), order("c")];
-    assert!(matches!(producer.produce_batch(&batch).await, Err(PublishError::Encode(_))));
-    batch[1] = OrderCreated { id: "b".into(), blob: Some("x".repeat(300 * 1024)) };
+
+    // One invalid message: refused with a report by wire field.
+    let error = producer.produce(&order("")).await.unwrap_err();
+    let PublishError::Encode(EncodeError::Invalid { media_type, report }) = &error else { panic!("{error}") };
+    assert_eq!(media_type, OrderCreated::MEDIA_TYPE);
+    assert_eq!(report.field("id").map(|v| v.code.as_str()).collect::<Vec<_>>(), ["length"]);
+    assert!(error.to_string().contains("failed validation") && error.to_string().contains("`id`"), "{error}");
+    assert!(error.sent().is_none(), "nothing was sent, so there is nothing to list");
+
+    // A batch with bad entries: none is sent, each bad one is named by index.
+    let mut batch = vec![order("a"), order(""), order("c"), order("")];
     let error = producer.produce_batch(&batch).await.unwrap_err();
-    assert!(matches!(error, PublishError::TooLarge { size, limit: 262_144, .. } if size > 300 * 1024));
+    let PublishError::Refused { total: 4, refused } = &error else { panic!("{error}") };
+    assert_eq!(refused.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [1, 3]);
+    assert!(refused.iter().all(|(_, e)| matches!(e, PublishError::Encode(EncodeError::Invalid { .. }))));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "none of the 4 messages was sent: 2 of them were refused before sending; the message at index 1: \
+             {} (and 1 more, listed in `refused`)",
+            refused[0].1
+        )
+    );
+
+    batch[1] = OrderCreated { id: "b".into(), blob: Some("x".repeat(300 * 1024)) };
+    batch[3] = order("d");
+    let error = producer.produce_batch(&batch).await.unwrap_err();
+    let PublishError::Refused { total: 4, refused } = &error else { panic!("{error}") };
+    assert_eq!(refused.len(), 1);
+    assert!(
+        matches!(refused[0], (1, PublishError::TooLarge { size, limit: 262_144, .. }) if size > 300 * 1024),
+        "{error}"
+    );
+    assert!(error.to_string().contains("over SNS's limit of 262144 bytes"), "{error}");
+
+    let unmapped = Producer::new(w.broker.publisher(), TopicMap::new());
+    let error = unmapped.produce_batch(&[order("a"), order("b")]).await.unwrap_err();
+    let PublishError::Refused { total: 2, refused } = &error else { panic!("{error}") };
+    assert!(refused.iter().all(|(_, e)| matches!(e, PublishError::TopicNotDefined { .. })));
+    assert!(error.to_string().contains("map it with TopicMap::route"), "{error}");
+
     assert!(matches!(
         producer.produce_untyped("not a media type", json!({})).await,
         Err(PublishError::Untyped(_))
     ));
     assert_eq!(w.broker.request_counts().total(), 0);
+    assert!(w.broker.messages("orders").is_empty());
+}
+
+#[tokio::test]
+async fn a_message_at_the_size_limit_is_sent_and_one_byte_more_is_not() {
+    let w = world();
+    let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
+    w.broker.reset_request_counts();
+    let error = producer.produce(&order_of_size("over", MAX_MESSAGE_BYTES + 1)).await.unwrap_err();
+    assert!(matches!(error, PublishError::TooLarge { size: 262_145, limit: 262_144, .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "the `application/vnd.globality.pubsub._.created.order` message is 262145 bytes (body and media \
+         type attribute), over SNS's limit of 262144 bytes, so it was not sent: make it smaller (store a \
+         large payload elsewhere and send a reference to it)"
+    );
+    assert_eq!(w.broker.request_counts().total(), 0);
+
+    producer.produce(&order_of_size("at", MAX_MESSAGE_BYTES)).await.unwrap();
+    assert_eq!(ids_in(&w.broker, "orders"), ["at"]);
+}
+
+#[tokio::test]
+async fn a_batch_of_large_messages_is_split_to_stay_under_the_request_limit() {
+    let w = world();
+    let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
+    w.broker.reset_request_counts();
+    // Five messages of 100 KiB: SNS takes at most 256 KiB per PublishBatch, so two per request.
+    let batch: Vec<_> = (0..5).map(|i| order_of_size(&format!("o-{i}"), 100 * 1024)).collect();
+    let ids = producer.produce_batch(&batch).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    assert_eq!(w.broker.request_counts().publish_batch, 3);
+    assert_eq!(ids_in(&w.broker, "orders"), ["o-0", "o-1", "o-2", "o-3", "o-4"]);
 }
 
 #[tokio::test]
@@ -112,19 +210,82 @@ async fn failed_entries_and_failed_requests_are_reported_with_what_was_sent() {
     let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
     let batch: Vec<_> = (0..5).map(|i| order(&format!("o-{i}"))).collect();
     w.broker.fail_entries(Operation::PublishBatch, [2]);
-    let Err(PublishError::Partial { sent, failures }) = producer.produce_batch(&batch).await else {
-        panic!()
-    };
+    let error = producer.produce_batch(&batch).await.unwrap_err();
+    let PublishError::Partial { sent, failures } = &error else { panic!("{error}") };
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].0, 2);
     assert!(failures[0].1.retryable);
     assert_eq!(sent.iter().filter(|id| id.is_some()).count(), 4);
     assert!(sent[2].is_none());
-    assert_eq!(w.broker.messages("orders").len(), 4);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "1 of 5 messages was not published, the one at index 2: {}; the other 4 were published \
+             (their ids are in `sent`)",
+            failures[0].1
+        )
+    );
+    assert_eq!(ids_in(&w.broker, "orders"), ids_sent(&batch, sent));
 
     w.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("down".into()));
     let error = producer.produce(&order("x")).await.unwrap_err();
     assert!(matches!(error, PublishError::Transport { error: TransportError::Unavailable(_), .. }));
+    assert_eq!(
+        error.to_string(),
+        "publishing failed: transport unavailable: down; the message was not confirmed"
+    );
+    assert_eq!(w.broker.messages("orders").len(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_request_in_a_batch_is_reported_with_the_ids_of_the_others() {
+    let w = world();
+    let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
+    let batch: Vec<_> = (0..25).map(|i| order(&format!("o-{i:02}"))).collect();
+    w.broker.reset_request_counts();
+    // One of the three requests fails whole, one has a refused entry, one passes.
+    w.broker.fail_next_request(Operation::PublishBatch, TransportError::Invalid("refused".into()));
+    w.broker.fail_entries(Operation::PublishBatch, [0]);
+    let error = producer.produce_batch(&batch).await.unwrap_err();
+    let PublishError::Transport { error: TransportError::Invalid(_), sent, failures } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(w.broker.request_counts().publish_batch, 3);
+    let published = sent.iter().flatten().count();
+    assert!(published == 14 || published == 19, "{sent:?}");
+    assert_eq!(failures.len(), 1, "the refused entry of another request is reported too");
+    assert!(sent[failures[0].0].is_none());
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "publishing failed: invalid request: refused; {published} of 25 messages were published before it \
+             (their ids are in `sent`), the others were not published; 1 more was refused, the one at \
+             index {}: {}",
+            failures[0].0, failures[0].1
+        )
+    );
+    assert_eq!(error.sent(), Some(&sent[..]));
+    assert_eq!(ids_in(&w.broker, "orders"), ids_sent(&batch, sent));
+}
+
+#[tokio::test]
+async fn a_topic_that_does_not_exist_is_named_and_nothing_is_sent() {
+    let w = world();
+    let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic("never-created"));
+    let error = producer.produce_batch(&[order("a"), order("b")]).await.unwrap_err();
+    let PublishError::Transport { error: TransportError::TopicNotFound(topic), sent, failures } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(topic, "never-created");
+    assert_eq!(sent, &[None, None]);
+    assert!(failures.is_empty());
+    assert_eq!(
+        error.to_string(),
+        "publishing failed: topic `never-created` does not exist (create the topic, or map the media type \
+         to an existing one with TopicMap); none of the 2 messages was published"
+    );
+    assert!(w.broker.messages("orders").is_empty() && w.broker.messages("other").is_empty());
 }
 
 #[tokio::test]
