@@ -14,10 +14,20 @@ use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
 use crate::handler::{Collaborators, Handler, HandlerError, HandlerFuture, MessageContext};
 use crate::opaque::DEFAULT_TTL;
-use crate::outcome::{MessageResult, Outcome};
+use crate::outcome::{excerpt, MessageResult, Outcome};
 use crate::producer::Producer;
 use crate::transport::{MessageId, ReceivedMessage};
-use crate::MediaTypePattern;
+use crate::{MediaType, MediaTypePattern};
+
+/// The most bytes of a body the DEBUG line of a FAILED or IGNORED message shows.
+const MAX_LOGGED_BODY_BYTES: usize = 4096;
+
+/// The longest valid media type: 127 bytes of type, `/`, 127 of subtype (RFC 6838). A longer
+/// `mediaType` is logged and reported as an excerpt.
+const MAX_MEDIA_TYPE_BYTES: usize = 255;
+
+/// How much of an over-long `mediaType` is kept.
+const MEDIA_TYPE_EXCERPT_BYTES: usize = 64;
 
 /// Why a set of handlers cannot run together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,7 +143,8 @@ impl HandlerTable {
 pub struct Handled {
     /// The result and what it does to the message.
     pub outcome: Outcome,
-    /// The media type, when the envelope could be read.
+    /// The media type, when the envelope could be read; when it is longer than any valid
+    /// media type (255 bytes), its first 64 bytes, an ellipsis and its length.
     pub media_type: Option<String>,
     /// The handler that ran, if any.
     pub handler: Option<&'static str>,
@@ -178,14 +189,23 @@ impl Dispatcher {
                 return handled;
             }
         };
-        handled.media_type = Some(envelope.media_type.clone());
+        handled.media_type = Some(match envelope.media_type.len() {
+            len if len > MAX_MEDIA_TYPE_BYTES => {
+                format!("{} ({len} bytes)", excerpt(&envelope.media_type, MEDIA_TYPE_EXCERPT_BYTES))
+            }
+            _ => envelope.media_type.clone(),
+        });
         let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
         if ttl <= 0 {
             handled.outcome = Outcome::deleted(MessageResult::Expired, format!("x-request-ttl is {ttl}"));
             return handled;
         }
         let Some(handler) = self.handlers.lookup(&envelope.media_type) else {
-            handled.outcome = Outcome::deleted(MessageResult::Ignored, "no handler for this media type");
+            let reason = match MediaType::validate(&envelope.media_type) {
+                Ok(()) => "no handler for this media type".to_owned(),
+                Err(error) => format!("no handler for this media type, which is not a valid one: {error}"),
+            };
+            handled.outcome = Outcome::deleted(MessageResult::Ignored, reason);
             return handled;
         };
         handled.handler = Some(handler.name());
@@ -259,7 +279,10 @@ impl Dispatcher {
     }
 }
 
-/// The one structured line per message.
+/// The one structured line per message. Its reason is bounded (see [`Outcome::reason`]), so
+/// nothing a sender writes makes it long; the body itself is logged only at DEBUG, cut at
+/// 4 KiB, for the messages that FAILED or were IGNORED, for an operator running with
+/// `--debug`.
 fn log(message: &ReceivedMessage, handled: &Handled) {
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
@@ -282,6 +305,13 @@ fn log(message: &ReceivedMessage, handled: &Handled) {
             target: "pubsub::dispatch",
             media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
         ),
+    }
+    if matches!(handled.outcome.result, MessageResult::Failed | MessageResult::Ignored) {
+        tracing::debug!(
+            target: "pubsub::dispatch",
+            message_id, result, body_bytes = message.body.len(),
+            body = &*excerpt(&message.body, MAX_LOGGED_BODY_BYTES), "message body"
+        );
     }
     if !handled.published.is_empty() {
         tracing::info!(target: "pubsub::dispatch", message_id, published = ?handled.published, "deferred messages sent");
