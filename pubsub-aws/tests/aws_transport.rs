@@ -335,6 +335,56 @@ async fn slow_simple(message: SimpleMessage) {
     tokio::time::sleep(Duration::from_secs_f64(message.timestamp)).await;
 }
 
+/// A handler that hangs past `heartbeat_max`: the heartbeat stops extending, the message
+/// comes back and is handled again while the first handler still runs (it is not killed).
+#[tokio::test]
+async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
+    let Some(env) = env().await else { return };
+    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
+    let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
+    env.producer(&topic).produce(&SimpleMessage { message: "hang".into(), timestamp: 7.0 }).await.unwrap();
+    let config = pubsub_core::DaemonConfig {
+        concurrency: 4,
+        wait_time: Duration::from_secs(1),
+        heartbeat_max: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let report = DaemonBuilder::new("hanging")
+        .handlers(["hanging_simple"])
+        .config(config)
+        .build(env.subscriber(&queue).await)
+        .unwrap()
+        .run_until_idle()
+        .await;
+    let calls = HANGING.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "handled again once the heartbeat gave up: {calls:?}");
+    assert!(calls[1].0 >= 3.0 && calls[1].0 < 7.0, "the second copy came while the first hung: {calls:?}");
+    assert_eq!(calls[1].1, 2, "on the second receive");
+    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
+    assert!(started.elapsed() >= Duration::from_secs(7), "the first handler ran to its end");
+    let left = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(1));
+    assert!(left.consume().await.unwrap().is_empty());
+}
+
+/// (seconds since the first call, receive count) of each call of `hanging_simple`.
+static HANGING: std::sync::Mutex<Vec<(f64, u32)>> = std::sync::Mutex::new(Vec::new());
+
+/// The first call hangs for the message's timestamp in seconds; later calls return at once.
+#[handler]
+async fn hanging_simple(message: SimpleMessage, context: &pubsub_core::MessageContext) {
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let first = *FIRST.get_or_init(std::time::Instant::now);
+    let first_call = {
+        let mut calls = HANGING.lock().unwrap();
+        calls.push((first.elapsed().as_secs_f64(), context.receive_count()));
+        calls.len() == 1
+    };
+    if first_call {
+        tokio::time::sleep(Duration::from_secs_f64(message.timestamp)).await;
+    }
+}
+
 #[tokio::test]
 async fn provisioning_twice_changes_nothing() {
     let Some(env) = env().await else { return };

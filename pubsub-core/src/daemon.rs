@@ -837,18 +837,22 @@ async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: Cancellatio
                 if message.visible_until.saturating_duration_since(now) > visibility / 2 {
                     continue;
                 }
-                if now + visibility - message.received_at > shared.config.heartbeat_max {
+                // The last extension is cut short so that the message stays invisible for
+                // `heartbeat_max` in all, not a moment less or a whole timeout more.
+                let left = shared.config.heartbeat_max.saturating_sub(now - message.received_at);
+                let extension = visibility.min(left);
+                if now + extension <= message.visible_until {
                     message.extending = false;
                     tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt),
                         "handler still running at the heartbeat maximum; no longer extending, the message may be handled elsewhere");
                     continue;
                 }
-                message.visible_until = now + visibility;
-                extensions.push(receipt.clone());
+                message.visible_until = now + extension;
+                extensions.push((receipt.clone(), extension));
             }
             // Sent under the lock: a handler that finishes now queues its outcome after these.
-            for receipt in extensions.iter() {
-                shared.send(Settle::Visibility(receipt.clone(), visibility));
+            for (receipt, extension) in extensions.iter() {
+                shared.send(Settle::Visibility(receipt.clone(), *extension));
             }
         }
         if !extensions.is_empty() {

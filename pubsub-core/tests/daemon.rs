@@ -35,6 +35,8 @@ struct JobDone {
 #[derive(Default)]
 struct Seen {
     calls: Mutex<HashMap<i64, usize>>,
+    /// When each call started, in order.
+    started_at: Mutex<Vec<(i64, tokio::time::Instant)>>,
     running: AtomicUsize,
     max_running: AtomicUsize,
     started: Notify,
@@ -59,6 +61,7 @@ async fn work(job: Job, context: &MessageContext, seen: &Arc<Seen>) -> Result<()
         *call += 1;
         *call
     };
+    seen.started_at.lock().unwrap().push((job.id, tokio::time::Instant::now()));
     let running = seen.running.fetch_add(1, Ordering::SeqCst) + 1;
     seen.max_running.fetch_max(running, Ordering::SeqCst);
     seen.started.notify_waiters();
@@ -200,6 +203,12 @@ async fn the_heartbeat_stops_at_its_maximum() {
     let report =
         s.daemon().config(config).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
     assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
+    let starts = s.seen.started_at.lock().unwrap().clone();
+    let again = starts[1].1 - starts[0].1;
+    assert!(
+        again >= Duration::from_secs(4) && again < Duration::from_millis(4500),
+        "invisible for the heartbeat maximum of 4 s, not less, nor a whole timeout more: {again:?}"
+    );
     assert_eq!(report.count(MessageResult::Succeeded), 2);
     // The second copy deleted it; the first one's delete came with a stale receipt.
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
