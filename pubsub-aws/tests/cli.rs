@@ -71,15 +71,20 @@ fn provision_publish_and_read() {
     assert!(one.status.success(), "{}", text(&one.stderr));
     assert_eq!(text(&one.stdout).lines().count(), 1);
 
-    // A bad line is reported with its number; the others are published.
-    let stdin = "{\"uri\": \"http://w/2\"}\nnot json\n\n{\"uri\": \"http://w/3\"}\n{\"id\": 4}\n";
-    let many = pubsub(&["publish", "--topic-arn", &topic_arn, "--media-type", media_type], stdin);
+    // A bad line is reported with its number, whatever is wrong with it (not JSON, against the
+    // convention, too large for SNS); the others are published.
+    let big = format!("{{\"uri\": \"http://w/6\", \"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    let stdin = format!(
+        "{{\"uri\": \"http://w/2\"}}\nnot json\n\n{{\"uri\": \"http://w/3\"}}\n{{\"id\": 4}}\n{big}\n"
+    );
+    let many = pubsub(&["publish", "--topic-arn", &topic_arn, "--media-type", media_type], &stdin);
     assert_eq!(many.status.code(), Some(1), "{}", text(&many.stderr));
     let stderr = text(&many.stderr);
     assert!(
         stderr.contains("line 2:") && stderr.contains("line 5:") && stderr.contains("`uri` is required"),
         "{stderr}"
     );
+    assert!(stderr.contains("line 6:") && stderr.contains("over SNS's limit"), "{stderr}");
     assert_eq!(text(&many.stdout).lines().count(), 2, "the good lines were published");
 
     // Filtered out by the subscription: not the created.* prefix.

@@ -167,7 +167,9 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
 /// Publishes one message per non-blank line of stdin, in batches; a bad line is reported with
 /// its number and the others go on.
 async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    // Each message with its line number on stdin, so that every report names the line.
     let mut messages = Vec::new();
+    let mut lines = Vec::new();
     let mut all_good = true;
     for (number, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line?;
@@ -181,25 +183,50 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
                 message.check_convention().map(|()| message).map_err(|report| report.to_string())
             });
         match parsed {
-            Ok(message) => messages.push(message),
+            Ok(message) => {
+                messages.push(message);
+                lines.push(number + 1);
+            }
             Err(error) => {
                 all_good = false;
                 eprintln!("line {}: {error}", number + 1);
             }
         }
     }
-    match producer.produce_untyped_batch(&messages).await {
-        Ok(ids) => ids.iter().for_each(|id| println!("{id}")),
-        Err(PublishError::Partial { sent, failures }) => {
-            for id in sent.iter().flatten() {
-                println!("{id}");
-            }
-            for (index, error) in failures {
-                eprintln!("message {}: {error}", index + 1);
-            }
-            all_good = false;
+    let mut result = producer.produce_untyped_batch(&messages).await;
+    // Lines refused before sending (too large, say) are reported; the others still go.
+    if let Err(PublishError::Refused { refused, .. }) = &result {
+        let refused: Vec<(usize, String)> = refused.iter().map(|(i, e)| (*i, e.to_string())).collect();
+        all_good = false;
+        for (index, error) in refused.into_iter().rev() {
+            eprintln!("line {}: {error}", lines[index]);
+            messages.remove(index);
+            lines.remove(index);
         }
-        Err(error) => return Err(error.into()),
+        result = producer.produce_untyped_batch(&messages).await;
     }
-    Ok(all_good)
+    let (sent, failures, error) = match result {
+        Ok(ids) => (ids.into_iter().map(Some).collect(), Vec::new(), None),
+        Err(PublishError::Partial { sent, failures }) => (sent, failures, None),
+        Err(PublishError::Transport { error, sent, failures }) => (sent, failures, Some(error)),
+        Err(error) => return Err(error.into()),
+    };
+    for id in sent.iter().flatten() {
+        println!("{id}");
+    }
+    for (index, error) in &failures {
+        all_good = false;
+        eprintln!("line {}: {error}", lines[*index]);
+    }
+    match error {
+        Some(error) => {
+            let published = sent.iter().flatten().count();
+            Err(format!(
+                "{error}; {published} of {} messages were published (their ids are above)",
+                sent.len()
+            )
+            .into())
+        }
+        None => Ok(all_good),
+    }
 }
