@@ -718,17 +718,23 @@ impl Request {
         }
     }
 
+    fn receipt(&self, index: usize) -> &str {
+        match self {
+            Request::Deletes(receipts) => &receipts[index],
+            Request::Changes(changes) => &changes[index].receipt_handle,
+        }
+    }
+
     async fn send<S: Subscriber>(self, shared: Arc<Shared<S>>) -> Settled {
-        let (went_through, keep) = match &self {
-            Request::Changes(changes) => {
-                let result = shared.subscriber.change_visibility_batch(changes.clone()).await;
-                settle_results(result, changes.len(), "change visibility")
-            }
-            Request::Deletes(receipts) => {
-                let result = shared.subscriber.ack_batch(receipts.clone()).await;
-                settle_results(result, receipts.len(), "delete")
-            }
+        let result = match &self {
+            Request::Changes(changes) => shared.subscriber.change_visibility_batch(changes.clone()).await,
+            Request::Deletes(receipts) => shared.subscriber.ack_batch(receipts.clone()).await,
         };
+        let what = match &self {
+            Request::Changes(_) => "change visibility",
+            Request::Deletes(_) => "delete",
+        };
+        let (went_through, keep) = settle_results(result, &self, what);
         Settled { request: self, went_through, keep }
     }
 }
@@ -791,9 +797,10 @@ impl Pending {
 /// entries otherwise). Non-retryable failures are logged and dropped: the message reappears.
 fn settle_results(
     result: Result<Vec<Result<(), crate::transport::EntryError>>, crate::transport::TransportError>,
-    len: usize,
+    request: &Request,
     what: &str,
 ) -> (bool, Vec<usize>) {
+    let len = request.len();
     match result {
         Ok(entries) => {
             let mut keep = Vec::new();
@@ -802,7 +809,11 @@ fn settle_results(
                     if error.retryable {
                         keep.push(index);
                     } else {
-                        tracing::warn!(target: "pubsub::daemon", %error, "{what} refused; the message will reappear");
+                        // The service's words may quote the whole receipt handle: logs show its start.
+                        let receipt = request.receipt(index);
+                        let error = error.to_string().replace(receipt, &format!("{}…", truncate(receipt)));
+                        tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt), %error,
+                            "{what} refused; the message will reappear");
                     }
                 }
             }

@@ -30,7 +30,8 @@ const NOTE: &str = "application/vnd.acme.pubsub.note";
 #[media_type = "application/vnd.acme.pubsub.note"]
 struct Note {
     id: i64,
-    /// What the handler does: "fail:..." fails quoting it, "publish" publishes a NoteSeen.
+    /// What the handler does: "fail:..." fails quoting it, "publish" publishes a NoteSeen,
+    /// "hang:<seconds>" sleeps that long on its first receive.
     text: String,
     #[validate(length(max = 100))]
     title: Option<String>,
@@ -51,12 +52,56 @@ async fn on_note(note: Note, context: &MessageContext) -> Result<(), HandlerErro
     if note.text == "publish" {
         context.publish(&NoteSeen { id: note.id })?;
     }
+    if let Some(seconds) = note.text.strip_prefix("hang:").filter(|_| context.receive_count() == 1) {
+        tokio::time::sleep(Duration::from_secs(seconds.parse().unwrap())).await;
+    }
     Ok(())
 }
 
 /// The log lines of one test, in the daemons' text format.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
+
+/// A refused delete (a stale receipt: the heartbeat gave up and the message was received
+/// again) is logged at warn with the start of its receipt handle only, though the broker's
+/// words quote all of it, as SQS's do.
+#[tokio::test(start_paused = true)]
+async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
+    let (logs, _capturing) = Logs::capture();
+    let broker = MemoryBroker::new();
+    let options = QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() };
+    broker.create_queue("notes", options);
+    let body = pubsub_core::encode(&Note { id: 1, text: "hang:10".into(), title: None }, &OpaqueData::new());
+    broker.send("notes", &body.unwrap()).await.unwrap();
+    let subscriber =
+        Arc::new(Recording { inner: broker.subscriber("notes").unwrap(), received: Mutex::default() });
+    let config = pubsub_core::DaemonConfig {
+        concurrency: 4,
+        wait_time: Duration::from_millis(50),
+        heartbeat_max: Duration::from_secs(4),
+        ..Default::default()
+    };
+    let report = DaemonBuilder::new("notes")
+        .config(config)
+        .build_shared(subscriber.clone())
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
+    let received = subscriber.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+
+    let lines = logs.all();
+    let refused: Vec<&String> = lines.iter().filter(|line| line.contains("delete refused")).collect();
+    assert_eq!(refused.len(), 1, "{lines:#?}");
+    assert!(refused[0].contains("WARN") && refused[0].contains("ReceiptHandleIsInvalid"), "{}", refused[0]);
+    assert!(refused[0].contains(&received[0].receipt_handle[..16]), "{}", refused[0]);
+    for line in &lines {
+        for message in &received {
+            assert!(!line.contains(&message.receipt_handle), "{line}");
+        }
+    }
+}
 
 thread_local! {
     /// Where the log lines of this thread go, if anywhere.
