@@ -50,20 +50,22 @@ async fn a_file_of_messages_is_handled_until_drained() {
     let dir = std::env::temp_dir().join(format!("pubsub-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("messages.jsonl");
-    std::fs::write(
-        &file,
-        concat!(
-            r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "a", "timestamp": 1.0}"#,
-            "\n",
-            "\n",
-            "not json\n",
-            r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "b", "timestamp": 2.5}"#,
-            "\n",
-            r#"{"mediaType": "application/vnd.globality.pubsub.other"}"#,
-            "\n",
-        ),
-    )
-    .unwrap();
+    // The last line is over SQS's 256 KiB: reported and skipped; the others are still handled.
+    let too_large = format!(
+        r#"{{"mediaType": "application/vnd.globality.pubsub.simple", "message": "{}"}}"#,
+        "x".repeat(300_000)
+    );
+    let lines = concat!(
+        r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "a", "timestamp": 1.0}"#,
+        "\n",
+        "\n",
+        "not json\n",
+        r#"{"mediaType": "application/vnd.globality.pubsub.simple", "message": "b", "timestamp": 2.5}"#,
+        "\n",
+        r#"{"mediaType": "application/vnd.globality.pubsub.other"}"#,
+        "\n",
+    );
+    std::fs::write(&file, format!("{lines}{too_large}\n")).unwrap();
     let parsed = args(&["--sqs-queue-url", file.to_str().unwrap()]);
     let report = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap();
     assert_eq!(report.count(MessageResult::Succeeded), 2);

@@ -139,7 +139,7 @@ pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<Dae
     let broker = MemoryBroker::new();
     let queue = "daemon";
     broker.create_queue(queue, QueueOptions::default());
-    let lines: Vec<String> = match source {
+    let lines: Vec<(usize, String)> = match source {
         Source::Queue(url) => return Err(CliError::NeedsAws(url.clone())),
         Source::File(path) => read_lines(std::io::BufReader::new(
             std::fs::File::open(path)
@@ -150,8 +150,11 @@ pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<Dae
             .map_err(|error| CliError::Read { what: "standard input".to_owned(), error })?,
         Source::Embedded => Vec::new(),
     };
-    for line in &lines {
-        broker.send(queue, line.as_str()).await.expect("the daemon's queue exists");
+    for (number, line) in lines {
+        // A line SQS could not carry (over 256 KiB) is reported and skipped, not fatal.
+        if let Err(error) = broker.send(queue, line).await {
+            tracing::warn!(target: "pubsub::daemon", line = number, %error, "input line refused; skipped");
+        }
     }
     let subscriber = broker.subscriber(queue).expect("the daemon's queue exists");
     let daemon = builder.wait_time(EMBEDDED_WAIT).build(subscriber)?;
@@ -163,7 +166,12 @@ pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<Dae
 
 /// The embedded broker answers at once: a short long-poll keeps the idle check quick.
 const EMBEDDED_WAIT: Duration = Duration::from_millis(200);
-/// Non-blank lines.
-fn read_lines(reader: impl BufRead) -> std::io::Result<Vec<String>> {
-    reader.lines().filter(|line| !matches!(line, Ok(text) if text.trim().is_empty())).collect()
+/// Non-blank lines, with their numbers (from 1).
+fn read_lines(reader: impl BufRead) -> std::io::Result<Vec<(usize, String)>> {
+    reader
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !matches!(line, Ok(text) if text.trim().is_empty()))
+        .map(|(index, line)| line.map(|text| (index + 1, text)))
+        .collect()
 }
