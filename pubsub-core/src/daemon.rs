@@ -276,7 +276,8 @@ impl<S> fmt::Debug for Daemon<S> {
 /// What a daemon run did, by media type and result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonReport {
-    /// Count per media type (`-` when the body had none) per result.
+    /// Count per media type (`-` when the body had none) per result. Media types no handler
+    /// takes share the row [`OTHER_MEDIA_TYPES`] once there are 256 rows.
     pub results: BTreeMap<String, BTreeMap<MessageResult, u64>>,
     /// Handlers still running when the drain timeout ran out (their messages were neither
     /// deleted nor released: they reappear after their visibility timeout).
@@ -300,10 +301,27 @@ impl DaemonReport {
     }
 
     fn record(&mut self, handled: &Handled) {
-        let media_type = handled.media_type.clone().unwrap_or_else(|| "-".to_owned());
-        *self.results.entry(media_type).or_default().entry(handled.outcome.result).or_default() += 1;
+        let mut media_type = handled.media_type.as_deref().unwrap_or("-");
+        // Media types no handler takes come from senders: past a bound they share one row,
+        // so that a stream of made-up types cannot grow a long-running daemon's report.
+        if handled.handler.is_none()
+            && self.results.len() >= MAX_REPORT_ROWS
+            && !self.results.contains_key(media_type)
+        {
+            media_type = OTHER_MEDIA_TYPES;
+        }
+        let row = match self.results.get_mut(media_type) {
+            Some(row) => row,
+            None => self.results.entry(media_type.to_owned()).or_default(),
+        };
+        *row.entry(handled.outcome.result).or_default() += 1;
     }
 }
+
+/// Rows a report keeps for media types no handler takes, before [`OTHER_MEDIA_TYPES`].
+const MAX_REPORT_ROWS: usize = 256;
+/// The row that gathers unhandled media types past [`MAX_REPORT_ROWS`].
+pub const OTHER_MEDIA_TYPES: &str = "(other media types)";
 
 /// A table: one row per media type, one column per result.
 impl fmt::Display for DaemonReport {

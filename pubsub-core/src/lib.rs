@@ -57,7 +57,7 @@ mod validation;
 
 pub use backoff::{BackoffPolicy, MAX_VISIBILITY};
 pub use consumer::{Consumer, Delivery, ScopeError};
-pub use daemon::{shutdown_signal, Daemon, DaemonBuilder, DaemonConfig, DaemonReport};
+pub use daemon::{shutdown_signal, Daemon, DaemonBuilder, DaemonConfig, DaemonReport, OTHER_MEDIA_TYPES};
 pub use dispatch::{Dispatcher, Handled, HandlerSetError, HandlerTable};
 pub use envelope::{decode, encode, Decoded};
 pub use error::{DecodeError, EncodeError, Layer};

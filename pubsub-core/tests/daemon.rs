@@ -339,3 +339,21 @@ async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
     assert_eq!(done.message.id, 1);
     assert_eq!(done.opaque_data.ttl(), Some(31));
 }
+
+#[tokio::test]
+async fn made_up_media_types_cannot_grow_the_report_without_bound() {
+    let s = setup(QueueOptions::default());
+    for n in 0..300 {
+        s.broker
+            .send("jobs", format!(r#"{{"mediaType": "application/vnd.acme.pubsub.junk{n}"}}"#))
+            .await
+            .unwrap();
+    }
+    s.publish([(1, "ok")]).await;
+    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    assert_eq!(report.count(MessageResult::Ignored), 300);
+    assert_eq!(report.count(MessageResult::Succeeded), 1, "a handled type always has its row");
+    assert!(report.results.len() <= 258, "{} rows", report.results.len());
+    let other = &report.results[pubsub_core::OTHER_MEDIA_TYPES];
+    assert!(other[&MessageResult::Ignored] >= 300 - 256, "{other:?}");
+}
