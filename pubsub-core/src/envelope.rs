@@ -222,7 +222,12 @@ impl<'b> Header<'b> {
 }
 
 fn malformed(layer: Layer, error: &serde_json::Error) -> DecodeError {
-    DecodeError::Malformed { layer, reason: schema_reason(error), line: error.line(), column: error.column() }
+    let (line, column) = (error.line(), error.column());
+    // serde_json counts its depth guard as a syntax error; the JSON may well be valid.
+    if error.to_string().starts_with("recursion limit exceeded") {
+        return DecodeError::TooDeep { layer, line, column };
+    }
+    DecodeError::Malformed { layer, reason: schema_reason(error), line, column }
 }
 
 /// The `found` of a "not an object" error raised by [`HeaderSeed`].

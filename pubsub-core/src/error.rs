@@ -73,6 +73,16 @@ pub enum DecodeError {
         /// 1-based column of the fault.
         column: usize,
     },
+    /// JSON nested deeper than the decoder follows (128 levels), which no message needs.
+    #[error("the {layer} is nested more than 128 levels deep, deeper than the decoder follows, at line {line}, column {column}")]
+    TooDeep {
+        /// Which layer.
+        layer: Layer,
+        /// 1-based line where the limit was reached.
+        line: usize,
+        /// 1-based column where the limit was reached.
+        column: usize,
+    },
     /// Valid JSON, but not an object.
     #[error("the {layer} must be a JSON object, but it is {found}")]
     NotAnObject {

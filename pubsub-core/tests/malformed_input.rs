@@ -374,7 +374,7 @@ fn bad_cases() -> Vec<Case> {
         case(
             "100k nested arrays in an untyped message",
             format!(r#"{{"mediaType": "{WIDGET_CREATED}", "uri": "u", "deep": {}}}"#, nested_arrays(100_000)),
-            Failed(&["not valid JSON", "recursion limit exceeded"]),
+            Failed(&["is nested more than 128 levels deep"]),
         ),
         case(
             "lone surrogate (for invalid UTF-8)",
@@ -413,7 +413,7 @@ fn inflated_cases() -> Vec<Case> {
                 r#"{"a":"#.repeat(100_000),
                 "}".repeat(100_000)
             ),
-            Expect::Failed(&["message body is not valid JSON", "recursion limit exceeded"]),
+            Expect::Failed(&["message body is nested more than 128 levels deep"]),
         ),
     ]
 }
