@@ -1,6 +1,6 @@
 //! The connection to the server cut for seconds and restored, through a small TCP proxy in
 //! the test: receives and deletes fail, back off and retry; the daemon lives on, and every
-//! message is handled once and deleted.
+//! message is handled once and deleted (acks that failed in the cut were retried).
 
 mod support;
 
@@ -110,6 +110,7 @@ async fn a_cut_connection_is_survived_and_nothing_is_lost() {
         .wait_time(Duration::from_secs(1))
         .build(SqsSubscriber::new(&through_proxy, &queue).await.unwrap())
         .unwrap();
+    let started = std::time::Instant::now();
     let run = tokio::spawn(daemon.run_until_idle());
 
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -127,13 +128,24 @@ async fn a_cut_connection_is_survived_and_nothing_is_lost() {
     assert_eq!(calls.len(), total as usize, "every message handled: {report}");
     assert!(calls.values().all(|&c| c == 1), "none twice: {calls:?}");
     assert_eq!(report.count(MessageResult::Succeeded), total as u64);
-    let left = sqs
-        .receive_message()
+    // Nothing visible and nothing in flight: an ack that failed in the cut and was forgotten
+    // would leave its message invisible until its visibility timeout ran out.
+    let attributes = sqs
+        .get_queue_attributes()
         .queue_url(&queue)
-        .max_number_of_messages(10)
-        .visibility_timeout(0)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
         .unwrap();
-    assert!(left.messages().is_empty(), "every delete went through in the end");
+    let counts: Vec<&str> = attributes.attributes().unwrap().values().map(String::as_str).collect();
+    assert_eq!(counts, ["0", "0"], "every delete went through in the end: {attributes:?}");
+    eprintln!(
+        "figures: network cut: {total} sent, {} handled before the 3 s cut, {} connections refused \
+         during it, {} handled in all, 0 twice, 0 left; done {:?} after the start",
+        handled_before_cut,
+        proxy.refused.load(Ordering::SeqCst),
+        calls.len(),
+        started.elapsed()
+    );
 }
