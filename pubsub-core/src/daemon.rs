@@ -392,7 +392,8 @@ impl<S: Subscriber> Daemon<S> {
 
     /// Runs until ctrl-c or SIGTERM, then stops gracefully.
     pub async fn run_until_signal(self) -> DaemonReport {
-        self.run(shutdown_signal()).await
+        let signal = listen_for_shutdown();
+        self.run(signal).await
     }
 
     async fn run_inner(
@@ -453,22 +454,34 @@ impl<S: Subscriber> Daemon<S> {
 
 /// Resolves on ctrl-c, or SIGTERM on Unix.
 pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    listen_for_shutdown().await
+}
+
+/// Starts listening for SIGINT and SIGTERM at once, not at the first poll: from the moment a
+/// daemon starts, a signal stops it gracefully instead of killing the process.
+#[cfg(unix)]
+fn listen_for_shutdown() -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+#[cfg(not(unix))]
+fn listen_for_shutdown() -> impl Future<Output = ()> + Send {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
