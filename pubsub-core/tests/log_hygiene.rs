@@ -6,22 +6,20 @@
 //! `pubsub_core::cli::init_tracing` sets it up), captured at DEBUG; the lines an operator sees
 //! at the default level are those at INFO and above.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::sync::{Arc, Mutex, Once};
+mod support;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pubsub_core::memory::{FilterPolicy, MemorySubscriber, QueueOptions, SubscriptionOptions};
+use pubsub_core::memory::{FilterPolicy, QueueOptions, SubscriptionOptions};
 use pubsub_core::testing::HandlerTest;
-use pubsub_core::transport::{
-    BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange,
-};
 use pubsub_core::{
     decode, handler, BackoffPolicy, DaemonBuilder, Handler, HandlerError, MemoryBroker, MessageContext,
     MessageResult, OpaqueData, Producer, PubSubMessage, TopicMap,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use support::{Format, Logs, Tap};
 use validator::Validate;
 
 const NOTE: &str = "application/vnd.acme.pubsub.note";
@@ -58,37 +56,28 @@ async fn on_note(note: Note, context: &MessageContext) -> Result<(), HandlerErro
     Ok(())
 }
 
-/// The log lines of one test, in the daemons' text format.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
 /// A refused delete (a stale receipt: the heartbeat gave up and the message was received
 /// again) is logged at warn with the start of its receipt handle only, though the broker's
 /// words quote all of it, as SQS's do.
 #[tokio::test(start_paused = true)]
 async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
-    let (logs, _capturing) = Logs::capture();
+    let (logs, _capturing) = Logs::capture(Format::Text);
     let broker = MemoryBroker::new();
     let options = QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() };
     broker.create_queue("notes", options);
     let body = pubsub_core::encode(&Note { id: 1, text: "hang:10".into(), title: None }, &OpaqueData::new());
     broker.send("notes", &body.unwrap()).await.unwrap();
-    let subscriber =
-        Arc::new(Recording { inner: broker.subscriber("notes").unwrap(), received: Mutex::default() });
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = Tap::recording(broker.subscriber("notes").unwrap(), received.clone());
     let config = pubsub_core::DaemonConfig {
         concurrency: 4,
         wait_time: Duration::from_millis(50),
         heartbeat_max: Duration::from_secs(4),
         ..Default::default()
     };
-    let report = DaemonBuilder::new("notes")
-        .config(config)
-        .build_shared(subscriber.clone())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let report = DaemonBuilder::new("notes").config(config).build(subscriber).unwrap().run_until_idle().await;
     assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
-    let received = subscriber.received.lock().unwrap().clone();
+    let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 2);
 
     let lines = logs.all();
@@ -103,78 +92,6 @@ async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
     }
 }
 
-thread_local! {
-    /// Where the log lines of this thread go, if anywhere.
-    static CAPTURE: RefCell<Option<Logs>> = const { RefCell::new(None) };
-}
-
-/// Writes to the capture of the current thread.
-struct ThreadWriter;
-
-impl Write for ThreadWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        CAPTURE.with(|capture| {
-            if let Some(logs) = &*capture.borrow() {
-                logs.0.lock().unwrap().extend_from_slice(bytes);
-            }
-        });
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Stops the capture of its thread when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURE.with(|capture| capture.borrow_mut().take());
-    }
-}
-
-impl Logs {
-    /// Captures everything logged on this thread (the tests run on current-thread runtimes,
-    /// so the daemon's tasks log here too) until the guard drops. One global subscriber at
-    /// DEBUG serves every test: scoped subscribers on parallel test threads race in tracing's
-    /// per-callsite interest cache and may lose events.
-    fn capture() -> (Logs, Capturing) {
-        static INIT: Once = Once::new();
-        INIT.call_once(|| {
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::DEBUG)
-                .with_ansi(false)
-                .without_time()
-                .with_writer(|| ThreadWriter)
-                .init();
-        });
-        let logs = Logs::default();
-        CAPTURE.with(|capture| *capture.borrow_mut() = Some(logs.clone()));
-        (logs, Capturing)
-    }
-
-    fn all(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap().lines().map(str::to_owned).collect()
-    }
-
-    /// What a daemon at the default level (info) writes.
-    fn info(&self) -> Vec<String> {
-        self.all().into_iter().filter(|line| !is_debug(line)).collect()
-    }
-
-    /// What `--debug` adds.
-    fn debug(&self) -> Vec<String> {
-        self.all().into_iter().filter(|line| is_debug(line)).collect()
-    }
-}
-
-fn is_debug(line: &str) -> bool {
-    let level = line.trim_start();
-    level.starts_with("DEBUG") || level.starts_with("TRACE")
-}
-
 /// A body whose field `field` holds `near` 40 bytes in (past any excerpt of a reason, within
 /// the 4 KiB of a debug line) and `far` after `len` more bytes (past everything).
 fn with_markers(media_type: &str, field: &str, near: &str, far: &str, len: usize) -> String {
@@ -186,7 +103,7 @@ fn with_markers(media_type: &str, field: &str, near: &str, far: &str, len: usize
 
 #[tokio::test]
 async fn bodies_reach_info_lines_only_as_short_excerpts_and_debug_lines_cut_at_4_kib() {
-    let (logs, _capturing) = Logs::capture();
+    let (logs, _capturing) = Logs::capture(Format::Text);
     let broker = MemoryBroker::new();
     broker.create_queue("notes", QueueOptions::default());
     let huge = 200 * 1024;
@@ -270,7 +187,7 @@ async fn bodies_reach_info_lines_only_as_short_excerpts_and_debug_lines_cut_at_4
 
 #[tokio::test]
 async fn a_1_mib_body_makes_a_short_reason_and_a_4_kib_debug_line() {
-    let (logs, _capturing) = Logs::capture();
+    let (logs, _capturing) = Logs::capture(Format::Text);
     let handler = *Handler::linked().find(|h| h.is_named("on_note")).unwrap();
     let body = with_markers(NOTE, "id", "NEAR", "FAR", 1 << 20);
     // The test kit dispatches and logs as the daemon does, on a body no queue would carry.
@@ -293,47 +210,9 @@ async fn a_1_mib_body_makes_a_short_reason_and_a_4_kib_debug_line() {
     assert!(debug[0].len() < 4096 + 512, "a debug line of {} bytes", debug[0].len());
 }
 
-/// The broker's subscriber, keeping every message it hands out.
-struct Recording {
-    inner: MemorySubscriber,
-    received: Mutex<Vec<ReceivedMessage>>,
-}
-
-impl Subscriber for Recording {
-    fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>> {
-        Box::pin(async move {
-            let received = self.inner.receive(max, wait).await?;
-            self.received.lock().unwrap().extend(received.iter().cloned());
-            Ok(received)
-        })
-    }
-
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
-        self.inner.ack_batch(receipt_handles)
-    }
-
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
-        self.inner.change_visibility_batch(changes)
-    }
-
-    fn visibility_timeout(&self) -> Duration {
-        self.inner.visibility_timeout()
-    }
-}
-
 #[tokio::test]
 async fn receipt_handles_are_never_copied_into_published_messages_or_logs() {
-    let (logs, _capturing) = Logs::capture();
+    let (logs, _capturing) = Logs::capture(Format::Text);
     let broker = MemoryBroker::new();
     let topic = broker.create_topic("notes");
     for queue in ["notes", "seen-raw", "seen-sns"] {
@@ -359,18 +238,18 @@ async fn receipt_handles_are_never_copied_into_published_messages_or_logs() {
 
     // A publish time the outgoing messages could not get by copying it.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let subscriber =
-        Arc::new(Recording { inner: broker.subscriber("notes").unwrap(), received: Mutex::default() });
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = Tap::recording(broker.subscriber("notes").unwrap(), received.clone());
     let report = DaemonBuilder::new("notes")
         .producer(producer)
         .wait_time(Duration::from_millis(50))
-        .build_shared(subscriber.clone())
+        .build(subscriber)
         .unwrap()
         .run_until_idle()
         .await;
     assert_eq!(report.count(MessageResult::Succeeded), 3, "{report}");
 
-    let received = subscriber.received.lock().unwrap().clone();
+    let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 3);
     let incoming: Vec<_> = received.iter().map(|m| decode::<Note>(&m.body).unwrap()).collect();
     let published_at = incoming[0].opaque_data.get("x-request-published").unwrap().to_owned();

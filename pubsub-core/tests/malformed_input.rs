@@ -7,7 +7,7 @@
 //!
 //! Two kinds of input cannot travel through the broker as they are:
 //! - bodies over the broker's limit of 256 KiB (`MAX_PAYLOAD_BYTES`, SNS's): the broker
-//!   refuses to send them, so the 1 MiB bodies are swapped in on receive by [`Inflating`], a
+//!   refuses to send them, so the 1 MiB bodies are swapped in on receive by [`inflating`], a
 //!   subscriber over the broker's that stands for a transport carrying more; the broker still
 //!   does the visibility, receive counts and redrive (the dead-letter queue holds the
 //!   placeholder);
@@ -15,22 +15,21 @@
 //!   `String`, so no invalid byte can reach the decoder. Its closest JSON relative, an escaped
 //!   lone surrogate (`"\ud800"`, which is no character), is sent instead.
 
-use std::cell::RefCell;
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pubsub_core::memory::{MemorySubscriber, QueueOptions, Redrive, SubscriptionOptions};
-use pubsub_core::transport::{
-    BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange,
-};
+use pubsub_core::transport::TransportError;
 use pubsub_core::{
     handler, BackoffPolicy, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap,
     UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use support::{Format, Logs, Tap};
 use validator::Validate;
 
 const JOB: &str = "application/vnd.acme.pubsub.job";
@@ -72,130 +71,29 @@ async fn created(message: UntypedMessage, seen: &Arc<Seen>) {
 
 /// The broker's subscriber, with bodies too large for the broker swapped in on receive: a
 /// message whose body is a key of `bodies` arrives with the value instead.
-struct Inflating {
-    inner: MemorySubscriber,
-    bodies: HashMap<String, String>,
+fn inflating(inner: MemorySubscriber, bodies: HashMap<String, String>) -> Tap {
+    Tap::new(inner, move |message| {
+        if let Some(body) = bodies.get(&message.body) {
+            message.body = body.clone();
+        }
+    })
 }
 
-impl Subscriber for Inflating {
-    fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>> {
-        Box::pin(async move {
-            let mut received = self.inner.receive(max, wait).await?;
-            for message in &mut received {
-                if let Some(body) = self.bodies.get(&message.body) {
-                    message.body = body.clone();
-                }
-            }
-            Ok(received)
+/// The "message handled" lines of the dispatcher at INFO and above, parsed.
+fn handled(logs: &Logs) -> Vec<Handled> {
+    logs.info()
+        .iter()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["fields"]["message"] == "message handled")
+        .map(|line| Handled {
+            level: line["level"].as_str().unwrap().to_owned(),
+            message_id: line["fields"]["message_id"].as_str().unwrap().to_owned(),
+            media_type: line["fields"]["media_type"].as_str().unwrap().to_owned(),
+            result: line["fields"]["result"].as_str().unwrap().to_owned(),
+            receive_count: line["fields"]["receive_count"].as_u64().unwrap(),
+            reason: line["fields"]["reason"].as_str().map(str::to_owned),
         })
-    }
-
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
-        self.inner.ack_batch(receipt_handles)
-    }
-
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
-        self.inner.change_visibility_batch(changes)
-    }
-
-    fn visibility_timeout(&self) -> Duration {
-        self.inner.visibility_timeout()
-    }
-}
-
-/// The log lines of one test, as JSON.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-thread_local! {
-    /// Where the log lines of this thread go, if anywhere.
-    static CAPTURE: RefCell<Option<Logs>> = const { RefCell::new(None) };
-}
-
-/// Writes to the capture of the current thread.
-struct ThreadWriter;
-
-impl Write for ThreadWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        CAPTURE.with(|capture| {
-            if let Some(logs) = &*capture.borrow() {
-                logs.0.lock().unwrap().extend_from_slice(bytes);
-            }
-        });
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Stops the capture of its thread when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURE.with(|capture| capture.borrow_mut().take());
-    }
-}
-
-impl Logs {
-    /// Captures everything logged on this thread (the tests run on current-thread runtimes,
-    /// so the daemon's tasks log here too) until the guard drops.
-    ///
-    /// One global subscriber at DEBUG serves every test of this binary: scoped subscribers
-    /// (`set_default`) on parallel test threads race in tracing's per-callsite interest cache
-    /// and may lose events.
-    fn capture() -> (Logs, Capturing) {
-        static INIT: Once = Once::new();
-        INIT.call_once(|| {
-            tracing_subscriber::fmt()
-                .json()
-                .with_max_level(tracing::Level::DEBUG)
-                .with_writer(|| ThreadWriter)
-                .init();
-        });
-        let logs = Logs::default();
-        CAPTURE.with(|capture| *capture.borrow_mut() = Some(logs.clone()));
-        (logs, Capturing)
-    }
-
-    /// The lines at INFO and above, as the daemon's default log level shows them.
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .filter(|line| !line.contains(r#""level":"DEBUG""#) && !line.contains(r#""level":"TRACE""#))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The "message handled" lines of the dispatcher, parsed.
-    fn handled(&self) -> Vec<Handled> {
-        self.lines()
-            .iter()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .filter(|line| line["fields"]["message"] == "message handled")
-            .map(|line| Handled {
-                level: line["level"].as_str().unwrap().to_owned(),
-                message_id: line["fields"]["message_id"].as_str().unwrap().to_owned(),
-                media_type: line["fields"]["media_type"].as_str().unwrap().to_owned(),
-                result: line["fields"]["result"].as_str().unwrap().to_owned(),
-                receive_count: line["fields"]["receive_count"].as_u64().unwrap(),
-                reason: line["fields"]["reason"].as_str().map(str::to_owned),
-            })
-            .collect()
-    }
+        .collect()
 }
 
 /// One "message handled" line.
@@ -420,7 +318,7 @@ fn inflated_cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
-    let (logs, _capturing) = Logs::capture();
+    let (logs, _capturing) = Logs::capture(Format::Json);
     let broker = MemoryBroker::new();
     let topic = broker.create_topic("jobs");
     broker.create_queue(
@@ -468,14 +366,14 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
         .collaborator(seen.clone())
         .wait_time(Duration::from_millis(50))
         .backoff(BackoffPolicy::Fixed(Duration::ZERO))
-        .build(Inflating { inner: broker.subscriber("inbox").unwrap(), bodies })
+        .build(inflating(broker.subscriber("inbox").unwrap(), bodies))
         .unwrap();
     let report = tokio::time::timeout(Duration::from_secs(120), daemon.run_until_idle())
         .await
         .expect("the daemon finishes");
 
     // Each bad one: its result on each receive, with its reason.
-    let handled = logs.handled();
+    let handled = handled(&logs);
     let mut by_id: HashMap<&str, Vec<&Handled>> = HashMap::new();
     for line in &handled {
         by_id.entry(&line.message_id).or_default().push(line);
@@ -546,7 +444,7 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
     );
 
     // No line the daemon wrote at info or above holds a body.
-    let lines = logs.lines();
+    let lines = logs.info();
     let longest = lines.iter().map(String::len).max().unwrap_or_default();
     assert!(longest < 2048, "a log line of {longest} bytes");
 }
