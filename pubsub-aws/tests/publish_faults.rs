@@ -10,8 +10,6 @@
 
 mod support;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +20,7 @@ use pubsub_core::{
     Consumer, EncodeError, OpaqueData, Producer, PubSubMessage, PublishError, TopicMap, MAX_MESSAGE_BYTES,
 };
 use serde::{Deserialize, Serialize};
+use support::{pubsub, text};
 use validator::Validate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, PubSubMessage)]
@@ -139,23 +138,6 @@ impl Env {
         arrivals.sort();
         arrivals
     }
-}
-
-/// Runs the `pubsub` binary with `stdin`.
-fn pubsub(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the pubsub binary runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tokio::test]
