@@ -3,11 +3,14 @@
 //!
 //! The message is serialized straight into the output through three small serializer
 //! wrappers, with no intermediate `serde_json::Value`:
-//! - [`TopLevel`] accepts only a struct or a map, writes the envelope keys first, drops
-//!   top-level `null` fields (the seed's schemas reject `null` for absent fields) and refuses
-//!   fields named like the envelope's keys;
+//! - [`TopLevel`] accepts only a struct or a map, writes the envelope keys first, leaves
+//!   top-level `None` fields out (the seed's schemas reject `null` for absent fields) and
+//!   refuses fields named like the envelope's keys;
 //! - [`FiniteCheck`] refuses NaN and infinity at any depth (serde_json would write `null`);
-//! - [`NullProbe`] tells whether a field value serializes as `null`, without writing it.
+//! - [`NoneProbe`] tells whether a field value is an absent `Option`, without writing it.
+//!
+//! Only `None` is left out: a required field that serializes as `null` (a
+//! `serde_json::Value::Null`, a unit) is written, or its own type could not decode the body.
 
 use std::fmt;
 
@@ -36,6 +39,18 @@ pub(crate) fn write_body<T: Serialize + ?Sized>(
     let header = Header { media_type, opaque, published };
     content.serialize(TopLevel { json: &mut json, header }).map_err(BodyError::into_encode_error)?;
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+/// The top-level field of `content` holding a NaN or an infinity, which [`write_body`] would
+/// refuse; `None` when every float is finite. Writes nothing.
+pub(crate) fn non_finite_field<T: Serialize + ?Sized>(content: &T) -> Option<String> {
+    let opaque = OpaqueData::new();
+    let header = Header { media_type: "", opaque: &opaque, published: "" };
+    let mut json = serde_json::Serializer::new(std::io::sink());
+    match content.serialize(TopLevel { json: &mut json, header }) {
+        Err(BodyError::NonFinite { field }) => Some(field),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -238,7 +253,7 @@ impl<W: std::io::Write> Fields<'_, W> {
         if key == MEDIA_TYPE_KEY || key == OPAQUE_DATA_KEY {
             return Err(BodyError::Reserved(key.to_owned()));
         }
-        if value.serialize(NullProbe) == Ok(true) {
+        if value.serialize(NoneProbe) == Ok(true) {
             return Ok(());
         }
         self.map.serialize_entry(key, &Finite(value)).map_err(|e| {
@@ -512,47 +527,49 @@ impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for FiniteCompo
     }
 }
 
-/// Answers whether a value serializes as JSON `null`; any compound answers "no" by failing.
-struct NullProbe;
+/// Answers whether a value is `None` (under any `Some` or newtype); a compound answers "no"
+/// by failing.
+struct NoneProbe;
 
 #[derive(Debug, PartialEq)]
-struct NotNull;
+struct NotNone;
 
-impl fmt::Display for NotNull {
+impl fmt::Display for NotNone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not null")
+        f.write_str("not None")
     }
 }
 
-impl std::error::Error for NotNull {}
+impl std::error::Error for NotNone {}
 
-impl ser::Error for NotNull {
+impl ser::Error for NotNone {
     fn custom<T: fmt::Display>(_: T) -> Self {
-        NotNull
+        NotNone
     }
 }
 
 macro_rules! probe {
     ($answer:literal: $($method:ident($($arg:ty),*);)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<bool, NotNull> {
+        $(fn $method(self, $(_: $arg),*) -> Result<bool, NotNone> {
             Ok($answer)
         })*
     };
 }
 
-impl Serializer for NullProbe {
+impl Serializer for NoneProbe {
     type Ok = bool;
-    type Error = NotNull;
-    type SerializeSeq = Impossible<bool, NotNull>;
-    type SerializeTuple = Impossible<bool, NotNull>;
-    type SerializeTupleStruct = Impossible<bool, NotNull>;
-    type SerializeTupleVariant = Impossible<bool, NotNull>;
-    type SerializeMap = Impossible<bool, NotNull>;
-    type SerializeStruct = Impossible<bool, NotNull>;
-    type SerializeStructVariant = Impossible<bool, NotNull>;
+    type Error = NotNone;
+    type SerializeSeq = Impossible<bool, NotNone>;
+    type SerializeTuple = Impossible<bool, NotNone>;
+    type SerializeTupleStruct = Impossible<bool, NotNone>;
+    type SerializeTupleVariant = Impossible<bool, NotNone>;
+    type SerializeMap = Impossible<bool, NotNone>;
+    type SerializeStruct = Impossible<bool, NotNone>;
+    type SerializeStructVariant = Impossible<bool, NotNone>;
 
-    probe! { true: serialize_none(); serialize_unit(); serialize_unit_struct(&'static str); }
+    probe! { true: serialize_none(); }
     probe! { false:
+        serialize_unit(); serialize_unit_struct(&'static str);
         serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
         serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
         serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_f32(f32);
@@ -560,7 +577,7 @@ impl Serializer for NullProbe {
         serialize_unit_variant(&'static str, u32, &'static str);
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, NotNull> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, NotNone> {
         value.serialize(self)
     }
 
@@ -568,7 +585,7 @@ impl Serializer for NullProbe {
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<bool, NotNull> {
+    ) -> Result<bool, NotNone> {
         value.serialize(self)
     }
 
@@ -578,24 +595,24 @@ impl Serializer for NullProbe {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<bool, NotNull> {
+    ) -> Result<bool, NotNone> {
         Ok(false)
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotNull> {
-        Err(NotNull)
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotNone> {
+        Err(NotNone)
     }
 
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotNull> {
-        Err(NotNull)
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotNone> {
+        Err(NotNone)
     }
 
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotNull> {
-        Err(NotNull)
+    ) -> Result<Self::SerializeTupleStruct, NotNone> {
+        Err(NotNone)
     }
 
     fn serialize_tuple_variant(
@@ -604,16 +621,16 @@ impl Serializer for NullProbe {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotNull> {
-        Err(NotNull)
+    ) -> Result<Self::SerializeTupleVariant, NotNone> {
+        Err(NotNone)
     }
 
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotNull> {
-        Err(NotNull)
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotNone> {
+        Err(NotNone)
     }
 
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotNull> {
-        Err(NotNull)
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotNone> {
+        Err(NotNone)
     }
 
     fn serialize_struct_variant(
@@ -622,8 +639,8 @@ impl Serializer for NullProbe {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotNull> {
-        Err(NotNull)
+    ) -> Result<Self::SerializeStructVariant, NotNone> {
+        Err(NotNone)
     }
 }
 
@@ -639,10 +656,33 @@ mod tests {
     }
 
     #[test]
-    fn envelope_keys_come_first_and_nulls_are_dropped() {
-        let opaque = OpaqueData::new();
-        let text = write_body("a/b", &opaque, "1.5", &json!({"x": 1, "gone": null})).unwrap();
-        assert_eq!(text, r#"{"mediaType":"a/b","opaqueData":{"x-request-published":"1.5"},"x":1}"#);
+    fn envelope_keys_come_first_and_nones_are_left_out() {
+        #[derive(serde::Serialize)]
+        struct Content {
+            x: i32,
+            gone: Option<i32>,
+            also_gone: Option<Option<i32>>,
+            // Required: left out, the body would not decode as its own type.
+            kept: serde_json::Value,
+        }
+        let content = Content { x: 1, gone: None, also_gone: Some(None), kept: serde_json::Value::Null };
+        let text = write_body("a/b", &OpaqueData::new(), "1.5", &content).unwrap();
+        assert_eq!(
+            text,
+            r#"{"mediaType":"a/b","opaqueData":{"x-request-published":"1.5"},"x":1,"kept":null}"#
+        );
+    }
+
+    #[test]
+    fn non_finite_field_names_the_top_level_field() {
+        #[derive(serde::Serialize)]
+        struct Floats {
+            ok: f64,
+            nested: Vec<Option<f32>>,
+        }
+        assert_eq!(non_finite_field(&Floats { ok: 1.0, nested: vec![Some(2.0), None] }), None);
+        let bad = Floats { ok: 1.0, nested: vec![Some(f32::INFINITY)] };
+        assert_eq!(non_finite_field(&bad).as_deref(), Some("nested"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
+use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::{DecodeError, EncodeError, Layer};
 use crate::opaque::{published_stamp, OpaqueData};
 use crate::validation::ValidationReport;
@@ -30,9 +30,10 @@ pub struct Decoded<T> {
 ///
 /// The message is validated first and an invalid one is never encoded. The body holds
 /// `mediaType`, `opaqueData` (keys lower-cased, `x-request-published` stamped with the time of
-/// this call) and the fields under their serde names; top-level fields whose value is `null`
-/// (an `Option` that is `None`) are left out, as the seed leaves absent fields out. NaN and
-/// infinity are refused, never written as `null`.
+/// this call) and the fields under their serde names; top-level `Option`s that are `None` are
+/// left out, as the seed leaves absent fields out (other fields are written even when `null`,
+/// such as a `serde_json::Value::Null`, so the body decodes back). NaN and infinity are
+/// refused, never written as `null`.
 ///
 /// ```
 /// # use pubsub_core::{encode, OpaqueData, PubSubMessage};
@@ -58,7 +59,9 @@ pub fn encode<T: PubSubMessage>(message: &T, opaque: &OpaqueData) -> Result<Stri
 ///
 /// The body may be an SNS notification (its `Message` holds the message) or the raw message.
 /// The media type must equal `T::MEDIA_TYPE`; unknown fields are ignored; the result is
-/// validated.
+/// validated. A number beyond `f32::MAX` for an `f32` that serde reads through its buffer (in
+/// a tagged or untagged enum, a flattened field) would come out as infinity, which [`encode`]
+/// refuses: it is refused here too, as [`DecodeError::Invalid`].
 ///
 /// ```
 /// # use pubsub_core::{decode, DecodeError, PubSubMessage};
@@ -94,11 +97,51 @@ pub(crate) fn decode_envelope<T: PubSubMessage>(envelope: Envelope<'_>) -> Resul
 /// The content of `envelope` as `T`, validated (the media type is the caller's to check).
 pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
     let message: T = envelope.content()?;
+    // serde narrows a buffered f64 to f32 with no range check (serde_json checks only when it
+    // reads the f32 itself), so a huge number can arrive as infinity. Only a number with an
+    // exponent or 39 digits can be that large, so most bodies skip the walk over the fields.
+    if may_exceed_f32(&envelope.message) {
+        if let Some(field) = non_finite_field(&message) {
+            let mut report = ValidationReport::default();
+            report.push(field, "finite", "holds a number too large for its type (it would read as infinity)");
+            return Err(DecodeError::Invalid { media_type: envelope.media_type.clone(), report });
+        }
+    }
     message.validate().map_err(|errors| DecodeError::Invalid {
         media_type: envelope.media_type.clone(),
         report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
     })?;
     Ok(message)
+}
+
+/// Whether the JSON `text` may hold a number beyond `f32::MAX`: one with an exponent, or with
+/// 39 digits or more. Strings are skipped (request ids are often hex, full of `3e`).
+fn may_exceed_f32(text: &str) -> bool {
+    let (mut in_string, mut escaped, mut digits) = (false, false, 0);
+    for &byte in text.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits >= 39 {
+                    return true;
+                }
+            }
+            b'e' | b'E' if digits > 0 => return true,
+            b'.' => {}
+            b'"' => (in_string, digits) = (true, 0),
+            _ => digits = 0,
+        }
+    }
+    false
 }
 
 /// serde_json's message without its trailing " at line L column C" (reported apart).
@@ -409,5 +452,56 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
         }
 
         deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+
+    #[derive(Debug, Serialize, Deserialize, validator::Validate)]
+    struct Rated {
+        rate: Rate,
+    }
+
+    // Internally tagged: serde buffers the content, then narrows its f64 to f32 unchecked.
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(tag = "kind")]
+    enum Rate {
+        Fixed { value: f32 },
+    }
+
+    impl PubSubMessage for Rated {
+        const MEDIA_TYPE: &'static str = "application/vnd.acme.pubsub.rated";
+    }
+
+    fn body(value: &str) -> String {
+        format!(r#"{{"mediaType": "{}", "rate": {{"kind": "Fixed", "value": {value}}}}}"#, Rated::MEDIA_TYPE)
+    }
+
+    #[test]
+    fn a_number_beyond_f32_in_a_buffered_field_is_refused_not_infinite() {
+        for huge in ["1e39", "-3.5E38", "1000000000000000000000000000000000000000"] {
+            let Err(DecodeError::Invalid { report, .. }) = decode::<Rated>(&body(huge)) else {
+                panic!("{huge} must be refused");
+            };
+            assert_eq!(report.violations[0].field, "rate", "{report}");
+            assert_eq!(report.violations[0].code, "finite");
+        }
+        for fits in ["3.4e38", "1.5", "-0", "123456789012345678901234567890"] {
+            assert!(decode::<Rated>(&body(fits)).is_ok(), "{fits}");
+        }
+    }
+
+    #[test]
+    fn only_exponents_and_long_digit_runs_may_exceed_f32() {
+        assert!(!may_exceed_f32(r#"{"a": 1.5, "b": "req-123", "c": 12345678901234567890}"#));
+        assert!(may_exceed_f32(r#"{"a": 2e3}"#));
+        assert!(may_exceed_f32(r#"{"a": 1.0E+1}"#));
+        assert!(may_exceed_f32(&format!(r#"{{"a": {}}}"#, "9".repeat(39))));
+        assert!(!may_exceed_f32(r#"{"mediaType": "application/vnd.example"}"#));
+        assert!(!may_exceed_f32(r#"{"x-request-id": "4e3b-9E1", "q": "\"1e9", "n": 2}"#));
+        assert!(may_exceed_f32(r#"{"q": "\\\\", "n": 2e9}"#));
     }
 }

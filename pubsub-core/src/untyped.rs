@@ -159,7 +159,18 @@ pub fn encode_untyped(message: &UntypedMessage, opaque: &OpaqueData) -> Result<S
     message
         .check_convention()
         .map_err(|report| EncodeError::Invalid { media_type: message.media_type.to_string(), report })?;
-    write_body(message.media_type.as_str(), opaque, &published_stamp(SystemTime::now()), &message.content)
+    let content = WithoutNulls(&message.content);
+    write_body(message.media_type.as_str(), opaque, &published_stamp(SystemTime::now()), &content)
+}
+
+/// The content without its top-level `null`s: as a typed message's `None`, a `null` here
+/// stands for an absent field, and the seed's schemas reject `null` for those.
+struct WithoutNulls<'c>(&'c Map<String, Value>);
+
+impl serde::Serialize for WithoutNulls<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(_, value)| !value.is_null()))
+    }
 }
 
 /// Decodes any SQS body (SNS notification or raw) into an [`UntypedMessage`], checking the
@@ -186,4 +197,18 @@ pub(crate) fn untyped_from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMe
         .check_convention()
         .map_err(|report| DecodeError::Invalid { media_type: envelope.media_type.clone(), report })?;
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn top_level_nulls_are_left_out_and_nested_ones_kept() {
+        let message = UntypedMessage::new("a/b", json!({"x": 1, "gone": null, "o": {"kept": null}})).unwrap();
+        let body = encode_untyped(&message, &OpaqueData::new()).unwrap();
+        let content = decode_untyped(&body).unwrap().message.content;
+        assert_eq!(Value::Object(content), json!({"x": 1, "o": {"kept": null}}));
+    }
 }
