@@ -357,3 +357,48 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
     let other = &report.results[pubsub_core::OTHER_MEDIA_TYPES];
     assert!(other[&MessageResult::Ignored] >= 300 - 256, "{other:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_back() {
+    let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(30), ..QueueOptions::default() });
+    s.publish([(1, "wait"), (2, "ok")]).await;
+    let seen = s.seen.clone();
+    let stop = async move {
+        while seen.calls(1) == 0 || seen.calls(2) == 0 {
+            seen.started.notified().await;
+        }
+    };
+    let stopped_at = tokio::time::Instant::now();
+    let report = s
+        .daemon()
+        .drain_timeout(Duration::from_secs(2))
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run(stop)
+        .await;
+    let took = stopped_at.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "stopped after {took:?}");
+    assert_eq!(report.abandoned, 1, "{report}");
+    assert_eq!(report.count(MessageResult::Succeeded), 1, "the other one was acked: {report}");
+    // Neither deleted nor released: it reappears after its visibility timeout, not at once.
+    let stats = s.broker.queue_stats("jobs");
+    assert_eq!((stats.total, stats.in_flight), (1, 1), "{stats:?}");
+
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // From now on every "wait" handler is let go, the abandoned one (still alive in this
+    // runtime) and the second copy alike.
+    let release = {
+        let seen = s.seen.clone();
+        tokio::spawn(async move {
+            loop {
+                seen.release.notify_waiters();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    release.abort();
+    assert_eq!(report.count(MessageResult::Succeeded), 1, "handled on its second receive: {report}");
+    assert_eq!(s.seen.calls(1), 2);
+    assert_eq!(s.broker.queue_stats("jobs").total, 0);
+}
