@@ -320,7 +320,8 @@ impl DaemonReport {
 
 /// Rows a report keeps for media types no handler takes, before [`OTHER_MEDIA_TYPES`].
 const MAX_REPORT_ROWS: usize = 256;
-/// The row that gathers unhandled media types past [`MAX_REPORT_ROWS`].
+/// The row of a [`DaemonReport`] that gathers the media types no handler takes once the
+/// report has 256 rows.
 pub const OTHER_MEDIA_TYPES: &str = "(other media types)";
 
 /// A table: one row per media type, one column per result.
