@@ -34,6 +34,8 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo fmt --all -- --check
   echo "== cargo clippy"
   cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+  echo "== cargo doc (a broken or private link is an error)"
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 fi
 
 echo "== SNS/SQS emulator (moto): start"
