@@ -41,15 +41,13 @@ pub(crate) fn write_body<T: Serialize + ?Sized>(
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
-/// The top-level field of `content` holding a NaN or an infinity, which [`write_body`] would
-/// refuse; `None` when every float is finite. Writes nothing.
+/// The top-level field of `content` holding a NaN or an infinity at any depth, which
+/// [`write_body`] would refuse; `None` when every float is finite. Walks the value without
+/// writing anything (cheap enough to run on every decode).
 pub(crate) fn non_finite_field<T: Serialize + ?Sized>(content: &T) -> Option<String> {
-    let opaque = OpaqueData::new();
-    let header = Header { media_type: "", opaque: &opaque, published: "" };
-    let mut json = serde_json::Serializer::new(std::io::sink());
-    match content.serialize(TopLevel { json: &mut json, header }) {
-        Err(BodyError::NonFinite { field }) => Some(field),
-        _ => None,
+    match content.serialize(FiniteProbe { top: true, pending_key: None }) {
+        Ok(()) => None,
+        Err(NotFinite(field)) => Some(field.unwrap_or_default()),
     }
 }
 
@@ -644,6 +642,211 @@ impl Serializer for NoneProbe {
     }
 }
 
+/// Walks a value and fails at its first NaN or infinity. At the top level it notes the field
+/// (a struct's field, or a map's key for flattened fields) to name it in the error.
+struct FiniteProbe {
+    top: bool,
+    pending_key: Option<String>,
+}
+
+impl FiniteProbe {
+    fn inner() -> FiniteProbe {
+        FiniteProbe { top: false, pending_key: None }
+    }
+
+    fn check<T: Serialize + ?Sized>(&self, key: Option<&str>, value: &T) -> Result<(), NotFinite> {
+        value.serialize(FiniteProbe::inner()).map_err(|e| match (self.top, key) {
+            (true, Some(key)) => NotFinite(Some(key.to_owned())),
+            _ => e,
+        })
+    }
+}
+
+/// A non-finite float, under the named top-level field when known.
+#[derive(Debug)]
+struct NotFinite(Option<String>);
+
+impl fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NON_FINITE)
+    }
+}
+
+impl std::error::Error for NotFinite {}
+
+impl ser::Error for NotFinite {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotFinite(None)
+    }
+}
+
+macro_rules! finite_ok {
+    ($($method:ident($($arg:ty),*);)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<(), NotFinite> {
+            Ok(())
+        })*
+    };
+}
+
+macro_rules! finite_compound_probe {
+    ($($method:ident($($arg:ty),*) -> $compound:ident;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<Self::$compound, NotFinite> {
+            Ok(self)
+        })*
+    };
+}
+
+impl Serializer for FiniteProbe {
+    type Ok = ();
+    type Error = NotFinite;
+    type SerializeSeq = FiniteProbe;
+    type SerializeTuple = FiniteProbe;
+    type SerializeTupleStruct = FiniteProbe;
+    type SerializeTupleVariant = FiniteProbe;
+    type SerializeMap = FiniteProbe;
+    type SerializeStruct = FiniteProbe;
+    type SerializeStructVariant = FiniteProbe;
+
+    finite_ok! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
+        serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
+        serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_char(char);
+        serialize_str(&str); serialize_bytes(&[u8]); serialize_none(); serialize_unit();
+        serialize_unit_struct(&'static str); serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), NotFinite> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(NotFinite(None))
+        }
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), NotFinite> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(NotFinite(None))
+        }
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), NotFinite> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotFinite> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotFinite> {
+        value.serialize(FiniteProbe::inner())
+    }
+
+    finite_compound_probe! {
+        serialize_seq(Option<usize>) -> SerializeSeq;
+        serialize_tuple(usize) -> SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> SerializeTupleVariant;
+        serialize_map(Option<usize>) -> SerializeMap;
+        serialize_struct(&'static str, usize) -> SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> SerializeStructVariant;
+    }
+}
+
+macro_rules! finite_probe_elements {
+    ($($trait:ident :: $method:ident;)*) => {
+        $(impl ser::$trait for FiniteProbe {
+            type Ok = ();
+            type Error = NotFinite;
+
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
+                value.serialize(FiniteProbe::inner())
+            }
+
+            fn end(self) -> Result<(), NotFinite> {
+                Ok(())
+            }
+        })*
+    };
+}
+
+finite_probe_elements! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
+}
+
+impl ser::SerializeStruct for FiniteProbe {
+    type Ok = ();
+    type Error = NotFinite;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), NotFinite> {
+        self.check(Some(key), value)
+    }
+
+    fn end(self) -> Result<(), NotFinite> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for FiniteProbe {
+    type Ok = ();
+    type Error = NotFinite;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotFinite> {
+        value.serialize(FiniteProbe::inner())
+    }
+
+    fn end(self) -> Result<(), NotFinite> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for FiniteProbe {
+    type Ok = ();
+    type Error = NotFinite;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), NotFinite> {
+        // Only top-level keys name a field; a key's text is worked out only there.
+        if self.top {
+            self.pending_key = serde_json::to_value(key).ok().map(|key| match key {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
+        let key = self.pending_key.take();
+        self.check(key.as_deref(), value)
+    }
+
+    fn end(self) -> Result<(), NotFinite> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,6 +886,9 @@ mod tests {
         assert_eq!(non_finite_field(&Floats { ok: 1.0, nested: vec![Some(2.0), None] }), None);
         let bad = Floats { ok: 1.0, nested: vec![Some(f32::INFINITY)] };
         assert_eq!(non_finite_field(&bad).as_deref(), Some("nested"));
+        assert_eq!(non_finite_field(&json!({"a": 1, "b": [1.5, {"c": 2}]})), None);
+        let map = std::collections::BTreeMap::from([("k", vec![f64::NAN])]);
+        assert_eq!(non_finite_field(&map).as_deref(), Some("k"));
     }
 
     #[test]
