@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub mod fuzz_check;
+
 /// One captured SQS `ReceiveMessage` entry from `fixtures/`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
