@@ -1,6 +1,6 @@
 //! The connection to the server cut for seconds and restored, through a small TCP proxy in
-//! the test: receives and deletes fail, back off and retry; the daemon lives on, and every
-//! message is handled once and deleted (acks that failed in the cut were retried).
+//! the test: receives, deletes and nacks fail, back off and retry; the daemon lives on, and
+//! every message is handled once and deleted (acks that failed in the cut were retried).
 
 mod support;
 
@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use pubsub_aws::provision::{Provisioner, QueueSpec};
 use pubsub_aws::SqsSubscriber;
-use pubsub_core::{encode, handler, DaemonBuilder, MessageResult, OpaqueData, PubSubMessage};
+use pubsub_core::{
+    encode, handler, DaemonBuilder, HandlerError, MessageContext, MessageResult, OpaqueData, PubSubMessage,
+};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -24,13 +26,18 @@ struct Tick {
     n: u32,
 }
 
-/// Handler calls per tick.
+/// Successful handler calls per tick.
 struct Calls(Mutex<HashMap<u32, u32>>);
 
+/// Every third tick is nacked on its first receive, so that nacks too meet the cut.
 #[handler]
-async fn tick(tick: Tick, calls: &Arc<Calls>) {
+async fn tick(tick: Tick, context: &MessageContext, calls: &Arc<Calls>) -> Result<(), HandlerError> {
     tokio::time::sleep(Duration::from_millis(150)).await;
+    if tick.n % 3 == 0 && context.receive_count() == 1 {
+        return Err(HandlerError::retry_after(Duration::ZERO));
+    }
     *calls.0.lock().unwrap().entry(tick.n).or_default() += 1;
+    Ok(())
 }
 
 /// Forwards connections to `target` while up; when cut, drops every open connection and
@@ -127,6 +134,7 @@ async fn a_cut_connection_is_survived_and_nothing_is_lost() {
     let calls = calls.0.lock().unwrap().clone();
     assert_eq!(calls.len(), total as usize, "every message handled: {report}");
     assert!(calls.values().all(|&c| c == 1), "none twice: {calls:?}");
+    assert_eq!(report.count(MessageResult::Retried), u64::from(total.div_ceil(3)), "the nacks: {report}");
     assert_eq!(report.count(MessageResult::Succeeded), total as u64);
     // Nothing visible and nothing in flight: an ack that failed in the cut and was forgotten
     // would leave its message invisible until its visibility timeout ran out.
