@@ -109,6 +109,11 @@ impl Setup {
             .backoff(BackoffPolicy::Fixed(Duration::ZERO))
     }
 
+    /// Runs `daemon` on the jobs queue until it is idle.
+    async fn drain(&self, daemon: DaemonBuilder) -> pubsub_core::DaemonReport {
+        daemon.build(self.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await
+    }
+
     async fn publish(&self, jobs: impl IntoIterator<Item = (i64, &str)>) {
         let jobs: Vec<Job> = jobs.into_iter().map(|(id, kind)| Job { id, kind: kind.into() }).collect();
         self.producer.produce_batch(&jobs).await.unwrap();
@@ -129,13 +134,7 @@ async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
         s.broker.send("jobs", bad).await.unwrap();
     }
     s.publish([(3, "ok")]).await;
-    let report = s
-        .daemon()
-        .backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))
-        .build(s.broker.subscriber("jobs").unwrap())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let report = s.drain(s.daemon().backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))).await;
 
     assert_eq!(report.count(MessageResult::Succeeded), 3);
     assert_eq!(report.count(MessageResult::Failed), 4, "{report}");
@@ -150,7 +149,7 @@ async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
 async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
     let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 3)), ..QueueOptions::default() });
     s.publish([(1, "fail"), (2, "ok")]).await;
-    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon()).await;
     assert_eq!(s.seen.calls(1), 3, "handled once per receive, up to maxReceiveCount");
     assert_eq!(s.seen.calls(2), 1);
     assert_eq!(report.count(MessageResult::Failed), 3);
@@ -164,13 +163,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
 async fn the_daemon_maximum_of_attempts_skips_instead() {
     let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 10)), ..QueueOptions::default() });
     s.publish([(1, "fail")]).await;
-    let report = s
-        .daemon()
-        .max_attempts(2)
-        .build(s.broker.subscriber("jobs").unwrap())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let report = s.drain(s.daemon().max_attempts(2)).await;
     assert_eq!(s.seen.calls(1), 2);
     assert_eq!(report.count(MessageResult::Skipped), 1, "{report}");
     assert!(s.broker.messages("jobs-dlq").is_empty(), "skipped messages are deleted, not dead-lettered");
@@ -181,8 +174,7 @@ async fn the_daemon_maximum_of_attempts_skips_instead() {
 async fn the_heartbeat_keeps_a_slow_message_invisible() {
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
     s.publish([(1, "slow:9000")]).await;
-    let report =
-        s.daemon().concurrency(4).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon().concurrency(4)).await;
     assert_eq!(s.seen.calls(1), 1, "never redelivered while its handler ran for 4.5 visibility timeouts");
     assert_eq!(report.count(MessageResult::Succeeded), 1);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
@@ -200,8 +192,7 @@ async fn the_heartbeat_stops_at_its_maximum() {
         backoff: BackoffPolicy::Fixed(Duration::ZERO),
         ..Default::default()
     };
-    let report =
-        s.daemon().config(config).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon().config(config)).await;
     assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
     let starts = s.seen.started_at.lock().unwrap().clone();
     let again = starts[1].1 - starts[0].1;
@@ -238,13 +229,7 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     assert_eq!(stats.in_flight, 0, "{stats:?}");
     assert_eq!(stats.total as u64, total as u64 - handled_first);
 
-    let second = s
-        .daemon()
-        .concurrency(20)
-        .build(s.broker.subscriber("jobs").unwrap())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let second = s.drain(s.daemon().concurrency(20)).await;
     assert_eq!(handled_first + second.count(MessageResult::Succeeded), total as u64);
     for id in 0..total {
         assert_eq!(s.seen.calls(id), 1, "job {id}");
@@ -276,8 +261,7 @@ async fn more_than_ten_handlers_run_at_once_when_asked() {
 async fn concurrency_is_bounded() {
     let s = setup(QueueOptions::default());
     s.publish((0..40).map(|id| (id, "slow:20"))).await;
-    let report =
-        s.daemon().concurrency(3).build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon().concurrency(3)).await;
     assert_eq!(report.count(MessageResult::Succeeded), 40);
     assert!(s.seen.max_running.load(Ordering::SeqCst) <= 3);
 }
@@ -287,13 +271,7 @@ async fn deletes_are_batched() {
     let s = setup(QueueOptions::default());
     s.publish((0..100).map(|id| (id, "ok"))).await;
     s.broker.reset_request_counts();
-    let report = s
-        .daemon()
-        .concurrency(20)
-        .build(s.broker.subscriber("jobs").unwrap())
-        .unwrap()
-        .run_until_idle()
-        .await;
+    let report = s.drain(s.daemon().concurrency(20)).await;
     assert_eq!(report.count(MessageResult::Succeeded), 100);
     let counts = s.broker.request_counts();
     // With request latency, deletes still go ten at a time (they once went one by one).
@@ -310,7 +288,7 @@ async fn failed_requests_are_retried_and_nothing_is_lost() {
     s.broker.fail_next_request(Operation::Receive, TransportError::Unavailable("connection reset".into()));
     s.broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("connection reset".into()));
     s.broker.fail_entries(Operation::AckBatch, [0, 3]);
-    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon()).await;
     assert_eq!(report.count(MessageResult::Succeeded), 20);
     assert_eq!(report.unsettled, 0);
     assert_eq!(s.broker.queue_stats("jobs").total, 0, "every delete went through in the end");
@@ -328,7 +306,7 @@ async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
         .unwrap();
     s.publish([(1, "publish")]).await;
     s.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("SNS is down".into()));
-    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon()).await;
     // First attempt: the handler succeeded but its message could not be sent: FAILED, kept.
     // Second attempt (backoff 0): sent, then deleted.
     assert_eq!(report.count(MessageResult::Failed), 1, "{report}");
@@ -350,7 +328,7 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
             .unwrap();
     }
     s.publish([(1, "ok")]).await;
-    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon()).await;
     assert_eq!(report.count(MessageResult::Ignored), 300);
     assert_eq!(report.count(MessageResult::Succeeded), 1, "a handled type always has its row");
     assert!(report.results.len() <= 258, "{} rows", report.results.len());
@@ -396,7 +374,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
             }
         })
     };
-    let report = s.daemon().build(s.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await;
+    let report = s.drain(s.daemon()).await;
     release.abort();
     assert_eq!(report.count(MessageResult::Succeeded), 1, "handled on its second receive: {report}");
     assert_eq!(s.seen.calls(1), 2);
