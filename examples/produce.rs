@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pubsub_core::memory::SubscriptionOptions;
-use pubsub_core::{Consumer, MemoryBroker, OpaqueData, Producer, PubSubMessage, TopicMap};
+use pubsub_core::{Consumer, MemoryBroker, OpaqueData, Producer, PubSubMessage, TopicMap, UntypedMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
@@ -35,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // "Dict" content: a media type and a JSON object.
     let id = producer
-        .produce_untyped(SimpleMessage::MEDIA_TYPE, json!({"message": "hello again", "timestamp": now}))
+        .produce(&UntypedMessage::new(
+            SimpleMessage::MEDIA_TYPE,
+            json!({"message": "hello again", "timestamp": now}),
+        )?)
         .await?;
     println!("untyped: message id {id}");
 

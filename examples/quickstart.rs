@@ -9,7 +9,7 @@ use std::time::Duration;
 use pubsub_core::memory::{QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::{
     handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult, Producer,
-    PubSubMessage, TopicMap,
+    PubSubMessage, TopicMap, UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -79,7 +79,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     broker
         .send("quickstart", r#"{"mediaType": "application/vnd.globality.pubsub._.created.order", "orderId": "", "amount": -5}"#)
         .await?;
-    let id = producer.produce_untyped("application/vnd.globality.pubsub.unknown", json!({"x": 1})).await?;
+    let id = producer
+        .produce(&UntypedMessage::new("application/vnd.globality.pubsub.unknown", json!({"x": 1}))?)
+        .await?;
     println!("  unknown media type -> message id {id}");
 
     println!("\nhandling:");

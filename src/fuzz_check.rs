@@ -24,8 +24,8 @@
 use std::fmt::Debug;
 
 use pubsub_core::{
-    decode, decode_untyped, encode, encode_untyped, Decoded, DynMessage, OpaqueData, PubSubMessage, Registry,
-    SchemaKind, UntypedMessage, REQUEST_PUBLISHED,
+    codec::REQUEST_PUBLISHED, decode, encode, registry::DynMessage, registry::Registry, registry::SchemaKind,
+    Decoded, OpaqueData, PubSubMessage, UntypedMessage,
 };
 use serde_json::{Map, Value};
 
@@ -121,7 +121,7 @@ pub fn check_typed<T: PubSubMessage + PartialEq + Debug>(probe: &Probe<'_>) -> b
 /// decodes untyped), the raw body agrees, and encode then decode gives the same content (the
 /// encoder leaves top-level `null`s out). Returns whether it decoded.
 fn check_untyped(probe: &Probe<'_>) -> bool {
-    let Ok(decoded) = decode_untyped(probe.body) else { return false };
+    let Ok(decoded) = pubsub_core::decode::<pubsub_core::UntypedMessage>(probe.body) else { return false };
     let registry = Registry::global().expect("built by probe");
     match registry.lookup(&decoded.media_type).map(|schema| schema.kind()) {
         Some(SchemaKind::Untyped) => {
@@ -138,14 +138,15 @@ fn check_untyped(probe: &Probe<'_>) -> bool {
         None => assert!(probe.registry.is_none(), "registry decoded an unknown media type: {:?}", probe.body),
     }
     if let Some(inner) = probe.inner {
-        let raw = decode_untyped(inner).unwrap_or_else(|e| panic!("{inner:?} decodes wrapped, not raw: {e}"));
+        let raw = pubsub_core::decode::<pubsub_core::UntypedMessage>(inner)
+            .unwrap_or_else(|e| panic!("{inner:?} decodes wrapped, not raw: {e}"));
         assert_eq!(raw, decoded, "{inner:?} decodes differently raw and wrapped");
     }
 
-    let body = encode_untyped(&decoded.message, &decoded.opaque_data)
+    let body = pubsub_core::encode(&decoded.message, &decoded.opaque_data)
         .unwrap_or_else(|e| panic!("a decoded untyped message does not encode: {e}\n{decoded:?}"));
-    let again =
-        decode_untyped(&body).unwrap_or_else(|e| panic!("untyped does not decode its own {body:?}: {e}"));
+    let again = pubsub_core::decode::<pubsub_core::UntypedMessage>(&body)
+        .unwrap_or_else(|e| panic!("untyped does not decode its own {body:?}: {e}"));
     assert_eq!(again.message.media_type, decoded.message.media_type);
     assert_eq!(again.message.content, without_nulls(&decoded.message.content), "changed through {body:?}");
     assert_same_opaque(&again.opaque_data, &decoded.opaque_data);

@@ -1,7 +1,7 @@
 //! Two types claiming one media type: the registry names both. (`inventory` keeps one
 //! registry per binary, so this test has a file of its own.)
 
-use pubsub_core::{PubSubMessage, Registry, RegistryError};
+use pubsub_core::{registry::Registry, registry::RegistryError, PubSubMessage};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 

@@ -2,8 +2,7 @@
 //! content has the shape of the captured body.
 
 use pubsub_core::{
-    decode, decode_untyped, encode, encode_untyped, Change, OpaqueData, PubSubMessage, Registry,
-    UntypedMessage,
+    decode, encode, media_type::Change, registry::Registry, OpaqueData, PubSubMessage, UntypedMessage,
 };
 use pubsub_suite::{captured, captured_entries};
 use serde::{Deserialize, Serialize};
@@ -109,12 +108,12 @@ fn convention_fixtures_decode_untyped() {
     for (name, change, content) in expected {
         for envelope in ["sns", "raw"] {
             let entry = captured(&format!("{name}.{envelope}.json"));
-            let decoded = decode_untyped(&entry.body).unwrap();
+            let decoded = pubsub_core::decode::<pubsub_core::UntypedMessage>(&entry.body).unwrap();
             let lifecycle = decoded.message.lifecycle().expect("a lifecycle media type");
             assert_eq!((lifecycle.change, lifecycle.resource.as_str()), (change, "widget"), "{name}");
             assert_eq!(Value::Object(decoded.message.content.clone()), content, "{name}");
 
-            let ours = encode_untyped(&decoded.message, &decoded.opaque_data).unwrap();
+            let ours = pubsub_core::encode(&decoded.message, &decoded.opaque_data).unwrap();
             assert_same_shape(&ours, &message_value(&entry.body));
         }
     }
@@ -140,7 +139,7 @@ fn conventional_constructors_build_the_captured_messages() {
         let captured = message_value(&entry.body);
         let published = captured["opaqueData"]["x-request-published"].as_str().unwrap();
         let opaque = OpaqueData::from_iter([("x-request-published", published)]);
-        assert_same_shape(&encode_untyped(&message, &opaque).unwrap(), &captured);
+        assert_same_shape(&pubsub_core::encode(&message, &opaque).unwrap(), &captured);
     }
 }
 

@@ -173,7 +173,10 @@ impl ProvisionConfig {
 impl SubscriptionSpec {
     /// A subscription that delivers only what `handlers` handle (a daemon's
     /// `DaemonBuilder::handler_table()`), so its queue receives nothing it would ignore.
-    pub fn for_handlers(handlers: &pubsub_core::HandlerTable, raw_delivery: bool) -> SubscriptionSpec {
+    pub fn for_handlers(
+        handlers: &pubsub_core::handler::HandlerTable,
+        raw_delivery: bool,
+    ) -> SubscriptionSpec {
         SubscriptionSpec { raw_delivery, filter: filter_for(&handlers.media_types()) }
     }
 }

@@ -13,8 +13,8 @@ use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{RequestCounter, SnsPublisher, SqsSubscriber};
 use pubsub_core::memory::FilterPolicy;
 use pubsub_core::{
-    handler, BackoffPolicy, Consumer, DaemonBuilder, HandlerError, MessageResult, Producer, PubSubMessage,
-    TopicMap, UntypedMessage,
+    backoff::BackoffPolicy, handler, Consumer, DaemonBuilder, HandlerError, MessageResult, Producer,
+    PubSubMessage, TopicMap, UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -343,7 +343,7 @@ async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
     let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce(&SimpleMessage { message: "hang".into(), timestamp: 7.0 }).await.unwrap();
-    let config = pubsub_core::DaemonConfig {
+    let config = pubsub_core::daemon::DaemonConfig {
         concurrency: 4,
         wait_time: Duration::from_secs(1),
         heartbeat_max: Duration::from_secs(3),

@@ -17,7 +17,8 @@ use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{RequestCounter, SnsPublisher, SqsSubscriber};
 use pubsub_core::transport::{BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, TransportError};
 use pubsub_core::{
-    Consumer, EncodeError, OpaqueData, Producer, PubSubMessage, PublishError, TopicMap, MAX_MESSAGE_BYTES,
+    codec::EncodeError, producer::PublishError, producer::MAX_MESSAGE_BYTES, Consumer, OpaqueData, Producer,
+    PubSubMessage, TopicMap,
 };
 use serde::{Deserialize, Serialize};
 use support::{pubsub, text};

@@ -8,7 +8,7 @@ use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use pubsub_aws::{SnsPublisher, SqsSubscriber};
 use pubsub_core::transport::{OutgoingMessage, Publisher, Subscriber, TransportError};
-use pubsub_core::{Producer, PublishError, TopicMap, UntypedMessage};
+use pubsub_core::{producer::PublishError, Producer, TopicMap, UntypedMessage};
 
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
 
@@ -123,8 +123,7 @@ async fn a_refused_publish_entry_reaches_the_caller_with_what_was_sent() {
     let producer = Producer::new(publisher, TopicMap::new().default_topic("arn:aws:sns:us-east-1:1:t"));
     let messages: Vec<UntypedMessage> =
         (0..2).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
-    let Err(PublishError::Partial { sent, failures }) = producer.produce_untyped_batch(&messages).await
-    else {
+    let Err(PublishError::Partial { sent, failures }) = producer.produce_batch(&messages).await else {
         panic!("a partial failure is reported")
     };
     assert_eq!(sent, vec![Some("m-0".to_owned()), None]);
@@ -150,7 +149,7 @@ async fn publish_results_are_matched_by_entry_id_and_an_entry_sns_omits_is_not_t
     let producer = Producer::new(publisher, TopicMap::new().default_topic("arn:aws:sns:us-east-1:1:t"));
     let messages: Vec<UntypedMessage> =
         (0..4).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
-    let error = producer.produce_untyped_batch(&messages).await.unwrap_err();
+    let error = producer.produce_batch(&messages).await.unwrap_err();
     let PublishError::Partial { sent, failures } = &error else { panic!("{error:?}") };
     assert_eq!(sent, &[Some("m-0".to_owned()), None, Some("m-2".to_owned()), None]);
     let reasons: Vec<(usize, &str, bool)> =
@@ -177,7 +176,7 @@ async fn a_publish_to_a_missing_topic_names_it_and_says_nothing_was_published() 
     let producer = Producer::new(publisher, TopicMap::new().default_topic(topic));
     let messages: Vec<UntypedMessage> =
         (0..2).map(|n| UntypedMessage::new("a/b", serde_json::json!({ "n": n })).unwrap()).collect();
-    let error = producer.produce_untyped_batch(&messages).await.unwrap_err();
+    let error = producer.produce_batch(&messages).await.unwrap_err();
     assert!(
         matches!(&error, PublishError::Transport { error: TransportError::TopicNotFound(t), sent, .. }
             if t == topic && sent == &[None, None]),

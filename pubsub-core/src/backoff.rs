@@ -34,7 +34,7 @@ impl BackoffPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use pubsub_core::BackoffPolicy;
+    /// use pubsub_core::backoff::BackoffPolicy;
     ///
     /// assert_eq!(BackoffPolicy::default().delay(3), Duration::from_secs(5));
     /// let d = BackoffPolicy::exponential().delay(3); // 1..=7 s

@@ -9,16 +9,15 @@ use std::time::Duration;
 use crate::backoff::BackoffPolicy;
 use crate::envelope::{decode, Decoded};
 use crate::error::DecodeError;
+use crate::message::Message;
 use crate::transport::{ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH};
-use crate::untyped::{decode_untyped, UntypedMessage};
-use crate::PubSubMessage;
 
 /// Reads one queue a batch at a time.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use pubsub_core::{Consumer, MemoryBroker};
+/// use pubsub_core::{Consumer, MemoryBroker, UntypedMessage};
 ///
 /// let broker = MemoryBroker::new();
 /// broker.create_queue("work", Default::default());
@@ -26,7 +25,7 @@ use crate::PubSubMessage;
 ///
 /// let consumer = Consumer::new(broker.subscriber("work")?);
 /// for delivery in consumer.consume().await? {
-///     let job = delivery.untyped()?;
+///     let job = delivery.decode::<UntypedMessage>()?;
 ///     assert_eq!(job.message.content["id"], "j-1");
 ///     delivery.ack().await?;
 /// }
@@ -123,14 +122,10 @@ impl<S: Subscriber> Delivery<S> {
         &self.message
     }
 
-    /// Decodes it as `T`.
-    pub fn decode<T: PubSubMessage>(&self) -> Result<Decoded<T>, DecodeError> {
+    /// Decodes it as `M`: a derived type (its media type checked), or
+    /// [`UntypedMessage`](crate::UntypedMessage) for any media type.
+    pub fn decode<M: Message>(&self) -> Result<Decoded<M>, DecodeError> {
         decode(&self.message.body)
-    }
-
-    /// Decodes it with no Rust type.
-    pub fn untyped(&self) -> Result<Decoded<UntypedMessage>, DecodeError> {
-        decode_untyped(&self.message.body)
     }
 
     /// Deletes it from the queue.
@@ -150,12 +145,12 @@ impl<S: Subscriber> Delivery<S> {
     /// (backoff delay) when it returns `Err`.
     ///
     /// ```no_run
-    /// # async fn f(delivery: pubsub_core::Delivery<pubsub_core::memory::MemorySubscriber>) {
+    /// # async fn f(delivery: pubsub_core::consumer::Delivery<pubsub_core::memory::MemorySubscriber>) {
     /// let result = delivery
     ///     .scope(async {
-    ///         let message = delivery.untyped()?;
+    ///         let message = delivery.decode::<pubsub_core::UntypedMessage>()?;
     ///         println!("{}", message.media_type);
-    ///         Ok::<(), pubsub_core::DecodeError>(())
+    ///         Ok::<(), pubsub_core::codec::DecodeError>(())
     ///     })
     ///     .await;
     /// # }

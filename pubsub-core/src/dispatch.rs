@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
-use crate::handler::{Collaborators, Handler, HandlerError, HandlerFuture, MessageContext};
+use crate::handler::{Collaborators, Handler, HandlerError, MessageContext};
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, MessageResult, Outcome};
+use crate::plumbing::HandlerFuture;
 use crate::producer::Producer;
 use crate::transport::{MessageId, ReceivedMessage};
 use crate::{MediaType, MediaTypePattern};

@@ -11,9 +11,9 @@ use serde_json::value::RawValue;
 
 use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::{DecodeError, EncodeError, Layer};
+use crate::message::{Message, PubSubMessage};
 use crate::opaque::{published_stamp, OpaqueData};
 use crate::validation::ValidationReport;
-use crate::PubSubMessage;
 
 /// A decoded message with what travelled around it.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,26 +45,36 @@ pub struct Decoded<T> {
 /// let body = encode(&Simple { message: "hi".into(), timestamp: 1.5 }, &OpaqueData::new())?;
 /// assert!(body.starts_with(r#"{"mediaType":"application/vnd.globality.pubsub.simple","opaqueData":{"x-request-published":"#));
 /// assert!(body.ends_with(r#","message":"hi","timestamp":1.5}"#));
-/// # Ok::<(), pubsub_core::EncodeError>(())
+/// # Ok::<(), pubsub_core::codec::EncodeError>(())
 /// ```
-pub fn encode<T: PubSubMessage>(message: &T, opaque: &OpaqueData) -> Result<String, EncodeError> {
+pub fn encode<M: Message>(message: &M, opaque: &OpaqueData) -> Result<String, EncodeError> {
+    message.write_body(opaque, &published_stamp(SystemTime::now()))
+}
+
+/// The body of a typed message: validated, then written.
+pub(crate) fn write_typed<T: PubSubMessage>(
+    message: &T,
+    opaque: &OpaqueData,
+    stamp: &str,
+) -> Result<String, EncodeError> {
     message.validate().map_err(|errors| EncodeError::Invalid {
         media_type: T::MEDIA_TYPE.to_owned(),
         report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
     })?;
-    write_body(T::MEDIA_TYPE, opaque, &published_stamp(SystemTime::now()), message)
+    write_body(T::MEDIA_TYPE, opaque, stamp, message)
 }
 
-/// Decodes an SQS body into `T`.
+/// Decodes an SQS body into `M`: a typed message, or [`UntypedMessage`](crate::UntypedMessage)
+/// for any media type.
 ///
 /// The body may be an SNS notification (its `Message` holds the message) or the raw message.
-/// The media type must equal `T::MEDIA_TYPE`; unknown fields are ignored; the result is
+/// For a typed message the media type must equal `M::MEDIA_TYPE`; unknown fields are ignored; the result is
 /// validated. A number beyond `f32::MAX` for an `f32` that serde reads through its buffer (in
 /// a tagged or untagged enum, a flattened field) would come out as infinity, which [`encode`]
 /// refuses: it is refused here too, as [`DecodeError::Invalid`].
 ///
 /// ```
-/// # use pubsub_core::{decode, DecodeError, PubSubMessage};
+/// # use pubsub_core::{decode, codec::DecodeError, PubSubMessage};
 /// # use serde::{Deserialize, Serialize};
 /// #[derive(Debug, Serialize, Deserialize, validator::Validate, PubSubMessage)]
 /// #[media_type = "application/vnd.globality.pubsub.simple"]
@@ -79,23 +89,23 @@ pub fn encode<T: PubSubMessage>(message: &T, opaque: &OpaqueData) -> Result<Stri
 /// assert!(matches!(error, DecodeError::MediaTypeMismatch { .. }));
 /// # Ok::<(), DecodeError>(())
 /// ```
-pub fn decode<T: PubSubMessage>(body: &str) -> Result<Decoded<T>, DecodeError> {
+pub fn decode<M: Message>(body: &str) -> Result<Decoded<M>, DecodeError> {
     decode_envelope(Envelope::read(body)?)
 }
 
-pub(crate) fn decode_envelope<T: PubSubMessage>(envelope: Envelope<'_>) -> Result<Decoded<T>, DecodeError> {
-    if envelope.media_type != T::MEDIA_TYPE {
-        return Err(DecodeError::MediaTypeMismatch {
-            expected: T::MEDIA_TYPE.to_owned(),
-            found: envelope.media_type,
-        });
-    }
-    let message = typed_from_envelope::<T>(&envelope)?;
+pub(crate) fn decode_envelope<M: Message>(envelope: Envelope<'_>) -> Result<Decoded<M>, DecodeError> {
+    let message = M::from_envelope(&envelope)?;
     Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
 }
 
-/// The content of `envelope` as `T`, validated (the media type is the caller's to check).
+/// The content of `envelope` as `T`: media type checked, validated.
 pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
+    if envelope.media_type != T::MEDIA_TYPE {
+        return Err(DecodeError::MediaTypeMismatch {
+            expected: T::MEDIA_TYPE.to_owned(),
+            found: envelope.media_type.clone(),
+        });
+    }
     let message: T = envelope.content()?;
     // serde narrows a buffered f64 to f32 with no range check (serde_json checks only when it
     // reads the f32 itself), so a number beyond f32::MAX in a tagged enum arrives as infinity.

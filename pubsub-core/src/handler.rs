@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use crate::envelope::Envelope;
 use crate::error::DecodeError;
+use crate::plumbing::{HandlerCall, HandlerFuture, Need};
+
+pub use crate::dispatch::{HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
 use crate::producer::{PublishError, TopicMap};
-use crate::transport::{BoxFuture, OutgoingMessage};
-use crate::untyped::{encode_untyped, UntypedMessage};
-use crate::{encode, PubSubMessage};
+use crate::transport::OutgoingMessage;
+use crate::{encode, Message};
 
 /// What a handler reports when it does not simply succeed.
 ///
@@ -91,91 +93,11 @@ impl fmt::Debug for HandlerError {
     }
 }
 
-/// What a handler returns: `Result<(), HandlerError>` (or `Result<(), E>` for any `E` that
-/// converts), or `()`.
-#[diagnostic::on_unimplemented(
-    message = "a #[handler] must return `Result<(), HandlerError>` or `()`, not `{Self}`",
-    label = "change the return type to `Result<(), pubsub_core::HandlerError>`"
-)]
-pub trait IntoHandlerResult {
-    /// The result in the one form the dispatcher reads.
-    fn into_handler_result(self) -> Result<(), HandlerError>;
-}
-
-impl IntoHandlerResult for () {
-    fn into_handler_result(self) -> Result<(), HandlerError> {
-        Ok(())
-    }
-}
-
-impl<E: Into<HandlerError>> IntoHandlerResult for Result<(), E> {
-    fn into_handler_result(self) -> Result<(), HandlerError> {
-        self.map_err(Into::into)
-    }
-}
-
-/// What a handler's first argument can be: a `#[derive(PubSubMessage)]` type, or an
-/// [`UntypedMessage`] (with `#[handler(media_type = "...")]`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a message type",
-    label = "the first argument of a #[handler] must be a type with #[derive(PubSubMessage)], or UntypedMessage",
-    note = "derive it: #[derive(Serialize, Deserialize, Validate, PubSubMessage)] with #[media_type = \"...\"]"
-)]
-pub trait HandlerInput: Sized + Send + 'static {
-    /// The media type handled when the handler names none; empty for [`UntypedMessage`].
-    const MEDIA_TYPE: &'static str;
-
-    /// Reads the message out of its envelope, validated. Not a public API.
-    #[doc(hidden)]
-    fn from_envelope(envelope: &Envelope<'_>) -> Result<Self, DecodeError>;
-}
-
-impl<T: PubSubMessage> HandlerInput for T {
-    const MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
-
-    fn from_envelope(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
-        crate::envelope::typed_from_envelope(envelope)
-    }
-}
-
-impl HandlerInput for UntypedMessage {
-    const MEDIA_TYPE: &'static str = "";
-
-    fn from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMessage, DecodeError> {
-        crate::untyped::untyped_from_envelope(envelope)
-    }
-}
-
-/// A collaborator a handler takes as `&T`, declared so the daemon can check at start-up.
-#[derive(Clone, Copy)]
-pub struct Need {
-    type_id: fn() -> TypeId,
-    type_name: fn() -> &'static str,
-}
-
-impl Need {
-    /// The need of a `T`.
-    pub const fn of<T: Send + Sync + 'static>() -> Need {
-        Need { type_id: TypeId::of::<T>, type_name: std::any::type_name::<T> }
-    }
-
-    /// The Rust type's name.
-    pub fn type_name(&self) -> &'static str {
-        (self.type_name)()
-    }
-}
-
-impl fmt::Debug for Need {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.type_name())
-    }
-}
-
 /// Shared state for handlers (a database pool, an HTTP client): the seed's
 /// `graph.collaborator`. One value per type; cheap to clone.
 ///
 /// ```
-/// use pubsub_core::Collaborators;
+/// use pubsub_core::handler::Collaborators;
 ///
 /// struct Db(&'static str);
 /// let collaborators = Collaborators::new().with(Db("postgres://"));
@@ -204,9 +126,9 @@ impl Collaborators {
         self.values.get(&TypeId::of::<T>()).and_then(|value| value.downcast_ref::<T>())
     }
 
-    /// Whether `need` is met.
-    pub fn satisfies(&self, need: &Need) -> bool {
-        self.values.contains_key(&(need.type_id)())
+    /// Whether `need` is met (the context always is).
+    pub(crate) fn satisfies(&self, need: &Need) -> bool {
+        need.is_context || self.values.contains_key(&(need.type_id)())
     }
 }
 
@@ -233,6 +155,11 @@ pub struct MessageContext {
 }
 
 impl MessageContext {
+    /// `true` for this type and `false` (a trait's constant) for every other, so that
+    /// `#[handler]` tells the context from a collaborator by type, whatever it is called.
+    #[doc(hidden)]
+    pub const __IS_MESSAGE_CONTEXT: bool = true;
+
     pub(crate) fn new(
         message_id: String,
         receive_count: u32,
@@ -293,27 +220,19 @@ impl MessageContext {
         self.collaborators.get::<T>()
     }
 
-    /// Queues `message` to be published when the handler succeeds. It is validated and
-    /// encoded now, and its topic is chosen now, so a mistake fails the handler here.
-    pub fn publish<M: PubSubMessage>(&self, message: &M) -> Result<(), PublishError> {
-        let body = encode(message, &self.outgoing_opaque)?;
-        self.queue(M::MEDIA_TYPE, body)
-    }
-
-    /// Queues an untyped message, as [`publish`](MessageContext::publish).
-    pub fn publish_untyped(&self, message: &UntypedMessage) -> Result<(), PublishError> {
-        let body = encode_untyped(message, &self.outgoing_opaque)?;
-        self.queue(message.media_type.as_str(), body)
-    }
-
-    fn queue(&self, media_type: &str, body: String) -> Result<(), PublishError> {
-        crate::producer::check_size(media_type, &body)?;
-        let topic = match &self.topics {
-            Some(topics) => topics.topic_for(media_type)?.to_owned(),
-            None => return Err(PublishError::TopicNotDefined { media_type: media_type.to_owned() }),
+    /// Queues `message` (a derived type or an [`UntypedMessage`](crate::UntypedMessage)) to
+    /// be published when the handler succeeds. It is validated and encoded now, and its topic
+    /// is chosen now, so a mistake fails the handler here.
+    pub fn publish<M: Message>(&self, message: &M) -> Result<(), PublishError> {
+        let Some(topics) = &self.topics else {
+            return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
-        let message = OutgoingMessage { media_type: media_type.to_owned(), body };
-        self.outbox.lock().expect("outbox lock").push((topic, message));
+        let media_type = message.media_type();
+        let body = encode(message, &self.outgoing_opaque)?;
+        crate::producer::check_size(media_type, &body)?;
+        let topic = topics.topic_for(media_type)?.to_owned();
+        let outgoing = OutgoingMessage { media_type: media_type.to_owned(), body };
+        self.outbox.lock().expect("outbox lock").push((topic, outgoing));
         Ok(())
     }
 
@@ -334,14 +253,9 @@ impl fmt::Debug for MessageContext {
     }
 }
 
-/// The future a handler call is.
-pub type HandlerFuture = BoxFuture<'static, Result<(), HandlerError>>;
-
-/// Starts a handler on a message: reads the message out of the envelope (an error is the
-/// message's own, FAILED) and returns the handler's future.
-pub type HandlerCall = fn(&Envelope<'_>, Arc<MessageContext>) -> Result<HandlerFuture, DecodeError>;
-
-/// A handler: what `#[handler]` registers, or what [`Handler::new`] builds by hand.
+/// A handler: what `#[handler]` makes of an `async fn` (its name, media type, the
+/// collaborators it takes, and how to call it). Linked handlers are listed by
+/// [`Handler::linked`]; a daemon's by [`Daemon::handlers`](crate::daemon::Daemon::handlers).
 #[derive(Clone, Copy)]
 pub struct Handler {
     name: &'static str,
@@ -353,7 +267,7 @@ pub struct Handler {
 impl Handler {
     /// A handler named `name` (its function's path) for `media_type` (a media type or a
     /// `prefix.*` pattern), needing `needs`, started by `call`. `#[handler]` writes this.
-    pub const fn new(
+    pub(crate) const fn new(
         name: &'static str,
         media_type: &'static str,
         needs: &'static [Need],
@@ -372,8 +286,12 @@ impl Handler {
         self.media_type
     }
 
-    /// The collaborators it takes.
-    pub fn needs(&self) -> &'static [Need] {
+    /// The type names of the collaborators it takes (`&T` arguments other than the context).
+    pub fn collaborators(&self) -> impl Iterator<Item = &'static str> {
+        self.needs.iter().filter(|need| !need.is_context).map(Need::type_name)
+    }
+
+    pub(crate) fn needs(&self) -> &'static [Need] {
         self.needs
     }
 
@@ -407,3 +325,35 @@ impl fmt::Debug for Handler {
 }
 
 inventory::collect!(Handler);
+
+/// A `#[handler]` function, named as a type to register it explicitly:
+/// `DaemonBuilder::new("billing").handler::<charge>()` runs `charge` and only the handlers so
+/// named, whether or not others are linked. `#[handler]` implements it (on a hidden type that
+/// shares the function's name); it cannot be implemented by hand.
+///
+/// ```
+/// use pubsub_core::handler::HandlerFn;
+/// use pubsub_core::{handler, HandlerError, PubSubMessage};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+/// # #[media_type = "application/vnd.acme.pubsub.order"]
+/// # struct Order { id: String }
+///
+/// #[handler]
+/// async fn on_order(order: Order) -> Result<(), HandlerError> {
+///     let _ = order.id;
+///     Ok(())
+/// }
+///
+/// assert_eq!(<on_order as HandlerFn>::HANDLER.media_type(), "application/vnd.acme.pubsub.order");
+/// assert!(<on_order as HandlerFn>::HANDLER.is_named("on_order"));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a #[handler] function",
+    label = "name an `async fn` marked #[handler] here",
+    note = "#[handler] makes a type of the same name as the function; it is that type that is named here"
+)]
+pub trait HandlerFn {
+    /// The handler.
+    const HANDLER: Handler;
+}

@@ -33,48 +33,51 @@
 //! The wire format and the processing rules are those of microcosm-pubsub: see [`encode`] and
 //! [`decode`], and [`UntypedMessage`] for media types with no Rust type.
 
-mod backoff;
+pub mod backoff;
 mod body;
 #[cfg(feature = "cli")]
 pub mod cli;
-mod consumer;
-mod daemon;
+pub mod consumer;
+pub mod daemon;
 mod dispatch;
 mod envelope;
 mod error;
-mod handler;
-mod media_type;
+pub mod handler;
+pub mod media_type;
 pub mod memory;
 mod message;
 mod opaque;
-mod outcome;
-mod producer;
-mod registry;
+pub mod outcome;
+mod plumbing;
+pub mod producer;
+pub mod registry;
 pub mod testing;
 pub mod transport;
 mod untyped;
 mod validation;
 
-pub use backoff::{BackoffPolicy, MAX_VISIBILITY};
-pub use consumer::{Consumer, Delivery, ScopeError};
-pub use daemon::{shutdown_signal, Daemon, DaemonBuilder, DaemonConfig, DaemonReport, OTHER_MEDIA_TYPES};
-pub use dispatch::{Dispatcher, Handled, HandlerSetError, HandlerTable};
-pub use envelope::{decode, encode, Decoded};
-pub use error::{DecodeError, EncodeError, Layer};
-pub use handler::{
-    Collaborators, Handler, HandlerCall, HandlerError, HandlerFuture, HandlerInput, IntoHandlerResult,
-    MessageContext, Need,
-};
-pub use media_type::{Change, Lifecycle, MediaType, MediaTypeError, MediaTypePattern};
+/// The wire codec: encoding and decoding the bodies microcosm-pubsub exchanges, the opaque data
+/// that travels with them, and what goes wrong.
+pub mod codec {
+    pub use crate::envelope::{decode, encode, Decoded};
+    pub use crate::error::{DecodeError, EncodeError, Layer};
+    pub use crate::opaque::{OpaqueData, DEFAULT_TTL, REQUEST_ID, REQUEST_PUBLISHED, REQUEST_TTL};
+    pub use crate::untyped::{UntypedError, UntypedMessage};
+    pub use crate::validation::{FieldViolation, ValidationReport};
+}
+
+pub use codec::{decode, encode, Decoded, OpaqueData, UntypedMessage};
+pub use consumer::Consumer;
+pub use daemon::DaemonBuilder;
+pub use handler::{HandlerError, MessageContext};
 pub use memory::MemoryBroker;
-pub use message::PubSubMessage;
-pub use opaque::{OpaqueData, DEFAULT_TTL, REQUEST_ID, REQUEST_PUBLISHED, REQUEST_TTL};
-pub use outcome::{Disposition, MessageResult, Outcome};
-pub use producer::{Producer, PublishError, TopicMap, MAX_MESSAGE_BYTES};
-pub use registry::{DynMessage, Registry, RegistryBuilder, RegistryError, Schema, SchemaKind};
-pub use transport::{MessageId, Publisher, Subscriber};
-pub use untyped::{decode_untyped, encode_untyped, UntypedError, UntypedMessage};
-pub use validation::{FieldViolation, ValidationReport};
+pub use message::{Message, PubSubMessage};
+pub use outcome::MessageResult;
+pub use producer::{Producer, TopicMap};
+
+// Short paths for the crate's own modules.
+pub(crate) use media_type::{Change, Lifecycle, MediaType, MediaTypeError, MediaTypePattern};
+pub(crate) use validation::ValidationReport;
 
 /// `#[derive(PubSubMessage)]`; see [`PubSubMessage`](trait@PubSubMessage).
 #[cfg(feature = "derive")]
@@ -109,18 +112,9 @@ pub use pubsub_derive::handler;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::envelope::Envelope;
+    pub use crate::plumbing::*;
     pub use crate::registry::MessageRegistration;
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;
-
-    /// The collaborator a handler argument names; the daemon checked it exists at start-up.
-    pub fn collaborator<'c, T: Send + Sync + 'static>(
-        context: &'c crate::MessageContext,
-        handler: &str,
-    ) -> &'c T {
-        context.collaborator::<T>().unwrap_or_else(|| {
-            panic!("handler `{handler}` needs a `{}` collaborator", std::any::type_name::<T>())
-        })
-    }
 }

@@ -1,8 +1,13 @@
-//! The `PubSubMessage` trait.
+//! The message traits: [`PubSubMessage`], what a derived type is, and [`Message`], what every
+//! operation takes.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use validator::Validate;
+
+use crate::envelope::Envelope;
+use crate::error::{DecodeError, EncodeError};
+use crate::opaque::OpaqueData;
 
 /// A typed message: a struct published under one media type.
 ///
@@ -38,4 +43,69 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
             .find(|(rust, _)| *rust == rust_field)
             .map_or(rust_field, |(_, wire)| wire)
     }
+}
+
+/// What can be published and decoded: a `#[derive(PubSubMessage)]` type, whose media type is
+/// fixed, or an [`UntypedMessage`](crate::UntypedMessage), which names its own.
+///
+/// Every operation on messages takes this one trait: [`encode`](crate::encode),
+/// [`decode`](crate::decode), [`Producer::produce`](crate::Producer::produce),
+/// [`MessageContext::publish`](crate::MessageContext::publish), a handler's first argument,
+/// [`Delivery::decode`](crate::consumer::Delivery::decode) and the test kit's
+/// [`TestRun::published`](crate::testing::TestRun::published). It is implemented for you; it
+/// cannot be implemented by hand.
+///
+/// ```
+/// use pubsub_core::{decode, encode, Message, OpaqueData, UntypedMessage};
+///
+/// let created = UntypedMessage::created("Widget", "http://example.com/api/v1/widget/1");
+/// assert_eq!(created.media_type(), "application/vnd.globality.pubsub._.created.widget");
+/// let body = encode(&created, &OpaqueData::new())?;
+/// let decoded = decode::<UntypedMessage>(&body)?; // any media type, conventional fields checked
+/// assert_eq!(decoded.message.content["uri"], "http://example.com/api/v1/widget/1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a message type",
+    label = "expected a type with #[derive(PubSubMessage)], or UntypedMessage",
+    note = "derive it: #[derive(Serialize, Deserialize, Validate, PubSubMessage)] with #[media_type = \"...\"]"
+)]
+pub trait Message: sealed::Sealed + Sized + Send + 'static {
+    /// The media type this message is published under.
+    fn media_type(&self) -> &str;
+
+    /// The media type of every value of the type; empty when each value names its own
+    /// ([`UntypedMessage`](crate::UntypedMessage)). For generated code.
+    #[doc(hidden)]
+    const TYPE_MEDIA_TYPE: &'static str;
+
+    /// Validates and writes the body. For the codec.
+    #[doc(hidden)]
+    fn write_body(&self, opaque: &OpaqueData, stamp: &str) -> Result<String, EncodeError>;
+
+    /// Reads the message out of its envelope: media type checked, validated. For the codec.
+    #[doc(hidden)]
+    fn from_envelope(envelope: &Envelope<'_>) -> Result<Self, DecodeError>;
+}
+
+impl<T: PubSubMessage> Message for T {
+    fn media_type(&self) -> &str {
+        T::MEDIA_TYPE
+    }
+
+    const TYPE_MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+
+    fn write_body(&self, opaque: &OpaqueData, stamp: &str) -> Result<String, EncodeError> {
+        crate::envelope::write_typed(self, opaque, stamp)
+    }
+
+    fn from_envelope(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
+        crate::envelope::typed_from_envelope(envelope)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: super::PubSubMessage> Sealed for T {}
+    impl Sealed for crate::UntypedMessage {}
 }

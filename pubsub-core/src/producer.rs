@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::error::EncodeError;
+use crate::message::Message;
 use crate::opaque::OpaqueData;
 use crate::transport::{EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH};
-use crate::untyped::{encode_untyped, UntypedError, UntypedMessage};
-use crate::{encode, MediaTypeError, MediaTypePattern, PubSubMessage};
+use crate::untyped::UntypedError;
+#[cfg(doc)]
+use crate::untyped::UntypedMessage;
+use crate::{encode, MediaTypeError, MediaTypePattern};
 
 /// Publish requests a producer keeps in flight at once.
 pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 64;
@@ -30,6 +31,15 @@ pub enum PublishError {
     /// No topic is mapped for the media type and there is no default; nothing was sent.
     #[error("no topic for media type `{media_type}`: map it with TopicMap::route or set a default topic")]
     TopicNotDefined {
+        /// The media type.
+        media_type: String,
+    },
+    /// A handler published in a daemon (or test) that was given no producer; nothing was sent.
+    #[error(
+        "cannot publish the `{media_type}` message: the daemon has no producer; give it one with \
+         DaemonBuilder::producer so that handlers can publish"
+    )]
+    NoProducer {
         /// The media type.
         media_type: String,
     },
@@ -255,49 +265,20 @@ impl Producer {
         &self.topics
     }
 
-    /// Validates, encodes and publishes `message`; returns its message id.
-    pub async fn produce<M: PubSubMessage>(&self, message: &M) -> Result<MessageId, PublishError> {
+    /// Validates, encodes and publishes `message` (a derived type, or an [`UntypedMessage`]);
+    /// returns its message id.
+    pub async fn produce<M: Message>(&self, message: &M) -> Result<MessageId, PublishError> {
         self.produce_with(message, &OpaqueData::new()).await
     }
 
     /// As [`produce`](Producer::produce), with opaque data (request id, TTL, custom keys).
-    pub async fn produce_with<M: PubSubMessage>(
+    pub async fn produce_with<M: Message>(
         &self,
         message: &M,
         opaque: &OpaqueData,
     ) -> Result<MessageId, PublishError> {
-        let entry = self.prepare(M::MEDIA_TYPE, encode(message, opaque)?)?;
+        let entry = self.prepare(message.media_type(), encode(message, opaque)?)?;
         Ok(self.send(vec![entry]).await?.remove(0))
-    }
-
-    /// Publishes a message of `media_type` whose fields are the JSON object `content`.
-    pub async fn produce_untyped(&self, media_type: &str, content: Value) -> Result<MessageId, PublishError> {
-        self.produce_untyped_with(&UntypedMessage::new(media_type, content)?, &OpaqueData::new()).await
-    }
-
-    /// Publishes an untyped message with opaque data.
-    pub async fn produce_untyped_with(
-        &self,
-        message: &UntypedMessage,
-        opaque: &OpaqueData,
-    ) -> Result<MessageId, PublishError> {
-        let entry = self.prepare(message.media_type.as_str(), encode_untyped(message, opaque)?)?;
-        Ok(self.send(vec![entry]).await?.remove(0))
-    }
-
-    /// Publishes untyped messages in batches of up to ten per topic; ids in the same order.
-    /// Every message is encoded, size-checked and routed before anything is sent: if any is
-    /// refused, nothing is sent and [`PublishError::Refused`] lists each refused one by index.
-    pub async fn produce_untyped_batch(
-        &self,
-        messages: &[UntypedMessage],
-    ) -> Result<Vec<MessageId>, PublishError> {
-        let opaque = OpaqueData::new();
-        let entries =
-            all_or_refused(messages.iter().map(|message| {
-                self.prepare(message.media_type.as_str(), encode_untyped(message, &opaque)?)
-            }))?;
-        self.send(entries).await
     }
 
     /// Publishes `messages` in batches of up to ten per topic; ids in the same order. Every
@@ -308,13 +289,10 @@ impl Producer {
     /// After that, a request SNS refuses whole stops further requests and gives
     /// [`PublishError::Transport`], entries SNS refuses give [`PublishError::Partial`]: both
     /// carry the id of every message that was published, by index.
-    pub async fn produce_batch<M: PubSubMessage>(
-        &self,
-        messages: &[M],
-    ) -> Result<Vec<MessageId>, PublishError> {
+    pub async fn produce_batch<M: Message>(&self, messages: &[M]) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
         let entries = all_or_refused(
-            messages.iter().map(|message| self.prepare(M::MEDIA_TYPE, encode(message, &opaque)?)),
+            messages.iter().map(|message| self.prepare(message.media_type(), encode(message, &opaque)?)),
         )?;
         self.send(entries).await
     }

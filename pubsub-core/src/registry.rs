@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::envelope::{decode_envelope, Decoded, Envelope};
 use crate::error::DecodeError;
-use crate::untyped::decode_untyped_envelope;
+use crate::untyped::UntypedMessage;
 use crate::{Lifecycle, MediaTypeError, MediaTypePattern, PubSubMessage};
 
 type DecodeFn = fn(Envelope<'_>) -> Result<Decoded<DynMessage>, DecodeError>;
@@ -44,7 +44,7 @@ fn decode_typed<T: PubSubMessage>(envelope: Envelope<'_>) -> Result<Decoded<DynM
 }
 
 fn decode_untyped_dyn(envelope: Envelope<'_>) -> Result<Decoded<DynMessage>, DecodeError> {
-    let decoded = decode_untyped_envelope(envelope)?;
+    let decoded = decode_envelope::<UntypedMessage>(envelope)?;
     Ok(Decoded {
         message: DynMessage::new(decoded.message),
         media_type: decoded.media_type,
@@ -261,7 +261,7 @@ impl RegistryBuilder {
 /// The schemas a runtime knows, by media type.
 ///
 /// ```
-/// use pubsub_core::{PubSubMessage, Registry};
+/// use pubsub_core::{PubSubMessage, registry::Registry};
 /// # use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
@@ -274,7 +274,7 @@ impl RegistryBuilder {
 /// assert!(schema.type_name().ends_with("::Ping"));
 /// // Lifecycle media types decode without a declared schema.
 /// assert!(registry.lookup("application/vnd.acme.pubsub._.created.widget").is_some());
-/// # Ok::<(), pubsub_core::RegistryError>(())
+/// # Ok::<(), pubsub_core::registry::RegistryError>(())
 /// ```
 #[derive(Debug)]
 pub struct Registry {

@@ -37,15 +37,16 @@ use std::sync::{Arc, Mutex};
 use crate::backoff::BackoffPolicy;
 use crate::dispatch::{Dispatcher, HandlerTable};
 use crate::envelope::{decode, Decoded};
-use crate::handler::{Collaborators, Handler};
+use crate::handler::{Collaborators, Handler, HandlerFn};
 use crate::opaque::OpaqueData;
 use crate::outcome::{MessageResult, Outcome};
 use crate::producer::{Producer, TopicMap};
 use crate::transport::{
     BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, TransportError,
 };
-use crate::untyped::{decode_untyped, UntypedMessage};
-use crate::{encode, PubSubMessage};
+#[cfg(doc)]
+use crate::untyped::UntypedMessage;
+use crate::{encode, MediaTypePattern, Message};
 
 /// The topic every message published in a test goes to.
 pub const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:test";
@@ -53,6 +54,7 @@ pub const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:test";
 /// Runs a handler on a message as the daemon would, with the context set up here.
 #[derive(Debug, Clone)]
 pub struct HandlerTest {
+    handler: Option<Handler>,
     collaborators: Collaborators,
     opaque_data: OpaqueData,
     receive_count: u32,
@@ -67,15 +69,24 @@ impl Default for HandlerTest {
 }
 
 impl HandlerTest {
-    /// First delivery, no opaque data, no collaborators.
+    /// First delivery, no opaque data, no collaborators; the handler is the linked one of the
+    /// message's media type, unless [`handler`](HandlerTest::handler) names one.
     pub fn new() -> HandlerTest {
         HandlerTest {
+            handler: None,
             collaborators: Collaborators::new(),
             opaque_data: OpaqueData::new(),
             receive_count: 1,
             message_id: "test-message-1".to_owned(),
             backoff: BackoffPolicy::default(),
         }
+    }
+
+    /// Runs the `#[handler]` function `H` (named as a type: `.handler::<bill>()`), whatever
+    /// else is linked.
+    pub fn handler<H: HandlerFn>(mut self) -> HandlerTest {
+        self.handler = Some(H::HANDLER);
+        self
     }
 
     /// Adds a collaborator.
@@ -102,43 +113,42 @@ impl HandlerTest {
         self
     }
 
-    /// Runs the linked handler of `M`'s media type on `message`.
+    /// Runs the handler on `message` (a derived type or an [`UntypedMessage`]).
     ///
     /// # Panics
-    /// When no linked handler, or more than one, handles `M`.
-    pub async fn run<M: PubSubMessage>(&self, message: &M) -> TestRun {
-        let handlers: Vec<Handler> =
-            Handler::linked().filter(|h| h.media_type() == M::MEDIA_TYPE).copied().collect();
-        match handlers.as_slice() {
-            [handler] => self.run_with(*handler, message).await,
-            [] => panic!("no #[handler] for `{}` is linked into this test binary", M::MEDIA_TYPE),
-            _ => panic!("several handlers handle `{}`: use run_named", M::MEDIA_TYPE),
-        }
-    }
-
-    /// Runs the linked handler named `name` (function name or full path) on `message`.
-    ///
-    /// # Panics
-    /// When no linked handler has that name.
-    pub async fn run_named<M: PubSubMessage>(&self, name: &str, message: &M) -> TestRun {
-        let handler = Handler::linked().find(|h| h.is_named(name)).copied();
-        let handler =
-            handler.unwrap_or_else(|| panic!("no #[handler] named `{name}` is linked into this test binary"));
-        self.run_with(handler, message).await
-    }
-
-    /// Runs `handler` on `message`.
-    ///
-    /// # Panics
-    /// When `message` is invalid (a test mistake, not the handler's).
-    pub async fn run_with<M: PubSubMessage>(&self, handler: Handler, message: &M) -> TestRun {
+    /// When `message` is invalid (a test mistake, not the handler's); when no handler was
+    /// named and not exactly one linked handler takes its media type; when the handler takes a
+    /// collaborator the test was not given.
+    pub async fn run<M: Message>(&self, message: &M) -> TestRun {
         let body = encode(message, &self.opaque_data)
             .unwrap_or_else(|e| panic!("the test message does not encode: {e}"));
-        self.run_body(handler, &body).await
+        let handler = match self.handler {
+            Some(handler) => handler,
+            None => linked_handler_of(message.media_type()),
+        };
+        self.run_handler(handler, &body).await
     }
 
-    /// Runs `handler` on a raw SQS body (to test malformed input, or a captured message).
-    pub async fn run_body(&self, handler: Handler, body: &str) -> TestRun {
+    /// Runs the handler named with [`handler`](HandlerTest::handler) on a raw SQS body (to test
+    /// malformed input, or a captured message).
+    ///
+    /// # Panics
+    /// When no handler was named, or it takes a collaborator the test was not given.
+    pub async fn run_body(&self, body: &str) -> TestRun {
+        let handler = self.handler.unwrap_or_else(|| {
+            panic!("run_body needs the handler to run: HandlerTest::new().handler::<your_handler>()")
+        });
+        self.run_handler(handler, body).await
+    }
+
+    async fn run_handler(&self, handler: Handler, body: &str) -> TestRun {
+        if let Some(missing) = handler.needs().iter().find(|need| !self.collaborators.satisfies(need)) {
+            panic!(
+                "handler `{}` takes a `&{}`, but the test has no such collaborator; add it with HandlerTest::collaborator",
+                handler.name(),
+                missing.type_name()
+            );
+        }
         let recorder = Arc::new(Recorder::default());
         let producer = Producer::from_shared(recorder.clone(), TopicMap::new().default_topic(TEST_TOPIC));
         let dispatcher = Dispatcher {
@@ -148,9 +158,6 @@ impl HandlerTest {
             backoff: self.backoff,
             max_attempts: None,
         };
-        if let Err(error) = dispatcher.handlers.check_needs(&self.collaborators) {
-            panic!("{error}; add it with HandlerTest::collaborator");
-        }
         let received = ReceivedMessage {
             message_id: self.message_id.clone(),
             receipt_handle: "test-receipt".to_owned(),
@@ -161,6 +168,23 @@ impl HandlerTest {
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));
         TestRun { outcome: handled.outcome, published }
+    }
+}
+
+/// The one linked handler that takes `media_type`.
+fn linked_handler_of(media_type: &str) -> Handler {
+    let handlers: Vec<Handler> = Handler::linked()
+        .filter(|h| MediaTypePattern::parse(h.media_type()).is_ok_and(|p| p.matches(media_type)))
+        .copied()
+        .collect();
+    match handlers.as_slice() {
+        [handler] => *handler,
+        [] => panic!("no #[handler] for `{media_type}` is linked into this test binary"),
+        several => panic!(
+            "{} linked handlers take `{media_type}` ({}): name the one to run with HandlerTest::new().handler::<name>()",
+            several.len(),
+            several.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -179,20 +203,12 @@ impl TestRun {
         self.outcome.result
     }
 
-    /// The published messages of type `M`, decoded.
-    pub fn published<M: PubSubMessage>(&self) -> Vec<Decoded<M>> {
+    /// The published messages of type `M`, decoded; with [`UntypedMessage`], every one.
+    pub fn published<M: Message>(&self) -> Vec<Decoded<M>> {
         self.published
             .iter()
-            .filter(|m| m.media_type == M::MEDIA_TYPE)
+            .filter(|m| M::TYPE_MEDIA_TYPE.is_empty() || m.media_type == M::TYPE_MEDIA_TYPE)
             .map(|m| decode(&m.body).expect("what a handler published decodes"))
-            .collect()
-    }
-
-    /// Every published message, untyped.
-    pub fn published_untyped(&self) -> Vec<Decoded<UntypedMessage>> {
-        self.published
-            .iter()
-            .map(|m| decode_untyped(&m.body).expect("what a handler published decodes"))
             .collect()
     }
 }

@@ -4,26 +4,25 @@
 //! and `deleted` bodies decode without a declared schema (their conventional fields are still
 //! checked).
 
-use std::time::SystemTime;
-
 use serde_json::{Map, Value};
 
 use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
-use crate::envelope::{Decoded, Envelope};
+use crate::envelope::Envelope;
 use crate::error::{json_kind, DecodeError, EncodeError};
-use crate::opaque::{published_stamp, OpaqueData};
+use crate::message::Message;
+use crate::opaque::OpaqueData;
 use crate::{Change, Lifecycle, MediaType, MediaTypeError, ValidationReport};
 
 /// A message known only by its media type.
 ///
 /// ```
-/// use pubsub_core::{decode_untyped, encode_untyped, OpaqueData, UntypedMessage};
+/// use pubsub_core::{decode, encode, OpaqueData, UntypedMessage};
 ///
 /// let created = UntypedMessage::created("Widget", "http://example.com/api/v1/widget/1");
 /// assert_eq!(created.media_type, "application/vnd.globality.pubsub._.created.widget");
 ///
-/// let body = encode_untyped(&created, &OpaqueData::new())?;
-/// let decoded = decode_untyped(&body)?;
+/// let body = encode(&created, &OpaqueData::new())?;
+/// let decoded = decode::<UntypedMessage>(&body)?;
 /// assert_eq!(decoded.message.content["uri"], "http://example.com/api/v1/widget/1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -153,14 +152,24 @@ impl UntypedMessage {
     }
 }
 
-/// Encodes an untyped message as [`encode`](crate::encode) does a typed one (conventional
-/// fields checked, `x-request-published` stamped, top-level `null`s left out).
-pub fn encode_untyped(message: &UntypedMessage, opaque: &OpaqueData) -> Result<String, EncodeError> {
-    message
-        .check_convention()
-        .map_err(|report| EncodeError::Invalid { media_type: message.media_type.to_string(), report })?;
-    let content = WithoutNulls(&message.content);
-    write_body(message.media_type.as_str(), opaque, &published_stamp(SystemTime::now()), &content)
+/// The body of an untyped message, as [`encode`](crate::encode) writes a typed one
+/// (conventional fields checked, top-level `null`s left out).
+impl Message for UntypedMessage {
+    fn media_type(&self) -> &str {
+        self.media_type.as_str()
+    }
+
+    const TYPE_MEDIA_TYPE: &'static str = "";
+
+    fn write_body(&self, opaque: &OpaqueData, stamp: &str) -> Result<String, EncodeError> {
+        self.check_convention()
+            .map_err(|report| EncodeError::Invalid { media_type: self.media_type.to_string(), report })?;
+        write_body(self.media_type.as_str(), opaque, stamp, &WithoutNulls(&self.content))
+    }
+
+    fn from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMessage, DecodeError> {
+        untyped_from_envelope(envelope)
+    }
 }
 
 /// The content without its top-level `null`s: as a typed message's `None`, a `null` here
@@ -171,19 +180,6 @@ impl serde::Serialize for WithoutNulls<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.0.iter().filter(|(_, value)| !value.is_null()))
     }
-}
-
-/// Decodes any SQS body (SNS notification or raw) into an [`UntypedMessage`], checking the
-/// media type's shape and, for lifecycle media types, the conventional fields.
-pub fn decode_untyped(body: &str) -> Result<Decoded<UntypedMessage>, DecodeError> {
-    decode_untyped_envelope(Envelope::read(body)?)
-}
-
-pub(crate) fn decode_untyped_envelope(
-    envelope: Envelope<'_>,
-) -> Result<Decoded<UntypedMessage>, DecodeError> {
-    let message = untyped_from_envelope(&envelope)?;
-    Ok(Decoded { message, media_type: envelope.media_type, opaque_data: envelope.opaque_data })
 }
 
 /// The content of `envelope` as an untyped message, conventional fields checked.
@@ -207,8 +203,8 @@ mod tests {
     #[test]
     fn top_level_nulls_are_left_out_and_nested_ones_kept() {
         let message = UntypedMessage::new("a/b", json!({"x": 1, "gone": null, "o": {"kept": null}})).unwrap();
-        let body = encode_untyped(&message, &OpaqueData::new()).unwrap();
-        let content = decode_untyped(&body).unwrap().message.content;
+        let body = crate::encode(&message, &OpaqueData::new()).unwrap();
+        let content = crate::decode::<UntypedMessage>(&body).unwrap().message.content;
         assert_eq!(Value::Object(content), json!({"x": 1, "o": {"kept": null}}));
     }
 }

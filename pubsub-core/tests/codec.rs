@@ -1,7 +1,7 @@
 //! The codec's behaviour and error reporting, through the public API.
 
 use pubsub_core::{
-    decode, decode_untyped, encode, DecodeError, EncodeError, Layer, OpaqueData, PubSubMessage,
+    codec::DecodeError, codec::EncodeError, codec::Layer, decode, encode, OpaqueData, PubSubMessage,
     UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
@@ -180,18 +180,21 @@ fn non_finite_floats_are_refused_not_written_as_null() {
 #[test]
 fn untyped_messages_check_the_convention_both_ways() {
     let err = UntypedMessage::new("application/vnd.globality.pubsub._.created.widget", json!({"id": 1}))
-        .map(|m| pubsub_core::encode_untyped(&m, &OpaqueData::new()))
+        .map(|m| pubsub_core::encode(&m, &OpaqueData::new()))
         .unwrap()
         .unwrap_err();
     assert!(err.to_string().contains("`uri` is required by the `created` convention"), "{err}");
 
     let body = json!({"mediaType": "application/vnd.globality.pubsub._.deleted.widget", "id": 7}).to_string();
-    let err = decode_untyped(&body).unwrap_err();
+    let err = pubsub_core::decode::<pubsub_core::UntypedMessage>(&body).unwrap_err();
     assert!(err.to_string().contains("`id` must be a string, but it is a number"), "{err}");
 
     let free_form =
         json!({"mediaType": "application/vnd.globality.pubsub.simple", "anything": 1}).to_string();
-    assert_eq!(decode_untyped(&free_form).unwrap().message.content["anything"], 1);
+    assert_eq!(
+        pubsub_core::decode::<pubsub_core::UntypedMessage>(&free_form).unwrap().message.content["anything"],
+        1
+    );
 
     assert!(UntypedMessage::new("no-slash", json!({})).is_err());
     assert!(UntypedMessage::new("a/b", json!([1])).is_err());

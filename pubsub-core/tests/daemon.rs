@@ -9,8 +9,8 @@ use std::time::Duration;
 use pubsub_core::memory::{FilterPolicy, Operation, QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    handler, BackoffPolicy, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult,
-    Producer, PubSubMessage, TopicMap,
+    backoff::BackoffPolicy, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext,
+    MessageResult, Producer, PubSubMessage, TopicMap,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -110,7 +110,7 @@ impl Setup {
     }
 
     /// Runs `daemon` on the jobs queue until it is idle.
-    async fn drain(&self, daemon: DaemonBuilder) -> pubsub_core::DaemonReport {
+    async fn drain(&self, daemon: DaemonBuilder) -> pubsub_core::daemon::DaemonReport {
         daemon.build(self.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await
     }
 
@@ -185,7 +185,7 @@ async fn the_heartbeat_keeps_a_slow_message_invisible() {
 async fn the_heartbeat_stops_at_its_maximum() {
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
     s.publish([(1, "slow:10000")]).await;
-    let config = pubsub_core::DaemonConfig {
+    let config = pubsub_core::daemon::DaemonConfig {
         concurrency: 4,
         wait_time: Duration::from_millis(50),
         heartbeat_max: Duration::from_secs(4),
@@ -332,7 +332,7 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
     assert_eq!(report.count(MessageResult::Ignored), 300);
     assert_eq!(report.count(MessageResult::Succeeded), 1, "a handled type always has its row");
     assert!(report.results.len() <= 258, "{} rows", report.results.len());
-    let other = &report.results[pubsub_core::OTHER_MEDIA_TYPES];
+    let other = &report.results[pubsub_core::daemon::OTHER_MEDIA_TYPES];
     assert!(other[&MessageResult::Ignored] >= 300 - 256, "{other:?}");
 }
 

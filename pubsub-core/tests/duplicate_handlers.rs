@@ -1,7 +1,7 @@
 //! Two handlers for one media type: the daemon refuses to start and names both. (Its own
 //! file: `inventory` keeps one registry per test binary.)
 
-use pubsub_core::{handler, DaemonBuilder, HandlerSetError, PubSubMessage};
+use pubsub_core::{handler, handler::HandlerSetError, DaemonBuilder, PubSubMessage};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use pubsub_core::testing::HandlerTest;
 use pubsub_core::{
-    encode, handler, DaemonBuilder, Disposition, Handler, HandlerError, HandlerSetError, MessageContext,
-    MessageResult, OpaqueData, PubSubMessage, UntypedMessage,
+    encode, handler, handler::HandlerSetError, outcome::Disposition, DaemonBuilder, HandlerError,
+    MessageContext, MessageResult, OpaqueData, PubSubMessage, UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -103,9 +103,8 @@ async fn failure_and_panic_are_failed_with_backoff_and_send_nothing() {
 
 #[tokio::test]
 async fn an_invalid_or_malformed_message_fails_on_its_own() {
-    let handler = *Handler::linked().find(|h| h.is_named("on_command")).unwrap();
     let invalid = r#"{"mediaType": "application/vnd.acme.pubsub.command", "action": ""}"#;
-    let run = test().run_body(handler, invalid).await;
+    let run = test().handler::<on_command>().run_body(invalid).await;
     assert_eq!(run.result(), MessageResult::Failed);
     assert!(
         run.outcome.reason.as_deref().unwrap().contains("`action` has the wrong length"),
@@ -113,7 +112,7 @@ async fn an_invalid_or_malformed_message_fails_on_its_own() {
         run.outcome
     );
 
-    let run = test().run_body(handler, "{not json").await;
+    let run = test().handler::<on_command>().run_body("{not json").await;
     assert_eq!(run.result(), MessageResult::Failed);
     assert!(run.outcome.reason.as_deref().unwrap().contains("not valid JSON"));
 }
@@ -146,24 +145,28 @@ async fn a_spent_hop_budget_expires_the_message_unhandled() {
 
 #[tokio::test]
 async fn a_message_no_handler_takes_is_ignored_and_deleted() {
-    let handler = *Handler::linked().find(|h| h.is_named("on_command")).unwrap();
     let other = encode(&Event { what: "x".into() }, &OpaqueData::new()).unwrap();
-    let run = test().run_body(handler, &other).await;
+    let run = test().handler::<on_command>().run_body(&other).await;
     assert_eq!(run.result(), MessageResult::Ignored);
     assert_eq!(run.outcome.disposition, Disposition::Delete);
 }
 
 #[tokio::test]
 async fn untyped_handlers_take_a_pattern() {
-    let handler = *Handler::linked().find(|h| h.is_named("on_created")).unwrap();
-    assert_eq!(handler.media_type(), "application/vnd.acme.pubsub._.created.*");
-    let body = pubsub_core::encode_untyped(
+    assert_eq!(
+        <on_created as pubsub_core::handler::HandlerFn>::HANDLER.media_type(),
+        "application/vnd.acme.pubsub._.created.*"
+    );
+    let body = pubsub_core::encode(
         &UntypedMessage::new("application/vnd.acme.pubsub._.created.widget", serde_json::json!({"uri": "u"}))
             .unwrap(),
         &OpaqueData::new(),
     )
     .unwrap();
-    assert_eq!(HandlerTest::new().run_body(handler, &body).await.result(), MessageResult::Succeeded);
+    assert_eq!(
+        HandlerTest::new().handler::<on_created>().run_body(&body).await.result(),
+        MessageResult::Succeeded
+    );
 }
 
 #[test]

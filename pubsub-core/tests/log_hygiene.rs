@@ -14,7 +14,7 @@ use std::time::Duration;
 use pubsub_core::memory::{FilterPolicy, QueueOptions, SubscriptionOptions};
 use pubsub_core::testing::HandlerTest;
 use pubsub_core::{
-    decode, handler, BackoffPolicy, DaemonBuilder, Handler, HandlerError, MemoryBroker, MessageContext,
+    backoff::BackoffPolicy, decode, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext,
     MessageResult, OpaqueData, Producer, PubSubMessage, TopicMap,
 };
 use serde::{Deserialize, Serialize};
@@ -69,7 +69,7 @@ async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
     broker.send("notes", &body.unwrap()).await.unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let subscriber = Tap::recording(broker.subscriber("notes").unwrap(), received.clone());
-    let config = pubsub_core::DaemonConfig {
+    let config = pubsub_core::daemon::DaemonConfig {
         concurrency: 4,
         wait_time: Duration::from_millis(50),
         heartbeat_max: Duration::from_secs(4),
@@ -188,10 +188,9 @@ async fn bodies_reach_info_lines_only_as_short_excerpts_and_debug_lines_cut_at_4
 #[tokio::test]
 async fn a_1_mib_body_makes_a_short_reason_and_a_4_kib_debug_line() {
     let (logs, _capturing) = Logs::capture(Format::Text);
-    let handler = *Handler::linked().find(|h| h.is_named("on_note")).unwrap();
     let body = with_markers(NOTE, "id", "NEAR", "FAR", 1 << 20);
     // The test kit dispatches and logs as the daemon does, on a body no queue would carry.
-    let run = HandlerTest::new().run_body(handler, &body).await;
+    let run = HandlerTest::new().handler::<on_note>().run_body(&body).await;
     assert_eq!(run.result(), MessageResult::Failed);
     let reason = run.outcome.reason.unwrap();
     assert!(reason.len() <= 512, "{reason}");

@@ -24,8 +24,8 @@ use std::time::Duration;
 use pubsub_core::memory::{MemorySubscriber, QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    handler, BackoffPolicy, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap,
-    UntypedMessage,
+    backoff::BackoffPolicy, handler, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage,
+    TopicMap, UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -14,7 +14,7 @@ use pubsub_core::memory::{
 use pubsub_core::transport::{
     OutgoingMessage, Publisher, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
 };
-use pubsub_core::{decode_untyped, encode_untyped, OpaqueData, UntypedMessage};
+use pubsub_core::{OpaqueData, UntypedMessage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -29,13 +29,14 @@ fn outgoing(media_type: &str, text: &str) -> OutgoingMessage {
             .expect("valid message");
     OutgoingMessage {
         media_type: media_type.to_owned(),
-        body: encode_untyped(&message, &OpaqueData::new()).expect("encodes"),
+        body: pubsub_core::encode(&message, &OpaqueData::new()).expect("encodes"),
     }
 }
 
 /// The `text` of a received message, through the codec.
 fn text_of(received: &ReceivedMessage) -> String {
-    let decoded = decode_untyped(&received.body).expect("the body decodes");
+    let decoded =
+        pubsub_core::decode::<pubsub_core::UntypedMessage>(&received.body).expect("the body decodes");
     decoded.message.content["text"].as_str().expect("text").to_owned()
 }
 
@@ -130,7 +131,8 @@ async fn raw_delivery_and_notification_bodies() {
 
     let wrapped = receive_now(&broker.subscriber("wrapped").unwrap(), 1).await.remove(0);
     assert!(wrapped.attributes.is_empty(), "SNS sets no SQS attribute on a notification");
-    let decoded = decode_untyped(&wrapped.body).expect("a well-formed notification");
+    let decoded = pubsub_core::decode::<pubsub_core::UntypedMessage>(&wrapped.body)
+        .expect("a well-formed notification");
     assert_eq!(decoded.media_type, CREATED_ORDER);
     assert_eq!(decoded.message.content["text"], text);
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 use pubsub_core::memory::{Operation, QueueOptions, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    BackoffPolicy, Consumer, EncodeError, MemoryBroker, OpaqueData, Producer, PubSubMessage, PublishError,
-    ScopeError, TopicMap, MAX_MESSAGE_BYTES,
+    backoff::BackoffPolicy, codec::EncodeError, consumer::ScopeError, producer::PublishError,
+    producer::MAX_MESSAGE_BYTES, Consumer, MemoryBroker, OpaqueData, Producer, PubSubMessage, TopicMap,
+    UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -54,7 +55,10 @@ async fn the_topic_is_chosen_by_media_type_and_an_unmapped_one_sends_nothing() {
             .default_topic(&w.other),
     );
     routed.produce(&order("o-1")).await.unwrap();
-    routed.produce_untyped("application/vnd.acme.pubsub.misc", json!({"a": 1})).await.unwrap();
+    routed
+        .produce(&UntypedMessage::new("application/vnd.acme.pubsub.misc", json!({"a": 1})).unwrap())
+        .await
+        .unwrap();
     assert_eq!(w.broker.messages("orders").len(), 1);
     assert_eq!(w.broker.messages("other").len(), 1);
 
@@ -164,10 +168,7 @@ async fn bad_input_is_refused_before_anything_is_sent() {
     assert!(refused.iter().all(|(_, e)| matches!(e, PublishError::TopicNotDefined { .. })));
     assert!(error.to_string().contains("map it with TopicMap::route"), "{error}");
 
-    assert!(matches!(
-        producer.produce_untyped("not a media type", json!({})).await,
-        Err(PublishError::Untyped(_))
-    ));
+    assert!(UntypedMessage::new("not a media type", json!({})).is_err());
     assert_eq!(w.broker.request_counts().total(), 0);
     assert!(w.broker.messages("orders").is_empty());
 }

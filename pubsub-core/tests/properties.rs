@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use pubsub_core::{decode, decode_untyped, encode, EncodeError, OpaqueData, PubSubMessage, Registry};
+use pubsub_core::{codec::EncodeError, decode, encode, registry::Registry, OpaqueData, PubSubMessage};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -75,7 +75,7 @@ proptest! {
         }
         prop_assert!(decoded.opaque_data.published_seconds().is_some());
         // The untyped path reads the same body.
-        let untyped = decode_untyped(&body).unwrap();
+        let untyped = pubsub_core::decode::<pubsub_core::UntypedMessage>(&body).unwrap();
         prop_assert_eq!(untyped.message.content["text"].as_str(), Some(message.text.as_str()));
     }
 
@@ -101,7 +101,7 @@ proptest! {
     fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
         let _ = decode::<Everything>(&text);
-        let _ = decode_untyped(&text);
+        let _ = pubsub_core::decode::<pubsub_core::UntypedMessage>(&text);
         let _ = Registry::global().unwrap().decode(&text);
     }
 
@@ -112,7 +112,7 @@ proptest! {
         while !body.is_char_boundary(at) { at -= 1; }
         let damaged = format!("{}{}{}", &body[..at], junk, &body[at..]);
         let _ = decode::<Everything>(&damaged);
-        let _ = decode_untyped(&damaged);
+        let _ = pubsub_core::decode::<pubsub_core::UntypedMessage>(&damaged);
         let notification = serde_json::json!({"Message": damaged}).to_string();
         let _ = decode::<Everything>(&notification);
     }

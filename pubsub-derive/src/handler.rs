@@ -8,11 +8,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use pubsub_media_type::MediaTypePattern;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, LitStr, Pat, Type};
+use syn::{FnArg, Ident, ItemFn, LitStr, Pat, Type};
 
-use crate::serde_names::skip_value;
+use crate::ctxt::{path_text, skip_value, string_value, Errors};
 
 struct Args {
     krate: syn::Path,
@@ -28,190 +28,202 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #error);
         }
     };
-    let mut errors: Vec<syn::Error> = Vec::new();
+    let mut errors = Errors::default();
     let args = parse_args(args, &mut errors);
     let plan = check_signature(&function, &mut errors);
-    match (
-        errors.into_iter().reduce(|mut all, e| {
-            all.combine(e);
-            all
-        }),
-        plan,
-    ) {
-        (None, Some(plan)) => generate(&function, &args, &plan),
-        (error, _) => {
-            let error = error.map(|e| e.to_compile_error());
-            quote!(#function #error)
+    match plan {
+        Some(plan) if errors.is_empty() => generate(&function, &args, &plan),
+        _ => {
+            let errors = errors.into_compile_errors();
+            quote!(#function #errors)
         }
     }
 }
 
-fn parse_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> Args {
+/// `media_type = "..."` and `crate = "..."`; every mistake is recorded and parsing goes on.
+fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
     let mut parsed = Args { krate: syn::parse_quote!(::pubsub_core), media_type: None };
+    let mut seen = Vec::new();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("media_type") {
-            let lit: LitStr = meta.value()?.parse()?;
+            let fresh = errors.once(&mut seen, &meta.path);
+            let Some(lit) = string_value(&meta, "type/subtype", errors)? else { return Ok(()) };
             match MediaTypePattern::parse(&lit.value()) {
-                Ok(_) => parsed.media_type = Some(lit),
-                Err(e) => errors.push(syn::Error::new(lit.span(), format!("invalid media type: {e}"))),
+                Ok(_) if fresh => parsed.media_type = Some(lit),
+                Ok(_) => {}
+                Err(e) => errors.push(lit.span(), format!("invalid media type: {e}")),
             }
         } else if meta.path.is_ident("crate") {
-            let lit: LitStr = meta.value()?.parse()?;
+            let fresh = errors.once(&mut seen, &meta.path);
+            let Some(lit) = string_value(&meta, "my_crate::pubsub_core", errors)? else { return Ok(()) };
             match lit.parse::<syn::Path>() {
-                Ok(path) => parsed.krate = path,
-                Err(_) => errors.push(syn::Error::new(
-                    lit.span(),
-                    "`crate` takes a path, e.g. `crate = \"my_crate::pubsub_core\"`",
-                )),
+                Ok(path) if fresh => parsed.krate = path,
+                Ok(_) => {}
+                Err(_) => {
+                    errors.push(lit.span(), "`crate` takes a path, e.g. `crate = \"my_crate::pubsub_core\"`")
+                }
             }
         } else {
-            errors.push(syn::Error::new(
+            errors.push(
                 meta.path.span(),
-                "unknown #[handler] argument: expected `media_type = \"type/subtype\"` (for UntypedMessage handlers) or `crate = \"path::to::pubsub_core\"`",
-            ));
+                format!(
+                    "unknown #[handler] argument `{}`: expected `media_type = \"type/subtype\"` (for UntypedMessage handlers) or `crate = \"path::to::pubsub_core\"`",
+                    path_text(&meta.path)
+                ),
+            );
             skip_value(&meta)?;
         }
         Ok(())
     });
     if let Err(e) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(e);
+        errors.add(e);
     }
     parsed
 }
 
-enum Extra {
-    Context,
-    Collaborator(Box<Type>),
-}
-
 struct Plan {
     message: Type,
-    extras: Vec<Extra>,
+    /// The types `T` of the `&T` arguments after the message: the context or collaborators,
+    /// told apart by type in the generated code.
+    extras: Vec<Type>,
 }
 
-fn check_signature(function: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Plan> {
+fn check_signature(function: &ItemFn, errors: &mut Errors) -> Option<Plan> {
     let sig = &function.sig;
     let before = errors.len();
     if sig.asyncness.is_none() {
-        errors.push(syn::Error::new(
-            sig.fn_token.span(),
-            "a #[handler] must be an `async fn`: add `async` before `fn`",
-        ));
+        errors.push(sig.fn_token.span(), "a #[handler] must be an `async fn`: add `async` before `fn`");
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.push(syn::Error::new_spanned(
+        errors.push_spanned(
             &sig.generics,
             "a #[handler] cannot be generic: the daemon calls it with one concrete message type; name the type",
-        ));
+        );
     }
     let mut inputs = sig.inputs.iter();
     let message = match inputs.next() {
         None => {
-            errors.push(syn::Error::new(
+            errors.push(
                 sig.paren_token.span.join(),
                 "a #[handler] takes the message as its first argument, e.g. `async fn on_order(order: OrderCreated)`",
-            ));
+            );
             None
         }
         Some(FnArg::Receiver(receiver)) => {
-            errors.push(syn::Error::new_spanned(
+            errors.push_spanned(
                 receiver,
                 "a #[handler] is a free function, not a method: it cannot take `self`; move it out of the `impl` block",
-            ));
+            );
             None
         }
         Some(FnArg::Typed(arg)) => match &*arg.ty {
             Type::Reference(reference) => {
-                errors.push(syn::Error::new_spanned(
-                    reference,
-                    "a #[handler] takes its message by value: drop the `&`",
-                ));
+                // `(context: &MessageContext, order: Order)`: the message is there, but not first.
+                let by_value = sig.inputs.iter().skip(1).find_map(|input| match input {
+                    FnArg::Typed(later) if !matches!(&*later.ty, Type::Reference(_)) => Some(later),
+                    _ => None,
+                });
+                match by_value {
+                    Some(later) => errors.push_spanned(
+                        later,
+                        format!(
+                            "a #[handler] takes the message first: move `{}` to the front, before the `&` arguments",
+                            quote!(#later).to_string().replace(" :", ":")
+                        ),
+                    ),
+                    None => errors.push_spanned(reference, "a #[handler] takes its message by value: drop the `&`"),
+                }
                 None
             }
             ty => Some(ty.clone()),
         },
     };
     let mut extras = Vec::new();
-    let mut seen_context = false;
-    // When the first argument is wrong, what follows it cannot be read right.
-    let message = message?;
     for input in inputs {
         let FnArg::Typed(arg) = input else { continue };
         if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_)) {
-            errors.push(syn::Error::new_spanned(&arg.pat, "#[handler] arguments must be plain names"));
+            errors.push_spanned(&arg.pat, "#[handler] arguments must be plain names");
             continue;
         }
         match &*arg.ty {
             Type::Reference(reference) if reference.mutability.is_none() => {
-                if is_context(&reference.elem) {
-                    if seen_context {
-                        errors.push(syn::Error::new_spanned(&arg.ty, "the `&MessageContext` is taken once"));
-                    }
-                    seen_context = true;
-                    extras.push(Extra::Context);
-                } else {
-                    extras.push(Extra::Collaborator(reference.elem.clone()));
+                extras.push((*reference.elem).clone())
+            }
+            other => {
+                // A by-value argument after a `&` first argument was reported above.
+                if message.is_some() {
+                    errors.push_spanned(
+                        other,
+                        "after the message, a #[handler] takes `&MessageContext` and collaborators as shared references `&T`; write `&` before the type",
+                    )
                 }
             }
-            other => errors.push(syn::Error::new_spanned(
-                other,
-                "after the message, a #[handler] takes `&MessageContext` and collaborators as shared references `&T`; write `&` before the type",
-            )),
         }
     }
+    let message = message?;
     (errors.len() == before).then_some(Plan { message, extras })
-}
-
-fn is_context(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == "MessageContext"),
-        _ => false,
-    }
 }
 
 fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
     let krate = &args.krate;
     let name = &function.sig.ident;
+    let vis = &function.vis;
     let message = &plan.message;
+    // Names of our own, invisible to the user's code (a handler or argument called
+    // `message`, `context` or `envelope` must not be shadowed or shadow ours).
+    let hygienic = |text: &str| Ident::new(text, Span::mixed_site());
+    let (envelope, context, decoded, result, full_name) = (
+        hygienic("envelope"),
+        hygienic("context"),
+        hygienic("message"),
+        hygienic("result"),
+        hygienic("NAME"),
+    );
     let decode = quote_spanned! {message.span()=>
-        <#message as #krate::HandlerInput>::from_envelope(envelope)?
+        <#message as #krate::Message>::from_envelope(#envelope)?
     };
     let mut lets = Vec::new();
-    let mut call_args = vec![quote!(message)];
+    let mut call_args = vec![quote!(#decoded)];
     let mut needs = Vec::new();
-    for (index, extra) in plan.extras.iter().enumerate() {
-        match extra {
-            Extra::Context => call_args.push(quote!(&*context)),
-            Extra::Collaborator(ty) => {
-                let var = format_ident!("__collaborator_{}", index);
-                lets.push(quote! { let #var = #krate::__private::collaborator::<#ty>(&context, NAME); });
-                call_args.push(quote!(#var));
-                needs.push(quote_spanned! {ty.span()=> #krate::Need::of::<#ty>() });
-            }
-        }
+    for (index, ty) in plan.extras.iter().enumerate() {
+        let var = Ident::new(&format!("argument_{index}"), Span::mixed_site());
+        // The context is told by its type, so a renamed import or an alias of it is the context
+        // too: `__IS_MESSAGE_CONTEXT` is an inherent const of `MessageContext` and a trait const
+        // (false) of every other type.
+        lets.push(quote_spanned! {ty.span()=>
+            let #var: &#ty = if <#ty>::__IS_MESSAGE_CONTEXT {
+                #krate::__private::context_as::<#ty>(&#context)
+            } else {
+                #krate::__private::collaborator::<#ty>(&#context, #full_name)
+            };
+        });
+        call_args.push(quote!(#var));
+        needs.push(quote_spanned! {ty.span()=>
+            #krate::__private::Need::argument::<#ty>(<#ty>::__IS_MESSAGE_CONTEXT)
+        });
     }
     let output_span = match &function.sig.output {
         syn::ReturnType::Default => function.sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
     };
     let into_result = quote_spanned! {output_span=>
-        #krate::IntoHandlerResult::into_handler_result(__result)
+        #krate::__private::IntoHandlerResult::into_handler_result(#result)
     };
     let (media_type, media_type_check) = match &args.media_type {
         Some(lit) => (
             quote!(#lit),
             quote! {
                 const _: () = ::core::assert!(
-                    <#message as #krate::HandlerInput>::MEDIA_TYPE.is_empty(),
+                    <#message as #krate::Message>::TYPE_MEDIA_TYPE.is_empty(),
                     "#[handler(media_type = ...)] is for handlers taking UntypedMessage; a typed handler handles its message type's media type"
                 );
             },
         ),
         None => (
-            quote!(<#message as #krate::HandlerInput>::MEDIA_TYPE),
+            quote!(<#message as #krate::Message>::TYPE_MEDIA_TYPE),
             quote! {
                 const _: () = ::core::assert!(
-                    !<#message as #krate::HandlerInput>::MEDIA_TYPE.is_empty(),
+                    !<#message as #krate::Message>::TYPE_MEDIA_TYPE.is_empty(),
                     "a #[handler] taking UntypedMessage must name what it handles: #[handler(media_type = \"type/subtype\")] (a `prefix.*` pattern works too)"
                 );
             },
@@ -220,25 +232,38 @@ fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
     quote! {
         #function
 
+        /// Names the handler as a type, for explicit registration:
+        /// `DaemonBuilder::handler::<this_function>()`.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
         #[doc(hidden)]
         const _: () = {
-            const NAME: &str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
+            #[allow(unused_imports)]
+            use #krate::__private::NotMessageContext as _;
+            const #full_name: &str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
             #media_type_check
 
-            fn __pubsub_call(
-                envelope: &#krate::__private::Envelope<'_>,
-                context: #krate::__private::Arc<#krate::MessageContext>,
-            ) -> ::core::result::Result<#krate::HandlerFuture, #krate::DecodeError> {
-                let message = #decode;
+            fn call(
+                #envelope: &#krate::__private::Envelope<'_>,
+                #context: #krate::__private::Arc<#krate::MessageContext>,
+            ) -> ::core::result::Result<#krate::__private::HandlerFuture, #krate::codec::DecodeError> {
+                let #decoded = #decode;
                 ::core::result::Result::Ok(#krate::__private::Box::pin(async move {
                     #(#lets)*
-                    let __result = #name(#(#call_args),*).await;
+                    let #result = #name(#(#call_args),*).await;
                     #into_result
                 }))
             }
 
+            impl #krate::handler::HandlerFn for #name {
+                const HANDLER: #krate::handler::Handler =
+                    #krate::__private::new_handler(#full_name, #media_type, &[#(#needs),*], call);
+            }
+
             #krate::__private::inventory::submit! {
-                #krate::Handler::new(NAME, #media_type, &[#(#needs),*], __pubsub_call)
+                <#name as #krate::handler::HandlerFn>::HANDLER
             }
         };
     }

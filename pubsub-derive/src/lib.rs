@@ -1,6 +1,7 @@
 //! Procedural macros of the pubsub toolkit. Use them through `pubsub_core`, which re-exports
 //! them; the generated code names `::pubsub_core` (override with `#[pubsub(crate = "...")]`).
 
+mod ctxt;
 mod handler;
 mod message;
 mod serde_names;

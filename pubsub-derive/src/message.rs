@@ -4,13 +4,14 @@
 //! shape is usable the trait impl is still emitted (with a placeholder media type), so a user
 //! sees the mistake itself and not a cascade of "trait not implemented" errors elsewhere.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use pubsub_media_type::{Change, Lifecycle, MediaType, DEFAULT_ORGANIZATION};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, LitStr, Meta};
 
-use crate::serde_names::{skip_value, ContainerNames, FieldNames};
+use crate::ctxt::{path_text, skip_value, string_value, Errors};
+use crate::serde_names::{ContainerNames, FieldNames};
 
 /// Keys of the message body that belong to the envelope.
 const RESERVED_KEYS: [(&str, &str); 2] = [
@@ -29,46 +30,6 @@ const INVALID_MEDIA_TYPE: &str = "application/x.pubsub-invalid";
 
 const EXAMPLE_ATTRIBUTE: &str =
     "#[media_type = \"application/vnd.acme.pubsub.order\"] or #[media_type(created = \"Order\")]";
-
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.add(syn::Error::new(span, message));
-    }
-
-    fn add(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    /// An error spanning all of `tokens` (an attribute, the generics), not just their first token.
-    fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        self.add(syn::Error::new_spanned(tokens, message));
-    }
-
-    /// Records `key` as seen; an error if it was seen before.
-    fn once(&mut self, seen: &mut Vec<String>, key: &syn::Path) -> bool {
-        let text = path_text(key);
-        if seen.contains(&text) {
-            self.push(key.span(), format!("`{text}` is given twice: keep one"));
-            return false;
-        }
-        seen.push(text);
-        true
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn into_compile_errors(self) -> TokenStream {
-        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
-    }
-}
 
 pub fn expand(input: &DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
@@ -142,31 +103,6 @@ fn crate_path(attrs: &[Attribute], errors: &mut Errors) -> syn::Path {
         }
     }
     path
-}
-
-/// The string literal after `key =`; a mistake is recorded (with what to write) and `None`
-/// returned, so parsing goes on with the next key.
-fn string_value(
-    meta: &syn::meta::ParseNestedMeta,
-    example: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<LitStr>> {
-    let key = path_text(&meta.path);
-    if !meta.input.peek(syn::Token![=]) {
-        errors.push(meta.path.span(), format!("`{key}` takes a string: write `{key} = \"{example}\"`"));
-        skip_value(meta)?;
-        return Ok(None);
-    }
-    match meta.value()?.parse::<syn::Expr>()? {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => Ok(Some(lit)),
-        other => {
-            errors.push_spanned(
-                other,
-                format!("`{key}` takes a string literal: write `{key} = \"{example}\"`"),
-            );
-            Ok(None)
-        }
-    }
 }
 
 /// The media type from `#[media_type = "..."]` or `#[media_type(created = "Order", ...)]`.
@@ -383,8 +319,4 @@ fn check_generics(input: &DeriveInput, errors: &mut Errors) {
             "PubSubMessage cannot be derived for a generic type: each message type has one media type and registers itself at link time; declare a concrete struct with concrete field types",
         );
     }
-}
-
-fn path_text(path: &syn::Path) -> String {
-    quote!(#path).to_string().replace(' ', "")
 }

@@ -2,6 +2,7 @@
 //! serde_derive reads them. Keys this module does not need are skipped: serde_derive itself
 //! reports malformed serde attributes, so we never add a second error for them.
 
+use crate::ctxt::skip_value;
 use syn::{Attribute, Field, LitStr};
 
 /// serde's `rename_all` rules as they apply to field names.
@@ -182,18 +183,6 @@ fn read_pair(meta: &syn::meta::ParseNestedMeta) -> syn::Result<(Option<LitStr>, 
         Ok(())
     })?;
     Ok((ser, de))
-}
-
-/// Consumes whatever follows a key we do not read (`= expr` or `(...)`).
-pub fn skip_value(meta: &syn::meta::ParseNestedMeta) -> syn::Result<()> {
-    if meta.input.peek(syn::Token![=]) {
-        meta.value()?.parse::<syn::Expr>()?;
-    } else if meta.input.peek(syn::token::Paren) {
-        let content;
-        syn::parenthesized!(content in meta.input);
-        content.parse::<proc_macro2::TokenStream>()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

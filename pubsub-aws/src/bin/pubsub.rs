@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use pubsub_aws::provision::{ProvisionConfig, Provisioner};
 use pubsub_aws::{load_config, AwsOptions, SnsPublisher, SqsSubscriber};
-use pubsub_core::{Consumer, Producer, PublishError, TopicMap, UntypedMessage};
+use pubsub_core::{producer::PublishError, Consumer, Producer, TopicMap, UntypedMessage};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -104,7 +104,7 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
             match json {
                 Some(text) => {
                     let message = UntypedMessage::new(&media_type, serde_json::from_str(&text)?)?;
-                    println!("{}", producer.produce_untyped_with(&message, &Default::default()).await?);
+                    println!("{}", producer.produce_with(&message, &Default::default()).await?);
                     Ok(true)
                 }
                 None => publish_lines(&producer, &media_type).await,
@@ -122,7 +122,7 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
                 }
                 for delivery in deliveries {
                     let message = delivery.message();
-                    match delivery.untyped() {
+                    match delivery.decode::<pubsub_core::UntypedMessage>() {
                         Ok(decoded) => println!(
                             "{}",
                             json!({
@@ -193,7 +193,7 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
             }
         }
     }
-    let mut result = producer.produce_untyped_batch(&messages).await;
+    let mut result = producer.produce_batch(&messages).await;
     // Lines refused before sending (too large, say) are reported; the others still go.
     if let Err(PublishError::Refused { refused, .. }) = &result {
         let refused: Vec<(usize, String)> = refused.iter().map(|(i, e)| (*i, e.to_string())).collect();
@@ -203,7 +203,7 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
             messages.remove(index);
             lines.remove(index);
         }
-        result = producer.produce_untyped_batch(&messages).await;
+        result = producer.produce_batch(&messages).await;
     }
     let (sent, failures, error) = match result {
         Ok(ids) => (ids.into_iter().map(Some).collect(), Vec::new(), None),

@@ -51,7 +51,7 @@ use crate::transport::{MessageId, TransportError};
 ///
 /// use pubsub_core::memory::{MemoryBroker, QueueOptions, SubscriptionOptions};
 /// use pubsub_core::transport::{OutgoingMessage, Publisher, Subscriber};
-/// use pubsub_core::{decode_untyped, encode_untyped, OpaqueData, UntypedMessage};
+/// use pubsub_core::{decode, encode, OpaqueData, UntypedMessage};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,7 +64,7 @@ use crate::transport::{MessageId, TransportError};
 /// let created = UntypedMessage::created("Order", "http://example.com/api/v1/order/1");
 /// let outgoing = OutgoingMessage {
 ///     media_type: created.media_type.to_string(),
-///     body: encode_untyped(&created, &OpaqueData::new())?,
+///     body: encode(&created, &OpaqueData::new())?,
 /// };
 /// let published = broker.publisher().publish_batch(&topic, vec![outgoing]).await?;
 /// assert!(published[0].is_ok());
@@ -74,7 +74,7 @@ use crate::transport::{MessageId, TransportError};
 /// assert_eq!(received.len(), 1);
 /// assert_eq!(received[0].receive_count, 1);
 /// // A non-raw subscription delivers an SNS notification, which the codec unwraps.
-/// let decoded = decode_untyped(&received[0].body)?;
+/// let decoded = decode::<UntypedMessage>(&received[0].body)?;
 /// assert_eq!(decoded.media_type, "application/vnd.globality.pubsub._.created.order");
 ///
 /// let acked = subscriber.ack_batch(vec![received[0].receipt_handle.clone()]).await?;
