@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pubsub_core::cli::{run_embedded, CliError, DaemonArgs, Source};
-use pubsub_core::{handler, handler::HandlerSetError, MessageResult, PubSubMessage};
+use pubsub_core::{handler, handlers::HandlerSetError, MessageResult, PubSubMessage};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 

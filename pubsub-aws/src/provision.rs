@@ -162,7 +162,7 @@ impl ProvisionConfig {
                 )));
             }
             for media_type in subscription.media_types.iter().flatten() {
-                pubsub_core::MediaTypePattern::parse(media_type)
+                pubsub_core::media_type::MediaTypePattern::parse(media_type)
                     .map_err(|e| ProvisionError::Invalid(format!("subscription media type: {e}")))?;
             }
         }
@@ -174,7 +174,7 @@ impl SubscriptionSpec {
     /// A subscription that delivers only what `handlers` handle (a daemon's
     /// `DaemonBuilder::handler_table()`), so its queue receives nothing it would ignore.
     pub fn for_handlers(
-        handlers: &pubsub_core::handler::HandlerTable,
+        handlers: &pubsub_core::handlers::HandlerTable,
         raw_delivery: bool,
     ) -> SubscriptionSpec {
         SubscriptionSpec { raw_delivery, filter: filter_for(&handlers.media_types()) }

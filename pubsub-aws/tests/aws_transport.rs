@@ -109,7 +109,7 @@ impl Env {
 
 fn orders_daemon(orders: &Arc<Orders>) -> DaemonBuilder {
     DaemonBuilder::new("orders")
-        .handlers(["take_order"])
+        .handler::<take_order>()
         .collaborator(orders.clone())
         .wait_time(Duration::from_secs(1))
         .backoff(BackoffPolicy::Fixed(Duration::ZERO))
@@ -185,7 +185,10 @@ async fn every_captured_fixture_sent_verbatim_is_handled() {
     let before = CONVENTIONAL.load(Ordering::SeqCst);
     let orders = Arc::new(Orders(Default::default()));
     let report = orders_daemon(&orders)
-        .handlers(["take_order", "widget_created", "widget_changed", "widget_deleted"])
+        .handler::<take_order>()
+        .handler::<widget_created>()
+        .handler::<widget_changed>()
+        .handler::<widget_deleted>()
         .build(env.subscriber(&queue).await)
         .unwrap()
         .run_until_idle()
@@ -293,13 +296,19 @@ async fn a_filter_policy_lets_only_the_handled_media_types_through() {
 async fn a_filter_policy_derived_from_a_daemons_handlers() {
     let Some(env) = env().await else { return };
     let orders = Arc::new(Orders(Default::default()));
-    let builder = orders_daemon(&orders).handlers(["take_order", "widget_created"]);
+    let builder = orders_daemon(&orders).handler::<take_order>().handler::<widget_created>();
     let spec = SubscriptionSpec::for_handlers(&builder.handler_table().unwrap(), false);
     let (topic, queue) = env.wire(spec, QueueSpec::default()).await;
     let producer = env.producer(&topic);
     producer.produce(&order("o-1")).await.unwrap();
     producer
-        .produce_untyped("application/vnd.globality.pubsub._.created.widget", serde_json::json!({"uri": "u"}))
+        .produce(
+            &pubsub_core::UntypedMessage::new(
+                "application/vnd.globality.pubsub._.created.widget",
+                serde_json::json!({"uri": "u"}),
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
     producer.produce(&SimpleMessage { message: "not handled here".into(), timestamp: 1.0 }).await.unwrap();
@@ -315,7 +324,7 @@ async fn the_heartbeat_keeps_a_slow_message_invisible_on_the_server() {
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce(&SimpleMessage { message: "slow".into(), timestamp: 5.0 }).await.unwrap();
     let report = DaemonBuilder::new("slow")
-        .handlers(["slow_simple"])
+        .handler::<slow_simple>()
         .concurrency(4)
         .wait_time(Duration::from_secs(1))
         .build(env.subscriber(&queue).await)
@@ -343,16 +352,12 @@ async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
     let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce(&SimpleMessage { message: "hang".into(), timestamp: 7.0 }).await.unwrap();
-    let config = pubsub_core::daemon::DaemonConfig {
-        concurrency: 4,
-        wait_time: Duration::from_secs(1),
-        heartbeat_max: Duration::from_secs(3),
-        ..Default::default()
-    };
     let started = std::time::Instant::now();
     let report = DaemonBuilder::new("hanging")
-        .handlers(["hanging_simple"])
-        .config(config)
+        .handler::<hanging_simple>()
+        .concurrency(4)
+        .wait_time(Duration::from_secs(1))
+        .heartbeat_max(Duration::from_secs(3))
         .build(env.subscriber(&queue).await)
         .unwrap()
         .run_until_idle()
@@ -406,7 +411,7 @@ async fn provisioning_twice_changes_nothing() {
     }
     assert_eq!(results[0], results[1]);
     let subscriber = env.subscriber(&results[0].1).await;
-    assert_eq!(pubsub_core::Subscriber::visibility_timeout(&subscriber), Duration::from_secs(45));
+    assert_eq!(pubsub_core::transport::Subscriber::visibility_timeout(&subscriber), Duration::from_secs(45));
 }
 
 #[tokio::test]

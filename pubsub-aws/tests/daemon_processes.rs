@@ -103,12 +103,12 @@ fn child_daemon() {
     runtime.block_on(async {
         let config = support::sdk_config().await;
         let daemon = DaemonBuilder::new("worker")
-            .handlers(["work_item"])
+            .handler::<work_item>()
             .collaborator(journal)
             .concurrency(10)
             .wait_time(Duration::from_secs(1))
             .drain_timeout(DRAIN_TIMEOUT)
-            .backoff(pubsub_core::BackoffPolicy::Fixed(Duration::ZERO))
+            .backoff(pubsub_core::backoff::BackoffPolicy::Fixed(Duration::ZERO))
             .build(SqsSubscriber::new(&config, &queue).await.expect("the queue"))
             .expect("the handler set");
         let report = if until_idle { daemon.run_until_idle().await } else { daemon.run_until_signal().await };

@@ -111,7 +111,7 @@ async fn a_cut_connection_is_survived_and_nothing_is_lost() {
         .await;
     let calls = Arc::new(Calls(Mutex::new(HashMap::new())));
     let daemon = DaemonBuilder::new("ticks")
-        .handlers(["tick"])
+        .handler::<tick>()
         .collaborator(calls.clone())
         .concurrency(5)
         .wait_time(Duration::from_secs(1))

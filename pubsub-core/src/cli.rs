@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::daemon::{DaemonBuilder, DaemonReport};
+use crate::handlers::HandlerSetError;
 use crate::memory::{MemoryBroker, QueueOptions};
-use crate::HandlerSetError;
 
 /// The arguments every daemon takes.
 #[derive(Debug, Clone, Parser)]
@@ -67,6 +67,7 @@ pub enum Source {
 
 /// What stops a daemon command line.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
     /// A real queue URL without the AWS transport.
     #[error("`{0}` is an SQS queue URL, and reading a real queue needs the AWS transport (the pubsub-aws crate), which this program does not include; use --testing with --stdin or a file of JSON messages to run on the embedded broker")]
@@ -110,7 +111,7 @@ impl DaemonArgs {
         if self.handlers.is_empty() {
             builder
         } else {
-            builder.handlers(self.handlers.clone())
+            builder.select_handlers(self.handlers.clone())
         }
     }
 

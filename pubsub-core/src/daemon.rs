@@ -28,14 +28,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, Handled, HandlerSetError, HandlerTable};
-use crate::handler::{Collaborators, Handler};
+use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable};
+use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::outcome::{Disposition, MessageResult};
 use crate::producer::Producer;
 use crate::transport::{ReceivedMessage, Subscriber, VisibilityChange, MAX_BATCH};
 
-/// How a daemon runs. `Default` gives the values documented on each field.
+/// How a daemon runs. `Default` gives the values documented on each field; the
+/// [`DaemonBuilder`] has a setter for each.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DaemonConfig {
     /// Messages handled at once (default 10).
     pub concurrency: usize,
@@ -116,38 +118,77 @@ impl DaemonConfig {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct DaemonBuilder {
     name: String,
     selection: Option<Vec<String>>,
-    extra: Vec<Handler>,
+    explicit: Vec<Handler>,
+    allow_no_handlers: bool,
     collaborators: Collaborators,
     producer: Option<Producer>,
+    on_outcome: Option<OutcomeHook>,
     config: DaemonConfig,
 }
 
+/// What [`DaemonBuilder::on_outcome`] calls for every message.
+type OutcomeHook = Arc<dyn Fn(&HandledMessage) + Send + Sync>;
+
+impl fmt::Debug for DaemonBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DaemonBuilder")
+            .field("name", &self.name)
+            .field("selection", &self.selection)
+            .field("explicit", &self.explicit)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DaemonBuilder {
-    /// A daemon named `name` (for logs) running every linked handler.
+    /// A daemon named `name` (for logs). It runs the handlers registered with
+    /// [`handler`](DaemonBuilder::handler), or, when none is, every `#[handler]` linked into
+    /// the binary.
     pub fn new(name: impl Into<String>) -> DaemonBuilder {
         DaemonBuilder {
             name: name.into(),
             selection: None,
-            extra: Vec::new(),
+            explicit: Vec::new(),
+            allow_no_handlers: false,
             collaborators: Collaborators::new(),
             producer: None,
+            on_outcome: None,
             config: DaemonConfig::default(),
         }
     }
 
-    /// Runs only the linked handlers named here (function name or full path) instead of all.
-    pub fn handlers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> DaemonBuilder {
+    /// Registers the `#[handler]` function `H`, named as a type:
+    /// `.handler::<on_order>().handler::<on_refund>()`. A daemon with handlers registered
+    /// this way runs exactly those, whatever else is linked; one with none runs every linked
+    /// handler.
+    pub fn handler<H: HandlerFn>(mut self) -> DaemonBuilder {
+        self.explicit.push(H::HANDLER);
+        self
+    }
+
+    /// Runs only the handlers named here (function name or full path), out of those the
+    /// daemon would run otherwise (what the command line's `--handler NAME` sets).
+    pub fn select_handlers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> DaemonBuilder {
         self.selection = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
-    /// Adds a handler that is not linked with `#[handler]`.
-    pub fn handler(mut self, handler: Handler) -> DaemonBuilder {
-        self.extra.push(handler);
+    /// Lets the daemon build with no handler at all: every message is then IGNORED and
+    /// deleted. Without this, [`build`](DaemonBuilder::build) refuses such a daemon, since it
+    /// most often means the crate holding the handlers was not linked.
+    pub fn allow_no_handlers(mut self) -> DaemonBuilder {
+        self.allow_no_handlers = true;
+        self
+    }
+
+    /// Calls `hook` with what became of every message, after its log line and before its
+    /// delete or visibility change is queued. For metrics, audits and tests; it runs on the
+    /// handler's task, so keep it short.
+    pub fn on_outcome(mut self, hook: impl Fn(&HandledMessage) + Send + Sync + 'static) -> DaemonBuilder {
+        self.on_outcome = Some(Arc::new(hook));
         self
     }
 
@@ -213,25 +254,49 @@ impl DaemonBuilder {
         self
     }
 
-    /// The handler table this builder would run, checked (duplicates, names, collaborators).
+    /// How long a delete or visibility change waits for others to fill its batch.
+    pub fn settle_delay(mut self, settle_delay: Duration) -> DaemonBuilder {
+        self.config.settle_delay = settle_delay;
+        self
+    }
+
+    /// How long the heartbeat keeps one message invisible at most.
+    pub fn heartbeat_max(mut self, heartbeat_max: Duration) -> DaemonBuilder {
+        self.config.heartbeat_max = heartbeat_max;
+        self
+    }
+
+    /// How long shutdown keeps retrying unsettled deletes and visibility changes.
+    pub fn flush_timeout(mut self, flush_timeout: Duration) -> DaemonBuilder {
+        self.config.flush_timeout = flush_timeout;
+        self
+    }
+
+    /// The handler table this builder would run, checked (none, duplicates, names,
+    /// collaborators).
     pub fn handler_table(&self) -> Result<HandlerTable, HandlerSetError> {
-        let mut chosen: Vec<Handler> = match &self.selection {
-            None => Handler::linked().copied().collect(),
+        let candidates: Vec<Handler> = if self.explicit.is_empty() {
+            Handler::linked().copied().collect()
+        } else {
+            self.explicit.clone()
+        };
+        let chosen = match &self.selection {
+            None => candidates,
             Some(names) => {
-                let linked: Vec<Handler> = Handler::linked().copied().collect();
                 let mut chosen = Vec::new();
                 for name in names {
-                    let matching: Vec<Handler> =
-                        linked.iter().filter(|h| h.is_named(name)).copied().collect();
-                    if matching.is_empty() {
+                    let before = chosen.len();
+                    chosen.extend(candidates.iter().filter(|h| h.is_named(name)).copied());
+                    if chosen.len() == before {
                         return Err(HandlerSetError::UnknownHandler(name.clone()));
                     }
-                    chosen.extend(matching);
                 }
                 chosen
             }
         };
-        chosen.extend(self.extra.iter().copied());
+        if chosen.is_empty() && !self.allow_no_handlers {
+            return Err(HandlerSetError::NoHandlers { daemon: self.name.clone() });
+        }
         let table = HandlerTable::new(chosen)?;
         table.check_needs(&self.collaborators)?;
         Ok(table)
@@ -252,7 +317,13 @@ impl DaemonBuilder {
             backoff: self.config.backoff,
             max_attempts: self.config.max_attempts,
         };
-        Ok(Daemon { name: self.name, subscriber, dispatcher: Arc::new(dispatcher), config: self.config })
+        Ok(Daemon {
+            name: self.name,
+            subscriber,
+            dispatcher: Arc::new(dispatcher),
+            on_outcome: self.on_outcome,
+            config: self.config,
+        })
     }
 }
 
@@ -261,6 +332,7 @@ pub struct Daemon<S> {
     name: String,
     subscriber: Arc<S>,
     dispatcher: Arc<Dispatcher>,
+    on_outcome: Option<OutcomeHook>,
     config: DaemonConfig,
 }
 
@@ -300,7 +372,7 @@ impl DaemonReport {
         self.results.values().flat_map(|by_result| by_result.values()).sum()
     }
 
-    fn record(&mut self, handled: &Handled) {
+    fn record(&mut self, handled: &HandledMessage) {
         let mut media_type = handled.media_type.as_deref().unwrap_or("-");
         // Media types no handler takes come from senders: past a bound they share one row,
         // so that a stream of made-up types cannot grow a long-running daemon's report.
@@ -361,6 +433,7 @@ struct InFlight {
 struct Shared<S> {
     subscriber: Arc<S>,
     dispatcher: Arc<Dispatcher>,
+    on_outcome: Option<OutcomeHook>,
     config: DaemonConfig,
     permits: Arc<Semaphore>,
     stop_receiving: CancellationToken,
@@ -406,6 +479,7 @@ impl<S: Subscriber> Daemon<S> {
         let shared = Arc::new(Shared {
             subscriber: self.subscriber,
             dispatcher: self.dispatcher,
+            on_outcome: self.on_outcome,
             permits: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
             config: self.config,
             stop_receiving: CancellationToken::new(),
@@ -601,6 +675,9 @@ impl<S: Subscriber> Shared<S> {
                 Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
             });
             shared.report.lock().expect("report lock").record(&handled);
+            if let Some(hook) = &shared.on_outcome {
+                hook(&handled);
+            }
             drop(permit);
         });
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
-use crate::handler::{Collaborators, Handler, HandlerError, MessageContext};
+use crate::handlers::{Collaborators, Handler, HandlerError, MessageContext};
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, MessageResult, Outcome};
 use crate::plumbing::HandlerFuture;
@@ -32,6 +32,7 @@ const MEDIA_TYPE_EXCERPT_BYTES: usize = 64;
 
 /// Why a set of handlers cannot run together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandlerSetError {
     /// Two handlers claim one media type.
     #[error("media type `{media_type}` has two handlers, `{first}` and `{second}`; bind one of them to another daemon (DaemonBuilder::handlers)")]
@@ -46,6 +47,12 @@ pub enum HandlerSetError {
     /// A handler named in a subset is not linked.
     #[error("no handler named `{0}` is linked into this binary")]
     UnknownHandler(String),
+    /// The daemon would run no handler at all.
+    #[error("the daemon `{daemon}` has no handlers. #[handler] functions are collected at link time, and a crate the binary never names is not linked, so the handlers it holds are missing: name that crate in the binary (`use my_handlers as _;`) or register its handlers explicitly (`DaemonBuilder::handler::<my_handlers::on_order>()`). To run with no handler on purpose (every message IGNORED and deleted), call DaemonBuilder::allow_no_handlers")]
+    NoHandlers {
+        /// The daemon's name.
+        daemon: String,
+    },
     /// A handler needs a collaborator the daemon was not given.
     #[error("handler `{handler}` takes a `&{type_name}`, but the daemon has no such collaborator; add it with DaemonBuilder::collaborator")]
     MissingCollaborator {
@@ -139,9 +146,14 @@ impl HandlerTable {
     }
 }
 
-/// How a message was handled, for the log line, the report and the test kit.
+/// What became of one message: for the log line, the report, the test kit and
+/// [`DaemonBuilder::on_outcome`](crate::daemon::DaemonBuilder::on_outcome).
 #[derive(Debug, Clone)]
-pub struct Handled {
+pub struct HandledMessage {
+    /// The queue's id of the message.
+    pub message_id: MessageId,
+    /// `ApproximateReceiveCount`: 1 on the first delivery.
+    pub receive_count: u32,
     /// The result and what it does to the message.
     pub outcome: Outcome,
     /// The media type, when the envelope could be read; when it is longer than any valid
@@ -167,7 +179,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// Handles `message` and logs one line about it.
-    pub async fn dispatch(&self, message: &ReceivedMessage) -> Handled {
+    pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
         let mut handled = self.handle(message).await;
         handled.elapsed = started.elapsed();
@@ -175,8 +187,10 @@ impl Dispatcher {
         handled
     }
 
-    async fn handle(&self, message: &ReceivedMessage) -> Handled {
-        let mut handled = Handled {
+    async fn handle(&self, message: &ReceivedMessage) -> HandledMessage {
+        let mut handled = HandledMessage {
+            message_id: message.message_id.clone(),
+            receive_count: message.receive_count,
             outcome: Outcome::succeeded(),
             media_type: None,
             handler: None,
@@ -284,7 +298,7 @@ impl Dispatcher {
 /// nothing a sender writes makes it long; the body itself is logged only at DEBUG, cut at
 /// 4 KiB, for the messages that FAILED or were IGNORED, for an operator running with
 /// `--debug`.
-fn log(message: &ReceivedMessage, handled: &Handled) {
+fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
     let result = handled.outcome.result.as_str();

@@ -42,7 +42,7 @@ pub mod daemon;
 mod dispatch;
 mod envelope;
 mod error;
-pub mod handler;
+pub mod handlers;
 pub mod media_type;
 pub mod memory;
 mod message;
@@ -69,7 +69,7 @@ pub mod codec {
 pub use codec::{decode, encode, Decoded, OpaqueData, UntypedMessage};
 pub use consumer::Consumer;
 pub use daemon::DaemonBuilder;
-pub use handler::{HandlerError, MessageContext};
+pub use handlers::{HandlerError, MessageContext};
 pub use memory::MemoryBroker;
 pub use message::{Message, PubSubMessage};
 pub use outcome::MessageResult;

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
+pub use crate::dispatch::HandledMessage;
+
 /// The most bytes of a reason an [`Outcome`] keeps. Reasons are logged at info and warn, and
 /// may quote what a sender wrote (a field value, a media type), so they are kept short.
 pub(crate) const MAX_REASON_BYTES: usize = 512;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::envelope::Envelope;
 use crate::error::DecodeError;
-use crate::handler::{Handler, HandlerError, MessageContext};
+use crate::handlers::{Handler, HandlerError, MessageContext};
 use crate::transport::BoxFuture;
 
 /// What a handler returns: `Result<(), HandlerError>` (or `Result<(), E>` for any `E` that

@@ -155,6 +155,7 @@ impl fmt::Debug for Schema {
 
 /// A registry that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// Two schemas claim the same media type (or the same pattern).
     #[error("media type `{media_type}` is claimed by both `{first}` and `{second}`; give one of them another media type")]

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use crate::backoff::BackoffPolicy;
 use crate::dispatch::{Dispatcher, HandlerTable};
 use crate::envelope::{decode, Decoded};
-use crate::handler::{Collaborators, Handler, HandlerFn};
+use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::opaque::OpaqueData;
 use crate::outcome::{MessageResult, Outcome};
 use crate::producer::{Producer, TopicMap};

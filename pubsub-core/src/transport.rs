@@ -62,6 +62,7 @@ pub struct EntryError {
 
 /// A whole request failed (nothing in it took effect, as far as the caller can know).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The topic does not exist.
     #[error("topic `{0}` does not exist")]

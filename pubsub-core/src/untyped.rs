@@ -43,6 +43,7 @@ impl serde::Serialize for UntypedMessage {
 
 /// Why an untyped message cannot be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UntypedError {
     /// The media type is not a valid concrete media type.
     #[error("invalid media type: {0}")]

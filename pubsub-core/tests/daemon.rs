@@ -185,14 +185,14 @@ async fn the_heartbeat_keeps_a_slow_message_invisible() {
 async fn the_heartbeat_stops_at_its_maximum() {
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
     s.publish([(1, "slow:10000")]).await;
-    let config = pubsub_core::daemon::DaemonConfig {
-        concurrency: 4,
-        wait_time: Duration::from_millis(50),
-        heartbeat_max: Duration::from_secs(4),
-        backoff: BackoffPolicy::Fixed(Duration::ZERO),
-        ..Default::default()
+    let configure = |builder: DaemonBuilder| {
+        builder
+            .concurrency(4)
+            .wait_time(Duration::from_millis(50))
+            .heartbeat_max(Duration::from_secs(4))
+            .backoff(BackoffPolicy::Fixed(Duration::ZERO))
     };
-    let report = s.drain(s.daemon().config(config)).await;
+    let report = s.drain(configure(s.daemon())).await;
     assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
     let starts = s.seen.started_at.lock().unwrap().clone();
     let again = starts[1].1 - starts[0].1;

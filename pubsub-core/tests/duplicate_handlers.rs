@@ -1,7 +1,7 @@
 //! Two handlers for one media type: the daemon refuses to start and names both. (Its own
 //! file: `inventory` keeps one registry per test binary.)
 
-use pubsub_core::{handler, handler::HandlerSetError, DaemonBuilder, PubSubMessage};
+use pubsub_core::{handler, handlers::HandlerSetError, DaemonBuilder, PubSubMessage};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -30,7 +30,7 @@ fn two_handlers_for_one_media_type_are_refused_by_name() {
     );
     // A daemon bound to one of them starts.
     assert_eq!(
-        DaemonBuilder::new("pings").handlers(["first"]).handler_table().unwrap().media_types().len(),
+        DaemonBuilder::new("pings").select_handlers(["first"]).handler_table().unwrap().media_types().len(),
         1
     );
 }

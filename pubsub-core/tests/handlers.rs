@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pubsub_core::testing::HandlerTest;
 use pubsub_core::{
-    encode, handler, handler::HandlerSetError, outcome::Disposition, DaemonBuilder, HandlerError,
+    encode, handler, handlers::HandlerSetError, outcome::Disposition, DaemonBuilder, HandlerError,
     MessageContext, MessageResult, OpaqueData, PubSubMessage, UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
@@ -154,7 +154,7 @@ async fn a_message_no_handler_takes_is_ignored_and_deleted() {
 #[tokio::test]
 async fn untyped_handlers_take_a_pattern() {
     assert_eq!(
-        <on_created as pubsub_core::handler::HandlerFn>::HANDLER.media_type(),
+        <on_created as pubsub_core::handlers::HandlerFn>::HANDLER.media_type(),
         "application/vnd.acme.pubsub._.created.*"
     );
     let body = pubsub_core::encode(
@@ -171,19 +171,19 @@ async fn untyped_handlers_take_a_pattern() {
 
 #[test]
 fn a_missing_collaborator_is_reported_before_any_message() {
-    let error = DaemonBuilder::new("test").handlers(["on_command"]).handler_table().unwrap_err();
+    let error = DaemonBuilder::new("test").select_handlers(["on_command"]).handler_table().unwrap_err();
     assert!(
         matches!(&error, HandlerSetError::MissingCollaborator { handler, type_name }
         if handler.ends_with("::on_command") && type_name.ends_with("Counter")),
         "{error}"
     );
     assert!(DaemonBuilder::new("test")
-        .handlers(["on_command"])
+        .select_handlers(["on_command"])
         .collaborator(Counter(AtomicUsize::new(0)))
         .handler_table()
         .is_ok());
     assert_eq!(
-        DaemonBuilder::new("test").handlers(["nope"]).handler_table().unwrap_err(),
+        DaemonBuilder::new("test").select_handlers(["nope"]).handler_table().unwrap_err(),
         HandlerSetError::UnknownHandler("nope".into())
     );
 }

@@ -69,13 +69,10 @@ async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
     broker.send("notes", &body.unwrap()).await.unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let subscriber = Tap::recording(broker.subscriber("notes").unwrap(), received.clone());
-    let config = pubsub_core::daemon::DaemonConfig {
-        concurrency: 4,
-        wait_time: Duration::from_millis(50),
-        heartbeat_max: Duration::from_secs(4),
-        ..Default::default()
+    let configure = |builder: DaemonBuilder| {
+        builder.concurrency(4).wait_time(Duration::from_millis(50)).heartbeat_max(Duration::from_secs(4))
     };
-    let report = DaemonBuilder::new("notes").config(config).build(subscriber).unwrap().run_until_idle().await;
+    let report = configure(DaemonBuilder::new("notes")).build(subscriber).unwrap().run_until_idle().await;
     assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 2);

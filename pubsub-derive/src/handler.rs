@@ -257,13 +257,13 @@ fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
                 }))
             }
 
-            impl #krate::handler::HandlerFn for #name {
-                const HANDLER: #krate::handler::Handler =
+            impl #krate::handlers::HandlerFn for #name {
+                const HANDLER: #krate::handlers::Handler =
                     #krate::__private::new_handler(#full_name, #media_type, &[#(#needs),*], call);
             }
 
             #krate::__private::inventory::submit! {
-                <#name as #krate::handler::HandlerFn>::HANDLER
+                <#name as #krate::handlers::HandlerFn>::HANDLER
             }
         };
     }

@@ -97,7 +97,7 @@ impl fmt::Debug for HandlerError {
 /// `graph.collaborator`. One value per type; cheap to clone.
 ///
 /// ```
-/// use pubsub_core::handler::Collaborators;
+/// use pubsub_core::handlers::Collaborators;
 ///
 /// struct Db(&'static str);
 /// let collaborators = Collaborators::new().with(Db("postgres://"));
@@ -332,7 +332,7 @@ inventory::collect!(Handler);
 /// shares the function's name); it cannot be implemented by hand.
 ///
 /// ```
-/// use pubsub_core::handler::HandlerFn;
+/// use pubsub_core::handlers::HandlerFn;
 /// use pubsub_core::{handler, HandlerError, PubSubMessage};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
