@@ -208,8 +208,33 @@ impl<S: Subscriber> Shared<S> {
     }
 }
 
-/// Receipt handles are long; logs show their start.
+/// Receipt handles are long; logs show their start: at most 16 bytes, cut at a char boundary.
 fn truncate(receipt: &str) -> &str {
-    &receipt[..receipt.len().min(16)]
+    let mut end = receipt.len().min(16);
+    while !receipt.is_char_boundary(end) {
+        end -= 1;
+    }
+    &receipt[..end]
 }
 
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_the_first_16_bytes_of_an_ascii_receipt() {
+        assert_eq!(truncate("AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a"), "AQEBwJnKyrHigUMZ");
+        assert_eq!(truncate("short"), "short");
+        assert_eq!(truncate(""), "");
+    }
+
+    #[test]
+    fn truncate_cuts_a_non_ascii_receipt_at_a_char_boundary() {
+        // 16 bytes would split the eighth `é` (bytes 15 and 16): used to panic.
+        assert_eq!(truncate("aééééééééééé"), "aééééééé");
+        // Three-byte chars: the boundary before 16 is 15.
+        assert_eq!(truncate("€€€€€€€"), "€€€€€");
+        // Eleven two-byte chars: 16 is a boundary, all 16 bytes are kept.
+        assert_eq!(truncate("ééééééééééé"), "éééééééé");
+    }
+}
