@@ -77,3 +77,87 @@ impl fmt::Display for DaemonReport {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::outcome::Outcome;
+
+    fn handled(media_type: Option<&str>, handler: Option<&'static str>, outcome: Outcome) -> Handled {
+        Handled {
+            outcome,
+            media_type: media_type.map(str::to_owned),
+            handler,
+            published: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn ignored(media_type: &str) -> Handled {
+        handled(Some(media_type), None, Outcome::deleted(MessageResult::Ignored, "no handler"))
+    }
+
+    /// A report with `MAX_REPORT_ROWS` rows of media types no handler takes.
+    fn full_report() -> DaemonReport {
+        let mut report = DaemonReport::default();
+        for i in 0..MAX_REPORT_ROWS {
+            report.record(&ignored(&format!("application/vnd.made-up.{i}")));
+        }
+        assert_eq!(report.results.len(), MAX_REPORT_ROWS);
+        assert!(!report.results.contains_key(OTHER_MEDIA_TYPES));
+        report
+    }
+
+    #[test]
+    fn unhandled_media_types_past_the_cap_share_one_row() {
+        let mut report = full_report();
+        report.record(&ignored("application/vnd.made-up.new"));
+        report.record(&ignored("application/vnd.made-up.newer"));
+        assert_eq!(report.results.len(), MAX_REPORT_ROWS + 1);
+        assert!(!report.results.contains_key("application/vnd.made-up.new"));
+        assert_eq!(report.results[OTHER_MEDIA_TYPES], BTreeMap::from([(MessageResult::Ignored, 2)]));
+        assert_eq!(report.count(MessageResult::Ignored), MAX_REPORT_ROWS as u64 + 2);
+    }
+
+    #[test]
+    fn a_media_type_with_a_row_keeps_counting_in_it_past_the_cap() {
+        let mut report = full_report();
+        report.record(&ignored("application/vnd.made-up.7"));
+        assert_eq!(report.results["application/vnd.made-up.7"][&MessageResult::Ignored], 2);
+        assert!(!report.results.contains_key(OTHER_MEDIA_TYPES));
+    }
+
+    #[test]
+    fn a_handled_media_type_gets_its_own_row_past_the_cap() {
+        let mut report = full_report();
+        report.record(&handled(Some("application/vnd.acme.order"), Some("take_order"), Outcome::succeeded()));
+        assert_eq!(
+            report.results["application/vnd.acme.order"],
+            BTreeMap::from([(MessageResult::Succeeded, 1)])
+        );
+        assert!(!report.results.contains_key(OTHER_MEDIA_TYPES));
+    }
+
+    #[test]
+    fn a_message_without_a_media_type_is_counted_under_a_dash() {
+        let mut report = DaemonReport::default();
+        report.record(&handled(None, None, Outcome::failed(Duration::from_secs(5), "not JSON")));
+        assert_eq!(report.results["-"], BTreeMap::from([(MessageResult::Failed, 1)]));
+        assert_eq!(report.total(), 1);
+    }
+
+    #[test]
+    fn the_table_has_one_row_per_media_type_and_one_column_per_result() {
+        let mut report = DaemonReport::default();
+        report.record(&handled(Some("a/b"), Some("h"), Outcome::succeeded()));
+        report.record(&handled(Some("a/b"), Some("h"), Outcome::succeeded()));
+        report.record(&ignored("application/vnd.x"));
+        let expected = "\
+media type        SUCCEEDED   SKIPPED   IGNORED   EXPIRED   RETRIED    FAILED
+a/b                       2         0         0         0         0         0
+application/vnd.x         0         0         1         0         0         0
+";
+        assert_eq!(report.to_string(), expected);
+    }
+}

@@ -137,6 +137,7 @@ struct Pending {
 }
 
 /// One batch request.
+#[derive(Debug, PartialEq)]
 enum Request {
     Deletes(Vec<String>),
     Changes(Vec<VisibilityChange>),
@@ -269,3 +270,158 @@ fn settle_results(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{EntryError, TransportError};
+
+    fn delete(receipt: &str) -> Settle {
+        Settle::Delete(receipt.to_owned())
+    }
+
+    fn visibility(receipt: &str, secs: u64) -> Settle {
+        Settle::Visibility(receipt.to_owned(), Duration::from_secs(secs))
+    }
+
+    fn change(receipt: &str, secs: u64) -> VisibilityChange {
+        VisibilityChange { receipt_handle: receipt.to_owned(), timeout: Duration::from_secs(secs) }
+    }
+
+    fn receipts(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    fn refused(retryable: bool) -> Result<(), EntryError> {
+        Err(EntryError { code: "Refused".into(), message: "no".into(), retryable })
+    }
+
+    #[test]
+    fn a_full_batch_of_deletes_goes_as_one_request_and_an_eleventh_waits() {
+        let mut pending = Pending::default();
+        for receipt in receipts("r", 11) {
+            pending.push(Settle::Delete(receipt));
+        }
+        assert_eq!(pending.next_request(false), Some(Request::Deletes(receipts("r", 10))));
+        assert_eq!(pending.next_request(false), None, "one delete is not a full batch");
+        assert_eq!(pending.deletes, ["r10"]);
+        assert_eq!(pending.len(), 1);
+    }
+
+    #[test]
+    fn a_partial_batch_goes_only_when_asked() {
+        let mut pending = Pending::default();
+        pending.push(delete("a"));
+        pending.push(delete("b"));
+        assert_eq!(pending.next_request(false), None);
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending.next_request(true), Some(Request::Deletes(vec!["a".into(), "b".into()])));
+        assert!(pending.is_empty());
+        assert_eq!(pending.next_request(true), None, "nothing left to send");
+    }
+
+    #[test]
+    fn visibility_changes_go_before_deletes() {
+        let mut pending = Pending::default();
+        for receipt in receipts("d", 10) {
+            pending.push(Settle::Delete(receipt));
+        }
+        pending.push(visibility("v", 30));
+        // A full batch of deletes waits behind even a partial batch of changes.
+        assert_eq!(pending.next_request(true), Some(Request::Changes(vec![change("v", 30)])));
+        assert_eq!(pending.next_request(true), Some(Request::Deletes(receipts("d", 10))));
+
+        // Without `partial`, a full batch of changes still goes first.
+        let mut pending = Pending::default();
+        for receipt in receipts("d", 10) {
+            pending.push(Settle::Delete(receipt));
+        }
+        for receipt in receipts("v", 10) {
+            pending.push(Settle::Visibility(receipt, Duration::ZERO));
+        }
+        let Some(Request::Changes(changes)) = pending.next_request(false) else { panic!("changes first") };
+        assert_eq!(changes.len(), 10);
+        assert_eq!(pending.next_request(false), Some(Request::Deletes(receipts("d", 10))));
+    }
+
+    #[test]
+    fn a_later_visibility_change_replaces_an_unsent_earlier_one() {
+        let mut pending = Pending::default();
+        pending.push(visibility("a", 60));
+        pending.push(visibility("b", 60));
+        pending.push(visibility("a", 0));
+        assert_eq!(pending.changes, [change("a", 0), change("b", 60)]);
+        assert_eq!(pending.len(), 2);
+    }
+
+    #[test]
+    fn a_visibility_change_after_one_already_sent_is_queued_anew() {
+        let mut pending = Pending::default();
+        pending.push(visibility("a", 60));
+        assert_eq!(pending.next_request(true), Some(Request::Changes(vec![change("a", 60)])));
+        pending.push(visibility("a", 0));
+        assert_eq!(pending.changes, [change("a", 0)]);
+    }
+
+    #[test]
+    fn requeue_puts_back_only_the_kept_deletes() {
+        let mut pending = Pending::default();
+        pending.push(delete("x"));
+        pending.requeue(Request::Deletes(receipts("r", 4)), &[1, 3]);
+        assert_eq!(pending.deletes, ["x", "r1", "r3"]);
+        assert!(pending.changes.is_empty());
+    }
+
+    #[test]
+    fn requeue_puts_back_only_the_kept_changes_and_a_newer_change_wins() {
+        let mut pending = Pending::default();
+        // Queued while the request was out: a nack of `b` after its heartbeat extension.
+        pending.push(visibility("b", 0));
+        let request = Request::Changes(vec![change("a", 30), change("b", 30), change("c", 30)]);
+        pending.requeue(request, &[0, 1]);
+        assert_eq!(pending.changes, [change("b", 0), change("a", 30)]);
+        assert!(pending.deletes.is_empty());
+    }
+
+    #[test]
+    fn settle_results_keeps_the_retryable_failed_entries_only() {
+        let request = Request::Deletes(receipts("r", 4));
+        let result = Ok(vec![Ok(()), refused(true), refused(false), refused(true)]);
+        assert_eq!(settle_results(result, &request, "delete"), (true, vec![1, 3]));
+    }
+
+    #[test]
+    fn settle_results_keeps_nothing_when_every_entry_went_through() {
+        let request = Request::Changes(vec![change("a", 0), change("b", 0)]);
+        assert_eq!(settle_results(Ok(vec![Ok(()), Ok(())]), &request, "change visibility"), (true, vec![]));
+    }
+
+    #[test]
+    fn settle_results_keeps_all_on_a_retryable_request_failure() {
+        let request = Request::Deletes(receipts("r", 3));
+        let result = Err(TransportError::Unavailable("timeout".into()));
+        assert_eq!(settle_results(result, &request, "delete"), (false, vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn settle_results_keeps_none_on_a_non_retryable_request_failure() {
+        let request = Request::Deletes(receipts("r", 3));
+        let result = Err(TransportError::Invalid("bad".into()));
+        assert_eq!(settle_results(result, &request, "delete"), (false, vec![]));
+    }
+
+    #[test]
+    fn a_refused_non_ascii_receipt_is_logged_without_panicking() {
+        // Byte 16 falls inside an `é`: slicing there used to panic in the settler.
+        let receipt = format!("a{}", "é".repeat(20));
+        let request = Request::Deletes(vec![receipt.clone()]);
+        let error = EntryError { code: "ReceiptHandleIsInvalid".into(), message: receipt, retryable: false };
+        assert_eq!(settle_results(Ok(vec![Err(error)]), &request, "delete"), (true, vec![]));
+    }
+
+    #[test]
+    fn retry_delays_double_from_100_ms() {
+        let delays: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_millis() as u64).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 3200, 3200]);
+        assert_eq!(retry_delay(u32::MAX), Duration::from_millis(3200));
+    }
+}
