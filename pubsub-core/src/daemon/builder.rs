@@ -1,0 +1,305 @@
+//! How a daemon is configured and built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Daemon;
+use crate::backoff::BackoffPolicy;
+use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable};
+use crate::handlers::{Collaborators, Handler, HandlerFn};
+use crate::producer::Producer;
+use crate::transport::{Subscriber, MAX_BATCH};
+
+/// How a daemon runs. `Default` gives the values documented on each field; the
+/// [`DaemonBuilder`] has a setter for each.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DaemonConfig {
+    /// Messages handled at once (default 10).
+    pub concurrency: usize,
+    /// Receives in flight at once (default: one per ten of concurrency, at least one).
+    pub pollers: Option<usize>,
+    /// Long-poll wait of each receive (default 20 s, SQS's maximum). At the stop, a receive
+    /// under way gets one more second, then is dropped.
+    pub wait_time: Duration,
+    /// How long a delete or visibility change waits for nine others while handlers are still
+    /// running (default 50 ms); with none running it goes at once.
+    pub settle_delay: Duration,
+    /// Retry delay of FAILED messages (default: fixed 5 s).
+    pub backoff: BackoffPolicy,
+    /// Receive count above which a message is SKIPPED unhandled (default: none, so the
+    /// queue's redrive policy decides). See [`DaemonBuilder::max_attempts`] for which wins
+    /// when both are set.
+    pub max_attempts: Option<u32>,
+    /// How long shutdown waits for handlers under way (default 30 s).
+    pub drain_timeout: Duration,
+    /// How long the heartbeat keeps one message invisible at most (default 1 h); past that
+    /// the message may be handled elsewhere (the handler is not stopped).
+    pub heartbeat_max: Duration,
+    /// How long shutdown keeps retrying unsettled deletes and visibility changes (default 10 s).
+    pub flush_timeout: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> DaemonConfig {
+        DaemonConfig {
+            concurrency: 10,
+            pollers: None,
+            wait_time: Duration::from_secs(20),
+            settle_delay: Duration::from_millis(50),
+            backoff: BackoffPolicy::default(),
+            max_attempts: None,
+            drain_timeout: Duration::from_secs(30),
+            heartbeat_max: Duration::from_secs(60 * 60),
+            flush_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub(super) fn pollers(&self) -> usize {
+        self.pollers.unwrap_or(self.concurrency.div_ceil(MAX_BATCH)).max(1)
+    }
+}
+
+/// Builds a [`Daemon`]: which handlers, which collaborators, which producer, how it runs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use pubsub_core::{handler, DaemonBuilder, HandlerError, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap};
+/// # use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+/// #[media_type = "application/vnd.acme.pubsub.greeting"]
+/// struct Greeting { name: String }
+///
+/// #[handler]
+/// async fn greet(greeting: Greeting) -> Result<(), HandlerError> {
+///     println!("hello, {}", greeting.name);
+///     Ok(())
+/// }
+///
+/// let broker = MemoryBroker::new();
+/// let topic = broker.create_topic("greetings");
+/// broker.create_queue("greeter", Default::default());
+/// broker.subscribe(&topic, "greeter", Default::default())?;
+/// let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+/// producer.produce(&Greeting { name: "world".into() }).await?;
+///
+/// let daemon = DaemonBuilder::new("greeter").wait_time(Duration::from_millis(50)).build(broker.subscriber("greeter")?)?;
+/// let report = daemon.run_until_idle().await;
+/// assert_eq!(report.count(MessageResult::Succeeded), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct DaemonBuilder {
+    name: String,
+    selection: Option<Vec<String>>,
+    explicit: Vec<Handler>,
+    allow_no_handlers: bool,
+    collaborators: Collaborators,
+    producer: Option<Producer>,
+    on_outcome: Option<OutcomeHook>,
+    config: DaemonConfig,
+}
+
+/// What [`DaemonBuilder::on_outcome`] calls for every message.
+pub(super) type OutcomeHook = Arc<dyn Fn(&HandledMessage) + Send + Sync>;
+
+impl fmt::Debug for DaemonBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DaemonBuilder")
+            .field("name", &self.name)
+            .field("selection", &self.selection)
+            .field("explicit", &self.explicit)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DaemonBuilder {
+    /// A daemon named `name` (for logs). It runs the handlers registered with
+    /// [`handler`](DaemonBuilder::handler), or, when none is, every `#[handler]` linked into
+    /// the binary.
+    pub fn new(name: impl Into<String>) -> DaemonBuilder {
+        DaemonBuilder {
+            name: name.into(),
+            selection: None,
+            explicit: Vec::new(),
+            allow_no_handlers: false,
+            collaborators: Collaborators::new(),
+            producer: None,
+            on_outcome: None,
+            config: DaemonConfig::default(),
+        }
+    }
+
+    /// Registers the `#[handler]` function `H`, named as a type:
+    /// `.handler::<on_order>().handler::<on_refund>()`. A daemon with handlers registered
+    /// this way runs exactly those, whatever else is linked; one with none runs every linked
+    /// handler.
+    pub fn handler<H: HandlerFn>(mut self) -> DaemonBuilder {
+        self.explicit.push(H::HANDLER);
+        self
+    }
+
+    /// Runs only the handlers named here (function name or full path), out of those the
+    /// daemon would run otherwise (what the command line's `--handler NAME` sets).
+    pub fn select_handlers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> DaemonBuilder {
+        self.selection = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Lets the daemon build with no handler at all: every message is then IGNORED and
+    /// deleted. Without this, [`build`](DaemonBuilder::build) refuses such a daemon, since it
+    /// most often means the crate holding the handlers was not linked.
+    pub fn allow_no_handlers(mut self) -> DaemonBuilder {
+        self.allow_no_handlers = true;
+        self
+    }
+
+    /// Calls `hook` with what became of every message, after its log line and before its
+    /// delete or visibility change is queued. For metrics, audits and tests; it runs on the
+    /// handler's task, so keep it short.
+    pub fn on_outcome(mut self, hook: impl Fn(&HandledMessage) + Send + Sync + 'static) -> DaemonBuilder {
+        self.on_outcome = Some(Arc::new(hook));
+        self
+    }
+
+    /// Adds a collaborator that handlers take as `&T`.
+    pub fn collaborator<T: Send + Sync + 'static>(mut self, value: T) -> DaemonBuilder {
+        self.collaborators = self.collaborators.with(value);
+        self
+    }
+
+    /// The producer that sends what handlers publish.
+    pub fn producer(mut self, producer: Producer) -> DaemonBuilder {
+        self.producer = Some(producer);
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: DaemonConfig) -> DaemonBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Messages handled at once.
+    pub fn concurrency(mut self, concurrency: usize) -> DaemonBuilder {
+        self.config.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Receives in flight at once.
+    pub fn pollers(mut self, pollers: usize) -> DaemonBuilder {
+        self.config.pollers = Some(pollers.max(1));
+        self
+    }
+
+    /// Long-poll wait of each receive.
+    pub fn wait_time(mut self, wait_time: Duration) -> DaemonBuilder {
+        self.config.wait_time = wait_time;
+        self
+    }
+
+    /// Retry delay policy of FAILED messages.
+    pub fn backoff(mut self, backoff: BackoffPolicy) -> DaemonBuilder {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// Receive count above which messages are SKIPPED: deleted unhandled, with the reason
+    /// logged.
+    ///
+    /// With a dead-letter queue too, the lower limit wins. When `maxReceiveCount` is lower,
+    /// SQS moves a failing message to the dead-letter queue on the receive after its last
+    /// allowed one and the daemon never sees that receive. When `max_attempts` is lower, the
+    /// daemon deletes the message on receive `max_attempts + 1` and it never reaches the
+    /// dead-letter queue. Leave this unset when a dead-letter queue should keep poison
+    /// messages; it is for queues without one.
+    pub fn max_attempts(mut self, max_attempts: u32) -> DaemonBuilder {
+        self.config.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// How long shutdown waits for handlers.
+    pub fn drain_timeout(mut self, drain_timeout: Duration) -> DaemonBuilder {
+        self.config.drain_timeout = drain_timeout;
+        self
+    }
+
+    /// How long a delete or visibility change waits for others to fill its batch.
+    pub fn settle_delay(mut self, settle_delay: Duration) -> DaemonBuilder {
+        self.config.settle_delay = settle_delay;
+        self
+    }
+
+    /// How long the heartbeat keeps one message invisible at most.
+    pub fn heartbeat_max(mut self, heartbeat_max: Duration) -> DaemonBuilder {
+        self.config.heartbeat_max = heartbeat_max;
+        self
+    }
+
+    /// How long shutdown keeps retrying unsettled deletes and visibility changes.
+    pub fn flush_timeout(mut self, flush_timeout: Duration) -> DaemonBuilder {
+        self.config.flush_timeout = flush_timeout;
+        self
+    }
+
+    /// The handler table this builder would run, checked (none, duplicates, names,
+    /// collaborators).
+    pub fn handler_table(&self) -> Result<HandlerTable, HandlerSetError> {
+        let candidates: Vec<Handler> = if self.explicit.is_empty() {
+            Handler::linked().copied().collect()
+        } else {
+            self.explicit.clone()
+        };
+        let chosen = match &self.selection {
+            None => candidates,
+            Some(names) => {
+                let mut chosen = Vec::new();
+                for name in names {
+                    let before = chosen.len();
+                    chosen.extend(candidates.iter().filter(|h| h.is_named(name)).copied());
+                    if chosen.len() == before {
+                        return Err(HandlerSetError::UnknownHandler(name.clone()));
+                    }
+                }
+                chosen
+            }
+        };
+        if chosen.is_empty() && !self.allow_no_handlers {
+            return Err(HandlerSetError::NoHandlers { daemon: self.name.clone() });
+        }
+        let table = HandlerTable::new(chosen)?;
+        table.check_needs(&self.collaborators)?;
+        Ok(table)
+    }
+
+    /// Checks the handlers and builds the daemon over `subscriber`.
+    pub fn build<S: Subscriber>(self, subscriber: S) -> Result<Daemon<S>, HandlerSetError> {
+        self.build_shared(Arc::new(subscriber))
+    }
+
+    /// As [`build`](DaemonBuilder::build), over a shared subscriber.
+    pub fn build_shared<S: Subscriber>(self, subscriber: Arc<S>) -> Result<Daemon<S>, HandlerSetError> {
+        let handlers = Arc::new(self.handler_table()?);
+        let dispatcher = Dispatcher {
+            handlers,
+            producer: self.producer,
+            collaborators: self.collaborators,
+            backoff: self.config.backoff,
+            max_attempts: self.config.max_attempts,
+        };
+        Ok(Daemon {
+            name: self.name,
+            subscriber,
+            dispatcher: Arc::new(dispatcher),
+            on_outcome: self.on_outcome,
+            config: self.config,
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! The consumer daemon: pollers, bounded concurrency, batched acknowledgements, visibility
+//! heartbeats and a graceful shutdown that loses nothing. Generic over the [`Subscriber`].
+//!
+//! Shape of the runtime (after tokio's graceful-shutdown guide):
+//! - `pollers` tasks receive only as many messages as there are free permits of the
+//!   concurrency semaphore, so a received message never waits for a slot;
+//! - each message runs in its own task (tracked), holding its permit until its outcome is
+//!   queued for settling;
+//! - one settler task batches deletes and visibility changes (up to ten, or `settle_delay`),
+//!   retries what failed, and flushes everything at shutdown;
+//! - one heartbeat task extends the visibility of messages still in flight.
+//!
+//! Shutdown: stop receiving (receives under way finish, and what they bring that has not
+//! started goes back to the queue at once), let handlers finish within `drain_timeout`, flush
+//! the settler, return the report.
+
+mod builder;
+mod heartbeat;
+mod poll;
+mod report;
+mod settle;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::dispatch::{Dispatcher, HandlerTable};
+use crate::transport::Subscriber;
+use builder::OutcomeHook;
+
+pub use builder::{DaemonBuilder, DaemonConfig};
+pub use report::{DaemonReport, OTHER_MEDIA_TYPES};
+
+use heartbeat::heartbeat_loop;
+use poll::poll_loop;
+use settle::{settle_loop, Settle};
+
+/// A consumer daemon over one queue.
+pub struct Daemon<S> {
+    name: String,
+    subscriber: Arc<S>,
+    dispatcher: Arc<Dispatcher>,
+    on_outcome: Option<OutcomeHook>,
+    config: DaemonConfig,
+}
+
+impl<S> fmt::Debug for Daemon<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Daemon")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message whose handler is running.
+struct InFlight {
+    received_at: Instant,
+    visible_until: Instant,
+    extending: bool,
+}
+
+/// State shared by the tasks of one run.
+struct Shared<S> {
+    subscriber: Arc<S>,
+    dispatcher: Arc<Dispatcher>,
+    on_outcome: Option<OutcomeHook>,
+    config: DaemonConfig,
+    permits: Arc<Semaphore>,
+    stop_receiving: CancellationToken,
+    handlers: TaskTracker,
+    settle: mpsc::UnboundedSender<Settle>,
+    /// Settles sent and not yet done with (for idle detection).
+    unsettled: AtomicUsize,
+    in_flight: Mutex<HashMap<String, InFlight>>,
+    report: Mutex<DaemonReport>,
+    stop_when_idle: bool,
+}
+
+impl<S: Subscriber> Daemon<S> {
+    /// The handlers this daemon runs.
+    pub fn handlers(&self) -> &HandlerTable {
+        &self.dispatcher.handlers
+    }
+
+    /// Runs until `shutdown` resolves, then stops gracefully.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> DaemonReport {
+        self.run_inner(shutdown, false).await
+    }
+
+    /// Runs until a receive finds the queue empty with nothing in flight or unsettled (messages
+    /// waiting out a retry delay stay in the queue), then stops gracefully. For tests, the
+    /// quickstart, and one-shot runs over a file.
+    pub async fn run_until_idle(self) -> DaemonReport {
+        self.run_inner(std::future::pending(), true).await
+    }
+
+    /// Runs until ctrl-c or SIGTERM, then stops gracefully.
+    pub async fn run_until_signal(self) -> DaemonReport {
+        let signal = listen_for_shutdown();
+        self.run(signal).await
+    }
+
+    async fn run_inner(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        stop_when_idle: bool,
+    ) -> DaemonReport {
+        let (settle, settle_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            subscriber: self.subscriber,
+            dispatcher: self.dispatcher,
+            on_outcome: self.on_outcome,
+            permits: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
+            config: self.config,
+            stop_receiving: CancellationToken::new(),
+            handlers: TaskTracker::new(),
+            settle,
+            unsettled: AtomicUsize::new(0),
+            in_flight: Mutex::new(HashMap::new()),
+            report: Mutex::new(DaemonReport::default()),
+            stop_when_idle,
+        });
+        let stop_settler = CancellationToken::new();
+        let settler = tokio::spawn(settle_loop(shared.clone(), settle_rx, stop_settler.clone()));
+        let stop_heartbeat = CancellationToken::new();
+        let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), stop_heartbeat.clone()));
+        let pollers: Vec<_> =
+            (0..shared.config.pollers()).map(|_| tokio::spawn(poll_loop(shared.clone()))).collect();
+        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
+            concurrency = shared.config.concurrency, pollers = pollers.len(), "daemon started");
+
+        tokio::select! {
+            () = shutdown => tracing::info!(target: "pubsub::daemon", daemon = %self.name, "stop requested"),
+            () = shared.stop_receiving.cancelled() => {}
+        }
+        shared.stop_receiving.cancel();
+        for poller in pollers {
+            let _ = poller.await;
+        }
+        shared.handlers.close();
+        let drained = tokio::time::timeout(shared.config.drain_timeout, shared.handlers.wait()).await.is_ok();
+        let abandoned = if drained { 0 } else { shared.handlers.len() };
+        if abandoned > 0 {
+            tracing::warn!(target: "pubsub::daemon", daemon = %self.name, abandoned,
+                "drain timeout: handlers still running; their messages reappear after their visibility timeout");
+        }
+        stop_heartbeat.cancel();
+        stop_settler.cancel();
+        let _ = heartbeat.await;
+        let unsettled = settler.await.unwrap_or(0);
+        let mut report = std::mem::take(&mut *shared.report.lock().expect("report lock"));
+        report.abandoned = abandoned;
+        report.unsettled = unsettled;
+        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handled = report.total(), abandoned, unsettled,
+            released = report.released, "daemon stopped");
+        report
+    }
+}
+
+/// Resolves on ctrl-c, or SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    listen_for_shutdown().await
+}
+
+/// Starts listening for SIGINT and SIGTERM at once, not at the first poll: from the moment a
+/// daemon starts, a signal stops it gracefully instead of killing the process.
+#[cfg(unix)]
+fn listen_for_shutdown() -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn listen_for_shutdown() -> impl Future<Output = ()> + Send {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl<S: Subscriber> Shared<S> {
+    fn is_idle(&self) -> bool {
+        self.handlers.is_empty() && self.unsettled.load(Ordering::SeqCst) == 0
+    }
+
+    fn send(&self, settle: Settle) {
+        self.unsettled.fetch_add(1, Ordering::SeqCst);
+        if self.settle.send(settle).is_err() {
+            self.unsettled.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Receipt handles are long; logs show their start: at most 16 bytes, cut at a char boundary.
+fn truncate(receipt: &str) -> &str {
+    let mut end = receipt.len().min(16);
+    while !receipt.is_char_boundary(end) {
+        end -= 1;
+    }
+    &receipt[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_the_first_16_bytes_of_an_ascii_receipt() {
+        assert_eq!(truncate("AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a"), "AQEBwJnKyrHigUMZ");
+        assert_eq!(truncate("short"), "short");
+        assert_eq!(truncate(""), "");
+    }
+
+    #[test]
+    fn truncate_cuts_a_non_ascii_receipt_at_a_char_boundary() {
+        // 16 bytes would split the eighth `é` (bytes 15 and 16): used to panic.
+        assert_eq!(truncate("aééééééééééé"), "aééééééé");
+        // Three-byte chars: the boundary before 16 is 15.
+        assert_eq!(truncate("€€€€€€€"), "€€€€€");
+        // Eleven two-byte chars: 16 is a boundary, all 16 bytes are kept.
+        assert_eq!(truncate("ééééééééééé"), "éééééééé");
+    }
+}

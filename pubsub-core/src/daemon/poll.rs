@@ -1,0 +1,131 @@
+//! The pollers: receive as many messages as there are free permits, hand each to a handler
+//! task, and release at once what arrives after the stop began.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::settle::{retry_delay, Settle};
+use super::{InFlight, Shared};
+use crate::outcome::Disposition;
+use crate::transport::{ReceivedMessage, Subscriber, MAX_BATCH};
+
+/// How long a long poll under way at the stop may go on before it is dropped.
+const RECEIVE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a poller waits for a full batch of permits before receiving fewer messages.
+const BATCH_GRACE: Duration = Duration::from_millis(5);
+
+/// One poller: receives while permits are free, until the stop.
+pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
+    let mut failures = 0u32;
+    let mut idle_streak = 0u32;
+    while !shared.stop_receiving.is_cancelled() {
+        let first = tokio::select! {
+            permit = shared.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = shared.stop_receiving.cancelled() => break,
+        };
+        let permits = shared.fill_batch(first).await;
+        let receive = shared.subscriber.receive(permits.len(), shared.config.wait_time);
+        tokio::pin!(receive);
+        let result = tokio::select! {
+            result = &mut receive => result,
+            // Stopping: a long poll under way gets a moment to bring what it has (released at
+            // once below); then it is dropped. Most likely it was empty; if the server had
+            // handed it messages, they reappear after their visibility timeout.
+            () = shared.stop_receiving.cancelled() => match tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
+                Ok(result) => result,
+                Err(_) => break,
+            },
+        };
+        let received = match result {
+            Ok(received) => {
+                failures = 0;
+                received
+            }
+            Err(error) => {
+                failures += 1;
+                let delay = retry_delay(failures);
+                tracing::warn!(target: "pubsub::daemon", %error, retry_in_ms = delay.as_millis() as u64, "receive failed");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shared.stop_receiving.cancelled() => {}
+                }
+                continue;
+            }
+        };
+        if received.is_empty() {
+            // Idle takes two empty receives in a row with nothing in flight or unsettled: a
+            // nack settled while the first receive was under way may have made a message
+            // visible that the first did not see; the second started after it.
+            idle_streak = if shared.stop_when_idle && shared.is_idle() { idle_streak + 1 } else { 0 };
+            if idle_streak >= 2 {
+                shared.stop_receiving.cancel();
+            }
+            continue;
+        }
+        idle_streak = 0;
+        for (message, permit) in received.into_iter().zip(permits) {
+            shared.start(message, permit);
+        }
+    }
+}
+
+impl<S: Subscriber> Shared<S> {
+    /// Permits for one receive: a full batch when the other permits come back within
+    /// [`BATCH_GRACE`] (handlers that just finished), else what there is. A full batch is one
+    /// request for ten messages instead of several for a few.
+    async fn fill_batch(&self, first: OwnedSemaphorePermit) -> Vec<OwnedSemaphorePermit> {
+        let batch = MAX_BATCH.min(self.config.concurrency.max(1));
+        let mut permits = vec![first];
+        while permits.len() < batch {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let grace = tokio::time::sleep(BATCH_GRACE);
+        tokio::pin!(grace);
+        while permits.len() < batch {
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => permits.push(permit.expect("the semaphore is never closed")),
+                () = &mut grace => break,
+                () = self.stop_receiving.cancelled() => break,
+            }
+        }
+        permits
+    }
+
+    /// Hands `message` to a handler task, or back to the queue if the stop has begun.
+    fn start(self: &Arc<Self>, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
+        if self.stop_receiving.is_cancelled() {
+            self.report.lock().expect("report lock").released += 1;
+            self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
+            return;
+        }
+        let now = Instant::now();
+        let visibility = self.subscriber.visibility_timeout();
+        self.in_flight.lock().expect("in-flight lock").insert(
+            message.receipt_handle.clone(),
+            InFlight { received_at: now, visible_until: now + visibility, extending: true },
+        );
+        let shared = self.clone();
+        self.handlers.spawn(async move {
+            let handled = shared.dispatcher.dispatch(&message).await;
+            // Out of the heartbeat's sight before the outcome is queued, so no extension can
+            // follow (and undo) a nack.
+            shared.in_flight.lock().expect("in-flight lock").remove(&message.receipt_handle);
+            shared.send(match handled.outcome.disposition {
+                Disposition::Delete => Settle::Delete(message.receipt_handle),
+                Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
+            });
+            shared.report.lock().expect("report lock").record(&handled);
+            if let Some(hook) = &shared.on_outcome {
+                hook(&handled);
+            }
+            drop(permit);
+        });
+    }
+}
