@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use pubsub_core::memory::{QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::{
-    handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, MessageResult, Producer,
-    PubSubMessage, TopicMap, UntypedMessage,
+    handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, Producer, PubSubMessage, TopicMap,
+    UntypedMessage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -91,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = daemon.run_until_idle().await;
 
     println!("\nresults:\n{report}");
-    let failed = report.count(MessageResult::Failed);
+    let failed = report.count(Verdict::Failed);
     println!("{} messages handled; {failed} failed and wait in the queue for a retry (then the dead-letter queue).", report.total());
     Ok(())
 }

@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use pubsub_core::cli::{run_embedded, CliError, DaemonArgs};
-use pubsub_core::{handler, HandlerError, MessageContext, MessageResult, PubSubMessage};
+use pubsub_core::{handler, HandlerError, MessageContext, PubSubMessage, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -43,7 +43,7 @@ async fn main() -> std::process::ExitCode {
     match outcome {
         Ok(report) => {
             eprintln!("{report}");
-            if report.count(MessageResult::Failed) > 0 {
+            if report.count(Verdict::Failed) > 0 {
                 eprintln!("some messages failed; see the log lines above");
             }
             std::process::ExitCode::SUCCESS

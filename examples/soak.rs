@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
 use pubsub_core::{
-    handler, DaemonBuilder, HandlerError, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap,
+    handler, DaemonBuilder, HandlerError, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, Notify};
@@ -381,7 +381,7 @@ async fn main() {
         queued: broker.queue_stats(QUEUE).total,
         memory: memory(),
     });
-    assert_eq!(report.count(MessageResult::Succeeded), args.messages, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), args.messages, "{report}");
     assert_eq!(broker.queue_stats(QUEUE).total, 0, "every message deleted");
     assert_eq!(report.unsettled, 0);
     println!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
-use pubsub_core::{handler, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap};
+use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -113,7 +113,7 @@ async fn main() {
         let elapsed = started.elapsed();
         let counts = broker.request_counts();
         let report = run.await.unwrap();
-        assert_eq!(report.count(MessageResult::Succeeded), args.messages as u64, "{report}");
+        assert_eq!(report.count(Verdict::Succeeded), args.messages as u64, "{report}");
         assert_eq!(broker.queue_stats("orders").total, 0);
         println!(
             "{:>11} {:>12.0} {:>14.3} {:>10} {:>10} {:>10}",

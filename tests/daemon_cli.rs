@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pubsub_core::cli::{run_embedded, CliError, DaemonArgs, Source};
-use pubsub_core::{handler, handlers::HandlerSetError, MessageResult, PubSubMessage};
+use pubsub_core::{handler, handlers::HandlerSetError, PubSubMessage, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -68,9 +68,9 @@ async fn a_file_of_messages_is_handled_until_drained() {
     std::fs::write(&file, format!("{lines}{too_large}\n")).unwrap();
     let parsed = args(&["--sqs-queue-url", file.to_str().unwrap()]);
     let report = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap();
-    assert_eq!(report.count(MessageResult::Succeeded), 2);
-    assert_eq!(report.count(MessageResult::Failed), 1);
-    assert_eq!(report.count(MessageResult::Ignored), 1);
+    assert_eq!(report.count(Verdict::Succeeded), 2);
+    assert_eq!(report.count(Verdict::Failed), 1);
+    assert_eq!(report.count(Verdict::Ignored), 1);
     std::fs::remove_dir_all(dir).unwrap();
 
     let missing = args(&["--sqs-queue-url", "/no/such/file.jsonl"]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{load_config, AwsOptions, RequestCounter, SnsPublisher, SqsSubscriber};
-use pubsub_core::{handler, DaemonBuilder, MessageResult, Producer, PubSubMessage, TopicMap};
+use pubsub_core::{handler, DaemonBuilder, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = daemon.run_until_idle().await;
     // The run ends with two empty long polls that find the queue idle; they are not consuming.
     let consume_elapsed = started.elapsed().saturating_sub(Duration::from_secs(2));
-    assert_eq!(report.count(MessageResult::Succeeded), args.messages as u64, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), args.messages as u64, "{report}");
 
     let n = args.messages as f64;
     println!("{} messages, concurrency {}", args.messages, args.concurrency);

@@ -13,8 +13,8 @@ use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{RequestCounter, SnsPublisher, SqsSubscriber};
 use pubsub_core::memory::FilterPolicy;
 use pubsub_core::{
-    backoff::BackoffPolicy, handler, Consumer, DaemonBuilder, HandlerError, MessageResult, Producer,
-    PubSubMessage, TopicMap, UntypedMessage,
+    backoff::BackoffPolicy, handler, Consumer, DaemonBuilder, HandlerError, Producer, PubSubMessage,
+    TopicMap, UntypedMessage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -128,7 +128,7 @@ async fn typed_messages_go_through_sns_and_sqs_to_a_daemon() {
         let orders = Arc::new(Orders(Default::default()));
         let report =
             orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
-        assert_eq!(report.count(MessageResult::Succeeded), 25, "raw={raw_delivery}: {report}");
+        assert_eq!(report.count(Verdict::Succeeded), 25, "raw={raw_delivery}: {report}");
         let mut got = orders.0.lock().unwrap().clone();
         got.sort_by_key(|o| o.order_id[2..].parse::<u32>().unwrap());
         assert_eq!(got, sent, "raw={raw_delivery}");
@@ -193,7 +193,7 @@ async fn every_captured_fixture_sent_verbatim_is_handled() {
         .unwrap()
         .run_until_idle()
         .await;
-    assert_eq!(report.count(MessageResult::Succeeded), 10, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 10, "{report}");
     assert_eq!(orders.0.lock().unwrap().len(), 4);
     assert_eq!(CONVENTIONAL.load(Ordering::SeqCst) - before, 6);
 }
@@ -223,7 +223,7 @@ async fn a_poison_message_is_redriven_to_the_dead_letter_queue() {
     env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
     let orders = Arc::new(Orders(Default::default()));
     let report = orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
-    assert_eq!(report.count(MessageResult::Failed), 2, "{report}");
+    assert_eq!(report.count(Verdict::Failed), 2, "{report}");
     assert_eq!(orders.0.lock().unwrap().len(), 1, "the other message of the batch was handled");
     // SQS (and moto) move a message to the dead-letter queue on the receive after its last
     // allowed one: that receive finds nothing.
@@ -257,12 +257,8 @@ async fn the_lower_of_max_attempts_and_max_receive_count_wins() {
             .await;
         let case = format!("max_attempts {max_attempts}, maxReceiveCount {max_receive_count}: {report}");
         assert_eq!(orders.0.lock().unwrap().len(), 1, "{case}");
-        assert_eq!(
-            report.count(MessageResult::Failed),
-            u64::from(max_attempts.min(max_receive_count)),
-            "{case}"
-        );
-        assert_eq!(report.count(MessageResult::Skipped), u64::from(!dead_lettered), "{case}");
+        assert_eq!(report.count(Verdict::Failed), u64::from(max_attempts.min(max_receive_count)), "{case}");
+        assert_eq!(report.count(Verdict::Skipped), u64::from(!dead_lettered), "{case}");
         let dlq = env.provisioner.queue(&dlq_name, &QueueSpec::default()).await.unwrap();
         let dead = Consumer::new(env.subscriber(&dlq).await)
             .wait_time(Duration::from_secs(1))
@@ -313,8 +309,8 @@ async fn a_filter_policy_derived_from_a_daemons_handlers() {
         .unwrap();
     producer.produce(&SimpleMessage { message: "not handled here".into(), timestamp: 1.0 }).await.unwrap();
     let report = builder.build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
-    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
-    assert_eq!(report.count(MessageResult::Ignored), 0, "the unhandled type never reached the queue");
+    assert_eq!(report.count(Verdict::Succeeded), 2, "{report}");
+    assert_eq!(report.count(Verdict::Ignored), 0, "the unhandled type never reached the queue");
 }
 
 #[tokio::test]
@@ -331,7 +327,7 @@ async fn the_heartbeat_keeps_a_slow_message_invisible_on_the_server() {
         .unwrap()
         .run_until_idle()
         .await;
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "handled once, never redelivered: {report}");
+    assert_eq!(report.count(Verdict::Succeeded), 1, "handled once, never redelivered: {report}");
     assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 1);
 }
 
@@ -366,7 +362,7 @@ async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
     assert_eq!(calls.len(), 2, "handled again once the heartbeat gave up: {calls:?}");
     assert!(calls[1].0 >= 3.0 && calls[1].0 < 7.0, "the second copy came while the first hung: {calls:?}");
     assert_eq!(calls[1].1, 2, "on the second receive");
-    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 2, "{report}");
     assert!(started.elapsed() >= Duration::from_secs(7), "the first handler ran to its end");
     let left = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(1));
     assert!(left.consume().await.unwrap().is_empty());
@@ -433,7 +429,7 @@ async fn requests_per_message_at_full_batches() {
     consumed.reset();
     let orders = Arc::new(Orders(Default::default()));
     let report = orders_daemon(&orders).build(subscriber).unwrap().run_until_idle().await;
-    assert_eq!(report.count(MessageResult::Succeeded), 50);
+    assert_eq!(report.count(Verdict::Succeeded), 50);
     let counts = consumed.counts();
     eprintln!("consume requests for 50 messages: {counts:?}");
     assert!(counts.get("DeleteMessageBatch").copied().unwrap_or(0) <= 8, "{counts:?}");

@@ -114,9 +114,9 @@ fn child_daemon() {
         let report = if until_idle { daemon.run_until_idle().await } else { daemon.run_until_signal().await };
         println!(
             "REPORT succeeded={} failed={} retried={} abandoned={} unsettled={} released={}",
-            report.count(pubsub_core::MessageResult::Succeeded),
-            report.count(pubsub_core::MessageResult::Failed),
-            report.count(pubsub_core::MessageResult::Retried),
+            report.count(pubsub_core::Verdict::Succeeded),
+            report.count(pubsub_core::Verdict::Failed),
+            report.count(pubsub_core::Verdict::Retried),
             report.abandoned,
             report.unsettled,
             report.released,

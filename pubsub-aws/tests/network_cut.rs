@@ -13,7 +13,7 @@ use std::time::Duration;
 use pubsub_aws::provision::{Provisioner, QueueSpec};
 use pubsub_aws::SqsSubscriber;
 use pubsub_core::{
-    encode, handler, DaemonBuilder, HandlerError, MessageContext, MessageResult, OpaqueData, PubSubMessage,
+    encode, handler, DaemonBuilder, HandlerError, MessageContext, OpaqueData, PubSubMessage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
@@ -134,8 +134,8 @@ async fn a_cut_connection_is_survived_and_nothing_is_lost() {
     let calls = calls.0.lock().unwrap().clone();
     assert_eq!(calls.len(), total as usize, "every message handled: {report}");
     assert!(calls.values().all(|&c| c == 1), "none twice: {calls:?}");
-    assert_eq!(report.count(MessageResult::Retried), u64::from(total.div_ceil(3)), "the nacks: {report}");
-    assert_eq!(report.count(MessageResult::Succeeded), total as u64);
+    assert_eq!(report.count(Verdict::Retried), u64::from(total.div_ceil(3)), "the nacks: {report}");
+    assert_eq!(report.count(Verdict::Succeeded), total as u64);
     // Nothing visible and nothing in flight: an ack that failed in the cut and was forgotten
     // would leave its message invisible until its visibility timeout ran out.
     let attributes = sqs

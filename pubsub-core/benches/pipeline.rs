@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
-use pubsub_core::{handler, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap};
+use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -50,7 +50,7 @@ async fn pipeline(orders: &[OrderCreated]) {
         .build(broker.subscriber("orders").unwrap())
         .unwrap();
     let report = daemon.run_until_idle().await;
-    assert_eq!(report.count(MessageResult::Succeeded), MESSAGES as u64);
+    assert_eq!(report.count(Verdict::Succeeded), MESSAGES as u64);
 }
 
 fn bench(c: &mut Criterion) {

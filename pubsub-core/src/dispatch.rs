@@ -14,7 +14,7 @@ use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
 use crate::handlers::{Collaborators, Handler, HandlerError, MessageContext};
 use crate::opaque::DEFAULT_TTL;
-use crate::outcome::{excerpt, MessageResult, Outcome};
+use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::plumbing::HandlerFuture;
 use crate::producer::Producer;
 use crate::transport::{MessageId, ReceivedMessage};
@@ -212,7 +212,7 @@ impl Dispatcher {
         });
         let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
         if ttl <= 0 {
-            handled.outcome = Outcome::deleted(MessageResult::Expired, format!("x-request-ttl is {ttl}"));
+            handled.outcome = Outcome::deleted(Verdict::Expired, format!("x-request-ttl is {ttl}"));
             return handled;
         }
         let Some(handler) = self.handlers.lookup(&envelope.media_type) else {
@@ -220,13 +220,13 @@ impl Dispatcher {
                 Ok(()) => "no handler for this media type".to_owned(),
                 Err(error) => format!("no handler for this media type, which is not a valid one: {error}"),
             };
-            handled.outcome = Outcome::deleted(MessageResult::Ignored, reason);
+            handled.outcome = Outcome::deleted(Verdict::Ignored, reason);
             return handled;
         };
         handled.handler = Some(handler.name());
         if let Some(max) = self.max_attempts.filter(|max| message.receive_count > *max) {
             handled.outcome = Outcome::deleted(
-                MessageResult::Skipped,
+                Verdict::Skipped,
                 format!("received {} times, more than the maximum of {max} attempts", message.receive_count),
             );
             return handled;
@@ -283,7 +283,7 @@ impl Dispatcher {
             }
         }
         handled.outcome = match skip_reason {
-            Some(reason) => Outcome::deleted(MessageResult::Skipped, reason),
+            Some(reason) => Outcome::deleted(Verdict::Skipped, reason),
             None => Outcome::succeeded(),
         };
         handled
@@ -301,18 +301,18 @@ impl Dispatcher {
 fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
-    let result = handled.outcome.result.as_str();
+    let result = handled.outcome.verdict.as_str();
     let elapsed_ms = handled.elapsed.as_micros() as f64 / 1000.0;
     let message_id = message.message_id.as_str();
     let receive_count = message.receive_count;
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();
-    match handled.outcome.result {
-        MessageResult::Succeeded => tracing::info!(
+    match handled.outcome.verdict {
+        Verdict::Succeeded => tracing::info!(
             target: "pubsub::dispatch",
             media_type, message_id, handler, result, elapsed_ms, receive_count,
             published = handled.published.len(), "message handled"
         ),
-        MessageResult::Failed | MessageResult::Ignored => tracing::warn!(
+        Verdict::Failed | Verdict::Ignored => tracing::warn!(
             target: "pubsub::dispatch",
             media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
         ),
@@ -321,7 +321,7 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
             media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
         ),
     }
-    if matches!(handled.outcome.result, MessageResult::Failed | MessageResult::Ignored) {
+    if matches!(handled.outcome.verdict, Verdict::Failed | Verdict::Ignored) {
         tracing::debug!(
             target: "pubsub::dispatch",
             message_id, result, body_bytes = message.body.len(),

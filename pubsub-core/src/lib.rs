@@ -72,7 +72,7 @@ pub use daemon::DaemonBuilder;
 pub use handlers::{HandlerError, MessageContext};
 pub use memory::MemoryBroker;
 pub use message::{Message, PubSubMessage};
-pub use outcome::MessageResult;
+pub use outcome::Verdict;
 pub use producer::{Producer, TopicMap};
 
 // Short paths for the crate's own modules.

@@ -16,9 +16,10 @@ const MAX_QUOTED_BYTES: usize = 64;
 /// How much of a cut quoted value is kept.
 const QUOTED_PREFIX_BYTES: usize = 32;
 
-/// The result names of the seed's results table, as logged.
+/// What handling a message came to: the results of the seed's table (SUCCEEDED, SKIPPED, IGNORED,
+/// EXPIRED, RETRIED, FAILED), logged as `result=<NAME>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MessageResult {
+pub enum Verdict {
     /// The handler succeeded: deleted.
     Succeeded,
     /// The handler declined, or the receive count passed the configured maximum: deleted.
@@ -33,36 +34,36 @@ pub enum MessageResult {
     Failed,
 }
 
-impl MessageResult {
+impl Verdict {
     /// Every result, in table order.
-    pub const ALL: [MessageResult; 6] = [
-        MessageResult::Succeeded,
-        MessageResult::Skipped,
-        MessageResult::Ignored,
-        MessageResult::Expired,
-        MessageResult::Retried,
-        MessageResult::Failed,
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Succeeded,
+        Verdict::Skipped,
+        Verdict::Ignored,
+        Verdict::Expired,
+        Verdict::Retried,
+        Verdict::Failed,
     ];
 
     /// The upper-case name, as the seed logs it.
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageResult::Succeeded => "SUCCEEDED",
-            MessageResult::Skipped => "SKIPPED",
-            MessageResult::Ignored => "IGNORED",
-            MessageResult::Expired => "EXPIRED",
-            MessageResult::Retried => "RETRIED",
-            MessageResult::Failed => "FAILED",
+            Verdict::Succeeded => "SUCCEEDED",
+            Verdict::Skipped => "SKIPPED",
+            Verdict::Ignored => "IGNORED",
+            Verdict::Expired => "EXPIRED",
+            Verdict::Retried => "RETRIED",
+            Verdict::Failed => "FAILED",
         }
     }
 
     /// Whether the message is deleted from the queue.
     pub fn deletes(self) -> bool {
-        !matches!(self, MessageResult::Retried | MessageResult::Failed)
+        !matches!(self, Verdict::Retried | Verdict::Failed)
     }
 }
 
-impl fmt::Display for MessageResult {
+impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -72,7 +73,7 @@ impl fmt::Display for MessageResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Which row of the table.
-    pub result: MessageResult,
+    pub verdict: Verdict,
     /// Why, for every result but SUCCEEDED: the skip reason, the error, the ignored media type.
     ///
     /// The constructors bound it, as it is logged at info and warn: a value quoted in it (a
@@ -95,19 +96,19 @@ pub enum Disposition {
 impl Outcome {
     /// SUCCEEDED.
     pub fn succeeded() -> Outcome {
-        Outcome { result: MessageResult::Succeeded, reason: None, disposition: Disposition::Delete }
+        Outcome { verdict: Verdict::Succeeded, reason: None, disposition: Disposition::Delete }
     }
 
     /// A deleting result with a reason (SKIPPED, IGNORED, EXPIRED).
-    pub fn deleted(result: MessageResult, reason: impl Into<String>) -> Outcome {
-        debug_assert!(result.deletes());
-        Outcome { result, reason: Some(bound_reason(reason.into())), disposition: Disposition::Delete }
+    pub fn deleted(verdict: Verdict, reason: impl Into<String>) -> Outcome {
+        debug_assert!(verdict.deletes());
+        Outcome { verdict, reason: Some(bound_reason(reason.into())), disposition: Disposition::Delete }
     }
 
     /// RETRIED after `delay`.
     pub fn retried(delay: Duration, reason: impl Into<String>) -> Outcome {
         Outcome {
-            result: MessageResult::Retried,
+            verdict: Verdict::Retried,
             reason: Some(bound_reason(reason.into())),
             disposition: Disposition::Retry(delay),
         }
@@ -116,7 +117,7 @@ impl Outcome {
     /// FAILED, retried after `delay`.
     pub fn failed(delay: Duration, reason: impl Into<String>) -> Outcome {
         Outcome {
-            result: MessageResult::Failed,
+            verdict: Verdict::Failed,
             reason: Some(bound_reason(reason.into())),
             disposition: Disposition::Retry(delay),
         }
@@ -297,7 +298,7 @@ mod tests {
         for outcome in [
             Outcome::failed(Duration::ZERO, huge.clone()),
             Outcome::retried(Duration::ZERO, huge.clone()),
-            Outcome::deleted(MessageResult::Skipped, huge.clone()),
+            Outcome::deleted(Verdict::Skipped, huge.clone()),
         ] {
             let reason = outcome.reason.unwrap();
             assert_eq!(reason, format!("\"{}…\" (100000 bytes)", "q".repeat(32)));

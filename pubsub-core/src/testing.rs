@@ -5,7 +5,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use pubsub_core::testing::HandlerTest;
-//! use pubsub_core::{handler, HandlerError, MessageContext, MessageResult, PubSubMessage};
+//! use pubsub_core::{handler, HandlerError, MessageContext, Verdict, PubSubMessage};
 //! # use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
@@ -23,7 +23,7 @@
 //! }
 //!
 //! let run = HandlerTest::new().request_id("req-7").run(&OrderPlaced { id: "o-1".into() }).await;
-//! assert_eq!(run.result(), MessageResult::Succeeded);
+//! assert_eq!(run.verdict(), Verdict::Succeeded);
 //! let invoices = run.published::<InvoiceDue>();
 //! assert_eq!(invoices.len(), 1);
 //! assert_eq!(invoices[0].message.order_id, "o-1");
@@ -39,7 +39,7 @@ use crate::dispatch::{Dispatcher, HandlerTable};
 use crate::envelope::{decode, Decoded};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::opaque::OpaqueData;
-use crate::outcome::{MessageResult, Outcome};
+use crate::outcome::{Outcome, Verdict};
 use crate::producer::{Producer, TopicMap};
 use crate::transport::{
     BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, TransportError,
@@ -199,8 +199,8 @@ pub struct TestRun {
 
 impl TestRun {
     /// The result.
-    pub fn result(&self) -> MessageResult {
-        self.outcome.result
+    pub fn verdict(&self) -> Verdict {
+        self.outcome.verdict
     }
 
     /// The published messages of type `M`, decoded; with [`UntypedMessage`], every one.

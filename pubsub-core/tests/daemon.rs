@@ -9,8 +9,8 @@ use std::time::Duration;
 use pubsub_core::memory::{FilterPolicy, Operation, QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    backoff::BackoffPolicy, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext,
-    MessageResult, Producer, PubSubMessage, TopicMap,
+    backoff::BackoffPolicy, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, Producer,
+    PubSubMessage, TopicMap, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -136,9 +136,9 @@ async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
     s.publish([(3, "ok")]).await;
     let report = s.drain(s.daemon().backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))).await;
 
-    assert_eq!(report.count(MessageResult::Succeeded), 3);
-    assert_eq!(report.count(MessageResult::Failed), 4, "{report}");
-    assert_eq!(report.count(MessageResult::Ignored), 1);
+    assert_eq!(report.count(Verdict::Succeeded), 3);
+    assert_eq!(report.count(Verdict::Failed), 4, "{report}");
+    assert_eq!(report.count(Verdict::Ignored), 1);
     assert_eq!((s.seen.calls(1), s.seen.calls(2), s.seen.calls(3)), (1, 1, 1));
     // Deleted: the successes and the ignored one. Kept for a retry: the four failures.
     let stats = s.broker.queue_stats("jobs");
@@ -152,7 +152,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
     let report = s.drain(s.daemon()).await;
     assert_eq!(s.seen.calls(1), 3, "handled once per receive, up to maxReceiveCount");
     assert_eq!(s.seen.calls(2), 1);
-    assert_eq!(report.count(MessageResult::Failed), 3);
+    assert_eq!(report.count(Verdict::Failed), 3);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
     let dead = s.broker.messages("jobs-dlq");
     assert_eq!(dead.len(), 1);
@@ -165,7 +165,7 @@ async fn the_daemon_maximum_of_attempts_skips_instead() {
     s.publish([(1, "fail")]).await;
     let report = s.drain(s.daemon().max_attempts(2)).await;
     assert_eq!(s.seen.calls(1), 2);
-    assert_eq!(report.count(MessageResult::Skipped), 1, "{report}");
+    assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
     assert!(s.broker.messages("jobs-dlq").is_empty(), "skipped messages are deleted, not dead-lettered");
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }
@@ -176,7 +176,7 @@ async fn the_heartbeat_keeps_a_slow_message_invisible() {
     s.publish([(1, "slow:9000")]).await;
     let report = s.drain(s.daemon().concurrency(4)).await;
     assert_eq!(s.seen.calls(1), 1, "never redelivered while its handler ran for 4.5 visibility timeouts");
-    assert_eq!(report.count(MessageResult::Succeeded), 1);
+    assert_eq!(report.count(Verdict::Succeeded), 1);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
     assert!(s.broker.request_counts().change_visibility_batch >= 4, "{:?}", s.broker.request_counts());
 }
@@ -200,7 +200,7 @@ async fn the_heartbeat_stops_at_its_maximum() {
         again >= Duration::from_secs(4) && again < Duration::from_millis(4500),
         "invisible for the heartbeat maximum of 4 s, not less, nor a whole timeout more: {again:?}"
     );
-    assert_eq!(report.count(MessageResult::Succeeded), 2);
+    assert_eq!(report.count(Verdict::Succeeded), 2);
     // The second copy deleted it; the first one's delete came with a stale receipt.
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }
@@ -220,7 +220,7 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     };
     let first =
         s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run(stop).await;
-    let handled_first = first.count(MessageResult::Succeeded);
+    let handled_first = first.count(Verdict::Succeeded);
     assert!(handled_first >= 5 && handled_first < total as u64, "{first}");
     assert_eq!(first.abandoned, 0);
     assert_eq!(first.unsettled, 0);
@@ -230,7 +230,7 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     assert_eq!(stats.total as u64, total as u64 - handled_first);
 
     let second = s.drain(s.daemon().concurrency(20)).await;
-    assert_eq!(handled_first + second.count(MessageResult::Succeeded), total as u64);
+    assert_eq!(handled_first + second.count(Verdict::Succeeded), total as u64);
     for id in 0..total {
         assert_eq!(s.seen.calls(id), 1, "job {id}");
     }
@@ -253,7 +253,7 @@ async fn more_than_ten_handlers_run_at_once_when_asked() {
     .expect("32 handlers running together");
     seen.release.notify_waiters();
     let report = run.await.unwrap();
-    assert_eq!(report.count(MessageResult::Succeeded), 32);
+    assert_eq!(report.count(Verdict::Succeeded), 32);
     assert_eq!(s.seen.max_running.load(Ordering::SeqCst), 32);
 }
 
@@ -262,7 +262,7 @@ async fn concurrency_is_bounded() {
     let s = setup(QueueOptions::default());
     s.publish((0..40).map(|id| (id, "slow:20"))).await;
     let report = s.drain(s.daemon().concurrency(3)).await;
-    assert_eq!(report.count(MessageResult::Succeeded), 40);
+    assert_eq!(report.count(Verdict::Succeeded), 40);
     assert!(s.seen.max_running.load(Ordering::SeqCst) <= 3);
 }
 
@@ -272,7 +272,7 @@ async fn deletes_are_batched() {
     s.publish((0..100).map(|id| (id, "ok"))).await;
     s.broker.reset_request_counts();
     let report = s.drain(s.daemon().concurrency(20)).await;
-    assert_eq!(report.count(MessageResult::Succeeded), 100);
+    assert_eq!(report.count(Verdict::Succeeded), 100);
     let counts = s.broker.request_counts();
     // With request latency, deletes still go ten at a time (they once went one by one).
     assert!(counts.ack_batch <= 12, "100 deletes in {} requests", counts.ack_batch);
@@ -289,7 +289,7 @@ async fn failed_requests_are_retried_and_nothing_is_lost() {
     s.broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("connection reset".into()));
     s.broker.fail_entries(Operation::AckBatch, [0, 3]);
     let report = s.drain(s.daemon()).await;
-    assert_eq!(report.count(MessageResult::Succeeded), 20);
+    assert_eq!(report.count(Verdict::Succeeded), 20);
     assert_eq!(report.unsettled, 0);
     assert_eq!(s.broker.queue_stats("jobs").total, 0, "every delete went through in the end");
     for id in 0..20 {
@@ -309,8 +309,8 @@ async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
     let report = s.drain(s.daemon()).await;
     // First attempt: the handler succeeded but its message could not be sent: FAILED, kept.
     // Second attempt (backoff 0): sent, then deleted.
-    assert_eq!(report.count(MessageResult::Failed), 1, "{report}");
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "{report}");
+    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
     let done = s.broker.messages("done");
     assert_eq!(done.len(), 1);
     let done = pubsub_core::decode::<JobDone>(&done[0]).unwrap();
@@ -329,11 +329,11 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
     }
     s.publish([(1, "ok")]).await;
     let report = s.drain(s.daemon()).await;
-    assert_eq!(report.count(MessageResult::Ignored), 300);
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "a handled type always has its row");
+    assert_eq!(report.count(Verdict::Ignored), 300);
+    assert_eq!(report.count(Verdict::Succeeded), 1, "a handled type always has its row");
     assert!(report.results.len() <= 258, "{} rows", report.results.len());
     let other = &report.results[pubsub_core::daemon::OTHER_MEDIA_TYPES];
-    assert!(other[&MessageResult::Ignored] >= 300 - 256, "{other:?}");
+    assert!(other[&Verdict::Ignored] >= 300 - 256, "{other:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -357,7 +357,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
     let took = stopped_at.elapsed();
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "stopped after {took:?}");
     assert_eq!(report.abandoned, 1, "{report}");
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "the other one was acked: {report}");
+    assert_eq!(report.count(Verdict::Succeeded), 1, "the other one was acked: {report}");
     // Neither deleted nor released: it reappears after its visibility timeout, not at once.
     let stats = s.broker.queue_stats("jobs");
     assert_eq!((stats.total, stats.in_flight), (1, 1), "{stats:?}");
@@ -376,7 +376,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
     };
     let report = s.drain(s.daemon()).await;
     release.abort();
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "handled on its second receive: {report}");
+    assert_eq!(report.count(Verdict::Succeeded), 1, "handled on its second receive: {report}");
     assert_eq!(s.seen.calls(1), 2);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use pubsub_core::testing::HandlerTest;
 use pubsub_core::{
     encode, handler, handlers::HandlerSetError, outcome::Disposition, DaemonBuilder, HandlerError,
-    MessageContext, MessageResult, OpaqueData, PubSubMessage, UntypedMessage,
+    MessageContext, OpaqueData, PubSubMessage, UntypedMessage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -61,7 +61,7 @@ async fn run(action: &str) -> pubsub_core::testing::TestRun {
 #[tokio::test]
 async fn success_deletes_and_sends_what_was_published() {
     let run = run("succeed").await;
-    assert_eq!(run.result(), MessageResult::Succeeded);
+    assert_eq!(run.verdict(), Verdict::Succeeded);
     assert_eq!(run.outcome.disposition, Disposition::Delete);
     let events = run.published::<Event>();
     assert_eq!(events.len(), 1);
@@ -73,7 +73,7 @@ async fn success_deletes_and_sends_what_was_published() {
 #[tokio::test]
 async fn skip_deletes_and_still_sends() {
     let run = run("skip").await;
-    assert_eq!(run.result(), MessageResult::Skipped);
+    assert_eq!(run.verdict(), Verdict::Skipped);
     assert_eq!(run.outcome.reason.as_deref(), Some("nothing to do"));
     assert_eq!(run.outcome.disposition, Disposition::Delete);
     assert_eq!(run.published.len(), 1);
@@ -82,7 +82,7 @@ async fn skip_deletes_and_still_sends() {
 #[tokio::test]
 async fn retry_nacks_with_the_asked_delay_and_sends_nothing() {
     let run = run("retry").await;
-    assert_eq!(run.result(), MessageResult::Retried);
+    assert_eq!(run.verdict(), Verdict::Retried);
     assert_eq!(run.outcome.disposition, Disposition::Retry(Duration::from_secs(42)));
     assert!(run.published.is_empty(), "deferred messages do not leave on a retry");
 }
@@ -91,7 +91,7 @@ async fn retry_nacks_with_the_asked_delay_and_sends_nothing() {
 async fn failure_and_panic_are_failed_with_backoff_and_send_nothing() {
     for action in ["fail", "panic", "other"] {
         let run = run(action).await;
-        assert_eq!(run.result(), MessageResult::Failed, "{action}");
+        assert_eq!(run.verdict(), Verdict::Failed, "{action}");
         assert_eq!(run.outcome.disposition, Disposition::Retry(Duration::from_secs(5)), "{action}");
         assert!(run.published.is_empty(), "{action}");
     }
@@ -105,7 +105,7 @@ async fn failure_and_panic_are_failed_with_backoff_and_send_nothing() {
 async fn an_invalid_or_malformed_message_fails_on_its_own() {
     let invalid = r#"{"mediaType": "application/vnd.acme.pubsub.command", "action": ""}"#;
     let run = test().handler::<on_command>().run_body(invalid).await;
-    assert_eq!(run.result(), MessageResult::Failed);
+    assert_eq!(run.verdict(), Verdict::Failed);
     assert!(
         run.outcome.reason.as_deref().unwrap().contains("`action` has the wrong length"),
         "{:?}",
@@ -113,7 +113,7 @@ async fn an_invalid_or_malformed_message_fails_on_its_own() {
     );
 
     let run = test().handler::<on_command>().run_body("{not json").await;
-    assert_eq!(run.result(), MessageResult::Failed);
+    assert_eq!(run.verdict(), Verdict::Failed);
     assert!(run.outcome.reason.as_deref().unwrap().contains("not valid JSON"));
 }
 
@@ -125,7 +125,7 @@ async fn a_spent_hop_budget_expires_the_message_unhandled() {
         .opaque_data(OpaqueData::new().with_ttl(0))
         .run(&Command { action: "succeed".into() })
         .await;
-    assert_eq!(run.result(), MessageResult::Expired);
+    assert_eq!(run.verdict(), Verdict::Expired);
     assert_eq!(run.outcome.disposition, Disposition::Delete);
     assert!(run.published.is_empty());
 
@@ -134,7 +134,7 @@ async fn a_spent_hop_budget_expires_the_message_unhandled() {
     let mut hops = 0;
     loop {
         let run = test().opaque_data(opaque.clone()).run(&Command { action: "succeed".into() }).await;
-        if run.result() == MessageResult::Expired {
+        if run.verdict() == Verdict::Expired {
             break;
         }
         hops += 1;
@@ -147,7 +147,7 @@ async fn a_spent_hop_budget_expires_the_message_unhandled() {
 async fn a_message_no_handler_takes_is_ignored_and_deleted() {
     let other = encode(&Event { what: "x".into() }, &OpaqueData::new()).unwrap();
     let run = test().handler::<on_command>().run_body(&other).await;
-    assert_eq!(run.result(), MessageResult::Ignored);
+    assert_eq!(run.verdict(), Verdict::Ignored);
     assert_eq!(run.outcome.disposition, Disposition::Delete);
 }
 
@@ -164,8 +164,8 @@ async fn untyped_handlers_take_a_pattern() {
     )
     .unwrap();
     assert_eq!(
-        HandlerTest::new().handler::<on_created>().run_body(&body).await.result(),
-        MessageResult::Succeeded
+        HandlerTest::new().handler::<on_created>().run_body(&body).await.verdict(),
+        Verdict::Succeeded
     );
 }
 

@@ -15,7 +15,7 @@ use pubsub_core::memory::{FilterPolicy, QueueOptions, SubscriptionOptions};
 use pubsub_core::testing::HandlerTest;
 use pubsub_core::{
     backoff::BackoffPolicy, decode, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext,
-    MessageResult, OpaqueData, Producer, PubSubMessage, TopicMap,
+    OpaqueData, Producer, PubSubMessage, TopicMap, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -73,7 +73,7 @@ async fn a_refused_delete_logs_only_the_start_of_its_receipt_handle() {
         builder.concurrency(4).wait_time(Duration::from_millis(50)).heartbeat_max(Duration::from_secs(4))
     };
     let report = configure(DaemonBuilder::new("notes")).build(subscriber).unwrap().run_until_idle().await;
-    assert_eq!(report.count(MessageResult::Succeeded), 2, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 2, "{report}");
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 2);
 
@@ -133,9 +133,9 @@ async fn bodies_reach_info_lines_only_as_short_excerpts_and_debug_lines_cut_at_4
         .unwrap()
         .run_until_idle()
         .await;
-    assert_eq!(report.count(MessageResult::Failed), 4, "{report}");
-    assert_eq!(report.count(MessageResult::Ignored), 1, "{report}");
-    assert_eq!(report.count(MessageResult::Succeeded), 1, "{report}");
+    assert_eq!(report.count(Verdict::Failed), 4, "{report}");
+    assert_eq!(report.count(Verdict::Ignored), 1, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
 
     // At info: one short line per message, and no part of a body past the excerpts.
     let info = logs.info();
@@ -188,7 +188,7 @@ async fn a_1_mib_body_makes_a_short_reason_and_a_4_kib_debug_line() {
     let body = with_markers(NOTE, "id", "NEAR", "FAR", 1 << 20);
     // The test kit dispatches and logs as the daemon does, on a body no queue would carry.
     let run = HandlerTest::new().handler::<on_note>().run_body(&body).await;
-    assert_eq!(run.result(), MessageResult::Failed);
+    assert_eq!(run.verdict(), Verdict::Failed);
     let reason = run.outcome.reason.unwrap();
     assert!(reason.len() <= 512, "{reason}");
     assert!(
@@ -243,7 +243,7 @@ async fn receipt_handles_are_never_copied_into_published_messages_or_logs() {
         .unwrap()
         .run_until_idle()
         .await;
-    assert_eq!(report.count(MessageResult::Succeeded), 3, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), 3, "{report}");
 
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 3);

@@ -24,8 +24,8 @@ use std::time::Duration;
 use pubsub_core::memory::{MemorySubscriber, QueueOptions, Redrive, SubscriptionOptions};
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
-    backoff::BackoffPolicy, handler, DaemonBuilder, MemoryBroker, MessageResult, Producer, PubSubMessage,
-    TopicMap, UntypedMessage,
+    backoff::BackoffPolicy, handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap,
+    UntypedMessage, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -426,10 +426,10 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
     // Nothing else happened, and nothing is lost: the queue is empty, the dead-letter queue
     // holds exactly the failing bodies, the ignored ones were deleted with their reason.
     let failed = failing.len() as u64;
-    assert_eq!(report.count(MessageResult::Failed), failed * MAX_RECEIVE_COUNT as u64, "{report}");
-    assert_eq!(report.count(MessageResult::Ignored), ignored, "{report}");
+    assert_eq!(report.count(Verdict::Failed), failed * MAX_RECEIVE_COUNT as u64, "{report}");
+    assert_eq!(report.count(Verdict::Ignored), ignored, "{report}");
     let succeeded = good as u64 + 2 + odd.len() as u64;
-    assert_eq!(report.count(MessageResult::Succeeded), succeeded, "{report}");
+    assert_eq!(report.count(Verdict::Succeeded), succeeded, "{report}");
     assert_eq!(report.total(), failed * MAX_RECEIVE_COUNT as u64 + ignored + succeeded, "{report}");
     assert_eq!((report.abandoned, report.unsettled), (0, 0));
     assert_eq!(broker.queue_stats("inbox").total, 0, "{:?}", broker.queue_stats("inbox"));
@@ -474,7 +474,7 @@ async fn a_malformed_message_waits_out_the_backoff_until_it_is_dead_lettered() {
             .unwrap()
             .run_until_idle()
             .await;
-        results.insert(round, report.count(MessageResult::Failed));
+        results.insert(round, report.count(Verdict::Failed));
         let stats = broker.queue_stats("inbox");
         if round <= MAX_RECEIVE_COUNT {
             // Held back for the backoff: invisible, not dead-lettered.

@@ -69,7 +69,7 @@ impl DaemonConfig {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use pubsub_core::{handler, DaemonBuilder, HandlerError, MemoryBroker, MessageResult, Producer, PubSubMessage, TopicMap};
+/// use pubsub_core::{handler, DaemonBuilder, HandlerError, MemoryBroker, Verdict, Producer, PubSubMessage, TopicMap};
 /// # use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
@@ -91,7 +91,7 @@ impl DaemonConfig {
 ///
 /// let daemon = DaemonBuilder::new("greeter").wait_time(Duration::from_millis(50)).build(broker.subscriber("greeter")?)?;
 /// let report = daemon.run_until_idle().await;
-/// assert_eq!(report.count(MessageResult::Succeeded), 1);
+/// assert_eq!(report.count(Verdict::Succeeded), 1);
 /// # Ok(())
 /// # }
 /// ```

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::dispatch::HandledMessage;
-use crate::outcome::MessageResult;
+use crate::outcome::Verdict;
 
 /// What a daemon run did, by media type and result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonReport {
     /// Count per media type (`-` when the body had none) per result. Media types no handler
     /// takes share the row [`OTHER_MEDIA_TYPES`] once there are 256 rows.
-    pub results: BTreeMap<String, BTreeMap<MessageResult, u64>>,
+    pub results: BTreeMap<String, BTreeMap<Verdict, u64>>,
     /// Handlers still running when the drain timeout ran out (their messages were neither
     /// deleted nor released: they reappear after their visibility timeout).
     pub abandoned: usize,
@@ -24,7 +24,7 @@ pub struct DaemonReport {
 
 impl DaemonReport {
     /// Messages with `result`, all media types.
-    pub fn count(&self, result: MessageResult) -> u64 {
+    pub fn count(&self, result: Verdict) -> u64 {
         self.results.values().filter_map(|by_result| by_result.get(&result)).sum()
     }
 
@@ -47,7 +47,7 @@ impl DaemonReport {
             Some(row) => row,
             None => self.results.entry(media_type.to_owned()).or_default(),
         };
-        *row.entry(handled.outcome.result).or_default() += 1;
+        *row.entry(handled.outcome.verdict).or_default() += 1;
     }
 }
 
@@ -62,13 +62,13 @@ impl fmt::Display for DaemonReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.results.keys().map(String::len).max().unwrap_or(10).max(10);
         write!(f, "{:width$}", "media type")?;
-        for result in MessageResult::ALL {
+        for result in Verdict::ALL {
             write!(f, " {:>9}", result.as_str())?;
         }
         writeln!(f)?;
         for (media_type, by_result) in &self.results {
             write!(f, "{media_type:width$}")?;
-            for result in MessageResult::ALL {
+            for result in Verdict::ALL {
                 write!(f, " {:>9}", by_result.get(&result).copied().unwrap_or(0))?;
             }
             writeln!(f)?;
@@ -97,7 +97,7 @@ mod tests {
     }
 
     fn ignored(media_type: &str) -> HandledMessage {
-        handled(Some(media_type), None, Outcome::deleted(MessageResult::Ignored, "no handler"))
+        handled(Some(media_type), None, Outcome::deleted(Verdict::Ignored, "no handler"))
     }
 
     /// A report with `MAX_REPORT_ROWS` rows of media types no handler takes.
@@ -118,15 +118,15 @@ mod tests {
         report.record(&ignored("application/vnd.made-up.newer"));
         assert_eq!(report.results.len(), MAX_REPORT_ROWS + 1);
         assert!(!report.results.contains_key("application/vnd.made-up.new"));
-        assert_eq!(report.results[OTHER_MEDIA_TYPES], BTreeMap::from([(MessageResult::Ignored, 2)]));
-        assert_eq!(report.count(MessageResult::Ignored), MAX_REPORT_ROWS as u64 + 2);
+        assert_eq!(report.results[OTHER_MEDIA_TYPES], BTreeMap::from([(Verdict::Ignored, 2)]));
+        assert_eq!(report.count(Verdict::Ignored), MAX_REPORT_ROWS as u64 + 2);
     }
 
     #[test]
     fn a_media_type_with_a_row_keeps_counting_in_it_past_the_cap() {
         let mut report = full_report();
         report.record(&ignored("application/vnd.made-up.7"));
-        assert_eq!(report.results["application/vnd.made-up.7"][&MessageResult::Ignored], 2);
+        assert_eq!(report.results["application/vnd.made-up.7"][&Verdict::Ignored], 2);
         assert!(!report.results.contains_key(OTHER_MEDIA_TYPES));
     }
 
@@ -134,10 +134,7 @@ mod tests {
     fn a_handled_media_type_gets_its_own_row_past_the_cap() {
         let mut report = full_report();
         report.record(&handled(Some("application/vnd.acme.order"), Some("take_order"), Outcome::succeeded()));
-        assert_eq!(
-            report.results["application/vnd.acme.order"],
-            BTreeMap::from([(MessageResult::Succeeded, 1)])
-        );
+        assert_eq!(report.results["application/vnd.acme.order"], BTreeMap::from([(Verdict::Succeeded, 1)]));
         assert!(!report.results.contains_key(OTHER_MEDIA_TYPES));
     }
 
@@ -145,7 +142,7 @@ mod tests {
     fn a_message_without_a_media_type_is_counted_under_a_dash() {
         let mut report = DaemonReport::default();
         report.record(&handled(None, None, Outcome::failed(Duration::from_secs(5), "not JSON")));
-        assert_eq!(report.results["-"], BTreeMap::from([(MessageResult::Failed, 1)]));
+        assert_eq!(report.results["-"], BTreeMap::from([(Verdict::Failed, 1)]));
         assert_eq!(report.total(), 1);
     }
 
