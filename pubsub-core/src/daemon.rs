@@ -422,11 +422,11 @@ impl<S: Subscriber> Daemon<S> {
         let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), stop_heartbeat.clone()));
         let pollers: Vec<_> =
             (0..shared.config.pollers()).map(|_| tokio::spawn(poll_loop(shared.clone()))).collect();
-        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
+        tracing::info!(daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
             concurrency = shared.config.concurrency, pollers = pollers.len(), "daemon started");
 
         tokio::select! {
-            () = shutdown => tracing::info!(target: "pubsub::daemon", daemon = %self.name, "stop requested"),
+            () = shutdown => tracing::info!(daemon = %self.name, "stop requested"),
             () = shared.stop_receiving.cancelled() => {}
         }
         shared.stop_receiving.cancel();
@@ -437,7 +437,7 @@ impl<S: Subscriber> Daemon<S> {
         let drained = tokio::time::timeout(shared.config.drain_timeout, shared.handlers.wait()).await.is_ok();
         let abandoned = if drained { 0 } else { shared.handlers.len() };
         if abandoned > 0 {
-            tracing::warn!(target: "pubsub::daemon", daemon = %self.name, abandoned,
+            tracing::warn!(daemon = %self.name, abandoned,
                 "drain timeout: handlers still running; their messages reappear after their visibility timeout");
         }
         stop_heartbeat.cancel();
@@ -447,7 +447,7 @@ impl<S: Subscriber> Daemon<S> {
         let mut report = std::mem::take(&mut *shared.report.lock().expect("report lock"));
         report.abandoned = abandoned;
         report.unsettled = unsettled;
-        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handled = report.total(), abandoned, unsettled,
+        tracing::info!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
             released = report.released, "daemon stopped");
         report
     }
@@ -516,7 +516,7 @@ async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             Err(error) => {
                 failures += 1;
                 let delay = retry_delay(failures);
-                tracing::warn!(target: "pubsub::daemon", %error, retry_in_ms = delay.as_millis() as u64, "receive failed");
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "receive failed");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shared.stop_receiving.cancelled() => {}
@@ -708,8 +708,10 @@ async fn settle_loop<S: Subscriber>(
     }
     let given_up = pending.len() + entries_in_requests;
     if given_up > 0 {
-        tracing::error!(target: "pubsub::daemon", given_up,
-            "deletes and visibility changes still failing at shutdown; those messages will be handled again");
+        tracing::error!(
+            given_up,
+            "deletes and visibility changes still failing at shutdown; those messages will be handled again"
+        );
     }
     given_up
 }
@@ -844,7 +846,7 @@ fn settle_results(
                         // The service's words may quote the whole receipt handle: logs show its start.
                         let receipt = request.receipt(index);
                         let error = error.to_string().replace(receipt, &format!("{}…", truncate(receipt)));
-                        tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt), %error,
+                        tracing::warn!(receipt_handle = %truncate(receipt), %error,
                             "{what} refused; the message will reappear");
                     }
                 }
@@ -852,11 +854,11 @@ fn settle_results(
             (true, keep)
         }
         Err(error) if error.is_retryable() => {
-            tracing::warn!(target: "pubsub::daemon", %error, entries = len, "{what} failed; will retry");
+            tracing::warn!(%error, entries = len, "{what} failed; will retry");
             (false, (0..len).collect())
         }
         Err(error) => {
-            tracing::error!(target: "pubsub::daemon", %error, entries = len, "{what} refused; those messages will reappear");
+            tracing::error!(%error, entries = len, "{what} refused; those messages will reappear");
             (false, Vec::new())
         }
     }
@@ -886,7 +888,7 @@ async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: Cancellatio
                 let extension = visibility.min(left);
                 if now + extension <= message.visible_until {
                     message.extending = false;
-                    tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt),
+                    tracing::warn!(receipt_handle = %truncate(receipt),
                         "handler still running at the heartbeat maximum; no longer extending, the message may be handled elsewhere");
                     continue;
                 }
@@ -899,7 +901,7 @@ async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: Cancellatio
             }
         }
         if !extensions.is_empty() {
-            tracing::debug!(target: "pubsub::daemon", extended = extensions.len(), "visibility extended");
+            tracing::debug!(extended = extensions.len(), "visibility extended");
         }
     }
 }

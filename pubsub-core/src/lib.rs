@@ -43,6 +43,8 @@ mod dispatch;
 mod envelope;
 mod error;
 mod handler;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod media_type;
 pub mod memory;
 mod message;
