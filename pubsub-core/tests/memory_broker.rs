@@ -147,7 +147,7 @@ async fn raw_delivery_and_notification_bodies() {
         json!({ "media_type": { "Type": "String", "Value": CREATED_ORDER } })
     );
     let signature = notification["Signature"].as_str().unwrap();
-    assert!(!signature.is_empty() && signature.len() % 4 == 0);
+    assert!(!signature.is_empty() && signature.len().is_multiple_of(4));
     assert!(signature.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
     assert!(notification["SigningCertURL"]
         .as_str()
@@ -825,7 +825,7 @@ async fn twenty_thousand_messages_half_left_in_flight() {
         }
         received += batch.len();
         // Leave every other batch in flight, to keep a large deadline heap.
-        if received % (2 * MAX_BATCH) == 0 {
+        if received.is_multiple_of(2 * MAX_BATCH) {
             let handles = batch.into_iter().map(|m| m.receipt_handle).collect();
             subscriber.ack_batch(handles).await.unwrap();
         }
