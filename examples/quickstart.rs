@@ -51,7 +51,7 @@ async fn take_order(order: OrderCreated) -> Result<(), HandlerError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    pubsub_core::cli::init_tracing(false);
+    pubsub_core::logging::init();
 
     let broker = MemoryBroker::new();
     let topic = broker.create_topic("quickstart");

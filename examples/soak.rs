@@ -139,7 +139,7 @@ fn orders(from: u64, n: u64) -> Vec<SoakOrderCreated> {
                 currency: "EUR".into(),
                 amount: lines.iter().map(|line| i64::from(line.quantity) * line.unit_price).sum(),
                 lines,
-                note: (i % 3 == 0).then(|| "leave at the door".into()),
+                note: i.is_multiple_of(3).then(|| "leave at the door".into()),
             }
         })
         .collect()

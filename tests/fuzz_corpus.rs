@@ -19,9 +19,11 @@ fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-/// The files of `dir`, sorted; none when it does not exist.
+/// The files of `dir`, sorted. A missing folder fails the test: a replay of nothing passes
+/// whatever the code does.
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}; it should hold inputs", dir.display()));
     let mut files: Vec<PathBuf> =
         entries.map(|entry| entry.expect("corpus entry").path()).filter(|path| path.is_file()).collect();
     files.sort();
@@ -56,8 +58,29 @@ fn the_corpus_replays_and_reaches_every_decode_path() {
 #[test]
 fn regression_inputs_replay() {
     for (target, run) in TARGETS {
-        replay("regressions", target, run);
+        let (count, reached) = replay("regressions", target, run);
+        assert!(count > 0, "fuzz/regressions/{target} holds no input");
+        // They still reach the typed decode and round trip they once broke.
+        assert!(reached.typed > 0, "{target}: {reached:?}");
     }
+    // A folder no target replays would be skipped without a word.
+    for entry in std::fs::read_dir(fuzz_dir().join("regressions")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            assert!(
+                TARGETS.iter().any(|(target, _)| *target == name),
+                "fuzz/regressions/{name}: no such target"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_folder_fails_the_replay() {
+    let error = std::panic::catch_unwind(|| replay("regressions", "no_such_target", decode_any)).unwrap_err();
+    let message = error.downcast_ref::<String>().unwrap();
+    assert!(message.contains("no_such_target") && message.contains("should hold inputs"), "{message}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ struct Calls(Mutex<HashMap<u32, u32>>);
 #[handler]
 async fn tick(tick: Tick, context: &MessageContext, calls: &Arc<Calls>) -> Result<(), HandlerError> {
     tokio::time::sleep(Duration::from_millis(150)).await;
-    if tick.n % 3 == 0 && context.receive_count() == 1 {
+    if tick.n.is_multiple_of(3) && context.receive_count() == 1 {
         return Err(HandlerError::retry_after(Duration::ZERO));
     }
     *calls.0.lock().unwrap().entry(tick.n).or_default() += 1;

@@ -122,17 +122,30 @@ impl DaemonArgs {
     }
 }
 
-/// See [`DaemonArgs::init_tracing`].
+/// See [`DaemonArgs::init_tracing`]; [`crate::logging::Logging`] sets up the same, and more.
+/// Does nothing when a global subscriber is already set.
 pub fn init_tracing(debug: bool) {
-    let default = if debug {
-        "debug,aws_config=info,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_sigv4=info,aws_sdk_sqs=info,aws_sdk_sns=info,hyper=info,hyper_util=info,h2=info,rustls=info"
-    } else {
-        "info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // An unparsable RUST_LOG falls back to the default filter, as it always has here.
+    let logging = crate::logging::Logging::new().debug(debug).quiet(NOISY_TARGETS);
+    if let Err(error @ crate::logging::LoggingError::Filter { .. }) = logging.clone().try_init() {
+        eprintln!("ignoring {}: {error}", crate::logging::FILTER_ENV);
+        let _ = logging.try_init_with(None);
+    }
 }
+
+/// Kept at info under `--debug` by [`init_tracing`].
+const NOISY_TARGETS: [&str; 10] = [
+    "aws_config",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sigv4",
+    "aws_sdk_sqs",
+    "aws_sdk_sns",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
 
 /// Runs `builder` on the embedded broker with what `source` holds: a file or standard input is
 /// handled until drained; [`Source::Embedded`] runs until ctrl-c or SIGTERM.
@@ -154,7 +167,7 @@ pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<Dae
     for (number, line) in lines {
         // A line SQS could not carry (over 256 KiB) is reported and skipped, not fatal.
         if let Err(error) = broker.send(queue, line).await {
-            tracing::warn!(target: "pubsub::daemon", line = number, %error, "input line refused; skipped");
+            tracing::warn!(line = number, %error, "input line refused; skipped");
         }
     }
     let subscriber = broker.subscriber(queue).expect("the daemon's queue exists");

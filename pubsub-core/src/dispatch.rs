@@ -308,28 +308,47 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();
     match handled.outcome.verdict {
         Verdict::Succeeded => tracing::info!(
-            target: "pubsub::dispatch",
-            media_type, message_id, handler, result, elapsed_ms, receive_count,
-            published = handled.published.len(), "message handled"
+            media_type,
+            message_id,
+            handler,
+            result,
+            elapsed_ms,
+            receive_count,
+            published = handled.published.len(),
+            "message handled"
         ),
         Verdict::Failed | Verdict::Ignored => tracing::warn!(
-            target: "pubsub::dispatch",
-            media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
+            media_type,
+            message_id,
+            handler,
+            result,
+            elapsed_ms,
+            receive_count,
+            reason,
+            "message handled"
         ),
         _ => tracing::info!(
-            target: "pubsub::dispatch",
-            media_type, message_id, handler, result, elapsed_ms, receive_count, reason, "message handled"
+            media_type,
+            message_id,
+            handler,
+            result,
+            elapsed_ms,
+            receive_count,
+            reason,
+            "message handled"
         ),
     }
     if matches!(handled.outcome.verdict, Verdict::Failed | Verdict::Ignored) {
         tracing::debug!(
-            target: "pubsub::dispatch",
-            message_id, result, body_bytes = message.body.len(),
-            body = &*excerpt(&message.body, MAX_LOGGED_BODY_BYTES), "message body"
+            message_id,
+            result,
+            body_bytes = message.body.len(),
+            body = &*excerpt(&message.body, MAX_LOGGED_BODY_BYTES),
+            "message body"
         );
     }
     if !handled.published.is_empty() {
-        tracing::info!(target: "pubsub::dispatch", message_id, published = ?handled.published, "deferred messages sent");
+        tracing::info!(message_id, published = ?handled.published, "deferred messages sent");
     }
 }
 

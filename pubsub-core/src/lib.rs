@@ -43,6 +43,8 @@ mod dispatch;
 mod envelope;
 mod error;
 pub mod handlers;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod media_type;
 pub mod memory;
 mod message;

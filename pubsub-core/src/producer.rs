@@ -346,7 +346,7 @@ impl Producer {
                     for (index, result) in indices.into_iter().zip(results) {
                         match result {
                             Ok(id) => {
-                                tracing::debug!(target: "pubsub::producer", message_id = %id, topic = %topic, "published");
+                                tracing::debug!(message_id = %id, topic = %topic, "published");
                                 sent[index] = Some(id);
                             }
                             Err(error) => failures.push((index, error)),

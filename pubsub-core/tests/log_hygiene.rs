@@ -3,7 +3,7 @@
 //! copied into the messages handlers publish.
 //!
 //! The logs are read in the format the daemons write (`tracing_subscriber::fmt`, as
-//! `pubsub_core::cli::init_tracing` sets it up), captured at DEBUG; the lines an operator sees
+//! `pubsub_core::logging` sets it up), captured at DEBUG; the lines an operator sees
 //! at the default level are those at INFO and above.
 
 mod support;

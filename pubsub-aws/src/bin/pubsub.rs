@@ -82,7 +82,24 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    pubsub_core::cli::init_tracing(cli.debug);
+    // Under --debug the AWS SDK and HTTP internals stay at info: their debug output includes
+    // signing material.
+    let quiet = [
+        "aws_config",
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_sigv4",
+        "aws_sdk_sqs",
+        "aws_sdk_sns",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "rustls",
+    ];
+    if let Err(error) = pubsub_core::logging::Logging::new().debug(cli.debug).quiet(quiet).try_init() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let options = AwsOptions { region: cli.region, profile: cli.profile, endpoint_url: cli.endpoint_url };
     match run(cli.command, &options).await {
         Ok(true) => ExitCode::SUCCESS,

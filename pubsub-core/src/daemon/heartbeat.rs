@@ -34,7 +34,7 @@ pub(super) async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: 
                 let extension = visibility.min(left);
                 if now + extension <= message.visible_until {
                     message.extending = false;
-                    tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt),
+                    tracing::warn!(receipt_handle = %truncate(receipt),
                         "handler still running at the heartbeat maximum; no longer extending, the message may be handled elsewhere");
                     continue;
                 }
@@ -47,7 +47,7 @@ pub(super) async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: 
             }
         }
         if !extensions.is_empty() {
-            tracing::debug!(target: "pubsub::daemon", extended = extensions.len(), "visibility extended");
+            tracing::debug!(extended = extensions.len(), "visibility extended");
         }
     }
 }

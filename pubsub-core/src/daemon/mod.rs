@@ -134,11 +134,11 @@ impl<S: Subscriber> Daemon<S> {
         let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), stop_heartbeat.clone()));
         let pollers: Vec<_> =
             (0..shared.config.pollers()).map(|_| tokio::spawn(poll_loop(shared.clone()))).collect();
-        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
+        tracing::info!(daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
             concurrency = shared.config.concurrency, pollers = pollers.len(), "daemon started");
 
         tokio::select! {
-            () = shutdown => tracing::info!(target: "pubsub::daemon", daemon = %self.name, "stop requested"),
+            () = shutdown => tracing::info!(daemon = %self.name, "stop requested"),
             () = shared.stop_receiving.cancelled() => {}
         }
         shared.stop_receiving.cancel();
@@ -149,7 +149,7 @@ impl<S: Subscriber> Daemon<S> {
         let drained = tokio::time::timeout(shared.config.drain_timeout, shared.handlers.wait()).await.is_ok();
         let abandoned = if drained { 0 } else { shared.handlers.len() };
         if abandoned > 0 {
-            tracing::warn!(target: "pubsub::daemon", daemon = %self.name, abandoned,
+            tracing::warn!(daemon = %self.name, abandoned,
                 "drain timeout: handlers still running; their messages reappear after their visibility timeout");
         }
         stop_heartbeat.cancel();
@@ -159,7 +159,7 @@ impl<S: Subscriber> Daemon<S> {
         let mut report = std::mem::take(&mut *shared.report.lock().expect("report lock"));
         report.abandoned = abandoned;
         report.unsettled = unsettled;
-        tracing::info!(target: "pubsub::daemon", daemon = %self.name, handled = report.total(), abandoned, unsettled,
+        tracing::info!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
             released = report.released, "daemon stopped");
         report
     }

@@ -48,7 +48,7 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             Err(error) => {
                 failures += 1;
                 let delay = retry_delay(failures);
-                tracing::warn!(target: "pubsub::daemon", %error, retry_in_ms = delay.as_millis() as u64, "receive failed");
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "receive failed");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shared.stop_receiving.cancelled() => {}

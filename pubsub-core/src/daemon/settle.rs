@@ -115,8 +115,10 @@ pub(super) async fn settle_loop<S: Subscriber>(
     }
     let given_up = pending.len() + entries_in_requests;
     if given_up > 0 {
-        tracing::error!(target: "pubsub::daemon", given_up,
-            "deletes and visibility changes still failing at shutdown; those messages will be handled again");
+        tracing::error!(
+            given_up,
+            "deletes and visibility changes still failing at shutdown; those messages will be handled again"
+        );
     }
     given_up
 }
@@ -252,7 +254,7 @@ fn settle_results(
                         // The service's words may quote the whole receipt handle: logs show its start.
                         let receipt = request.receipt(index);
                         let error = error.to_string().replace(receipt, &format!("{}…", truncate(receipt)));
-                        tracing::warn!(target: "pubsub::daemon", receipt_handle = %truncate(receipt), %error,
+                        tracing::warn!(receipt_handle = %truncate(receipt), %error,
                             "{what} refused; the message will reappear");
                     }
                 }
@@ -260,11 +262,11 @@ fn settle_results(
             (true, keep)
         }
         Err(error) if error.is_retryable() => {
-            tracing::warn!(target: "pubsub::daemon", %error, entries = len, "{what} failed; will retry");
+            tracing::warn!(%error, entries = len, "{what} failed; will retry");
             (false, (0..len).collect())
         }
         Err(error) => {
-            tracing::error!(target: "pubsub::daemon", %error, entries = len, "{what} refused; those messages will reappear");
+            tracing::error!(%error, entries = len, "{what} refused; those messages will reappear");
             (false, Vec::new())
         }
     }

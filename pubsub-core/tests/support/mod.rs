@@ -16,8 +16,8 @@ use pubsub_core::transport::{
 /// How captured lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `tracing_subscriber::fmt`'s text, as `pubsub_core::cli::init_tracing` writes it (no
-    /// time, no colours).
+    /// `tracing_subscriber::fmt`'s text, as `pubsub_core::logging` writes it off a terminal
+    /// (no colours), less the timestamp.
     Text,
     /// One JSON object a line, for tests that read fields.
     Json,

@@ -1,0 +1,301 @@
+//! Logs to standard error in the form operators and log shippers read: one line an event,
+//! each starting with its UTC timestamp (`2026-12-01T10:00:00.123456Z`), in text by default or
+//! one JSON object a line on request.
+//!
+//! Nothing is logged until a subscriber is installed: a program calls [`init`] (text, `info`)
+//! or builds a [`Logging`] once at start. `RUST_LOG` overrides the level filter; the crates log
+//! under their module paths, so `RUST_LOG=pubsub_core=debug`, `pubsub_core::dispatch=info`
+//! or `pubsub_aws=debug` select them.
+//!
+//! Text is coloured only when standard error is a terminal and `NO_COLOR` is unset or empty
+//! (<https://no-color.org>): a file, a pipe, journald or CloudWatch gets plain lines.
+//!
+//! ```no_run
+//! use pubsub_core::logging::Logging;
+//!
+//! // `--debug` on the command line: everything at debug but the chatty HTTP client.
+//! let debug = std::env::args().any(|arg| arg == "--debug");
+//! Logging::new().debug(debug).json(true).quiet(["hyper", "h2"]).init();
+//! tracing::info!(queue = "orders", "started");
+//! ```
+//!
+//! Tests that install a subscriber of their own call [`Logging::try_init`], which returns an
+//! error instead of panicking when one is already set.
+
+use std::ffi::OsStr;
+use std::io::IsTerminal;
+
+use tracing_subscriber::fmt::time::SystemTime;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+/// The environment variable whose filter replaces the default one.
+pub const FILTER_ENV: &str = "RUST_LOG";
+
+/// Installs text logs at `info` on standard error (`RUST_LOG` overrides the filter); the same
+/// as `Logging::new().init()`.
+///
+/// # Panics
+///
+/// When a global subscriber is already set, or `RUST_LOG` does not parse.
+pub fn init() {
+    Logging::new().init();
+}
+
+/// How a program logs: built once at start, then [`init`](Logging::init) installs it as the
+/// global `tracing` subscriber.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a Logging does nothing until `init` or `try_init`"]
+pub struct Logging {
+    debug: bool,
+    json: bool,
+    quiet: Vec<String>,
+}
+
+/// Why [`Logging::try_init`] installed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoggingError {
+    /// `RUST_LOG`, or a target given to [`Logging::quiet`], is not a valid filter.
+    #[error("invalid log filter `{filter}`: {error}")]
+    Filter {
+        /// The filter as written.
+        filter: String,
+        /// Why it does not parse.
+        #[source]
+        error: tracing_subscriber::filter::ParseError,
+    },
+    /// This process already has a global subscriber.
+    #[error("a global tracing subscriber is already set")]
+    AlreadySet(#[source] tracing_subscriber::util::TryInitError),
+}
+
+impl Logging {
+    /// Text logs at `info`.
+    pub fn new() -> Logging {
+        Logging::default()
+    }
+
+    /// Logs at `debug` (message bodies included, cut at 4 KiB) when `on`, save the targets
+    /// named with [`quiet`](Logging::quiet), which stay at `info`.
+    pub fn debug(mut self, on: bool) -> Logging {
+        self.debug = on;
+        self
+    }
+
+    /// One JSON object a line when `on`, with the event's fields at the top level beside
+    /// `timestamp`, `level`, `target` and `message`; text otherwise.
+    pub fn json(mut self, on: bool) -> Logging {
+        self.json = on;
+        self
+    }
+
+    /// Targets (crate or module paths, such as `aws_config` or `hyper`) kept at `info` under
+    /// [`debug`](Logging::debug): their debug output is noise, or holds secrets (request
+    /// signatures). Adds to those already named.
+    pub fn quiet(mut self, targets: impl IntoIterator<Item = impl AsRef<str>>) -> Logging {
+        self.quiet.extend(targets.into_iter().map(|target| target.as_ref().to_owned()));
+        self
+    }
+
+    /// The filter used when `RUST_LOG` is unset or empty: `info`, or `debug` with each quiet
+    /// target at `info`.
+    pub fn default_filter(&self) -> String {
+        if !self.debug {
+            return "info".to_owned();
+        }
+        let mut filter = "debug".to_owned();
+        for target in &self.quiet {
+            filter.push(',');
+            filter.push_str(target);
+            filter.push_str("=info");
+        }
+        filter
+    }
+
+    /// Installs these logs as the global subscriber.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_init`](Logging::try_init) fails: a global subscriber is already set, or
+    /// the filter does not parse.
+    pub fn init(self) {
+        if let Err(error) = self.try_init() {
+            panic!("cannot set up logging: {error}");
+        }
+    }
+
+    /// Installs these logs as the global subscriber, or says why not.
+    pub fn try_init(self) -> Result<(), LoggingError> {
+        self.try_init_with(std::env::var(FILTER_ENV).ok().as_deref())
+    }
+
+    /// [`try_init`](Logging::try_init) with `rust_log` in place of the environment's.
+    pub(crate) fn try_init_with(self, rust_log: Option<&str>) -> Result<(), LoggingError> {
+        let filter = self.filter(rust_log)?;
+        let colour = use_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+        self.subscriber(filter, std::io::stderr, colour).try_init().map_err(LoggingError::AlreadySet)
+    }
+
+    /// `rust_log` when it is set and not blank, else [`default_filter`](Logging::default_filter).
+    fn filter(&self, rust_log: Option<&str>) -> Result<EnvFilter, LoggingError> {
+        let filter = match rust_log {
+            Some(value) if !value.trim().is_empty() => value.to_owned(),
+            _ => self.default_filter(),
+        };
+        EnvFilter::builder().parse(&filter).map_err(|error| LoggingError::Filter { filter, error })
+    }
+
+    /// The subscriber, writing to `writer`; `colour` applies to text only.
+    fn subscriber<W>(
+        &self,
+        filter: EnvFilter,
+        writer: W,
+        colour: bool,
+    ) -> Box<dyn tracing::Subscriber + Send + Sync>
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        // The default timer writes RFC 3339 in UTC with microseconds; named so it stays so.
+        let builder =
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_timer(SystemTime);
+        if self.json {
+            Box::new(builder.with_ansi(false).json().flatten_event(true).finish())
+        } else {
+            Box::new(builder.with_ansi(colour).finish())
+        }
+    }
+}
+
+/// Whether text logs are coloured: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string.
+fn use_colour(is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(true, Some(OsStr::new("0"))), "any value turns colour off");
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, Some(OsStr::new(""))));
+    }
+
+    /// Captures what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// The lines `logging` writes for one per-message line and one debug line.
+    fn written(logging: &Logging, filter: &str, colour: bool) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber =
+            logging.subscriber(logging.filter(Some(filter)).unwrap(), move || writer.clone(), colour);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(message_id = "m-1", result = "SUCCEEDED", elapsed_ms = 1.5, "message handled");
+            tracing::debug!(target: "noisy::client", "signing a request");
+        });
+        buffer.text()
+    }
+
+    /// `2026-12-01T10:00:00.123456Z ` at the start of `line`.
+    fn starts_with_utc_timestamp(line: &str) -> bool {
+        let shape = "dddd-dd-ddTdd:dd:dd.ddddddZ ";
+        line.len() >= shape.len()
+            && line.bytes().zip(shape.bytes()).all(|(byte, want)| match want {
+                b'd' => byte.is_ascii_digit(),
+                _ => byte == want,
+            })
+    }
+
+    #[test]
+    fn the_shape_check_fails_on_other_shapes() {
+        assert!(starts_with_utc_timestamp("2026-12-01T10:00:00.123456Z  INFO x"));
+        assert!(!starts_with_utc_timestamp("2026-12-01T10:00:00.123Z  INFO x"), "milliseconds");
+        assert!(!starts_with_utc_timestamp("2026-12-01T10:00:00.123456+01:00 INFO x"));
+        assert!(!starts_with_utc_timestamp("\x1b[2m2026-12-01T10:00:00.123456Z\x1b[0m  INFO x"));
+    }
+
+    #[test]
+    fn text_lines_start_with_a_utc_timestamp_and_carry_no_escapes_off_a_terminal() {
+        let colour = use_colour(false, None);
+        let text = written(&Logging::new(), "info", colour);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let line = lines[0];
+        assert!(starts_with_utc_timestamp(line), "{line:?}");
+        assert!(!line.contains("\x1b["), "{line:?}");
+        assert!(line.contains(" INFO pubsub_core::logging::tests: message handled"), "{line:?}");
+        assert!(line.contains("message_id=\"m-1\"") && line.contains("result=\"SUCCEEDED\""), "{line:?}");
+    }
+
+    #[test]
+    fn text_is_coloured_when_asked() {
+        let text = written(&Logging::new(), "info", true);
+        assert!(text.contains("\x1b["), "{text:?}");
+    }
+
+    #[test]
+    fn json_lines_hold_the_fields_at_the_top_level() {
+        let text = written(&Logging::new().json(true), "info", true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(!text.contains("\x1b["), "JSON is never coloured: {text:?}");
+        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        let timestamp = line["timestamp"].as_str().unwrap();
+        assert!(starts_with_utc_timestamp(&format!("{timestamp} ")), "{line}");
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["target"], "pubsub_core::logging::tests", "{line}");
+        assert_eq!(line["message"], "message handled", "{line}");
+        assert_eq!(line["message_id"], "m-1", "{line}");
+        assert_eq!(line["result"], "SUCCEEDED", "{line}");
+    }
+
+    #[test]
+    fn debug_keeps_the_quiet_targets_at_info() {
+        let logging = Logging::new().debug(true).quiet(["noisy", "other"]);
+        assert_eq!(logging.default_filter(), "debug,noisy=info,other=info");
+        assert_eq!(Logging::new().quiet(["noisy"]).default_filter(), "info");
+        let text = written(&logging, &logging.default_filter(), false);
+        assert!(text.contains("message handled") && !text.contains("signing"), "{text}");
+        let text = written(&Logging::new().debug(true), &Logging::new().debug(true).default_filter(), false);
+        assert!(text.contains("DEBUG noisy::client: signing a request"), "{text}");
+    }
+
+    #[test]
+    fn rust_log_replaces_the_default_filter_unless_blank() {
+        let logging = Logging::new();
+        let text = written(&logging, "noisy=debug", false);
+        assert!(!text.contains("message handled") && text.contains("signing"), "{text}");
+        assert_eq!(logging.filter(Some("  ")).unwrap().to_string(), "info");
+        assert_eq!(logging.filter(None).unwrap().to_string(), "info");
+        let error = logging.filter(Some("pubsub_core=loud")).unwrap_err();
+        assert!(error.to_string().starts_with("invalid log filter `pubsub_core=loud`"), "{error}");
+    }
+}
