@@ -50,7 +50,7 @@ pub struct Decoded<T> {
 pub fn encode<T: PubSubMessage>(message: &T, opaque: &OpaqueData) -> Result<String, EncodeError> {
     message.validate().map_err(|errors| EncodeError::Invalid {
         media_type: T::MEDIA_TYPE.to_owned(),
-        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+        report: validation_report(message, &errors),
     })?;
     write_body(T::MEDIA_TYPE, opaque, &published_stamp(SystemTime::now()), message)
 }
@@ -106,9 +106,19 @@ pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> 
     }
     message.validate().map_err(|errors| DecodeError::Invalid {
         media_type: envelope.media_type.clone(),
-        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+        report: validation_report(&message, &errors),
     })?;
     Ok(message)
+}
+
+/// The report of `message`'s failed checks, by wire names: top-level ones from the derive,
+/// nested ones found in the message's JSON (serialized again: failures are the rare path).
+fn validation_report<T: PubSubMessage>(
+    message: &T,
+    errors: &validator::ValidationErrors,
+) -> ValidationReport {
+    let content = serde_json::to_value(message).unwrap_or_default();
+    ValidationReport::from_errors_in(errors, |name| T::wire_name(name).to_owned(), &content)
 }
 
 /// The parts of a message every decode path needs, read in one pass over each layer.
