@@ -552,6 +552,18 @@ mod tests {
         assert!(matches!(decode_untyped_body(&quoted), Err(DecodeError::Malformed { .. })));
     }
 
+    #[test]
+    fn a_syntax_error_at_the_deepest_parsed_level_is_not_too_deep() {
+        // The deepest nesting serde_json parses, found rather than assumed.
+        let deepest = (1..MAX_DEPTH + 2)
+            .take_while(|&depth| decode_untyped_body(&nested(depth, "1")).is_ok())
+            .last()
+            .expect("shallow nesting parses");
+        assert!(matches!(decode_untyped_body(&nested(deepest + 1, "1")), Err(DecodeError::TooDeep { .. })));
+        let error = decode_untyped_body(&nested(deepest, "1 2")).unwrap_err();
+        assert!(matches!(error, DecodeError::Malformed { .. }), "{error}");
+    }
+
     fn decode_untyped_body(body: &str) -> Result<(), DecodeError> {
         crate::untyped::decode_untyped(body).map(drop)
     }
