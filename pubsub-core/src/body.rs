@@ -9,22 +9,30 @@
 //! - [`FiniteCheck`] refuses NaN and infinity at any depth (serde_json would write `null`);
 //! - [`NoneProbe`] tells whether a field value is an absent `Option`, without writing it.
 //!
+//! [`FiniteCheck`] is also the decode side's check ([`non_finite_field`]): there it wraps
+//! [`Sink`], a serializer that writes nothing, so one walker serves both directions.
+//!
 //! Only `None` is left out: a required field that serializes as `null` (a
 //! `serde_json::Value::Null`, a unit) is written, or its own type could not decode the body.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize, SerializeMap, Serializer};
 
-use crate::error::EncodeError;
+use crate::error::{EncodeError, JsonKind};
 use crate::opaque::{OpaqueData, REQUEST_PUBLISHED};
 
 /// The two keys the envelope writes itself.
 pub(crate) const MEDIA_TYPE_KEY: &str = "mediaType";
 pub(crate) const OPAQUE_DATA_KEY: &str = "opaqueData";
 
-/// serde_json's error text when [`FiniteCheck`] refuses a float; recognised on the way out.
+/// The error text when [`FiniteCheck`] refuses a float. Only for the error's own display:
+/// a refusal is recognised by [`FiniteCheck`]'s flag, never by this text.
 const NON_FINITE: &str = "non-finite float";
+
+/// What a message that serializes as an enum variant is called in [`EncodeError::NotAnObject`].
+const AN_ENUM_VARIANT: &str = "an enum variant";
 
 /// Serializes `content` as a message body of `media_type` with `opaque` data, stamped with
 /// `published` as `x-request-published`.
@@ -42,12 +50,20 @@ pub(crate) fn write_body<T: Serialize + ?Sized>(
 }
 
 /// The top-level field of `content` holding a NaN or an infinity at any depth, which
-/// [`write_body`] would refuse; `None` when every float is finite. Walks the value without
-/// writing anything (cheap enough to run on every decode).
+/// [`write_body`] would refuse; `None` when every float is finite (empty when no field can
+/// be named). The check is [`write_body`]'s own, run over a [`Sink`] that writes nothing
+/// (cheap enough for every decode); only when it fails is the body written, to name the
+/// field exactly as encode does.
 pub(crate) fn non_finite_field<T: Serialize + ?Sized>(content: &T) -> Option<String> {
-    match content.serialize(FiniteProbe { top: true, pending_key: None }) {
-        Ok(()) => None,
-        Err(NotFinite(field)) => Some(field.unwrap_or_default()),
+    let refused = Cell::new(false);
+    match content.serialize(FiniteCheck { inner: Sink, refused: &refused }) {
+        Err(Discarded) if refused.get() => {}
+        // A `Serialize` that fails for its own reasons is not this check's to report.
+        Ok(()) | Err(Discarded) => return None,
+    }
+    match write_body("", &OpaqueData::new(), "", content) {
+        Err(EncodeError::NonFiniteFloat { field }) => Some(field),
+        _ => Some(String::new()),
     }
 }
 
@@ -132,12 +148,14 @@ impl<'a, W: std::io::Write> TopLevel<'a, W> {
 }
 
 macro_rules! not_an_object {
-    ($($method:ident($($arg:ty),*) => $found:literal;)*) => {
+    ($($method:ident($($arg:ty),*) => $found:expr;)*) => {
         $(fn $method(self, $(_: $arg),*) -> Result<(), BodyError> {
             Err(BodyError::NotAnObject($found))
         })*
     };
 }
+
+const NUMBER: &str = JsonKind::Number.as_str();
 
 impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
     type Ok = ();
@@ -151,26 +169,26 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
     type SerializeStructVariant = Impossible<(), BodyError>;
 
     not_an_object! {
-        serialize_bool(bool) => "a boolean";
-        serialize_i8(i8) => "a number";
-        serialize_i16(i16) => "a number";
-        serialize_i32(i32) => "a number";
-        serialize_i64(i64) => "a number";
-        serialize_i128(i128) => "a number";
-        serialize_u8(u8) => "a number";
-        serialize_u16(u16) => "a number";
-        serialize_u32(u32) => "a number";
-        serialize_u64(u64) => "a number";
-        serialize_u128(u128) => "a number";
-        serialize_f32(f32) => "a number";
-        serialize_f64(f64) => "a number";
-        serialize_char(char) => "a string";
-        serialize_str(&str) => "a string";
-        serialize_bytes(&[u8]) => "an array";
-        serialize_none() => "null";
-        serialize_unit() => "null";
-        serialize_unit_struct(&'static str) => "null";
-        serialize_unit_variant(&'static str, u32, &'static str) => "an enum variant";
+        serialize_bool(bool) => JsonKind::Boolean.as_str();
+        serialize_i8(i8) => NUMBER;
+        serialize_i16(i16) => NUMBER;
+        serialize_i32(i32) => NUMBER;
+        serialize_i64(i64) => NUMBER;
+        serialize_i128(i128) => NUMBER;
+        serialize_u8(u8) => NUMBER;
+        serialize_u16(u16) => NUMBER;
+        serialize_u32(u32) => NUMBER;
+        serialize_u64(u64) => NUMBER;
+        serialize_u128(u128) => NUMBER;
+        serialize_f32(f32) => NUMBER;
+        serialize_f64(f64) => NUMBER;
+        serialize_char(char) => JsonKind::String.as_str();
+        serialize_str(&str) => JsonKind::String.as_str();
+        serialize_bytes(&[u8]) => JsonKind::Array.as_str();
+        serialize_none() => JsonKind::Null.as_str();
+        serialize_unit() => JsonKind::Null.as_str();
+        serialize_unit_struct(&'static str) => JsonKind::Null.as_str();
+        serialize_unit_variant(&'static str, u32, &'static str) => AN_ENUM_VARIANT;
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), BodyError> {
@@ -192,15 +210,15 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
         _: &'static str,
         _: &T,
     ) -> Result<(), BodyError> {
-        Err(BodyError::NotAnObject("an enum variant"))
+        Err(BodyError::NotAnObject(AN_ENUM_VARIANT))
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, BodyError> {
-        Err(BodyError::NotAnObject("an array"))
+        Err(BodyError::NotAnObject(JsonKind::Array.as_str()))
     }
 
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, BodyError> {
-        Err(BodyError::NotAnObject("an array"))
+        Err(BodyError::NotAnObject(JsonKind::Array.as_str()))
     }
 
     fn serialize_tuple_struct(
@@ -208,7 +226,7 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, BodyError> {
-        Err(BodyError::NotAnObject("an array"))
+        Err(BodyError::NotAnObject(JsonKind::Array.as_str()))
     }
 
     fn serialize_tuple_variant(
@@ -218,7 +236,7 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, BodyError> {
-        Err(BodyError::NotAnObject("an enum variant"))
+        Err(BodyError::NotAnObject(AN_ENUM_VARIANT))
     }
 
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, BodyError> {
@@ -236,7 +254,7 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, BodyError> {
-        Err(BodyError::NotAnObject("an enum variant"))
+        Err(BodyError::NotAnObject(AN_ENUM_VARIANT))
     }
 }
 
@@ -254,8 +272,9 @@ impl<W: std::io::Write> Fields<'_, W> {
         if value.serialize(NoneProbe) == Ok(true) {
             return Ok(());
         }
-        self.map.serialize_entry(key, &Finite(value)).map_err(|e| {
-            if e.to_string() == NON_FINITE {
+        let refused = Cell::new(false);
+        self.map.serialize_entry(key, &Finite { value, refused: &refused }).map_err(|e| {
+            if refused.get() {
                 BodyError::NonFinite { field: key.to_owned() }
             } else {
                 BodyError::Json(e)
@@ -307,35 +326,60 @@ impl<W: std::io::Write> ser::SerializeMap for Fields<'_, W> {
 }
 
 /// A value whose floats are checked on the way through.
-struct Finite<'v, T: ?Sized>(&'v T);
+struct Finite<'v, T: ?Sized> {
+    value: &'v T,
+    refused: &'v Cell<bool>,
+}
 
 impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(FiniteCheck(serializer))
+        self.value.serialize(FiniteCheck { inner: serializer, refused: self.refused })
     }
 }
 
-/// Forwards to `S`, refusing non-finite floats at any depth.
-struct FiniteCheck<S>(S);
+/// Forwards to `inner`, refusing non-finite floats at any depth. A refusal sets `refused`,
+/// which is how the caller tells it from the inner serializer's own errors.
+struct FiniteCheck<'f, S> {
+    inner: S,
+    refused: &'f Cell<bool>,
+}
+
+impl<'f, S> FiniteCheck<'f, S> {
+    fn wrap<'v, T: ?Sized>(&self, value: &'v T) -> Finite<'v, T>
+    where
+        'f: 'v,
+    {
+        Finite { value, refused: self.refused }
+    }
+
+    fn check<E: ser::Error>(&self, finite: bool) -> Result<(), E> {
+        if finite {
+            Ok(())
+        } else {
+            self.refused.set(true);
+            Err(E::custom(NON_FINITE))
+        }
+    }
+}
 
 macro_rules! forward {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
         $(fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
-            self.0.$method($($arg),*)
+            self.inner.$method($($arg),*)
         })*
     };
 }
 
-impl<S: Serializer> Serializer for FiniteCheck<S> {
+impl<'f, S: Serializer> Serializer for FiniteCheck<'f, S> {
     type Ok = S::Ok;
     type Error = S::Error;
-    type SerializeSeq = FiniteCompound<S::SerializeSeq>;
-    type SerializeTuple = FiniteCompound<S::SerializeTuple>;
-    type SerializeTupleStruct = FiniteCompound<S::SerializeTupleStruct>;
-    type SerializeTupleVariant = FiniteCompound<S::SerializeTupleVariant>;
-    type SerializeMap = FiniteCompound<S::SerializeMap>;
-    type SerializeStruct = FiniteCompound<S::SerializeStruct>;
-    type SerializeStructVariant = FiniteCompound<S::SerializeStructVariant>;
+    type SerializeSeq = FiniteCompound<'f, S::SerializeSeq>;
+    type SerializeTuple = FiniteCompound<'f, S::SerializeTuple>;
+    type SerializeTupleStruct = FiniteCompound<'f, S::SerializeTupleStruct>;
+    type SerializeTupleVariant = FiniteCompound<'f, S::SerializeTupleVariant>;
+    type SerializeMap = FiniteCompound<'f, S::SerializeMap>;
+    type SerializeStruct = FiniteCompound<'f, S::SerializeStruct>;
+    type SerializeStructVariant = FiniteCompound<'f, S::SerializeStructVariant>;
 
     forward! {
         serialize_bool(v: bool);
@@ -359,21 +403,18 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
     }
 
     fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        if !v.is_finite() {
-            return Err(ser::Error::custom(NON_FINITE));
-        }
-        self.0.serialize_f32(v)
+        self.check(v.is_finite())?;
+        self.inner.serialize_f32(v)
     }
 
     fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
-        if !v.is_finite() {
-            return Err(ser::Error::custom(NON_FINITE));
-        }
-        self.0.serialize_f64(v)
+        self.check(v.is_finite())?;
+        self.inner.serialize_f64(v)
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.0.serialize_some(&Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_some(&value)
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -381,7 +422,8 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
         name: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
-        self.0.serialize_newtype_struct(name, &Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_newtype_struct(name, &value)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -391,15 +433,18 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
         variant: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
-        self.0.serialize_newtype_variant(name, index, variant, &Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_newtype_variant(name, index, variant, &value)
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        self.0.serialize_seq(len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner.serialize_seq(len).map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        self.0.serialize_tuple(len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner.serialize_tuple(len).map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_tuple_struct(
@@ -407,7 +452,8 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        self.0.serialize_tuple_struct(name, len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner.serialize_tuple_struct(name, len).map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_tuple_variant(
@@ -417,15 +463,20 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        self.0.serialize_tuple_variant(name, index, variant, len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner
+            .serialize_tuple_variant(name, index, variant, len)
+            .map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        self.0.serialize_map(len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner.serialize_map(len).map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeStruct, S::Error> {
-        self.0.serialize_struct(name, len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner.serialize_struct(name, len).map(|inner| FiniteCompound { inner, refused })
     }
 
     fn serialize_struct_variant(
@@ -435,29 +486,45 @@ impl<S: Serializer> Serializer for FiniteCheck<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, S::Error> {
-        self.0.serialize_struct_variant(name, index, variant, len).map(FiniteCompound)
+        let refused = self.refused;
+        self.inner
+            .serialize_struct_variant(name, index, variant, len)
+            .map(|inner| FiniteCompound { inner, refused })
     }
 
     fn is_human_readable(&self) -> bool {
-        self.0.is_human_readable()
+        self.inner.is_human_readable()
     }
 }
 
 /// A compound serializer whose elements pass through [`FiniteCheck`].
-struct FiniteCompound<C>(C);
+struct FiniteCompound<'f, C> {
+    inner: C,
+    refused: &'f Cell<bool>,
+}
+
+impl<'f, C> FiniteCompound<'f, C> {
+    fn wrap<'v, T: ?Sized>(&self, value: &'v T) -> Finite<'v, T>
+    where
+        'f: 'v,
+    {
+        Finite { value, refused: self.refused }
+    }
+}
 
 macro_rules! finite_compound {
     ($($trait:ident :: $method:ident;)*) => {
-        $(impl<C: ser::$trait> ser::$trait for FiniteCompound<C> {
+        $(impl<C: ser::$trait> ser::$trait for FiniteCompound<'_, C> {
             type Ok = C::Ok;
             type Error = C::Error;
 
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-                self.0.$method(&Finite(value))
+                let value = self.wrap(value);
+                self.inner.$method(&value)
             }
 
             fn end(self) -> Result<C::Ok, C::Error> {
-                self.0.end()
+                self.inner.end()
             }
         })*
     };
@@ -470,24 +537,25 @@ finite_compound! {
     SerializeTupleVariant::serialize_field;
 }
 
-impl<C: ser::SerializeMap> ser::SerializeMap for FiniteCompound<C> {
+impl<C: ser::SerializeMap> ser::SerializeMap for FiniteCompound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
-        self.0.serialize_key(key)
+        self.inner.serialize_key(key)
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_value(&Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_value(&value)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
     }
 }
 
-impl<C: ser::SerializeStruct> ser::SerializeStruct for FiniteCompound<C> {
+impl<C: ser::SerializeStruct> ser::SerializeStruct for FiniteCompound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
@@ -496,19 +564,20 @@ impl<C: ser::SerializeStruct> ser::SerializeStruct for FiniteCompound<C> {
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_field(key, &value)
     }
 
     fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.0.skip_field(key)
+        self.inner.skip_field(key)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
     }
 }
 
-impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for FiniteCompound<C> {
+impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for FiniteCompound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
 
@@ -517,11 +586,148 @@ impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for FiniteCompo
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_field(key, &value)
     }
 
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
+    }
+}
+
+/// A serializer that writes nothing: under [`FiniteCheck`] it makes the finiteness check of
+/// a decoded message, which has nowhere to be written.
+struct Sink;
+
+/// [`Sink`]'s error: the walk stopped (the value's own `Serialize` failed, or
+/// [`FiniteCheck`] refused a float, which its flag tells).
+#[derive(Debug)]
+struct Discarded;
+
+impl fmt::Display for Discarded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the walk stopped")
+    }
+}
+
+impl std::error::Error for Discarded {}
+
+impl ser::Error for Discarded {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Discarded
+    }
+}
+
+macro_rules! sink {
+    ($($method:ident($($arg:ty),*);)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<(), Discarded> {
+            Ok(())
+        })*
+    };
+}
+
+macro_rules! sink_compound {
+    ($($method:ident($($arg:ty),*) -> $compound:ident;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<Self::$compound, Discarded> {
+            Ok(Sink)
+        })*
+    };
+}
+
+impl Serializer for Sink {
+    type Ok = ();
+    type Error = Discarded;
+    type SerializeSeq = Sink;
+    type SerializeTuple = Sink;
+    type SerializeTupleStruct = Sink;
+    type SerializeTupleVariant = Sink;
+    type SerializeMap = Sink;
+    type SerializeStruct = Sink;
+    type SerializeStructVariant = Sink;
+
+    sink! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
+        serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
+        serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_f32(f32);
+        serialize_f64(f64); serialize_char(char); serialize_str(&str); serialize_bytes(&[u8]);
+        serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Discarded> {
+        value.serialize(Sink)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Discarded> {
+        value.serialize(Sink)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Discarded> {
+        value.serialize(Sink)
+    }
+
+    sink_compound! {
+        serialize_seq(Option<usize>) -> SerializeSeq;
+        serialize_tuple(usize) -> SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> SerializeTupleVariant;
+        serialize_map(Option<usize>) -> SerializeMap;
+        serialize_struct(&'static str, usize) -> SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> SerializeStructVariant;
+    }
+}
+
+macro_rules! sink_elements {
+    ($($trait:ident :: $method:ident($($key:ty)?);)*) => {
+        $(impl ser::$trait for Sink {
+            type Ok = ();
+            type Error = Discarded;
+
+            fn $method<T: Serialize + ?Sized>(&mut self, $(_: $key,)? value: &T) -> Result<(), Discarded> {
+                value.serialize(Sink)
+            }
+
+            fn end(self) -> Result<(), Discarded> {
+                Ok(())
+            }
+        })*
+    };
+}
+
+sink_elements! {
+    SerializeSeq::serialize_element();
+    SerializeTuple::serialize_element();
+    SerializeTupleStruct::serialize_field();
+    SerializeTupleVariant::serialize_field();
+    SerializeStruct::serialize_field(&'static str);
+    SerializeStructVariant::serialize_field(&'static str);
+}
+
+impl ser::SerializeMap for Sink {
+    type Ok = ();
+    type Error = Discarded;
+
+    // Keys hold no floats worth checking: serde_json writes a float key as text.
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), Discarded> {
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Discarded> {
+        value.serialize(Sink)
+    }
+
+    fn end(self) -> Result<(), Discarded> {
+        Ok(())
     }
 }
 
@@ -642,211 +848,6 @@ impl Serializer for NoneProbe {
     }
 }
 
-/// Walks a value and fails at its first NaN or infinity. At the top level it notes the field
-/// (a struct's field, or a map's key for flattened fields) to name it in the error.
-struct FiniteProbe {
-    top: bool,
-    pending_key: Option<String>,
-}
-
-impl FiniteProbe {
-    fn inner() -> FiniteProbe {
-        FiniteProbe { top: false, pending_key: None }
-    }
-
-    fn check<T: Serialize + ?Sized>(&self, key: Option<&str>, value: &T) -> Result<(), NotFinite> {
-        value.serialize(FiniteProbe::inner()).map_err(|e| match (self.top, key) {
-            (true, Some(key)) => NotFinite(Some(key.to_owned())),
-            _ => e,
-        })
-    }
-}
-
-/// A non-finite float, under the named top-level field when known.
-#[derive(Debug)]
-struct NotFinite(Option<String>);
-
-impl fmt::Display for NotFinite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(NON_FINITE)
-    }
-}
-
-impl std::error::Error for NotFinite {}
-
-impl ser::Error for NotFinite {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        NotFinite(None)
-    }
-}
-
-macro_rules! finite_ok {
-    ($($method:ident($($arg:ty),*);)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<(), NotFinite> {
-            Ok(())
-        })*
-    };
-}
-
-macro_rules! finite_compound_probe {
-    ($($method:ident($($arg:ty),*) -> $compound:ident;)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<Self::$compound, NotFinite> {
-            Ok(self)
-        })*
-    };
-}
-
-impl Serializer for FiniteProbe {
-    type Ok = ();
-    type Error = NotFinite;
-    type SerializeSeq = FiniteProbe;
-    type SerializeTuple = FiniteProbe;
-    type SerializeTupleStruct = FiniteProbe;
-    type SerializeTupleVariant = FiniteProbe;
-    type SerializeMap = FiniteProbe;
-    type SerializeStruct = FiniteProbe;
-    type SerializeStructVariant = FiniteProbe;
-
-    finite_ok! {
-        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
-        serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
-        serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_char(char);
-        serialize_str(&str); serialize_bytes(&[u8]); serialize_none(); serialize_unit();
-        serialize_unit_struct(&'static str); serialize_unit_variant(&'static str, u32, &'static str);
-    }
-
-    fn serialize_f32(self, v: f32) -> Result<(), NotFinite> {
-        if v.is_finite() {
-            Ok(())
-        } else {
-            Err(NotFinite(None))
-        }
-    }
-
-    fn serialize_f64(self, v: f64) -> Result<(), NotFinite> {
-        if v.is_finite() {
-            Ok(())
-        } else {
-            Err(NotFinite(None))
-        }
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), NotFinite> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), NotFinite> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), NotFinite> {
-        value.serialize(FiniteProbe::inner())
-    }
-
-    finite_compound_probe! {
-        serialize_seq(Option<usize>) -> SerializeSeq;
-        serialize_tuple(usize) -> SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> SerializeTupleVariant;
-        serialize_map(Option<usize>) -> SerializeMap;
-        serialize_struct(&'static str, usize) -> SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> SerializeStructVariant;
-    }
-}
-
-macro_rules! finite_probe_elements {
-    ($($trait:ident :: $method:ident;)*) => {
-        $(impl ser::$trait for FiniteProbe {
-            type Ok = ();
-            type Error = NotFinite;
-
-            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
-                value.serialize(FiniteProbe::inner())
-            }
-
-            fn end(self) -> Result<(), NotFinite> {
-                Ok(())
-            }
-        })*
-    };
-}
-
-finite_probe_elements! {
-    SerializeSeq::serialize_element;
-    SerializeTuple::serialize_element;
-    SerializeTupleStruct::serialize_field;
-    SerializeTupleVariant::serialize_field;
-}
-
-impl ser::SerializeStruct for FiniteProbe {
-    type Ok = ();
-    type Error = NotFinite;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), NotFinite> {
-        self.check(Some(key), value)
-    }
-
-    fn end(self) -> Result<(), NotFinite> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for FiniteProbe {
-    type Ok = ();
-    type Error = NotFinite;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), NotFinite> {
-        value.serialize(FiniteProbe::inner())
-    }
-
-    fn end(self) -> Result<(), NotFinite> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for FiniteProbe {
-    type Ok = ();
-    type Error = NotFinite;
-
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), NotFinite> {
-        // Only top-level keys name a field; a key's text is worked out only there.
-        if self.top {
-            self.pending_key = serde_json::to_value(key).ok().map(|key| match key {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            });
-        }
-        Ok(())
-    }
-
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
-        let key = self.pending_key.take();
-        self.check(key.as_deref(), value)
-    }
-
-    fn end(self) -> Result<(), NotFinite> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,5 +921,56 @@ mod tests {
         let text = write_body("a/b", &old, "2.0", &json!({})).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["opaqueData"], json!({"x-request-ttl": "3", "x-request-published": "2.0"}));
+    }
+
+    /// A `Serialize` that fails for its own reason, in words that read like the float check's.
+    struct Refusing;
+
+    impl Serialize for Refusing {
+        fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(ser::Error::custom(NON_FINITE))
+        }
+    }
+
+    #[test]
+    fn a_serialize_error_is_never_taken_for_a_non_finite_float() {
+        #[derive(serde::Serialize)]
+        struct Content {
+            ok: f64,
+            odd: Refusing,
+        }
+        let content = Content { ok: 1.0, odd: Refusing };
+        let error = write_body("a/b", &OpaqueData::new(), "1", &content).unwrap_err();
+        assert!(matches!(&error, EncodeError::Serialize(text) if text == NON_FINITE), "{error}");
+        assert_eq!(non_finite_field(&content), None);
+    }
+
+    #[test]
+    fn the_decode_check_names_fields_as_encode_does() {
+        #[derive(serde::Serialize)]
+        struct Inner {
+            rate: f32,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Content {
+            first_rate: f64,
+            #[serde(flatten)]
+            inner: Inner,
+            by_tag: std::collections::BTreeMap<String, (i8, Option<f64>)>,
+        }
+        let mut content = Content {
+            first_rate: 1.0,
+            inner: Inner { rate: 2.0 },
+            by_tag: [("a".to_owned(), (1, Some(f64::NEG_INFINITY)))].into(),
+        };
+        assert_eq!(non_finite_field(&content).as_deref(), Some("byTag"));
+        content.by_tag.clear();
+        assert_eq!(non_finite_field(&content), None);
+        // Flattened: serialized as a map, the key still names the field.
+        content.inner.rate = f32::NAN;
+        assert_eq!(non_finite_field(&content).as_deref(), Some("rate"));
+        // Not an object: nothing to name, but still refused.
+        assert_eq!(non_finite_field(&f64::INFINITY).as_deref(), Some(""));
     }
 }

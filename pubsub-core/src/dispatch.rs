@@ -2,7 +2,6 @@
 //! results table. Every fault is the message's own; nothing here fails a batch.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
 use crate::handlers::{Collaborators, Handler, HandlerError, MessageContext};
+use crate::media_type::MediaTypeTable;
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::plumbing::HandlerFuture;
@@ -76,8 +76,7 @@ pub enum HandlerSetError {
 /// The handlers of one daemon, by media type: exact match first, then `prefix.*`.
 #[derive(Debug, Clone, Default)]
 pub struct HandlerTable {
-    exact: HashMap<String, Handler>,
-    prefixes: HashMap<String, Handler>,
+    handlers: MediaTypeTable<Handler>,
 }
 
 impl HandlerTable {
@@ -92,11 +91,7 @@ impl HandlerTable {
                     reason: e.to_string(),
                 }
             })?;
-            let slot = match pattern {
-                MediaTypePattern::Exact(_) => &mut table.exact,
-                MediaTypePattern::Prefix(_) => &mut table.prefixes,
-            };
-            if let Some(existing) = slot.get(handler.media_type()) {
+            if let Some(existing) = table.handlers.get(&pattern) {
                 let mut names = [existing.name().to_owned(), handler.name().to_owned()];
                 names.sort();
                 let [first, second] = names;
@@ -106,28 +101,24 @@ impl HandlerTable {
                     second,
                 });
             }
-            slot.insert(handler.media_type().to_owned(), handler);
+            table.handlers.insert(pattern, handler);
         }
         Ok(table)
     }
 
     /// The handler of `media_type`.
     pub fn lookup(&self, media_type: &str) -> Option<&Handler> {
-        self.exact
-            .get(media_type)
-            .or_else(|| MediaTypePattern::wildcard_for(media_type).and_then(|w| self.prefixes.get(&w)))
+        self.handlers.lookup(media_type)
     }
 
     /// Every handler, in no particular order.
     pub fn handlers(&self) -> impl Iterator<Item = &Handler> {
-        self.exact.values().chain(self.prefixes.values())
+        self.handlers.values()
     }
 
     /// The media types and patterns handled, sorted (what a subscription filter policy needs).
     pub fn media_types(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.exact.keys().chain(self.prefixes.keys()).map(String::as_str).collect();
-        all.sort_unstable();
-        all
+        self.handlers.sorted().into_iter().map(|(pattern, _)| pattern).collect()
     }
 
     /// Checks every handler's collaborators are present.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
-use crate::error::{DecodeError, EncodeError, Layer};
+use crate::error::{json_reason, DecodeError, EncodeError, JsonKind, Layer};
 use crate::message::{Message, PubSubMessage};
 use crate::opaque::{published_stamp, OpaqueData};
 use crate::validation::ValidationReport;
@@ -59,7 +59,7 @@ pub(crate) fn write_typed<T: PubSubMessage>(
 ) -> Result<String, EncodeError> {
     message.validate().map_err(|errors| EncodeError::Invalid {
         media_type: T::MEDIA_TYPE.to_owned(),
-        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+        report: validation_report(message, &errors),
     })?;
     write_body(T::MEDIA_TYPE, opaque, stamp, message)
 }
@@ -116,18 +116,19 @@ pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> 
     }
     message.validate().map_err(|errors| DecodeError::Invalid {
         media_type: envelope.media_type.clone(),
-        report: ValidationReport::from_errors(&errors, |name| T::wire_name(name).to_owned()),
+        report: validation_report(&message, &errors),
     })?;
     Ok(message)
 }
 
-/// serde_json's message without its trailing " at line L column C" (reported apart).
-fn schema_reason(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_owned(),
-        None => text,
-    }
+/// The report of `message`'s failed checks, by wire names: top-level ones from the derive,
+/// nested ones found in the message's JSON (serialized again: failures are the rare path).
+fn validation_report<T: PubSubMessage>(
+    message: &T,
+    errors: &validator::ValidationErrors,
+) -> ValidationReport {
+    let content = serde_json::to_value(message).unwrap_or_default();
+    ValidationReport::from_errors_in(errors, |name| T::wire_name(name).to_owned(), &content)
 }
 
 /// The parts of a message every decode path needs, read in one pass over each layer.
@@ -157,7 +158,9 @@ impl<'b> Envelope<'b> {
                     };
                     (message, inner, Layer::NotificationMessage)
                 }
-                Field::Other(found) => return Err(DecodeError::NotificationMessageNotString { found }),
+                Field::Other(found) => {
+                    return Err(DecodeError::NotificationMessageNotString { found: found.as_str() })
+                }
             },
             notification_message => {
                 (Cow::Borrowed(body), Header { notification_message, ..outer }, Layer::Body)
@@ -165,7 +168,9 @@ impl<'b> Envelope<'b> {
         };
         let media_type = match header.media_type {
             Some(Field::Text(text)) => text.into_owned(),
-            Some(Field::Other(found)) => return Err(DecodeError::MediaTypeNotString { found }),
+            Some(Field::Other(found)) => {
+                return Err(DecodeError::MediaTypeNotString { found: found.as_str() })
+            }
             None => return Err(DecodeError::MissingMediaType),
         };
         let opaque_data = match header.opaque_data {
@@ -182,11 +187,11 @@ impl<'b> Envelope<'b> {
         serde_json::from_str(&self.message).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => DecodeError::Schema {
                 media_type: self.media_type.clone(),
-                reason: schema_reason(&e),
+                reason: json_reason(&e),
                 line: e.line(),
                 column: e.column(),
             },
-            _ => malformed(self.layer, &e),
+            _ => malformed(self.layer, &self.message, &e),
         })
     }
 }
@@ -194,7 +199,7 @@ impl<'b> Envelope<'b> {
 /// A string-valued key, or what it held instead.
 enum Field<'b> {
     Text(Cow<'b, str>),
-    Other(&'static str),
+    Other(JsonKind),
 }
 
 impl<'b> Field<'b> {
@@ -216,19 +221,16 @@ struct Header<'b> {
 impl<'b> Header<'b> {
     fn read(text: &'b str, layer: Layer) -> Result<Header<'b>, DecodeError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let mut early = None;
-        let result = HeaderSeed { layer, early: &mut early }
+        let mut stop = None;
+        let result = HeaderSeed { layer, stop: &mut stop }
             .deserialize(&mut deserializer)
             .and_then(|header| deserializer.end().map(|()| header));
-        match (result, early) {
-            (Ok(header), _) | (Err(_), Some(header)) => Ok(header),
-            (Err(e), None) => Err(match e.classify() {
-                serde_json::error::Category::Data => match not_an_object(&e) {
-                    Some(found) => DecodeError::NotAnObject { layer, found },
-                    None => malformed(layer, &e),
-                },
-                _ => malformed(layer, &e),
-            }),
+        match (result, stop) {
+            (Ok(header), _) | (Err(_), Some(Stop::Read(header))) => Ok(header),
+            (Err(_), Some(Stop::NotAnObject(found))) => {
+                Err(DecodeError::NotAnObject { layer, found: found.as_str() })
+            }
+            (Err(e), None) => Err(malformed(layer, text, &e)),
         }
     }
 
@@ -241,49 +243,95 @@ impl<'b> Header<'b> {
     }
 }
 
-fn malformed(layer: Layer, error: &serde_json::Error) -> DecodeError {
+/// serde_json's depth guard: it refuses a value nested this deep (its `remaining_depth`).
+const MAX_DEPTH: usize = 128;
+
+/// The error for `text` (the `layer`'s JSON) that serde_json refused as a syntax error.
+fn malformed(layer: Layer, text: &str, error: &serde_json::Error) -> DecodeError {
     let (line, column) = (error.line(), error.column());
-    // serde_json counts its depth guard as a syntax error; the JSON may well be valid.
-    if error.to_string().starts_with("recursion limit exceeded") {
+    // serde_json counts its depth guard as a syntax error (the JSON may well be valid) and
+    // says so only in its text. The depth is read from the input instead: a parse that
+    // reached MAX_DEPTH where it failed failed on depth, as it stops there.
+    if depth_reached(text, line, column) >= MAX_DEPTH {
         return DecodeError::TooDeep { layer, line, column };
     }
-    DecodeError::Malformed { layer, reason: schema_reason(error), line, column }
+    DecodeError::Malformed { layer, reason: json_reason(error), line, column }
 }
 
-/// The `found` of a "not an object" error raised by [`HeaderSeed`].
-fn not_an_object(error: &serde_json::Error) -> Option<&'static str> {
-    let text = error.to_string();
-    let found = text.strip_prefix(NOT_AN_OBJECT)?;
-    ["null", "a boolean", "a number", "a string", "an array"].into_iter().find(|kind| found.starts_with(kind))
+/// The deepest nesting of `[` and `{` in `text` up to and including the byte at 1-based
+/// `line` and serde_json's `column` (bytes from the line's start, counting that byte).
+fn depth_reached(text: &str, line: usize, column: usize) -> usize {
+    let bytes = text.as_bytes();
+    let line_start = match line {
+        0 | 1 => 0,
+        _ => bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .map_or(bytes.len(), |(i, _)| i + 1),
+    };
+    let end = (line_start + column).min(bytes.len());
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in &bytes[..end] {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            (true, _) => {}
+            (false, b'"') => in_string = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _) => {}
+        }
+    }
+    deepest
 }
 
-const NOT_AN_OBJECT: &str = "not an object: ";
+/// Why [`HeaderSeed`] stopped the parse on purpose.
+enum Stop<'de> {
+    /// The header is complete; the rest is left unread.
+    Read(Header<'de>),
+    /// The layer is not an object.
+    NotAnObject(JsonKind),
+}
 
 /// Reads a header. Once `mediaType` and `opaqueData` are both seen (the seed writes them
-/// first) the rest is left unread: the header is handed out through `early` and the parse is
+/// first) the rest is left unread: the header is handed out through `stop` and the parse is
 /// abandoned. The full parse of the content that follows reports any later syntax error.
+/// A layer that is not an object is reported through `stop` as well, with its kind.
 struct HeaderSeed<'s, 'de> {
     layer: Layer,
-    early: &'s mut Option<Header<'de>>,
+    stop: &'s mut Option<Stop<'de>>,
 }
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, 'de> {
     type Value = Header<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Header<'de>, D::Error> {
-        deserializer.deserialize_any(HeaderVisitor { layer: self.layer, early: self.early })
+        deserializer.deserialize_any(HeaderVisitor { layer: self.layer, stop: self.stop })
     }
 }
 
 struct HeaderVisitor<'s, 'de> {
     layer: Layer,
-    early: &'s mut Option<Header<'de>>,
+    stop: &'s mut Option<Stop<'de>>,
+}
+
+impl<'de> HeaderVisitor<'_, 'de> {
+    fn refuse<E: serde::de::Error>(self, found: JsonKind) -> Result<Header<'de>, E> {
+        *self.stop = Some(Stop::NotAnObject(found));
+        Err(E::custom(format_args!("the {} is not an object", self.layer)))
+    }
 }
 
 macro_rules! refuse_non_object {
-    ($($method:ident($ty:ty) => $found:literal;)*) => {
+    ($($method:ident($ty:ty) => $found:ident;)*) => {
         $(fn $method<E: serde::de::Error>(self, _: $ty) -> Result<Header<'de>, E> {
-            Err(E::custom(format_args!("{NOT_AN_OBJECT}{}", $found)))
+            self.refuse(JsonKind::$found)
         })*
     };
 }
@@ -296,19 +344,19 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
     }
 
     refuse_non_object! {
-        visit_bool(bool) => "a boolean";
-        visit_i64(i64) => "a number";
-        visit_u64(u64) => "a number";
-        visit_f64(f64) => "a number";
-        visit_str(&str) => "a string";
+        visit_bool(bool) => Boolean;
+        visit_i64(i64) => Number;
+        visit_u64(u64) => Number;
+        visit_f64(f64) => Number;
+        visit_str(&str) => String;
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Header<'de>, E> {
-        Err(E::custom(format_args!("{NOT_AN_OBJECT}null")))
+        self.refuse(JsonKind::Null)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Header<'de>, A::Error> {
-        Err(serde::de::Error::custom(format_args!("{NOT_AN_OBJECT}an array")))
+        self.refuse(JsonKind::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'de>, A::Error> {
@@ -321,14 +369,14 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
                 Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
                 Key::OpaqueData => {
                     let raw = map.next_value::<&'de RawValue>()?;
-                    header.opaque_data = Some(serde_json::from_str(raw.get()).map_err(|e| schema_reason(&e)));
+                    header.opaque_data = Some(serde_json::from_str(raw.get()).map_err(|e| json_reason(&e)));
                 }
                 Key::Message | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
             if header.media_type.is_some() && header.opaque_data.is_some() {
-                *self.early = Some(header);
+                *self.stop = Some(Stop::Read(header));
                 return Err(serde::de::Error::custom("header read"));
             }
         }
@@ -377,9 +425,9 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
         struct FieldVisitor;
 
         macro_rules! other {
-            ($($method:ident($ty:ty) => $found:literal;)*) => {
+            ($($method:ident($ty:ty) => $found:ident;)*) => {
                 $(fn $method<E>(self, _: $ty) -> Result<FieldValue<'de>, E> {
-                    Ok(FieldValue(Field::Other($found)))
+                    Ok(FieldValue(Field::Other(JsonKind::$found)))
                 })*
             };
         }
@@ -404,14 +452,14 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
             }
 
             other! {
-                visit_bool(bool) => "a boolean";
-                visit_i64(i64) => "a number";
-                visit_u64(u64) => "a number";
-                visit_f64(f64) => "a number";
+                visit_bool(bool) => Boolean;
+                visit_i64(i64) => Number;
+                visit_u64(u64) => Number;
+                visit_f64(f64) => Number;
             }
 
             fn visit_unit<E>(self) -> Result<FieldValue<'de>, E> {
-                Ok(FieldValue(Field::Other("null")))
+                Ok(FieldValue(Field::Other(JsonKind::Null)))
             }
 
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
@@ -419,12 +467,12 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
                 mut seq: A,
             ) -> Result<FieldValue<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FieldValue(Field::Other("an array")))
+                Ok(FieldValue(Field::Other(JsonKind::Array)))
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldValue<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(FieldValue(Field::Other("an object")))
+                Ok(FieldValue(Field::Other(JsonKind::Object)))
             }
         }
 
@@ -469,5 +517,85 @@ mod tests {
         for fits in ["3.4e38", "1.5", "-0", "123456789012345678901234567890"] {
             assert!(decode::<Rated>(&body(fits)).is_ok(), "{fits}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_non_object_is_named() {
+        for (body, kind) in [
+            ("null", "null"),
+            ("true", "a boolean"),
+            ("-1.5", "a number"),
+            ("\"s\"", "a string"),
+            ("[]", "an array"),
+        ] {
+            match Envelope::read(body) {
+                Err(DecodeError::NotAnObject { layer: Layer::Body, found }) => {
+                    assert_eq!(found, kind, "{body}")
+                }
+                Err(other) => panic!("{body}: {other}"),
+                Ok(_) => panic!("{body}: read"),
+            }
+        }
+    }
+
+    fn nested(depth: usize, inner: &str) -> String {
+        format!(r#"{{"mediaType": "a/b", "x": {}{inner}{}}}"#, "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn depth_is_told_from_a_syntax_error_by_the_input_not_the_text() {
+        // Too deep, on one line and spread over lines.
+        let deep = nested(300, "1");
+        assert!(matches!(decode_untyped_body(&deep), Err(DecodeError::TooDeep { .. })));
+        let deep = deep.replace('[', "[\n");
+        let Err(DecodeError::TooDeep { line, .. }) = decode_untyped_body(&deep) else { panic!("too deep") };
+        assert!(line > 100, "{line}");
+        // A syntax error well inside the limit stays a syntax error, with serde_json's reason
+        // and no position in it.
+        let Err(DecodeError::Malformed { reason, line: 1, .. }) = decode_untyped_body(&nested(100, "1,"))
+        else {
+            panic!("malformed")
+        };
+        assert!(!reason.contains(" at line "), "{reason}");
+        // Brackets inside strings are not nesting.
+        let quoted = format!(r#"{{"mediaType": "a/b", "x": ["{}\"[", }}"#, "[".repeat(300));
+        assert!(matches!(decode_untyped_body(&quoted), Err(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_syntax_error_at_the_deepest_parsed_level_is_not_too_deep() {
+        // The deepest nesting serde_json parses, found rather than assumed.
+        let deepest = (1..MAX_DEPTH + 2)
+            .take_while(|&depth| decode_untyped_body(&nested(depth, "1")).is_ok())
+            .last()
+            .expect("shallow nesting parses");
+        assert!(matches!(decode_untyped_body(&nested(deepest + 1, "1")), Err(DecodeError::TooDeep { .. })));
+        let error = decode_untyped_body(&nested(deepest, "1 2")).unwrap_err();
+        assert!(matches!(error, DecodeError::Malformed { .. }), "{error}");
+    }
+
+    fn decode_untyped_body(body: &str) -> Result<(), DecodeError> {
+        crate::decode::<crate::UntypedMessage>(body).map(drop)
+    }
+
+    #[test]
+    fn a_reason_keeps_text_that_only_looks_like_a_position() {
+        #[derive(Debug, Deserialize, Serialize, validator::Validate)]
+        struct Picky {
+            #[allow(dead_code)]
+            kind: Kind,
+        }
+        #[derive(Debug, Deserialize, Serialize)]
+        enum Kind {
+            A,
+        }
+        impl PubSubMessage for Picky {
+            const MEDIA_TYPE: &'static str = "application/vnd.acme.pubsub.picky";
+        }
+        let body = r#"{"mediaType": "application/vnd.acme.pubsub.picky", "kind": "B at line 9 column 9"}"#;
+        let Err(DecodeError::Schema { reason, line: 1, .. }) = decode::<Picky>(body) else {
+            panic!("schema")
+        };
+        assert_eq!(reason, "unknown variant `B at line 9 column 9`, expected `A`");
     }
 }

@@ -148,14 +148,64 @@ pub enum DecodeError {
     },
 }
 
-/// A short name of what a JSON value is, for error messages.
-pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+/// What a JSON value is, named in error messages ("it is a number"). The one spelling of
+/// each kind; public errors carry [`JsonKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonKind {
+    Null,
+    Boolean,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonKind {
+    /// The kind of `value`.
+    pub(crate) fn of(value: &serde_json::Value) -> JsonKind {
+        match value {
+            serde_json::Value::Null => JsonKind::Null,
+            serde_json::Value::Bool(_) => JsonKind::Boolean,
+            serde_json::Value::Number(_) => JsonKind::Number,
+            serde_json::Value::String(_) => JsonKind::String,
+            serde_json::Value::Array(_) => JsonKind::Array,
+            serde_json::Value::Object(_) => JsonKind::Object,
+        }
+    }
+
+    /// "null", "a boolean", "a number", "a string", "an array" or "an object".
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            JsonKind::Null => "null",
+            JsonKind::Boolean => "a boolean",
+            JsonKind::Number => "a number",
+            JsonKind::String => "a string",
+            JsonKind::Array => "an array",
+            JsonKind::Object => "an object",
+        }
+    }
+}
+
+impl fmt::Display for JsonKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// serde_json's reason without the " at line L column C" its `Display` appends (errors here
+/// report the position apart, from `line()` and `column()`).
+///
+/// serde_json exposes no typed reason (its `ErrorCode` is private), so its text is the only
+/// source. The suffix cut is the exact one serde_json writes for this error's own position,
+/// rebuilt from the typed accessors, so no other text can match.
+pub(crate) fn json_reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if error.line() == 0 {
+        return text;
+    }
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match text.strip_suffix(&position) {
+        Some(reason) => reason.to_owned(),
+        None => text,
     }
 }

@@ -1,9 +1,9 @@
 //! The producer: validate, encode, choose the topic by media type, publish in batches.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::EncodeError;
+use crate::media_type::MediaTypeTable;
 use crate::message::Message;
 use crate::opaque::OpaqueData;
 use crate::transport::{EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH};
@@ -187,8 +187,7 @@ fn partial_text(sent: &[Option<MessageId>], failures: &[(usize, EntryError)]) ->
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TopicMap {
-    exact: HashMap<String, String>,
-    prefixes: HashMap<String, String>,
+    routes: MediaTypeTable<String>,
     default: Option<String>,
 }
 
@@ -200,10 +199,7 @@ impl TopicMap {
 
     /// Routes `pattern` (a media type or `prefix.*`) to `topic`.
     pub fn route(mut self, pattern: &str, topic: impl Into<String>) -> Result<TopicMap, MediaTypeError> {
-        match MediaTypePattern::parse(pattern)? {
-            MediaTypePattern::Exact(media_type) => self.exact.insert(media_type.into(), topic.into()),
-            MediaTypePattern::Prefix(_) => self.prefixes.insert(pattern.to_owned(), topic.into()),
-        };
+        self.routes.insert(MediaTypePattern::parse(pattern)?, topic.into());
         Ok(self)
     }
 
@@ -215,9 +211,8 @@ impl TopicMap {
 
     /// The topic for `media_type`.
     pub fn topic_for(&self, media_type: &str) -> Result<&str, PublishError> {
-        self.exact
-            .get(media_type)
-            .or_else(|| MediaTypePattern::wildcard_for(media_type).and_then(|w| self.prefixes.get(&w)))
+        self.routes
+            .lookup(media_type)
             .or(self.default.as_ref())
             .map(String::as_str)
             .ok_or_else(|| PublishError::TopicNotDefined { media_type: media_type.to_owned() })

@@ -4,7 +4,6 @@
 //! the lifecycle convention, whose bodies decode without a declared schema.
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -12,6 +11,7 @@ use serde_json::Value;
 
 use crate::envelope::{decode_envelope, Decoded, Envelope};
 use crate::error::DecodeError;
+use crate::media_type::MediaTypeTable;
 use crate::untyped::UntypedMessage;
 use crate::{Lifecycle, MediaTypeError, MediaTypePattern, PubSubMessage};
 
@@ -236,16 +236,18 @@ impl RegistryBuilder {
 
     /// Checks for duplicates and builds the registry.
     pub fn build(self) -> Result<Registry, RegistryError> {
-        let mut by_pattern: BTreeMap<String, Schema> = BTreeMap::new();
+        let mut by_pattern: MediaTypeTable<Schema> = MediaTypeTable::default();
         for schema in self.schemas {
-            let key = schema.pattern();
-            if let Some(existing) = by_pattern.get(&key) {
+            let SchemaMatch::Pattern(pattern) = &schema.matches else {
+                unreachable!("the builder holds patterns only; the lifecycle schema is added below")
+            };
+            if let Some(existing) = by_pattern.get(pattern) {
                 let mut names = [existing.type_name.clone(), schema.type_name.clone()];
                 names.sort();
                 let [first, second] = names;
-                return Err(RegistryError::Duplicate { media_type: key, first, second });
+                return Err(RegistryError::Duplicate { media_type: schema.pattern(), first, second });
             }
-            by_pattern.insert(key, schema);
+            by_pattern.insert(pattern.clone(), schema);
         }
         Ok(Registry {
             schemas: by_pattern,
@@ -279,8 +281,7 @@ impl RegistryBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Registry {
-    /// Keyed by the pattern text: `type/subtype` or `prefix.*`.
-    schemas: BTreeMap<String, Schema>,
+    schemas: MediaTypeTable<Schema>,
     lifecycle: Option<Schema>,
 }
 
@@ -299,10 +300,7 @@ impl Registry {
     /// The schema for `media_type`: exact match, else `prefix.*`, else the lifecycle
     /// convention when `media_type` follows it.
     pub fn lookup(&self, media_type: &str) -> Option<&Schema> {
-        if let Some(schema) = self.schemas.get(media_type) {
-            return Some(schema);
-        }
-        if let Some(schema) = MediaTypePattern::wildcard_for(media_type).and_then(|w| self.schemas.get(&w)) {
+        if let Some(schema) = self.schemas.lookup(media_type) {
             return Some(schema);
         }
         self.lifecycle.as_ref().filter(|_| Lifecycle::parse(media_type).is_some())
@@ -319,11 +317,11 @@ impl Registry {
 
     /// The registered media types and patterns, sorted.
     pub fn media_types(&self) -> impl Iterator<Item = &str> {
-        self.schemas.keys().map(String::as_str)
+        self.schemas.sorted().into_iter().map(|(pattern, _)| pattern)
     }
 
     /// The registered schemas, sorted by media type.
     pub fn schemas(&self) -> impl Iterator<Item = &Schema> {
-        self.schemas.values()
+        self.schemas.sorted().into_iter().map(|(_, schema)| schema)
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::body::{write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::envelope::Envelope;
-use crate::error::{json_kind, DecodeError, EncodeError};
+use crate::error::{DecodeError, EncodeError, JsonKind};
 use crate::message::Message;
 use crate::opaque::OpaqueData;
 use crate::{Change, Lifecycle, MediaType, MediaTypeError, ValidationReport};
@@ -61,7 +61,7 @@ impl UntypedMessage {
     pub fn new(media_type: &str, content: Value) -> Result<UntypedMessage, UntypedError> {
         let media_type = MediaType::parse(media_type)?;
         let Value::Object(content) = content else {
-            return Err(UntypedError::NotAnObject(json_kind(&content)));
+            return Err(UntypedError::NotAnObject(JsonKind::of(&content).as_str()));
         };
         if let Some(key) = [MEDIA_TYPE_KEY, OPAQUE_DATA_KEY].into_iter().find(|k| content.contains_key(*k)) {
             return Err(UntypedError::ReservedKey(key.to_owned()));
@@ -127,7 +127,7 @@ impl UntypedMessage {
             match self.content.get(field) {
                 Some(Value::String(_)) => {}
                 Some(other) => {
-                    report.push(field, "type", format!("must be a string, but it is {}", json_kind(other)))
+                    report.push(field, "type", format!("must be a string, but it is {}", JsonKind::of(other)))
                 }
                 None => report.push(
                     field,
@@ -141,7 +141,7 @@ impl UntypedMessage {
                 report.push(
                     "field_name",
                     "type",
-                    format!("must be a string, but it is {}", json_kind(other)),
+                    format!("must be a string, but it is {}", JsonKind::of(other)),
                 );
             }
         }

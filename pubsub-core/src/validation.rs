@@ -2,10 +2,18 @@
 //!
 //! The `validator` crate reports Rust field names and ignores serde renames (its issue #306);
 //! a consumer reading a log line wants the key it sees in the JSON, so top-level fields are
-//! mapped through the names the derive recorded. Nested structs keep validator's names.
+//! mapped through the names the derive recorded.
+//!
+//! Nested types are plain serde structs, whose renames the derive cannot see, so their names
+//! are found at run time in the message as JSON ([`ValidationReport::from_errors_in`]): each
+//! path segment becomes the object key equal to the Rust name, else the one key equal to it
+//! ignoring case, `_` and `-` (which covers every `rename_all`). The limit: a nested field
+//! with an explicit `#[serde(rename = "...")]` to an unrelated name, or one absent from the
+//! JSON (skipped, or flattened into its parent), keeps its Rust name.
 
 use std::fmt;
 
+use serde_json::Value;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
 /// One failed check of one field.
@@ -39,9 +47,47 @@ pub struct ValidationReport {
 
 impl ValidationReport {
     /// Flattens validator's errors, renaming top-level fields with `wire_name`.
+    /// Nested fields keep validator's (Rust) names; see [`from_errors_in`](Self::from_errors_in).
     pub fn from_errors(errors: &ValidationErrors, wire_name: impl Fn(&str) -> String) -> ValidationReport {
+        Self::sorted(errors, &wire_name, None)
+    }
+
+    /// Flattens validator's errors, renaming top-level fields with `wire_name` and nested ones
+    /// by the keys of `content`, the message as JSON (see the [module](self) for the rule).
+    ///
+    /// ```
+    /// use pubsub_core::codec::ValidationReport;
+    /// use serde::Serialize;
+    /// use validator::Validate;
+    ///
+    /// #[derive(Serialize, Validate)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Line { #[validate(range(min = 1))] unit_price_cents: i64 }
+    /// #[derive(Serialize, Validate)]
+    /// struct Order { #[validate(nested)] items: Vec<Line> }
+    ///
+    /// let order = Order { items: vec![Line { unit_price_cents: 0 }] };
+    /// let errors = order.validate().unwrap_err();
+    /// let content = serde_json::to_value(&order)?;
+    /// let report = ValidationReport::from_errors_in(&errors, |name| name.to_owned(), &content);
+    /// assert_eq!(report.violations[0].field, "items[0].unitPriceCents");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn from_errors_in(
+        errors: &ValidationErrors,
+        wire_name: impl Fn(&str) -> String,
+        content: &Value,
+    ) -> ValidationReport {
+        Self::sorted(errors, &wire_name, Some(content))
+    }
+
+    fn sorted(
+        errors: &ValidationErrors,
+        wire_name: &dyn Fn(&str) -> String,
+        content: Option<&Value>,
+    ) -> ValidationReport {
         let mut violations = Vec::new();
-        collect(errors, "", &wire_name, &mut violations);
+        collect(errors, "", Some(wire_name), content, &mut violations);
         violations.sort_by(|a, b| (&a.field, &a.code).cmp(&(&b.field, &b.code)));
         ValidationReport { violations }
     }
@@ -79,17 +125,35 @@ impl fmt::Display for ValidationReport {
     }
 }
 
+/// Adds the violations of `errors` under `prefix`. Its field names go through `wire_name`
+/// when given (the top level), else are looked up among the keys of `json`, the JSON of the
+/// value `errors` is about, when known.
 fn collect(
     errors: &ValidationErrors,
     prefix: &str,
-    wire_name: &dyn Fn(&str) -> String,
+    wire_name: Option<&dyn Fn(&str) -> String>,
+    json: Option<&Value>,
     out: &mut Vec<FieldViolation>,
 ) {
+    let object = json.and_then(Value::as_object);
     for (name, kind) in errors.errors() {
-        let path = match (prefix.is_empty(), name.as_ref()) {
+        let name: &str = name.as_ref();
+        let (key, child) = match (wire_name, object) {
+            (Some(wire_name), object) => {
+                let key = wire_name(name);
+                let child = object.and_then(|o| o.get(&key));
+                (key, child)
+            }
+            (None, Some(object)) => match json_key(object, name) {
+                Some((key, child)) => (key.to_owned(), Some(child)),
+                None => (name.to_owned(), None),
+            },
+            (None, None) => (name.to_owned(), None),
+        };
+        let path = match (prefix.is_empty(), name) {
             (_, "__all__") => prefix.to_owned(),
-            (true, name) => wire_name(name),
-            (false, name) => format!("{prefix}.{name}"),
+            (true, _) => key,
+            (false, _) => format!("{prefix}.{key}"),
         };
         match kind {
             ValidationErrorsKind::Field(failures) => out.extend(failures.iter().map(|e| FieldViolation {
@@ -97,13 +161,31 @@ fn collect(
                 code: e.code.to_string(),
                 message: describe(e),
             })),
-            ValidationErrorsKind::Struct(inner) => collect(inner, &path, &|n| n.to_owned(), out),
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, None, child, out),
             ValidationErrorsKind::List(items) => {
                 for (index, inner) in items {
-                    collect(inner, &format!("{path}[{index}]"), &|n| n.to_owned(), out);
+                    let element = child.and_then(|list| list.get(*index));
+                    collect(inner, &format!("{path}[{index}]"), None, element, out);
                 }
             }
         }
+    }
+}
+
+/// The key of `object` that serde wrote for the Rust field `name`: the same text, else the
+/// only key equal to it ignoring case, `_` and `-`; `None` when there is no such one key.
+fn json_key<'v>(object: &'v serde_json::Map<String, Value>, name: &str) -> Option<(&'v str, &'v Value)> {
+    if let Some((key, value)) = object.get_key_value(name) {
+        return Some((key, value));
+    }
+    let folded = |text: &str| -> Vec<char> {
+        text.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect()
+    };
+    let wanted = folded(name);
+    let mut matching = object.iter().filter(|(key, _)| folded(key) == wanted);
+    match (matching.next(), matching.next()) {
+        (Some((key, value)), None) => Some((key, value)),
+        _ => None,
     }
 }
 
