@@ -174,7 +174,8 @@ impl serde::Serialize for WithoutNulls<'_> {
 }
 
 /// Decodes any SQS body (SNS notification or raw) into an [`UntypedMessage`], checking the
-/// media type's shape and, for lifecycle media types, the conventional fields.
+/// media type's shape and, for lifecycle media types, the conventional fields: when only those
+/// fail, the error is [`DecodeError::Convention`], which still holds the content.
 pub fn decode_untyped(body: &str) -> Result<Decoded<UntypedMessage>, DecodeError> {
     decode_untyped_envelope(Envelope::read(body)?)
 }
@@ -193,10 +194,15 @@ pub(crate) fn untyped_from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMe
     content.remove(MEDIA_TYPE_KEY);
     content.remove(OPAQUE_DATA_KEY);
     let message = UntypedMessage { media_type, content };
-    message
-        .check_convention()
-        .map_err(|report| DecodeError::Invalid { media_type: envelope.media_type.clone(), report })?;
-    Ok(message)
+    match message.check_convention() {
+        Ok(()) => Ok(message),
+        // The content goes with the error: only the convention failed, the body is readable.
+        Err(report) => Err(DecodeError::Convention {
+            media_type: envelope.media_type.clone(),
+            report,
+            content: message.content,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +216,26 @@ mod tests {
         let body = encode_untyped(&message, &OpaqueData::new()).unwrap();
         let content = decode_untyped(&body).unwrap().message.content;
         assert_eq!(Value::Object(content), json!({"x": 1, "o": {"kept": null}}));
+    }
+
+    #[test]
+    fn a_convention_failure_keeps_the_content() {
+        let body = r#"{"mediaType": "application/vnd.globality.pubsub._.created.order",
+            "opaqueData": {"x-request-id": "r-1"}, "orderId": "o-7", "total": 12}"#;
+        let error = decode_untyped(body).unwrap_err();
+        let DecodeError::Convention { media_type, report, content } = &error else {
+            panic!("expected a convention error, got {error:?}")
+        };
+        assert_eq!(media_type, "application/vnd.globality.pubsub._.created.order");
+        assert_eq!(Value::Object(content.clone()), json!({"orderId": "o-7", "total": 12}));
+        assert!(report.to_string().contains("uri"), "{report}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the `application/vnd.globality.pubsub._.created.order` message failed validation: {report}"
+            )
+        );
+        // A body that does not parse is no convention failure: nothing to keep.
+        assert!(matches!(decode_untyped("not json"), Err(DecodeError::Malformed { .. })));
     }
 }
