@@ -30,13 +30,33 @@ async fn handle_simple(message: SimpleMessage, context: &MessageContext) -> Resu
     Ok(())
 }
 
+/// The seed's daemon flags and, with the AWS transport, `--region`, `--profile`,
+/// `--endpoint-url`.
+#[derive(Parser)]
+#[command(about = "A pubsub consumer daemon")]
+struct Args {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    aws: pubsub_aws::AwsArgs,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = DaemonArgs::parse();
-    args.init_tracing();
+    let all = Args::parse();
+    let args = &all.daemon;
+    #[cfg(feature = "aws")]
+    let logging = args.logging().quiet(pubsub_aws::SDK_LOG_TARGETS);
+    #[cfg(not(feature = "aws"))]
+    let logging = args.logging();
+    if let Err(error) = logging.try_init() {
+        eprintln!("error: {error}");
+        return std::process::ExitCode::from(2);
+    }
     let outcome = match args.source() {
         #[cfg(feature = "aws")]
-        Ok(pubsub_core::cli::Source::Queue(url)) => return run_queue(&args, &url).await,
+        Ok(pubsub_core::cli::Source::Queue(url)) => return run_queue(args, all.aws.clone(), &url).await,
         Ok(source) => run_embedded(args.builder(), &source).await,
         Err(error) => Err(error),
     };
@@ -48,10 +68,13 @@ async fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::SUCCESS
         }
-        Err(error @ (CliError::NeedsAws(_) | CliError::NoSource)) => {
+        Err(error @ (CliError::NotEmbedded(_) | CliError::NoSource)) => {
             eprintln!("error: {error}");
-            if matches!(error, CliError::NeedsAws(_)) {
-                eprintln!("hint: cargo run --features aws --example simple_daemon -- --sqs-queue-url URL");
+            if matches!(error, CliError::NotEmbedded(_)) {
+                eprintln!(
+                    "hint: this build has no AWS transport; to read an SQS queue: \
+                     cargo run --features aws --example simple_daemon -- --sqs-queue-url URL"
+                );
             }
             std::process::ExitCode::from(2)
         }
@@ -64,13 +87,8 @@ async fn main() -> std::process::ExitCode {
 
 /// Consumes a real SQS queue until SIGTERM or ctrl-c.
 #[cfg(feature = "aws")]
-async fn run_queue(args: &DaemonArgs, url: &str) -> std::process::ExitCode {
-    let options = pubsub_aws::AwsOptions {
-        region: args.region.clone(),
-        profile: args.profile.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-    };
-    let config = pubsub_aws::load_config(&options).await;
+async fn run_queue(args: &DaemonArgs, aws: pubsub_aws::AwsArgs, url: &str) -> std::process::ExitCode {
+    let config = pubsub_aws::load_config(&aws.into_options()).await;
     let subscriber = match pubsub_aws::SqsSubscriber::new(&config, url).await {
         Ok(subscriber) => subscriber,
         Err(error) => {

@@ -4,8 +4,10 @@
 //!
 //! Credentials are never configured here: the AWS default chain (environment, profile,
 //! instance role) provides them. Region, profile and endpoint come from the environment
-//! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`) or from [`AwsOptions`].
+//! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`) or from [`AwsOptions`], which a command
+//! line's [`AwsArgs`] (`--region`, `--profile`, `--endpoint-url`) gives.
 
+mod args;
 mod batch;
 mod config;
 mod errors;
@@ -14,6 +16,7 @@ pub mod provision;
 mod sns;
 mod sqs;
 
+pub use args::{AwsArgs, SDK_LOG_TARGETS};
 pub use config::{load_config, AwsOptions, Timeouts};
 pub use metrics::{RequestCounter, RequestCounts};
 pub use sns::SnsPublisher;

@@ -98,7 +98,7 @@ fn child_daemon() {
     let queue = std::env::var(QUEUE_VAR).expect("started by a test of this file, with a queue");
     let journal = Arc::new(Journal(std::env::var(JOURNAL_VAR).expect("a journal").into()));
     let until_idle = std::env::var(MODE_VAR).as_deref() == Ok("idle");
-    pubsub_core::cli::init_tracing(true);
+    let _ = pubsub_core::logging::Logging::new().debug(true).quiet(pubsub_aws::SDK_LOG_TARGETS).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let config = support::sdk_config().await;

@@ -1,8 +1,9 @@
 //! The daemon command line, as the seed's: `--sqs-queue-url` (a queue URL, a file of JSON
 //! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name.
 //!
-//! Without the AWS transport this runs the embedded broker: messages from a file or from
-//! standard input (one JSON message per line) are handled until the queue is drained.
+//! [`run_embedded`] runs the embedded broker: messages from a file or from standard input (one
+//! JSON message per line) are handled until the queue is drained. A queue URL needs a
+//! transport, whose crate adds its own flags (pubsub-aws: `AwsArgs`, flattened beside these).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ pub struct DaemonArgs {
     /// Read JSON messages from standard input, one per line (same as `--sqs-queue-url STDIN`).
     #[arg(long)]
     pub stdin: bool,
-    /// Use the embedded in-memory broker instead of AWS.
+    /// Use the embedded in-memory broker instead of a real queue.
     #[arg(long)]
     pub testing: bool,
     /// Log at debug level (message bodies included; AWS SDK internals stay at info).
@@ -40,22 +41,12 @@ pub struct DaemonArgs {
     /// Run only these handlers (function names); all linked handlers when absent.
     #[arg(long = "handler", value_name = "NAME")]
     pub handlers: Vec<String>,
-    /// With a real queue: the AWS region, instead of AWS_REGION.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// With a real queue: the AWS profile, instead of AWS_PROFILE (credentials always come
-    /// from the AWS default chain).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// With a real queue: the service endpoint (an emulator), instead of AWS_ENDPOINT_URL.
-    #[arg(long)]
-    pub endpoint_url: Option<String>,
 }
 
 /// Where a daemon reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A real SQS queue: needs the AWS transport.
+    /// A queue URL: read by a transport's subscriber, not by [`run_embedded`].
     Queue(String),
     /// A file of JSON messages, one per line.
     File(PathBuf),
@@ -69,9 +60,9 @@ pub enum Source {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// A real queue URL without the AWS transport.
-    #[error("`{0}` is an SQS queue URL, and reading a real queue needs the AWS transport (the pubsub-aws crate), which this program does not include; use --testing with --stdin or a file of JSON messages to run on the embedded broker")]
-    NeedsAws(String),
+    /// A queue URL given to the embedded runner.
+    #[error("`{0}` is a queue URL: the embedded runner reads files and standard input; read a queue with a transport's subscriber")]
+    NotEmbedded(String),
     /// No source given.
     #[error("nothing to read: give --sqs-queue-url URL|FILE|STDIN, --stdin, or --testing")]
     NoSource,
@@ -115,37 +106,13 @@ impl DaemonArgs {
         }
     }
 
-    /// Logs to standard error: info, or debug with `--debug`. AWS SDK and HTTP internals stay
-    /// at info even then (their debug output includes signing material). `RUST_LOG` overrides.
-    pub fn init_tracing(&self) {
-        init_tracing(self.debug);
+    /// The logging this command line asks for: info, or debug with `--debug` (`RUST_LOG`
+    /// overrides). Add the targets of your transport to keep quiet
+    /// ([`Logging::quiet`](crate::logging::Logging::quiet)), then `.init()`.
+    pub fn logging(&self) -> crate::logging::Logging {
+        crate::logging::Logging::new().debug(self.debug)
     }
 }
-
-/// See [`DaemonArgs::init_tracing`]; [`crate::logging::Logging`] sets up the same, and more.
-/// Does nothing when a global subscriber is already set.
-pub fn init_tracing(debug: bool) {
-    // An unparsable RUST_LOG falls back to the default filter, as it always has here.
-    let logging = crate::logging::Logging::new().debug(debug).quiet(NOISY_TARGETS);
-    if let Err(error @ crate::logging::LoggingError::Filter { .. }) = logging.clone().try_init() {
-        eprintln!("ignoring {}: {error}", crate::logging::FILTER_ENV);
-        let _ = logging.try_init_with(None);
-    }
-}
-
-/// Kept at info under `--debug` by [`init_tracing`].
-const NOISY_TARGETS: [&str; 10] = [
-    "aws_config",
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_sigv4",
-    "aws_sdk_sqs",
-    "aws_sdk_sns",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "rustls",
-];
 
 /// Runs `builder` on the embedded broker with what `source` holds: a file or standard input is
 /// handled until drained; [`Source::Embedded`] runs until ctrl-c or SIGTERM.
@@ -154,7 +121,7 @@ pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<Dae
     let queue = "daemon";
     broker.create_queue(queue, QueueOptions::default());
     let lines: Vec<(usize, String)> = match source {
-        Source::Queue(url) => return Err(CliError::NeedsAws(url.clone())),
+        Source::Queue(url) => return Err(CliError::NotEmbedded(url.clone())),
         Source::File(path) => read_lines(std::io::BufReader::new(
             std::fs::File::open(path)
                 .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,

@@ -10,7 +10,9 @@ use crate::backoff::BackoffPolicy;
 use crate::envelope::{decode, Decoded};
 use crate::error::DecodeError;
 use crate::message::Message;
-use crate::transport::{ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH};
+use crate::transport::{
+    EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
+};
 
 /// Reads one queue a batch at a time.
 ///
@@ -82,6 +84,88 @@ impl<S: Subscriber> Consumer<S> {
             .map(|message| Delivery { message, subscriber: self.subscriber.clone(), backoff: self.backoff })
             .collect())
     }
+
+    /// Deletes every delivery from the queue: one request per ten (what one
+    /// [`consume`](Consumer::consume) returns takes one request), where
+    /// [`Delivery::ack`] takes one each. One result per delivery, in order; an entry that
+    /// failed (a stale receipt, say) does not stop the others.
+    ///
+    /// `Err` when a whole request failed: the requests before it took effect, the ones after
+    /// it were not sent; acking again is harmless. The deliveries must come from this
+    /// consumer (else `Err(TransportError::Invalid)`, and nothing is sent).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let broker = pubsub_core::MemoryBroker::new();
+    /// # broker.create_queue("work", Default::default());
+    /// # broker.send("work", r#"{"mediaType": "application/vnd.acme.pubsub.job"}"#).await?;
+    /// let consumer = pubsub_core::Consumer::new(broker.subscriber("work")?);
+    /// let deliveries = consumer.consume().await?;
+    /// for (delivery, result) in deliveries.iter().zip(consumer.ack_all(&deliveries).await?) {
+    ///     if let Err(error) = result {
+    ///         eprintln!("{}: not acknowledged: {error}", delivery.message().message_id);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn ack_all(
+        &self,
+        deliveries: &[Delivery<S>],
+    ) -> Result<Vec<Result<(), EntryError>>, TransportError> {
+        self.check_own(deliveries)?;
+        let mut results = Vec::with_capacity(deliveries.len());
+        for chunk in deliveries.chunks(MAX_BATCH) {
+            let handles = chunk.iter().map(|d| d.message.receipt_handle.clone()).collect();
+            results.extend(entry_results(chunk.len(), self.subscriber.ack_batch(handles).await?));
+        }
+        Ok(results)
+    }
+
+    /// Makes every delivery visible again after `delay`, or each after the backoff policy's
+    /// delay for its receive count: one request per ten, as [`ack_all`](Consumer::ack_all),
+    /// with the same results and errors.
+    pub async fn nack_all(
+        &self,
+        deliveries: &[Delivery<S>],
+        delay: Option<Duration>,
+    ) -> Result<Vec<Result<(), EntryError>>, TransportError> {
+        self.check_own(deliveries)?;
+        let mut results = Vec::with_capacity(deliveries.len());
+        for chunk in deliveries.chunks(MAX_BATCH) {
+            let changes = chunk.iter().map(|d| d.visibility_change(delay)).collect();
+            results
+                .extend(entry_results(chunk.len(), self.subscriber.change_visibility_batch(changes).await?));
+        }
+        Ok(results)
+    }
+
+    /// A receipt handle means something only to its own queue.
+    fn check_own(&self, deliveries: &[Delivery<S>]) -> Result<(), TransportError> {
+        if deliveries.iter().all(|d| Arc::ptr_eq(&d.subscriber, &self.subscriber)) {
+            Ok(())
+        } else {
+            Err(TransportError::Invalid("a delivery received by another consumer".to_owned()))
+        }
+    }
+}
+
+/// One result per entry: a transport that answers for fewer entries than it was sent leaves
+/// the rest unconfirmed, which must not read as acknowledged.
+fn entry_results(
+    count: usize,
+    results: Vec<Result<(), EntryError>>,
+) -> impl Iterator<Item = Result<(), EntryError>> {
+    let missing = count.saturating_sub(results.len());
+    results.into_iter().take(count).chain(std::iter::repeat_n(
+        Err(EntryError {
+            code: "NoResult".to_owned(),
+            message: "the transport returned no result for this entry".to_owned(),
+            retryable: true,
+        }),
+        missing,
+    ))
 }
 
 impl<S> fmt::Debug for Consumer<S> {
@@ -128,7 +212,7 @@ impl<S: Subscriber> Delivery<S> {
         decode(&self.message.body)
     }
 
-    /// Deletes it from the queue.
+    /// Deletes it from the queue (one request; [`Consumer::ack_all`] takes one per ten).
     pub async fn ack(&self) -> Result<(), TransportError> {
         let results = self.subscriber.ack_batch(vec![self.message.receipt_handle.clone()]).await?;
         single(results)
@@ -136,9 +220,12 @@ impl<S: Subscriber> Delivery<S> {
 
     /// Makes it visible again after `delay`, or after the backoff policy's delay.
     pub async fn nack(&self, delay: Option<Duration>) -> Result<(), TransportError> {
+        single(self.subscriber.change_visibility_batch(vec![self.visibility_change(delay)]).await?)
+    }
+
+    fn visibility_change(&self, delay: Option<Duration>) -> VisibilityChange {
         let timeout = delay.unwrap_or_else(|| self.backoff.delay(self.message.receive_count));
-        let change = VisibilityChange { receipt_handle: self.message.receipt_handle.clone(), timeout };
-        single(self.subscriber.change_visibility_batch(vec![change]).await?)
+        VisibilityChange { receipt_handle: self.message.receipt_handle.clone(), timeout }
     }
 
     /// Awaits `work` (which may borrow this delivery): acks when it returns `Ok`, nacks

@@ -146,6 +146,18 @@ pub enum DecodeError {
         /// Each failed check by wire name.
         report: ValidationReport,
     },
+    /// A lifecycle message (`created`, `changed`, `deleted`) without its conventional fields,
+    /// decoded with no schema. Its content is kept: a peer may publish a conventional media
+    /// type with a schema of its own, so a reader can still show what came.
+    #[error("the `{media_type}` message failed validation: {report}")]
+    Convention {
+        /// The message's media type.
+        media_type: String,
+        /// Each conventional field that is missing or of the wrong type.
+        report: ValidationReport,
+        /// The message's fields, without `mediaType` and `opaqueData`.
+        content: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 /// What a JSON value is, named in error messages ("it is a number"). The one spelling of

@@ -190,10 +190,15 @@ pub(crate) fn untyped_from_envelope(envelope: &Envelope<'_>) -> Result<UntypedMe
     content.remove(MEDIA_TYPE_KEY);
     content.remove(OPAQUE_DATA_KEY);
     let message = UntypedMessage { media_type, content };
-    message
-        .check_convention()
-        .map_err(|report| DecodeError::Invalid { media_type: envelope.media_type.clone(), report })?;
-    Ok(message)
+    match message.check_convention() {
+        Ok(()) => Ok(message),
+        // The content goes with the error: only the convention failed, the body is readable.
+        Err(report) => Err(DecodeError::Convention {
+            media_type: envelope.media_type.clone(),
+            report,
+            content: message.content,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -207,5 +212,26 @@ mod tests {
         let body = crate::encode(&message, &OpaqueData::new()).unwrap();
         let content = crate::decode::<UntypedMessage>(&body).unwrap().message.content;
         assert_eq!(Value::Object(content), json!({"x": 1, "o": {"kept": null}}));
+    }
+
+    #[test]
+    fn a_convention_failure_keeps_the_content() {
+        let body = r#"{"mediaType": "application/vnd.globality.pubsub._.created.order",
+            "opaqueData": {"x-request-id": "r-1"}, "orderId": "o-7", "total": 12}"#;
+        let error = crate::decode::<UntypedMessage>(body).unwrap_err();
+        let DecodeError::Convention { media_type, report, content } = &error else {
+            panic!("expected a convention error, got {error:?}")
+        };
+        assert_eq!(media_type, "application/vnd.globality.pubsub._.created.order");
+        assert_eq!(Value::Object(content.clone()), json!({"orderId": "o-7", "total": 12}));
+        assert!(report.to_string().contains("uri"), "{report}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the `application/vnd.globality.pubsub._.created.order` message failed validation: {report}"
+            )
+        );
+        // A body that does not parse is no convention failure: nothing to keep.
+        assert!(matches!(crate::decode::<UntypedMessage>("not json"), Err(DecodeError::Malformed { .. })));
     }
 }

@@ -335,3 +335,59 @@ async fn consume_ack_nack_and_scope() {
     // Acknowledging twice is an error the caller sees.
     assert!(again[0].ack().await.is_err());
 }
+
+#[tokio::test]
+async fn ack_all_and_nack_all_take_one_request_per_ten_with_one_result_each() {
+    let w = world();
+    let producer = Producer::new(w.broker.publisher(), TopicMap::new().default_topic(&w.orders));
+    let orders: Vec<OrderCreated> = (0..25).map(|i| order(&format!("o-{i}"))).collect();
+    producer.produce_batch(&orders).await.unwrap();
+    let consumer = Consumer::new(w.broker.subscriber("orders").unwrap()).wait_time(Duration::from_millis(20));
+
+    // What one receive brought: one delete request, one result per delivery.
+    let first = consumer.consume().await.unwrap();
+    assert_eq!(first.len(), 10);
+    w.broker.reset_request_counts();
+    let results = consumer.ack_all(&first).await.unwrap();
+    assert_eq!(results.len(), 10);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(w.broker.request_counts().get(Operation::AckBatch), 1);
+    assert_eq!(w.broker.request_counts().total(), 1);
+
+    // Fifteen gathered from two receives: chunked in two; a failed entry is reported at its
+    // own place and the others still go.
+    let mut rest = consumer.consume().await.unwrap();
+    rest.extend(consumer.consume_up_to(5).await.unwrap());
+    assert_eq!(rest.len(), 15);
+    w.broker.reset_request_counts();
+    w.broker.fail_entries(Operation::ChangeVisibilityBatch, [3]);
+    let nacked = consumer.nack_all(&rest, Some(Duration::ZERO)).await.unwrap();
+    assert_eq!(w.broker.request_counts().get(Operation::ChangeVisibilityBatch), 2);
+    assert_eq!(
+        nacked.iter().map(Result::is_err).collect::<Vec<_>>(),
+        (0..15).map(|i| i == 3).collect::<Vec<_>>()
+    );
+    assert_eq!(w.broker.queue_stats("orders").visible, 14, "all but the failed entry are visible again");
+
+    // The nacked receipts are stale once received again: each stale one is an entry error.
+    let again = consumer.consume().await.unwrap();
+    w.broker.reset_request_counts();
+    let stale = consumer.ack_all(&rest[..2]).await.unwrap();
+    assert!(stale.iter().all(Result::is_err), "{stale:?}");
+    assert!(consumer.ack_all(&again).await.unwrap().iter().all(Result::is_ok));
+    assert_eq!(w.broker.request_counts().get(Operation::AckBatch), 2);
+
+    // Nothing to acknowledge sends nothing; a failed request is the caller's error.
+    w.broker.reset_request_counts();
+    assert!(consumer.ack_all(&[]).await.unwrap().is_empty());
+    assert_eq!(w.broker.request_counts().total(), 0);
+    let last = consumer.consume().await.unwrap();
+    w.broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("down".into()));
+    assert!(matches!(consumer.ack_all(&last).await, Err(TransportError::Unavailable(_))));
+
+    // Receipts from another consumer are refused before anything is sent.
+    let other = Consumer::new(w.broker.subscriber("orders").unwrap()).wait_time(Duration::from_millis(20));
+    w.broker.reset_request_counts();
+    assert!(matches!(other.ack_all(&last).await, Err(TransportError::Invalid(_))));
+    assert_eq!(w.broker.request_counts().total(), 0);
+}

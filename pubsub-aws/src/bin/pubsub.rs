@@ -10,28 +10,24 @@
 //! Credentials come from the AWS default chain; `--endpoint-url`, `--region` and `--profile`
 //! override the environment.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pubsub_aws::provision::{ProvisionConfig, Provisioner};
-use pubsub_aws::{load_config, AwsOptions, SnsPublisher, SqsSubscriber};
-use pubsub_core::{producer::PublishError, Consumer, Producer, TopicMap, UntypedMessage};
-use serde_json::{json, Value};
+use pubsub_aws::{load_config, AwsArgs, AwsOptions, SnsPublisher, SqsSubscriber};
+use pubsub_core::codec::DecodeError;
+use pubsub_core::producer::PublishError;
+use pubsub_core::transport::{ReceivedMessage, Subscriber};
+use pubsub_core::{decode, Consumer, Producer, TopicMap, UntypedMessage};
+use serde_json::{json, Map, Value};
 
 #[derive(Parser)]
 #[command(name = "pubsub", about = "Publish to SNS, read from SQS, provision both")]
 struct Cli {
-    /// The service endpoint (an emulator), instead of AWS_ENDPOINT_URL.
-    #[arg(long, global = true)]
-    endpoint_url: Option<String>,
-    /// The region, instead of AWS_REGION.
-    #[arg(long, global = true)]
-    region: Option<String>,
-    /// The profile, instead of AWS_PROFILE.
-    #[arg(long, global = true)]
-    profile: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
     /// Debug logs (AWS SDK internals stay at info).
     #[arg(long, global = true)]
     debug: bool,
@@ -84,24 +80,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Under --debug the AWS SDK and HTTP internals stay at info: their debug output includes
     // signing material.
-    let quiet = [
-        "aws_config",
-        "aws_smithy_runtime",
-        "aws_smithy_runtime_api",
-        "aws_sigv4",
-        "aws_sdk_sqs",
-        "aws_sdk_sns",
-        "hyper",
-        "hyper_util",
-        "h2",
-        "rustls",
-    ];
-    if let Err(error) = pubsub_core::logging::Logging::new().debug(cli.debug).quiet(quiet).try_init() {
+    if let Err(error) =
+        pubsub_core::logging::Logging::new().debug(cli.debug).quiet(pubsub_aws::SDK_LOG_TARGETS).try_init()
+    {
         eprintln!("error: {error}");
         return ExitCode::from(2);
     }
-    let options = AwsOptions { region: cli.region, profile: cli.profile, endpoint_url: cli.endpoint_url };
-    match run(cli.command, &options).await {
+    match run(cli.command, &cli.aws.into_options()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(error) => {
@@ -130,43 +115,8 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
         Command::Read { queue_url, max, wait_seconds, nack, nack_timeout } => {
             let consumer = Consumer::new(SqsSubscriber::new(&config, &queue_url).await?)
                 .wait_time(Duration::from_secs(wait_seconds));
-            let mut read = 0;
-            let mut all_good = true;
-            'reading: loop {
-                let deliveries = consumer.consume_up_to(max.map_or(usize::MAX, |max| max - read)).await?;
-                if deliveries.is_empty() && max.is_none() {
-                    break;
-                }
-                for delivery in deliveries {
-                    let message = delivery.message();
-                    match delivery.decode::<pubsub_core::UntypedMessage>() {
-                        Ok(decoded) => println!(
-                            "{}",
-                            json!({
-                                "message_id": message.message_id,
-                                "media_type": decoded.media_type,
-                                "receive_count": message.receive_count,
-                                "opaque_data": decoded.opaque_data.iter().collect::<std::collections::BTreeMap<_, _>>(),
-                                "content": Value::Object(decoded.message.content),
-                            })
-                        ),
-                        Err(error) => {
-                            all_good = false;
-                            eprintln!("message {}: {error}", message.message_id);
-                        }
-                    }
-                    if nack {
-                        delivery.nack(Some(Duration::from_secs(nack_timeout))).await?;
-                    } else {
-                        delivery.ack().await?;
-                    }
-                    read += 1;
-                    if max.is_some_and(|max| read >= max) {
-                        break 'reading;
-                    }
-                }
-            }
-            Ok(all_good)
+            let nack = nack.then(|| Duration::from_secs(nack_timeout));
+            read(&consumer, max, nack, &mut std::io::stdout().lock()).await
         }
         Command::Provision { config: path } => {
             let text =
@@ -180,6 +130,115 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
         }
     }
 }
+
+/// Prints every message taken from the queue as one JSON line on `out`, then acknowledges (or
+/// with `nack`, returns) what one receive brought in one request. A message that fails a
+/// check is printed too, with `error`, and with `body` when it does not parse: nothing is
+/// deleted unseen. Nothing is acknowledged once writing `out` fails.
+async fn read<S: Subscriber>(
+    consumer: &Consumer<S>,
+    max: Option<usize>,
+    nack: Option<Duration>,
+    out: &mut impl Write,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut read = 0;
+    let mut all_good = true;
+    while max.is_none_or(|max| read < max) {
+        let deliveries = consumer.consume_up_to(max.map_or(usize::MAX, |max| max - read)).await?;
+        if deliveries.is_empty() && max.is_none() {
+            break;
+        }
+        for delivery in &deliveries {
+            let (line, good) = message_line(delivery.message());
+            all_good &= good;
+            // Flushed line by line: an acknowledgement follows only what reached stdout.
+            writeln!(out, "{line}")
+                .and_then(|()| out.flush())
+                .map_err(|error| format!("cannot write to standard output: {error}; the messages of this receive stay in the queue"))?;
+        }
+        let results = match nack {
+            Some(delay) => consumer.nack_all(&deliveries, Some(delay)).await?,
+            None => consumer.ack_all(&deliveries).await?,
+        };
+        for (delivery, result) in deliveries.iter().zip(results) {
+            if let Err(error) = result {
+                all_good = false;
+                let verb = if nack.is_some() { "returned" } else { "deleted" };
+                eprintln!("message {}: printed but not {verb}: {error}", delivery.message().message_id);
+            }
+        }
+        read += deliveries.len();
+    }
+    Ok(all_good)
+}
+
+/// One output line: `message_id`, `media_type`, `receive_count`, `opaque_data`, `content`;
+/// `error` when a check failed, `body` when the body does not parse. `false` with an error.
+fn message_line(message: &ReceivedMessage) -> (Value, bool) {
+    let mut line = json!({
+        "message_id": message.message_id,
+        "media_type": Value::Null,
+        "receive_count": message.receive_count,
+        "opaque_data": Value::Null,
+        "content": Value::Null,
+    });
+    let fields = line.as_object_mut().expect("a JSON object");
+    match decode::<UntypedMessage>(&message.body) {
+        Ok(decoded) => {
+            fields.insert("media_type".into(), decoded.media_type.into());
+            let opaque: Map<String, Value> =
+                decoded.opaque_data.iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
+            fields.insert("opaque_data".into(), Value::Object(opaque));
+            fields.insert("content".into(), Value::Object(decoded.message.content));
+            return (line, true);
+        }
+        Err(error) => {
+            fields.insert("error".into(), error.to_string().into());
+            // What the decoder could not accept is still shown as far as it parses.
+            match salvage(&message.body) {
+                Some(mut message) => {
+                    if let Some(media_type) = message.remove(MEDIA_TYPE_KEY) {
+                        fields.insert("media_type".into(), media_type);
+                    }
+                    if let Some(opaque) = message.remove(OPAQUE_DATA_KEY) {
+                        fields.insert("opaque_data".into(), opaque);
+                    }
+                    let content = match error {
+                        // The decoder's own reading, when only the convention failed.
+                        DecodeError::Convention { content, .. } => content,
+                        _ => message,
+                    };
+                    fields.insert("content".into(), Value::Object(content));
+                }
+                None => {
+                    fields.insert("body".into(), message.body.clone().into());
+                }
+            }
+        }
+    }
+    (line, false)
+}
+
+/// The message object of an SQS body, raw or inside an SNS notification (an object with a
+/// `Message` key and no `mediaType`, as the decoder reads it); `None` when it does not parse
+/// as a JSON object.
+fn salvage(body: &str) -> Option<Map<String, Value>> {
+    let Ok(Value::Object(outer)) = serde_json::from_str(body) else { return None };
+    if outer.contains_key(MEDIA_TYPE_KEY) {
+        return Some(outer);
+    }
+    match outer.get("Message") {
+        Some(Value::String(inner)) => match serde_json::from_str(inner) {
+            Ok(Value::Object(inner)) => Some(inner),
+            _ => None,
+        },
+        Some(_) => None,
+        None => Some(outer),
+    }
+}
+
+const MEDIA_TYPE_KEY: &str = "mediaType";
+const OPAQUE_DATA_KEY: &str = "opaqueData";
 
 /// Publishes one message per non-blank line of stdin, in batches; a bad line is reported with
 /// its number and the others go on.
