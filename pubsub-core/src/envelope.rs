@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
-use crate::error::{json_reason, DecodeError, EncodeError, JsonKind, Layer};
+use crate::error::{json_reason, BodyPart, DecodeError, EncodeError, JsonKind};
 use crate::message::{Message, PubSubMessage};
 use crate::opaque::{published_stamp, OpaqueData};
 use crate::validation::ValidationReport;
@@ -140,30 +140,30 @@ pub struct Envelope<'b> {
     pub(crate) media_type: String,
     pub(crate) opaque_data: OpaqueData,
     /// Where `message` came from, for error reports.
-    pub(crate) layer: Layer,
+    pub(crate) layer: BodyPart,
 }
 
 impl<'b> Envelope<'b> {
     /// Reads the envelope of an SQS body.
     pub fn read(body: &'b str) -> Result<Envelope<'b>, DecodeError> {
-        let outer = Header::read(body, Layer::Body)?;
+        let outer = Header::read(body, BodyPart::Body)?;
         // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
         // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.
         let (message, header, layer) = match outer.notification_message {
             Some(notification) if outer.media_type.is_none() => match notification {
                 Field::Text(message) => {
                     let inner = match &message {
-                        Cow::Borrowed(text) => Header::read(text, Layer::NotificationMessage)?,
-                        Cow::Owned(text) => Header::read(text, Layer::NotificationMessage)?.into_owned(),
+                        Cow::Borrowed(text) => Header::read(text, BodyPart::NotificationMessage)?,
+                        Cow::Owned(text) => Header::read(text, BodyPart::NotificationMessage)?.into_owned(),
                     };
-                    (message, inner, Layer::NotificationMessage)
+                    (message, inner, BodyPart::NotificationMessage)
                 }
                 Field::Other(found) => {
                     return Err(DecodeError::NotificationMessageNotString { found: found.as_str() })
                 }
             },
             notification_message => {
-                (Cow::Borrowed(body), Header { notification_message, ..outer }, Layer::Body)
+                (Cow::Borrowed(body), Header { notification_message, ..outer }, BodyPart::Body)
             }
         };
         let media_type = match header.media_type {
@@ -219,7 +219,7 @@ struct Header<'b> {
 }
 
 impl<'b> Header<'b> {
-    fn read(text: &'b str, layer: Layer) -> Result<Header<'b>, DecodeError> {
+    fn read(text: &'b str, layer: BodyPart) -> Result<Header<'b>, DecodeError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let mut stop = None;
         let result = HeaderSeed { layer, stop: &mut stop }
@@ -228,7 +228,7 @@ impl<'b> Header<'b> {
         match (result, stop) {
             (Ok(header), _) | (Err(_), Some(Stop::Read(header))) => Ok(header),
             (Err(_), Some(Stop::NotAnObject(found))) => {
-                Err(DecodeError::NotAnObject { layer, found: found.as_str() })
+                Err(DecodeError::NotAnObject { part: layer, found: found.as_str() })
             }
             (Err(e), None) => Err(malformed(layer, text, &e)),
         }
@@ -247,15 +247,15 @@ impl<'b> Header<'b> {
 const MAX_DEPTH: usize = 128;
 
 /// The error for `text` (the `layer`'s JSON) that serde_json refused as a syntax error.
-fn malformed(layer: Layer, text: &str, error: &serde_json::Error) -> DecodeError {
+fn malformed(layer: BodyPart, text: &str, error: &serde_json::Error) -> DecodeError {
     let (line, column) = (error.line(), error.column());
     // serde_json counts its depth guard as a syntax error (the JSON may well be valid) and
     // says so only in its text. The depth is read from the input instead: a parse that
     // reached MAX_DEPTH where it failed failed on depth, as it stops there.
     if depth_reached(text, line, column) >= MAX_DEPTH {
-        return DecodeError::TooDeep { layer, line, column };
+        return DecodeError::TooDeep { part: layer, line, column };
     }
-    DecodeError::Malformed { layer, reason: json_reason(error), line, column }
+    DecodeError::Malformed { part: layer, reason: json_reason(error), line, column }
 }
 
 /// The deepest nesting of `[` and `{` in `text` up to and including the byte at 1-based
@@ -304,7 +304,7 @@ enum Stop<'de> {
 /// abandoned. The full parse of the content that follows reports any later syntax error.
 /// A layer that is not an object is reported through `stop` as well, with its kind.
 struct HeaderSeed<'s, 'de> {
-    layer: Layer,
+    layer: BodyPart,
     stop: &'s mut Option<Stop<'de>>,
 }
 
@@ -317,7 +317,7 @@ impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, 'de> {
 }
 
 struct HeaderVisitor<'s, 'de> {
-    layer: Layer,
+    layer: BodyPart,
     stop: &'s mut Option<Stop<'de>>,
 }
 
@@ -363,7 +363,7 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
         let mut header = Header { notification_message: None, media_type: None, opaque_data: None };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Message if self.layer == Layer::Body => {
+                Key::Message if self.layer == BodyPart::Body => {
                     header.notification_message = Some(map.next_value::<FieldValue<'de>>()?.0)
                 }
                 Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
@@ -529,7 +529,7 @@ mod tests {
             ("[]", "an array"),
         ] {
             match Envelope::read(body) {
-                Err(DecodeError::NotAnObject { layer: Layer::Body, found }) => {
+                Err(DecodeError::NotAnObject { part: BodyPart::Body, found }) => {
                     assert_eq!(found, kind, "{body}")
                 }
                 Err(other) => panic!("{body}: {other}"),

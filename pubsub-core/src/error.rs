@@ -6,18 +6,18 @@ use crate::{MediaTypeError, ValidationReport};
 
 /// Which layer of an SQS body a decode error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
+pub enum BodyPart {
     /// The SQS body itself (raw delivery, or the SNS notification around the message).
     Body,
     /// The message string inside an SNS notification's `Message`.
     NotificationMessage,
 }
 
-impl fmt::Display for Layer {
+impl fmt::Display for BodyPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Layer::Body => "message body",
-            Layer::NotificationMessage => "SNS notification's `Message`",
+            BodyPart::Body => "message body",
+            BodyPart::NotificationMessage => "SNS notification's `Message`",
         })
     }
 }
@@ -62,10 +62,10 @@ pub enum EncodeError {
 #[non_exhaustive]
 pub enum DecodeError {
     /// Not valid JSON.
-    #[error("the {layer} is not valid JSON: {reason} at line {line}, column {column}")]
+    #[error("the {part} is not valid JSON: {reason} at line {line}, column {column}")]
     Malformed {
         /// Which layer failed to parse.
-        layer: Layer,
+        part: BodyPart,
         /// serde_json's reason.
         reason: String,
         /// 1-based line of the fault.
@@ -74,20 +74,20 @@ pub enum DecodeError {
         column: usize,
     },
     /// JSON nested deeper than the decoder follows (128 levels), which no message needs.
-    #[error("the {layer} is nested more than 128 levels deep, deeper than the decoder follows, at line {line}, column {column}")]
+    #[error("the {part} is nested more than 128 levels deep, deeper than the decoder follows, at line {line}, column {column}")]
     TooDeep {
         /// Which layer.
-        layer: Layer,
+        part: BodyPart,
         /// 1-based line where the limit was reached.
         line: usize,
         /// 1-based column where the limit was reached.
         column: usize,
     },
     /// Valid JSON, but not an object.
-    #[error("the {layer} must be a JSON object, but it is {found}")]
+    #[error("the {part} must be a JSON object, but it is {found}")]
     NotAnObject {
         /// Which layer.
-        layer: Layer,
+        part: BodyPart,
         /// What it is instead.
         found: &'static str,
     },

@@ -62,7 +62,7 @@ mod validation;
 /// that travels with them, and what goes wrong.
 pub mod codec {
     pub use crate::envelope::{decode, encode, Decoded};
-    pub use crate::error::{DecodeError, EncodeError, Layer};
+    pub use crate::error::{BodyPart, DecodeError, EncodeError};
     pub use crate::opaque::{OpaqueData, DEFAULT_TTL, REQUEST_ID, REQUEST_PUBLISHED, REQUEST_TTL};
     pub use crate::untyped::{UntypedError, UntypedMessage};
     pub use crate::validation::{FieldViolation, ValidationReport};

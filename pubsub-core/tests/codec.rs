@@ -1,7 +1,7 @@
 //! The codec's behaviour and error reporting, through the public API.
 
 use pubsub_core::{
-    codec::DecodeError, codec::EncodeError, codec::Layer, decode, encode, OpaqueData, PubSubMessage,
+    codec::BodyPart, codec::DecodeError, codec::EncodeError, decode, encode, OpaqueData, PubSubMessage,
     UntypedMessage,
 };
 use serde::{Deserialize, Serialize};
@@ -90,14 +90,14 @@ fn nested_and_renamed_violations_have_paths() {
 fn decode_reports_malformed_json_with_its_position() {
     let err = decode::<OrderCreated>("{\"mediaType\": \n  oops}").unwrap_err();
     match &err {
-        DecodeError::Malformed { layer: Layer::Body, line: 2, column, .. } => assert!(*column > 0),
+        DecodeError::Malformed { part: BodyPart::Body, line: 2, column, .. } => assert!(*column > 0),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("line 2"), "{err}");
 
     let notification = json!({"Type": "Notification", "Message": "{\"mediaType\": tru"}).to_string();
     let err = decode::<OrderCreated>(&notification).unwrap_err();
-    assert!(matches!(err, DecodeError::Malformed { layer: Layer::NotificationMessage, .. }), "{err:?}");
+    assert!(matches!(err, DecodeError::Malformed { part: BodyPart::NotificationMessage, .. }), "{err:?}");
     assert!(err.to_string().contains("SNS notification's `Message`"), "{err}");
 }
 
@@ -105,7 +105,7 @@ fn decode_reports_malformed_json_with_its_position() {
 fn decode_names_each_envelope_fault() {
     type Expect = fn(&DecodeError) -> bool;
     let cases: [(&str, Expect); 7] = [
-        ("[1, 2]", |e| matches!(e, DecodeError::NotAnObject { layer: Layer::Body, found: "an array" })),
+        ("[1, 2]", |e| matches!(e, DecodeError::NotAnObject { part: BodyPart::Body, found: "an array" })),
         ("\"text\"", |e| matches!(e, DecodeError::NotAnObject { found: "a string", .. })),
         ("{\"orderId\": \"o\"}", |e| matches!(e, DecodeError::MissingMediaType)),
         ("{\"mediaType\": 5}", |e| matches!(e, DecodeError::MediaTypeNotString { found: "a number" })),
@@ -113,7 +113,7 @@ fn decode_names_each_envelope_fault() {
             matches!(e, DecodeError::NotificationMessageNotString { found: "an object" })
         }),
         ("{\"Message\": \"[]\"}", |e| {
-            matches!(e, DecodeError::NotAnObject { layer: Layer::NotificationMessage, .. })
+            matches!(e, DecodeError::NotAnObject { part: BodyPart::NotificationMessage, .. })
         }),
         ("{\"mediaType\": \"application/vnd.globality.pubsub._.created.order\", \"opaqueData\": [1]}", |e| {
             matches!(e, DecodeError::BadOpaqueData { .. })
