@@ -52,8 +52,8 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
 /// [`decode`](crate::decode), [`Producer::produce`](crate::Producer::produce),
 /// [`MessageContext::publish`](crate::MessageContext::publish), a handler's first argument,
 /// [`Delivery::decode`](crate::consumer::Delivery::decode) and the test kit's
-/// [`TestRun::published`](crate::testing::TestRun::published). It is implemented for you; it
-/// cannot be implemented by hand.
+/// [`TestRun::published`](crate::testing::TestRun::published). It is implemented for you: its
+/// hidden methods are the codec's, not an API to implement.
 ///
 /// ```
 /// use pubsub_core::{decode, encode, Message, OpaqueData, UntypedMessage};
@@ -70,7 +70,7 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
     label = "expected a type with #[derive(PubSubMessage)], or UntypedMessage",
     note = "derive it: #[derive(Serialize, Deserialize, Validate, PubSubMessage)] with #[media_type = \"...\"]"
 )]
-pub trait Message: sealed::Sealed + Sized + Send + 'static {
+pub trait Message: Sized + Send + 'static {
     /// The media type this message is published under.
     fn media_type(&self) -> &str;
 
@@ -102,10 +102,4 @@ impl<T: PubSubMessage> Message for T {
     fn from_envelope(envelope: &Envelope<'_>) -> Result<T, DecodeError> {
         crate::envelope::typed_from_envelope(envelope)
     }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl<T: super::PubSubMessage> Sealed for T {}
-    impl Sealed for crate::UntypedMessage {}
 }

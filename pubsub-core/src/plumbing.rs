@@ -103,3 +103,9 @@ pub fn collaborator<'c, T: Send + Sync + 'static>(context: &'c MessageContext, h
 
 /// Shares the handler call with the `Arc` the daemon holds.
 pub type SharedContext = Arc<MessageContext>;
+
+/// The handler's result in the one form the dispatcher reads; `R` is the handler's declared
+/// return type, so a wrong one is reported there.
+pub fn handler_result<R: IntoHandlerResult>(result: R) -> Result<(), HandlerError> {
+    result.into_handler_result()
+}

@@ -172,6 +172,10 @@ fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
     // Names of our own, invisible to the user's code (a handler or argument called
     // `message`, `context` or `envelope` must not be shadowed or shadow ours).
     let hygienic = |text: &str| Ident::new(text, Span::mixed_site());
+    let output_span = match &function.sig.output {
+        syn::ReturnType::Default => function.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
     let (envelope, context, decoded, result, full_name) = (
         hygienic("envelope"),
         hygienic("context"),
@@ -202,12 +206,14 @@ fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
             #krate::__private::Need::argument::<#ty>(<#ty>::__IS_MESSAGE_CONTEXT)
         });
     }
-    let output_span = match &function.sig.output {
-        syn::ReturnType::Default => function.sig.ident.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
+
+    // Named by its declared type, so that a wrong one is reported at the return type.
+    let output_type = match &function.sig.output {
+        syn::ReturnType::Default => quote_spanned!(output_span=> ()),
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
     };
     let into_result = quote_spanned! {output_span=>
-        #krate::__private::IntoHandlerResult::into_handler_result(#result)
+        #krate::__private::handler_result::<#output_type>(#result)
     };
     let (media_type, media_type_check) = match &args.media_type {
         Some(lit) => (
