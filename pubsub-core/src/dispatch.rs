@@ -297,37 +297,17 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     let message_id = message.message_id.as_str();
     let receive_count = message.receive_count;
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();
+    // One line whatever the level; tracing needs the level as a constant, hence one arm each.
+    macro_rules! message_handled {
+        ($level:expr, $($outcome:tt)*) => {
+            tracing::event!($level, media_type, message_id, handler, result, elapsed_ms, receive_count,
+                $($outcome)*, "message handled")
+        };
+    }
     match handled.outcome.verdict {
-        Verdict::Succeeded => tracing::info!(
-            media_type,
-            message_id,
-            handler,
-            result,
-            elapsed_ms,
-            receive_count,
-            published = handled.published.len(),
-            "message handled"
-        ),
-        Verdict::Failed | Verdict::Ignored => tracing::warn!(
-            media_type,
-            message_id,
-            handler,
-            result,
-            elapsed_ms,
-            receive_count,
-            reason,
-            "message handled"
-        ),
-        _ => tracing::info!(
-            media_type,
-            message_id,
-            handler,
-            result,
-            elapsed_ms,
-            receive_count,
-            reason,
-            "message handled"
-        ),
+        Verdict::Succeeded => message_handled!(tracing::Level::INFO, published = handled.published.len()),
+        Verdict::Failed | Verdict::Ignored => message_handled!(tracing::Level::WARN, reason),
+        _ => message_handled!(tracing::Level::INFO, reason),
     }
     if matches!(handled.outcome.verdict, Verdict::Failed | Verdict::Ignored) {
         tracing::debug!(
