@@ -397,7 +397,7 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
             let media_type = line.media_type.as_deref().unwrap_or_default();
             if !missing.is_empty() || reason.len() > 512 || media_type.len() > 128 {
                 wrong.push(format!(
-                    "{}: {missing:?} missing from the reason `{reason}` ({} bytes) of media type {media_type}",
+                    "{}: {missing:?} not in the reason `{reason}` ({} bytes), media type {media_type}",
                     case.name,
                     reason.len(),
                 ));
