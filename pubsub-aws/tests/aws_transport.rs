@@ -43,7 +43,13 @@ struct SimpleMessage {
 struct Orders(std::sync::Mutex<Vec<OrderCreated>>);
 
 #[handler]
-async fn take_order(order: OrderCreated, orders: &Arc<Orders>) -> Result<(), HandlerError> {
+async fn take_order(order: OrderCreated, orders: &Arc<Orders>) {
+    orders.0.lock().unwrap().push(order);
+}
+
+/// Cannot take the order `poison`; takes the others.
+#[handler]
+async fn refuse_poison(order: OrderCreated, orders: &Arc<Orders>) -> Result<(), HandlerError> {
     if order.order_id == "poison" {
         return Err(HandlerError::failed("poison order"));
     }
@@ -107,9 +113,10 @@ impl Env {
     }
 }
 
-fn orders_daemon(orders: &Arc<Orders>) -> DaemonBuilder {
+/// A daemon running the order handler `H` (and only it, until more are registered).
+fn orders_daemon<H: pubsub_core::handlers::HandlerFn>(orders: &Arc<Orders>) -> DaemonBuilder {
     DaemonBuilder::new("orders")
-        .handler::<take_order>()
+        .handler::<H>()
         .collaborator(orders.clone())
         .wait_time(Duration::from_secs(1))
         .backoff(BackoffPolicy::Fixed(Duration::ZERO))
@@ -126,8 +133,11 @@ async fn typed_messages_go_through_sns_and_sqs_to_a_daemon() {
         assert_eq!(ids.len(), 25);
 
         let orders = Arc::new(Orders(Default::default()));
-        let report =
-            orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
+        let report = orders_daemon::<take_order>(&orders)
+            .build(env.subscriber(&queue).await)
+            .unwrap()
+            .run_until_idle()
+            .await;
         assert_eq!(report.count(Verdict::Succeeded), 25, "raw={raw_delivery}: {report}");
         let mut got = orders.0.lock().unwrap().clone();
         got.sort_by_key(|o| o.order_id[2..].parse::<u32>().unwrap());
@@ -184,8 +194,7 @@ async fn every_captured_fixture_sent_verbatim_is_handled() {
     assert_eq!(sent, 10);
     let before = CONVENTIONAL.load(Ordering::SeqCst);
     let orders = Arc::new(Orders(Default::default()));
-    let report = orders_daemon(&orders)
-        .handler::<take_order>()
+    let report = orders_daemon::<take_order>(&orders)
         .handler::<widget_created>()
         .handler::<widget_changed>()
         .handler::<widget_deleted>()
@@ -222,7 +231,11 @@ async fn a_poison_message_is_redriven_to_the_dead_letter_queue() {
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
     let orders = Arc::new(Orders(Default::default()));
-    let report = orders_daemon(&orders).build(env.subscriber(&queue).await).unwrap().run_until_idle().await;
+    let report = orders_daemon::<refuse_poison>(&orders)
+        .build(env.subscriber(&queue).await)
+        .unwrap()
+        .run_until_idle()
+        .await;
     assert_eq!(report.count(Verdict::Failed), 2, "{report}");
     assert_eq!(orders.0.lock().unwrap().len(), 1, "the other message of the batch was handled");
     // SQS (and moto) move a message to the dead-letter queue on the receive after its last
@@ -249,7 +262,7 @@ async fn the_lower_of_max_attempts_and_max_receive_count_wins() {
         let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
         env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
         let orders = Arc::new(Orders(Default::default()));
-        let report = orders_daemon(&orders)
+        let report = orders_daemon::<refuse_poison>(&orders)
             .max_attempts(max_attempts)
             .build(env.subscriber(&queue).await)
             .unwrap()
@@ -292,7 +305,7 @@ async fn a_filter_policy_lets_only_the_handled_media_types_through() {
 async fn a_filter_policy_derived_from_a_daemons_handlers() {
     let Some(env) = env().await else { return };
     let orders = Arc::new(Orders(Default::default()));
-    let builder = orders_daemon(&orders).handler::<take_order>().handler::<widget_created>();
+    let builder = orders_daemon::<take_order>(&orders).handler::<widget_created>();
     let spec = SubscriptionSpec::for_handlers(&builder.handler_table().unwrap(), false);
     let (topic, queue) = env.wire(spec, QueueSpec::default()).await;
     let producer = env.producer(&topic);
@@ -333,11 +346,11 @@ async fn the_heartbeat_keeps_a_slow_message_invisible_on_the_server() {
 
 static SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// Takes 5 s (the message's timestamp) with a 2 s visibility timeout.
+/// Takes 5 s, with a 2 s visibility timeout.
 #[handler]
-async fn slow_simple(message: SimpleMessage) {
+async fn slow_simple(_message: SimpleMessage) {
     SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs_f64(message.timestamp)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
 /// A handler that hangs past `heartbeat_max`: the heartbeat stops extending, the message
@@ -371,9 +384,9 @@ async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
 /// (seconds since the first call, receive count) of each call of `hanging_simple`.
 static HANGING: std::sync::Mutex<Vec<(f64, u32)>> = std::sync::Mutex::new(Vec::new());
 
-/// The first call hangs for the message's timestamp in seconds; later calls return at once.
+/// The first call hangs for 7 s; later calls return at once.
 #[handler]
-async fn hanging_simple(message: SimpleMessage, context: &pubsub_core::MessageContext) {
+async fn hanging_simple(_message: SimpleMessage, context: &pubsub_core::MessageContext) {
     static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let first = *FIRST.get_or_init(std::time::Instant::now);
     let first_call = {
@@ -382,7 +395,7 @@ async fn hanging_simple(message: SimpleMessage, context: &pubsub_core::MessageCo
         calls.len() == 1
     };
     if first_call {
-        tokio::time::sleep(Duration::from_secs_f64(message.timestamp)).await;
+        tokio::time::sleep(Duration::from_secs(7)).await;
     }
 }
 
@@ -428,7 +441,7 @@ async fn requests_per_message_at_full_batches() {
     let subscriber = SqsSubscriber::with_counter(&env.config, &queue, &consumed).await.unwrap();
     consumed.reset();
     let orders = Arc::new(Orders(Default::default()));
-    let report = orders_daemon(&orders).build(subscriber).unwrap().run_until_idle().await;
+    let report = orders_daemon::<take_order>(&orders).build(subscriber).unwrap().run_until_idle().await;
     assert_eq!(report.count(Verdict::Succeeded), 50);
     let counts = consumed.counts();
     eprintln!("consume requests for 50 messages: {counts:?}");

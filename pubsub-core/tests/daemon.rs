@@ -1,5 +1,7 @@
 //! The daemon on the embedded broker: per-message faults, redrive, heartbeat, graceful
-//! shutdown, retries of failed requests, concurrency and batching.
+//! shutdown, retries of failed requests, concurrency and batching. Each test declares the
+//! handler that does what it needs and registers it explicitly, so the daemon runs that one
+//! and no other handler of this binary.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +23,6 @@ use validator::Validate;
 struct Job {
     #[validate(range(min = 0))]
     id: i64,
-    /// What the handler does: "ok", "fail", "slow:<ms>" (on its first call), "wait", "publish".
-    kind: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
@@ -31,7 +31,7 @@ struct JobDone {
     id: i64,
 }
 
-/// What the handler saw, shared with the test.
+/// What the handlers saw, shared with the test.
 #[derive(Default)]
 struct Seen {
     calls: Mutex<HashMap<i64, usize>>,
@@ -43,7 +43,35 @@ struct Seen {
     release: Notify,
 }
 
+/// A handler call under way; it stops counting as running when dropped.
+struct Running<'a> {
+    seen: &'a Seen,
+    /// 1 on the first call for this job, 2 on the second, ...
+    call: usize,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.seen.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Seen {
+    /// Records the start of a call for job `id`; every handler of this file begins with it.
+    fn enter(&self, id: i64) -> Running<'_> {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            let call = calls.entry(id).or_default();
+            *call += 1;
+            *call
+        };
+        self.started_at.lock().unwrap().push((id, tokio::time::Instant::now()));
+        let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(running, Ordering::SeqCst);
+        self.started.notify_waiters();
+        Running { seen: self, call }
+    }
+
     fn calls(&self, id: i64) -> usize {
         self.calls.lock().unwrap().get(&id).copied().unwrap_or(0)
     }
@@ -53,34 +81,10 @@ impl Seen {
     }
 }
 
+/// Succeeds at once; for the tests about the daemon rather than the handler.
 #[handler]
-async fn work(job: Job, context: &MessageContext, seen: &Arc<Seen>) -> Result<(), HandlerError> {
-    let call = {
-        let mut calls = seen.calls.lock().unwrap();
-        let call = calls.entry(job.id).or_default();
-        *call += 1;
-        *call
-    };
-    seen.started_at.lock().unwrap().push((job.id, tokio::time::Instant::now()));
-    let running = seen.running.fetch_add(1, Ordering::SeqCst) + 1;
-    seen.max_running.fetch_max(running, Ordering::SeqCst);
-    seen.started.notify_waiters();
-    let result = match job.kind.as_str() {
-        "fail" => Err(HandlerError::failed("always fails")),
-        "wait" => {
-            seen.release.notified().await;
-            Ok(())
-        }
-        "publish" => context.publish(&JobDone { id: job.id }).map_err(Into::into),
-        kind => {
-            if let Some(ms) = kind.strip_prefix("slow:").filter(|_| call == 1) {
-                tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
-            }
-            Ok(())
-        }
-    };
-    seen.running.fetch_sub(1, Ordering::SeqCst);
-    result
+async fn succeeds(job: Job, seen: &Arc<Seen>) {
+    let _running = seen.enter(job.id);
 }
 
 struct Setup {
@@ -101,8 +105,10 @@ fn setup(options: QueueOptions) -> Setup {
 }
 
 impl Setup {
-    fn daemon(&self) -> DaemonBuilder {
+    /// A daemon on the jobs queue that runs the handler `H` and only it.
+    fn daemon<H: pubsub_core::handlers::HandlerFn>(&self) -> DaemonBuilder {
         DaemonBuilder::new("jobs")
+            .handler::<H>()
             .collaborator(self.seen.clone())
             .producer(self.producer.clone())
             .wait_time(Duration::from_millis(50))
@@ -114,8 +120,8 @@ impl Setup {
         daemon.build(self.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await
     }
 
-    async fn publish(&self, jobs: impl IntoIterator<Item = (i64, &str)>) {
-        let jobs: Vec<Job> = jobs.into_iter().map(|(id, kind)| Job { id, kind: kind.into() }).collect();
+    async fn publish(&self, ids: impl IntoIterator<Item = i64>) {
+        let jobs: Vec<Job> = ids.into_iter().map(|id| Job { id }).collect();
         self.producer.produce_batch(&jobs).await.unwrap();
     }
 }
@@ -123,18 +129,19 @@ impl Setup {
 #[tokio::test]
 async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
     let s = setup(QueueOptions::default());
-    s.publish([(1, "ok"), (2, "ok")]).await;
+    s.publish([1, 2]).await;
     for bad in [
         "not json at all",
-        r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": -1, "kind": "ok"}"#,
+        r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": -1}"#,
         r#"{"mediaType": "application/vnd.acme.pubsub.job", "id": "three"}"#,
         r#"{"no": "media type"}"#,
         r#"{"mediaType": "application/vnd.acme.pubsub.unknown"}"#,
     ] {
         s.broker.send("jobs", bad).await.unwrap();
     }
-    s.publish([(3, "ok")]).await;
-    let report = s.drain(s.daemon().backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))).await;
+    s.publish([3]).await;
+    let report =
+        s.drain(s.daemon::<succeeds>().backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))).await;
 
     assert_eq!(report.count(Verdict::Succeeded), 3);
     assert_eq!(report.count(Verdict::Failed), 4, "{report}");
@@ -147,9 +154,19 @@ async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
 
 #[tokio::test]
 async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
+    /// Job 1 is poison to it; every other job succeeds.
+    #[handler]
+    async fn cannot_do_job_1(job: Job, seen: &Arc<Seen>) -> Result<(), HandlerError> {
+        let _running = seen.enter(job.id);
+        match job.id {
+            1 => Err(HandlerError::failed("job 1 always fails")),
+            _ => Ok(()),
+        }
+    }
+
     let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 3)), ..QueueOptions::default() });
-    s.publish([(1, "fail"), (2, "ok")]).await;
-    let report = s.drain(s.daemon()).await;
+    s.publish([1, 2]).await;
+    let report = s.drain(s.daemon::<cannot_do_job_1>()).await;
     assert_eq!(s.seen.calls(1), 3, "handled once per receive, up to maxReceiveCount");
     assert_eq!(s.seen.calls(2), 1);
     assert_eq!(report.count(Verdict::Failed), 3);
@@ -161,9 +178,15 @@ async fn a_poison_message_reaches_the_dead_letter_queue_at_max_receive_count() {
 
 #[tokio::test]
 async fn the_daemon_maximum_of_attempts_skips_instead() {
+    #[handler]
+    async fn always_fails(job: Job, seen: &Arc<Seen>) -> Result<(), HandlerError> {
+        let _running = seen.enter(job.id);
+        Err(HandlerError::failed("always fails"))
+    }
+
     let s = setup(QueueOptions { redrive: Some(Redrive::new("jobs-dlq", 10)), ..QueueOptions::default() });
-    s.publish([(1, "fail")]).await;
-    let report = s.drain(s.daemon().max_attempts(2)).await;
+    s.publish([1]).await;
+    let report = s.drain(s.daemon::<always_fails>().max_attempts(2)).await;
     assert_eq!(s.seen.calls(1), 2);
     assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
     assert!(s.broker.messages("jobs-dlq").is_empty(), "skipped messages are deleted, not dead-lettered");
@@ -172,9 +195,18 @@ async fn the_daemon_maximum_of_attempts_skips_instead() {
 
 #[tokio::test(start_paused = true)]
 async fn the_heartbeat_keeps_a_slow_message_invisible() {
+    /// Takes 9 s on its first call (4.5 visibility timeouts).
+    #[handler]
+    async fn slow_the_first_time(job: Job, seen: &Arc<Seen>) {
+        let running = seen.enter(job.id);
+        if running.call == 1 {
+            tokio::time::sleep(Duration::from_secs(9)).await;
+        }
+    }
+
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
-    s.publish([(1, "slow:9000")]).await;
-    let report = s.drain(s.daemon().concurrency(4)).await;
+    s.publish([1]).await;
+    let report = s.drain(s.daemon::<slow_the_first_time>().concurrency(4)).await;
     assert_eq!(s.seen.calls(1), 1, "never redelivered while its handler ran for 4.5 visibility timeouts");
     assert_eq!(report.count(Verdict::Succeeded), 1);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
@@ -183,16 +215,20 @@ async fn the_heartbeat_keeps_a_slow_message_invisible() {
 
 #[tokio::test(start_paused = true)]
 async fn the_heartbeat_stops_at_its_maximum() {
+    /// Takes 10 s on its first call, returns at once after.
+    #[handler]
+    async fn hangs_the_first_time(job: Job, seen: &Arc<Seen>) {
+        let running = seen.enter(job.id);
+        if running.call == 1 {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    }
+
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() });
-    s.publish([(1, "slow:10000")]).await;
-    let configure = |builder: DaemonBuilder| {
-        builder
-            .concurrency(4)
-            .wait_time(Duration::from_millis(50))
-            .heartbeat_max(Duration::from_secs(4))
-            .backoff(BackoffPolicy::Fixed(Duration::ZERO))
-    };
-    let report = s.drain(configure(s.daemon())).await;
+    s.publish([1]).await;
+    let report = s
+        .drain(s.daemon::<hangs_the_first_time>().concurrency(4).heartbeat_max(Duration::from_secs(4)))
+        .await;
     assert_eq!(s.seen.calls(1), 2, "once the heartbeat gives up the message is handled elsewhere");
     let starts = s.seen.started_at.lock().unwrap().clone();
     let again = starts[1].1 - starts[0].1;
@@ -205,11 +241,20 @@ async fn the_heartbeat_stops_at_its_maximum() {
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }
 
+/// Takes 100 ms on its first call.
+#[handler]
+async fn takes_100_ms(job: Job, seen: &Arc<Seen>) {
+    let running = seen.enter(job.id);
+    if running.call == 1 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     let s = setup(QueueOptions::default());
     let total = 60;
-    s.publish((0..total).map(|id| (id, "slow:100"))).await;
+    s.publish(0..total).await;
 
     // Stop once some handlers are running.
     let seen = s.seen.clone();
@@ -218,8 +263,13 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
             seen.started.notified().await;
         }
     };
-    let first =
-        s.daemon().concurrency(20).build(s.broker.subscriber("jobs").unwrap()).unwrap().run(stop).await;
+    let first = s
+        .daemon::<takes_100_ms>()
+        .concurrency(20)
+        .build(s.broker.subscriber("jobs").unwrap())
+        .unwrap()
+        .run(stop)
+        .await;
     let handled_first = first.count(Verdict::Succeeded);
     assert!(handled_first >= 5 && handled_first < total as u64, "{first}");
     assert_eq!(first.abandoned, 0);
@@ -229,7 +279,7 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     assert_eq!(stats.in_flight, 0, "{stats:?}");
     assert_eq!(stats.total as u64, total as u64 - handled_first);
 
-    let second = s.drain(s.daemon().concurrency(20)).await;
+    let second = s.drain(s.daemon::<takes_100_ms>().concurrency(20)).await;
     assert_eq!(handled_first + second.count(Verdict::Succeeded), total as u64);
     for id in 0..total {
         assert_eq!(s.seen.calls(id), 1, "job {id}");
@@ -237,12 +287,20 @@ async fn shutdown_with_messages_in_flight_loses_none_and_handles_none_twice() {
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }
 
+/// Waits until the test lets it go.
+#[handler]
+async fn waits_for_release(job: Job, seen: &Arc<Seen>) {
+    let _running = seen.enter(job.id);
+    seen.release.notified().await;
+}
+
 #[tokio::test]
 async fn more_than_ten_handlers_run_at_once_when_asked() {
     let s = setup(QueueOptions::default());
-    s.publish((0..32).map(|id| (id, "wait"))).await;
+    s.publish(0..32).await;
     let seen = s.seen.clone();
-    let daemon = s.daemon().concurrency(32).build(s.broker.subscriber("jobs").unwrap()).unwrap();
+    let daemon =
+        s.daemon::<waits_for_release>().concurrency(32).build(s.broker.subscriber("jobs").unwrap()).unwrap();
     let run = tokio::spawn(daemon.run_until_idle());
     tokio::time::timeout(Duration::from_secs(10), async {
         while seen.running.load(Ordering::SeqCst) < 32 {
@@ -259,19 +317,26 @@ async fn more_than_ten_handlers_run_at_once_when_asked() {
 
 #[tokio::test]
 async fn concurrency_is_bounded() {
+    #[handler]
+    async fn takes_20_ms(job: Job, seen: &Arc<Seen>) {
+        let _running = seen.enter(job.id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     let s = setup(QueueOptions::default());
-    s.publish((0..40).map(|id| (id, "slow:20"))).await;
-    let report = s.drain(s.daemon().concurrency(3)).await;
+    s.publish(0..40).await;
+    let report = s.drain(s.daemon::<takes_20_ms>().concurrency(3)).await;
     assert_eq!(report.count(Verdict::Succeeded), 40);
-    assert!(s.seen.max_running.load(Ordering::SeqCst) <= 3);
+    let max_running = s.seen.max_running.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&max_running), "{max_running} handlers at once");
 }
 
 #[tokio::test]
 async fn deletes_are_batched() {
     let s = setup(QueueOptions::default());
-    s.publish((0..100).map(|id| (id, "ok"))).await;
+    s.publish(0..100).await;
     s.broker.reset_request_counts();
-    let report = s.drain(s.daemon().concurrency(20)).await;
+    let report = s.drain(s.daemon::<succeeds>().concurrency(20)).await;
     assert_eq!(report.count(Verdict::Succeeded), 100);
     let counts = s.broker.request_counts();
     // With request latency, deletes still go ten at a time (they once went one by one).
@@ -284,11 +349,11 @@ async fn deletes_are_batched() {
 #[tokio::test(start_paused = true)]
 async fn failed_requests_are_retried_and_nothing_is_lost() {
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(3600), ..QueueOptions::default() });
-    s.publish((0..20).map(|id| (id, "ok"))).await;
+    s.publish(0..20).await;
     s.broker.fail_next_request(Operation::Receive, TransportError::Unavailable("connection reset".into()));
     s.broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("connection reset".into()));
     s.broker.fail_entries(Operation::AckBatch, [0, 3]);
-    let report = s.drain(s.daemon()).await;
+    let report = s.drain(s.daemon::<succeeds>()).await;
     assert_eq!(report.count(Verdict::Succeeded), 20);
     assert_eq!(report.unsettled, 0);
     assert_eq!(s.broker.queue_stats("jobs").total, 0, "every delete went through in the end");
@@ -299,18 +364,26 @@ async fn failed_requests_are_retried_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
+    #[handler]
+    async fn reports_done(job: Job, context: &MessageContext, seen: &Arc<Seen>) -> Result<(), HandlerError> {
+        let _running = seen.enter(job.id);
+        context.publish(&JobDone { id: job.id })?;
+        Ok(())
+    }
+
     let s = setup(QueueOptions::default());
     let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
     s.broker
         .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
         .unwrap();
-    s.publish([(1, "publish")]).await;
+    s.publish([1]).await;
     s.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("SNS is down".into()));
-    let report = s.drain(s.daemon()).await;
+    let report = s.drain(s.daemon::<reports_done>()).await;
     // First attempt: the handler succeeded but its message could not be sent: FAILED, kept.
     // Second attempt (backoff 0): sent, then deleted.
     assert_eq!(report.count(Verdict::Failed), 1, "{report}");
     assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+    assert_eq!(s.seen.calls(1), 2);
     let done = s.broker.messages("done");
     assert_eq!(done.len(), 1);
     let done = pubsub_core::decode::<JobDone>(&done[0]).unwrap();
@@ -327,8 +400,8 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
             .await
             .unwrap();
     }
-    s.publish([(1, "ok")]).await;
-    let report = s.drain(s.daemon()).await;
+    s.publish([1]).await;
+    let report = s.drain(s.daemon::<succeeds>()).await;
     assert_eq!(report.count(Verdict::Ignored), 300);
     assert_eq!(report.count(Verdict::Succeeded), 1, "a handled type always has its row");
     assert!(report.results.len() <= 258, "{} rows", report.results.len());
@@ -338,8 +411,17 @@ async fn made_up_media_types_cannot_grow_the_report_without_bound() {
 
 #[tokio::test(start_paused = true)]
 async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_back() {
+    /// Job 1 waits until the test lets it go; every other job succeeds at once.
+    #[handler]
+    async fn job_1_waits(job: Job, seen: &Arc<Seen>) {
+        let _running = seen.enter(job.id);
+        if job.id == 1 {
+            seen.release.notified().await;
+        }
+    }
+
     let s = setup(QueueOptions { visibility_timeout: Duration::from_secs(30), ..QueueOptions::default() });
-    s.publish([(1, "wait"), (2, "ok")]).await;
+    s.publish([1, 2]).await;
     let seen = s.seen.clone();
     let stop = async move {
         while seen.calls(1) == 0 || seen.calls(2) == 0 {
@@ -348,7 +430,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
     };
     let stopped_at = tokio::time::Instant::now();
     let report = s
-        .daemon()
+        .daemon::<job_1_waits>()
         .drain_timeout(Duration::from_secs(2))
         .build(s.broker.subscriber("jobs").unwrap())
         .unwrap()
@@ -363,7 +445,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
     assert_eq!((stats.total, stats.in_flight), (1, 1), "{stats:?}");
 
     tokio::time::sleep(Duration::from_secs(30)).await;
-    // From now on every "wait" handler is let go, the abandoned one (still alive in this
+    // From now on every waiting handler is let go, the abandoned one (still alive in this
     // runtime) and the second copy alike.
     let release = {
         let seen = s.seen.clone();
@@ -374,7 +456,7 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
             }
         })
     };
-    let report = s.drain(s.daemon()).await;
+    let report = s.drain(s.daemon::<job_1_waits>()).await;
     release.abort();
     assert_eq!(report.count(Verdict::Succeeded), 1, "handled on its second receive: {report}");
     assert_eq!(s.seen.calls(1), 2);

@@ -14,7 +14,7 @@ async fn first(_ping: Ping) {}
 
 mod elsewhere {
     #[pubsub_core::handler]
-    async fn second(_ping: super::Ping) {}
+    pub(super) async fn second(_ping: super::Ping) {}
 }
 
 #[test]
@@ -33,4 +33,10 @@ fn two_handlers_for_one_media_type_are_refused_by_name() {
         DaemonBuilder::new("pings").select_handlers(["first"]).handler_table().unwrap().media_types().len(),
         1
     );
+    // Registered explicitly, the two collide just the same; one alone starts.
+    assert!(matches!(
+        DaemonBuilder::new("pings").handler::<first>().handler::<elsewhere::second>().handler_table(),
+        Err(HandlerSetError::Duplicate { .. })
+    ));
+    assert!(DaemonBuilder::new("pings").handler::<elsewhere::second>().handler_table().is_ok());
 }

@@ -1,6 +1,6 @@
 //! Malformed input through a real daemon on the embedded broker: every kind of bad body is
 //! sent in one run, between good messages. Each bad message must get its own result and a
-//! clear reason (read from the daemon's own log lines), its good batch-mates must be handled
+//! clear reason (as the daemon's outcome hook reports it), its good batch-mates must be handled
 //! exactly once, the daemon must finish, and nothing may be lost: a FAILED message is retried
 //! until the queue's redrive policy moves it to the dead-letter queue, an IGNORED one is
 //! deleted with its reason logged.
@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pubsub_core::memory::{MemorySubscriber, QueueOptions, Redrive, SubscriptionOptions};
+use pubsub_core::outcome::HandledMessage;
 use pubsub_core::transport::TransportError;
 use pubsub_core::{
     backoff::BackoffPolicy, handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap,
@@ -79,32 +80,24 @@ fn inflating(inner: MemorySubscriber, bodies: HashMap<String, String>) -> Tap {
     })
 }
 
-/// The "message handled" lines of the dispatcher at INFO and above, parsed.
-fn handled(logs: &Logs) -> Vec<Handled> {
+/// Every outcome the daemon reports through its hook, in order.
+#[derive(Clone, Default)]
+struct Outcomes(Arc<Mutex<Vec<HandledMessage>>>);
+
+impl Outcomes {
+    fn hook(&self) -> impl Fn(&HandledMessage) + Send + Sync + 'static {
+        let outcomes = self.0.clone();
+        move |handled| outcomes.lock().unwrap().push(handled.clone())
+    }
+}
+
+/// The number of "message handled" lines at `level`.
+fn handled_lines_at(logs: &Logs, level: &str) -> usize {
     logs.info()
         .iter()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .filter(|line| line["fields"]["message"] == "message handled")
-        .map(|line| Handled {
-            level: line["level"].as_str().unwrap().to_owned(),
-            message_id: line["fields"]["message_id"].as_str().unwrap().to_owned(),
-            media_type: line["fields"]["media_type"].as_str().unwrap().to_owned(),
-            result: line["fields"]["result"].as_str().unwrap().to_owned(),
-            receive_count: line["fields"]["receive_count"].as_u64().unwrap(),
-            reason: line["fields"]["reason"].as_str().map(str::to_owned),
-        })
-        .collect()
-}
-
-/// One "message handled" line.
-#[derive(Debug, Clone)]
-struct Handled {
-    level: String,
-    message_id: String,
-    media_type: String,
-    result: String,
-    receive_count: u64,
-    reason: Option<String>,
+        .filter(|line| line["fields"]["message"] == "message handled" && line["level"] == level)
+        .count()
 }
 
 /// What a bad message must come to.
@@ -362,8 +355,12 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
     broker.send("inbox", json!({ "mediaType": WIDGET_CREATED, "uri": "w-1" }).to_string()).await.unwrap();
 
     let seen = Arc::new(Seen::default());
+    let outcomes = Outcomes::default();
     let daemon = DaemonBuilder::new("inbox")
+        .handler::<work>()
+        .handler::<created>()
         .collaborator(seen.clone())
+        .on_outcome(outcomes.hook())
         .wait_time(Duration::from_millis(50))
         .backoff(BackoffPolicy::Fixed(Duration::ZERO))
         .build(inflating(broker.subscriber("inbox").unwrap(), bodies))
@@ -373,8 +370,8 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
         .expect("the daemon finishes");
 
     // Each bad one: its result on each receive, with its reason.
-    let handled = handled(&logs);
-    let mut by_id: HashMap<&str, Vec<&Handled>> = HashMap::new();
+    let handled = outcomes.0.lock().unwrap().clone();
+    let mut by_id: HashMap<&str, Vec<&HandledMessage>> = HashMap::new();
     for line in &handled {
         by_id.entry(&line.message_id).or_default().push(line);
     }
@@ -385,26 +382,24 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
     for (id, case) in &cases {
         let lines = by_id.get(id.as_str()).cloned().unwrap_or_default();
         let (result, words, receives) = match case.expect {
-            Expect::Failed(words) => ("FAILED", words, MAX_RECEIVE_COUNT as u64),
-            Expect::Ignored(words) => ("IGNORED", words, 1),
-            Expect::Succeeded(_) => ("SUCCEEDED", &[][..], 1),
+            Expect::Failed(words) => (Verdict::Failed, words, MAX_RECEIVE_COUNT),
+            Expect::Ignored(words) => (Verdict::Ignored, words, 1),
+            Expect::Succeeded(_) => (Verdict::Succeeded, &[][..], 1),
         };
-        let results: Vec<(&str, u64)> = lines.iter().map(|l| (l.result.as_str(), l.receive_count)).collect();
+        let results: Vec<(Verdict, u32)> =
+            lines.iter().map(|l| (l.outcome.verdict, l.receive_count)).collect();
         if results != (1..=receives).map(|n| (result, n)).collect::<Vec<_>>() {
-            wrong.push(format!("{}: {results:?}, {:?}", case.name, lines.first().map(|l| &l.reason)));
+            wrong.push(format!("{}: {results:?}, {:?}", case.name, lines.first().map(|l| &l.outcome.reason)));
         }
         for line in lines {
-            let reason = line.reason.as_deref().unwrap_or_default();
+            let reason = line.outcome.reason.as_deref().unwrap_or_default();
             let missing: Vec<&str> = words.iter().copied().filter(|word| !reason.contains(word)).collect();
-            let level = if result == "SUCCEEDED" { "INFO" } else { "WARN" };
-            if line.level != level || !missing.is_empty() || reason.len() > 512 || line.media_type.len() > 128
-            {
+            let media_type = line.media_type.as_deref().unwrap_or_default();
+            if !missing.is_empty() || reason.len() > 512 || media_type.len() > 128 {
                 wrong.push(format!(
-                    "{}: {} {missing:?} missing from the reason `{reason}` ({} bytes) of media type {}",
+                    "{}: {missing:?} not in the reason `{reason}` ({} bytes), media type {media_type}",
                     case.name,
-                    line.level,
                     reason.len(),
-                    line.media_type
                 ));
             }
         }
@@ -431,6 +426,7 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
     let succeeded = good as u64 + 2 + odd.len() as u64;
     assert_eq!(report.count(Verdict::Succeeded), succeeded, "{report}");
     assert_eq!(report.total(), failed * MAX_RECEIVE_COUNT as u64 + ignored + succeeded, "{report}");
+    assert_eq!(handled.len() as u64, report.total(), "one outcome per message handled");
     assert_eq!((report.abandoned, report.unsettled), (0, 0));
     assert_eq!(broker.queue_stats("inbox").total, 0, "{:?}", broker.queue_stats("inbox"));
     let mut dead = broker.messages("inbox-dlq");
@@ -443,6 +439,9 @@ async fn every_malformed_message_gets_its_own_result_and_nothing_is_lost() {
         failing.len()
     );
 
+    // Its line is a warning for every message FAILED or IGNORED, info for the others.
+    assert_eq!(handled_lines_at(&logs, "WARN") as u64, failed * MAX_RECEIVE_COUNT as u64 + ignored);
+    assert_eq!(handled_lines_at(&logs, "INFO") as u64, succeeded);
     // No line the daemon wrote at info or above holds a body.
     let lines = logs.info();
     let longest = lines.iter().map(String::len).max().unwrap_or_default();
@@ -468,6 +467,7 @@ async fn a_malformed_message_waits_out_the_backoff_until_it_is_dead_lettered() {
     let mut results = BTreeMap::new();
     for round in 1..=MAX_RECEIVE_COUNT + 1 {
         let report = DaemonBuilder::new("inbox")
+            .handler::<work>()
             .collaborator(Arc::new(Seen::default()))
             .wait_time(Duration::from_millis(50))
             .build(broker.subscriber("inbox").unwrap())
