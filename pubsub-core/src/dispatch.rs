@@ -35,7 +35,7 @@ const MEDIA_TYPE_EXCERPT_BYTES: usize = 64;
 #[non_exhaustive]
 pub enum HandlerSetError {
     /// Two handlers claim one media type.
-    #[error("media type `{media_type}` has two handlers, `{first}` and `{second}`; bind one of them to another daemon (DaemonBuilder::handlers)")]
+    #[error("media type `{media_type}` has two handlers, `{first}` and `{second}`; give this daemon one of them (DaemonBuilder::handler::<name>() or select_handlers) and the other to another daemon")]
     Duplicate {
         /// The contested media type or pattern.
         media_type: String,
@@ -44,8 +44,8 @@ pub enum HandlerSetError {
         /// The other.
         second: String,
     },
-    /// A handler named in a subset is not linked.
-    #[error("no handler named `{0}` is linked into this binary")]
+    /// A handler named in a selection is not among the daemon's handlers.
+    #[error("no handler named `{0}` is among the daemon's handlers (those registered with DaemonBuilder::handler, or else the linked ones)")]
     UnknownHandler(String),
     /// The daemon would run no handler at all.
     #[error("the daemon `{daemon}` has no handlers. #[handler] functions are collected at link time, and a crate the binary never names is not linked, so the handlers it holds are missing: name that crate in the binary (`use my_handlers as _;`) or register its handlers explicitly (`DaemonBuilder::handler::<my_handlers::on_order>()`). To run with no handler on purpose (every message IGNORED and deleted), call DaemonBuilder::allow_no_handlers")]
