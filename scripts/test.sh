@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: every test of the workspace (unit, integration, trybuild, doc tests,
-# benches in test mode), plus the format and lint checks. Works from a fresh clone.
+# benches in test mode, the README's snippets), plus the format, lint and rust-version checks.
+# Works from a fresh clone.
 #
 #   ./scripts/test.sh            everything
 #   SKIP_LINT=1 ./scripts/test.sh   tests only
@@ -36,6 +37,8 @@ if [ -z "${SKIP_LINT:-}" ]; then
   cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   echo "== cargo doc (a broken or private link is an error)"
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+  echo "== rust-version covers the dependencies"
+  ./scripts/msrv.sh
 fi
 
 echo "== SNS/SQS emulator (moto): start"
@@ -45,3 +48,7 @@ echo "== benches, run once each as tests"
 cargo test --workspace --benches --locked
 echo "== cargo test (unit, integration, trybuild, doc tests)"
 cargo test --workspace --locked
+# The README's snippets are doc tests of the root package; those that use pubsub-aws compile
+# only under its `aws` feature, which the step above leaves off.
+echo "== README snippets that need pubsub-aws (doc tests, --features aws)"
+cargo test -p pubsub-suite --features aws --doc --locked

@@ -4,6 +4,13 @@ use std::path::PathBuf;
 
 pub mod fuzz_check;
 
+/// The README's Rust snippets, compiled (and run, unless marked `no_run`) as doc tests, so the
+/// guide cannot drift from the API. Those that need pubsub-aws sit behind
+/// `#[cfg(feature = "aws")]` in hidden lines and compile under `--features aws`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct Readme;
+
 /// One captured SQS `ReceiveMessage` entry from `fixtures/`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]

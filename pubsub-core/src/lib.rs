@@ -1,37 +1,83 @@
 //! Typed publish/subscribe over AWS SNS and SQS, wire-compatible with the Python library
-//! `microcosm-pubsub` 3.0.0, so Rust and Python services share topics and queues.
+//! `microcosm-pubsub` 3.0.0, so Rust and Python services share topics and queues. This crate is
+//! the transport-agnostic heart; `pubsub-aws` is the AWS transport, and [`MemoryBroker`] an
+//! embedded one with SNS/SQS semantics for tests and local runs.
 //!
-//! A message is a struct with `#[derive(PubSubMessage)]` and a media type; validation comes
-//! from the `validator` crate's attributes:
+//! # The pieces
+//!
+//! - **A message** is a struct with [`#[derive(PubSubMessage)]`](derive@PubSubMessage): a media
+//!   type (checked at compile time), `validator` rules, and the microcosm-pubsub wire format,
+//!   written by [`encode`] and read by [`decode`] (which returns a [`Decoded`]: the message, its
+//!   media type and its [`OpaqueData`]). A media type with no Rust type is an
+//!   [`UntypedMessage`]. Both implement [`Message`], which every operation takes.
+//! - **A handler** is an `async fn` marked [`#[handler]`](macro@handler): it takes the message,
+//!   optionally the [`MessageContext`] (ids, opaque data, deferred [`publish`](MessageContext::publish))
+//!   and collaborators as `&T`, and returns `Result<(), HandlerError>`. What it returns becomes a
+//!   [`Verdict`] (SUCCEEDED, SKIPPED, IGNORED, EXPIRED, RETRIED, FAILED) and decides what happens
+//!   to the message in the queue. See [`handlers`].
+//! - **A daemon** reads a queue and runs handlers by media type, with bounded concurrency,
+//!   batched acknowledgements, heartbeats and a graceful shutdown: built by [`DaemonBuilder`]
+//!   from the handlers linked into the binary or those registered with
+//!   [`handler::<my_fn>()`](DaemonBuilder::handler), and from the collaborators, the producer
+//!   and the retry settings. A daemon with no handler refuses to build (the crate holding them
+//!   was most likely not linked). See [`daemon`].
+//! - **The producer** ([`Producer`]) validates, encodes and publishes messages, choosing the
+//!   topic by media type with a [`TopicMap`]. See [`producer`].
+//! - **The consumer** ([`Consumer`]) receives messages for code that settles them itself:
+//!   [`Delivery::decode`](consumer::Delivery::decode), ack, nack, or a scope that does either.
+//!   See [`consumer`].
+//!
+//! The rest: [`codec`] (the wire format and its errors), [`outcome`] (verdicts and what they
+//! do), [`backoff`] (retry delays), [`registry`] (every linked message type), [`media_type`],
+//! [`transport`] (the traits a transport implements), [`memory`] (the embedded broker),
+//! [`testing`] (run one handler on one message), and, behind features, `logging`
+//! (`pubsub_core::logging::init()`: no subscriber, no logs) and `cli` (the daemon command
+//! line).
+//!
+//! # Example
 //!
 //! ```
-//! use pubsub_core::{decode, encode, OpaqueData, PubSubMessage};
+//! use std::time::Duration;
+//!
+//! use pubsub_core::{handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, Producer, PubSubMessage, TopicMap, Verdict};
 //! use serde::{Deserialize, Serialize};
 //! use validator::Validate;
 //!
-//! #[derive(Debug, PartialEq, Serialize, Deserialize, Validate, PubSubMessage)]
+//! #[derive(Debug, Serialize, Deserialize, Validate, PubSubMessage)]
 //! #[media_type = "application/vnd.globality.pubsub._.created.order"]
 //! #[serde(rename_all = "camelCase")]
 //! pub struct OrderCreated {
 //!     #[validate(length(min = 1))]
 //!     pub order_id: String,
-//!     pub note: Option<String>,
 //! }
 //!
-//! let order = OrderCreated { order_id: "o-1".into(), note: None };
-//! let body = encode(&order, &OpaqueData::new().with_request_id("req-1"))?;
-//! let decoded = decode::<OrderCreated>(&body)?;
-//! assert_eq!(decoded.message, order);
-//! assert_eq!(decoded.opaque_data.request_id(), Some("req-1"));
+//! #[handler]
+//! async fn on_order(order: OrderCreated, context: &MessageContext) -> Result<(), HandlerError> {
+//!     println!("order {} (message {})", order.order_id, context.message_id());
+//!     Ok(())
+//! }
 //!
-//! let empty = OrderCreated { order_id: String::new(), note: None };
-//! let error = encode(&empty, &OpaqueData::new()).unwrap_err();
-//! assert!(error.to_string().contains("orderId"), "{error}");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let broker = MemoryBroker::new();
+//! let topic = broker.create_topic("orders");
+//! broker.create_queue("billing", Default::default());
+//! broker.subscribe(&topic, "billing", Default::default())?;
+//!
+//! let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+//! producer.produce(&OrderCreated { order_id: "o-1".into() }).await?;
+//! // Invalid messages never leave: the producer validates first.
+//! assert!(producer.produce(&OrderCreated { order_id: String::new() }).await.is_err());
+//!
+//! let daemon = DaemonBuilder::new("billing")
+//!     .handler::<on_order>()
+//!     .wait_time(Duration::from_millis(50))
+//!     .build(broker.subscriber("billing")?)?;
+//! let report = daemon.run_until_idle().await; // a service: run_until_signal()
+//! assert_eq!(report.count(Verdict::Succeeded), 1);
+//! # Ok(())
+//! # }
 //! ```
-//!
-//! The wire format and the processing rules are those of microcosm-pubsub: see [`encode`] and
-//! [`decode`], and [`UntypedMessage`] for media types with no Rust type.
 
 pub mod backoff;
 mod body;

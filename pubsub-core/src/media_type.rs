@@ -1,8 +1,8 @@
 //! Media types: the grammar and conventions live in `pubsub-media-type`, shared with the
 //! derive macro so that compile-time and run-time checks cannot drift apart.
 //!
-//! [`MediaTypeTable`] is the one lookup by media type (exact match, then `prefix.*`) that
-//! dispatch, the producer's topic map and the registry share.
+//! `MediaTypeTable` (crate-private) is the one lookup by media type (exact match, then
+//! `prefix.*`) that dispatch, the producer's topic map and the registry share.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

@@ -24,7 +24,7 @@ use crate::opaque::OpaqueData;
 /// Serde's renames decide the names on the wire, and the derive uses them to report failed
 /// validations by wire name. `#[serde(deny_unknown_fields)]` is refused: every body also
 /// carries `mediaType` and `opaqueData`. Each derived type registers itself in the
-/// [`Registry`](crate::Registry).
+/// [`Registry`](crate::registry::Registry).
 ///
 /// `Validate` is a supertrait, and this trait has no method named `validate`, so
 /// `message.validate()` is always validator's.

@@ -68,7 +68,7 @@ impl DynMessage {
     }
 
     /// The message as `T`, when it is one (typed schemas hold their type, untyped ones an
-    /// [`UntypedMessage`](crate::UntypedMessage)).
+    /// [`UntypedMessage`]).
     pub fn downcast<T: 'static>(self) -> Result<T, DynMessage> {
         let DynMessage { value, to_json } = self;
         match value.downcast::<T>() {
@@ -94,12 +94,12 @@ impl fmt::Debug for DynMessage {
     }
 }
 
-/// Whether a schema decodes into a Rust type or into an [`UntypedMessage`](crate::UntypedMessage).
+/// Whether a schema decodes into a Rust type or into an [`UntypedMessage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaKind {
     /// A `#[derive(PubSubMessage)]` type.
     Typed,
-    /// An [`UntypedMessage`](crate::UntypedMessage), conventional fields checked.
+    /// An [`UntypedMessage`], conventional fields checked.
     Untyped,
 }
 

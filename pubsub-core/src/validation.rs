@@ -53,7 +53,7 @@ impl ValidationReport {
     }
 
     /// Flattens validator's errors, renaming top-level fields with `wire_name` and nested ones
-    /// by the keys of `content`, the message as JSON (see the [module](self) for the rule).
+    /// by the keys of `content`, the message as JSON (the rule is documented in `validation.rs`).
     ///
     /// ```
     /// use pubsub_core::codec::ValidationReport;
