@@ -462,3 +462,72 @@ async fn a_handler_past_the_drain_timeout_is_abandoned_and_its_message_comes_bac
     assert_eq!(s.seen.calls(1), 2);
     assert_eq!(s.broker.queue_stats("jobs").total, 0);
 }
+
+/// A subscriber whose receives that bring messages take a while to return them (as a poller
+/// preempted between the queue's answer and handing the messages out), while empty ones
+/// return at once.
+struct SlowToBring<S>(S);
+
+impl<S: pubsub_core::transport::Subscriber> pubsub_core::transport::Subscriber for SlowToBring<S> {
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> pubsub_core::transport::BoxFuture<
+        '_,
+        Result<Vec<pubsub_core::transport::ReceivedMessage>, TransportError>,
+    > {
+        Box::pin(async move {
+            let received = self.0.receive(max, wait).await?;
+            if !received.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(received)
+        })
+    }
+
+    fn ack_batch(
+        &self,
+        receipts: Vec<String>,
+    ) -> pubsub_core::transport::BoxFuture<
+        '_,
+        Result<Vec<Result<(), pubsub_core::transport::EntryError>>, TransportError>,
+    > {
+        self.0.ack_batch(receipts)
+    }
+
+    fn change_visibility_batch(
+        &self,
+        changes: Vec<pubsub_core::transport::VisibilityChange>,
+    ) -> pubsub_core::transport::BoxFuture<
+        '_,
+        Result<Vec<Result<(), pubsub_core::transport::EntryError>>, TransportError>,
+    > {
+        self.0.change_visibility_batch(changes)
+    }
+
+    fn visibility_timeout(&self) -> Duration {
+        self.0.visibility_timeout()
+    }
+}
+
+/// Found by the pipeline bench under load: one poller's empty receives took the queue for idle
+/// while another's receive was still bringing ten messages, which were then released instead
+/// of handled.
+#[tokio::test(start_paused = true)]
+async fn a_batch_still_arriving_when_another_poller_finds_the_queue_idle_is_handled() {
+    let s = setup(QueueOptions::default());
+    s.publish(0..10).await;
+    let daemon = s
+        .daemon::<succeeds>()
+        .concurrency(20)
+        .pollers(2)
+        .wait_time(Duration::ZERO)
+        .build(SlowToBring(s.broker.subscriber("jobs").unwrap()))
+        .unwrap();
+    let report = daemon.run_until_idle().await;
+    assert_eq!(report.released, 0, "{report:?}");
+    assert_eq!(report.count(Verdict::Succeeded), 10, "{report}");
+    assert_eq!(s.seen.total(), 10);
+    assert!(s.broker.messages("jobs").is_empty());
+}

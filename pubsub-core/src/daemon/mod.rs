@@ -23,7 +23,7 @@ mod settle;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Semaphore};
@@ -75,6 +75,9 @@ struct Shared<S> {
     config: DaemonConfig,
     permits: Arc<Semaphore>,
     stop_receiving: CancellationToken,
+    /// The stop came from a run that found the queue idle, not from its shutdown: messages a
+    /// receive brings after it are handled, since the queue was not idle after all.
+    stopped_idle: AtomicBool,
     handlers: TaskTracker,
     settle: mpsc::UnboundedSender<Settle>,
     /// Settles sent and not yet done with (for idle detection).
@@ -121,6 +124,7 @@ impl<S: Subscriber> Daemon<S> {
             permits: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
             config: self.config,
             stop_receiving: CancellationToken::new(),
+            stopped_idle: AtomicBool::new(false),
             handlers: TaskTracker::new(),
             settle,
             unsettled: AtomicUsize::new(0),

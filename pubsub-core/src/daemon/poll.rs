@@ -1,6 +1,7 @@
 //! The pollers: receive as many messages as there are free permits, hand each to a handler
 //! task, and release at once what arrives after the stop began.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             // visible that the first did not see; the second started after it.
             idle_streak = if shared.stop_when_idle && shared.is_idle() { idle_streak + 1 } else { 0 };
             if idle_streak >= 2 {
+                shared.stopped_idle.store(true, Ordering::SeqCst);
                 shared.stop_receiving.cancel();
             }
             continue;
@@ -98,9 +100,11 @@ impl<S: Subscriber> Shared<S> {
         permits
     }
 
-    /// Hands `message` to a handler task, or back to the queue if the stop has begun.
+    /// Hands `message` to a handler task, or back to the queue if a shutdown has begun. After
+    /// a stop for idleness it is handled: another poller took the queue for idle while this
+    /// one's receive was bringing it (pollers are awaited before the drain, so it is drained).
     fn start(self: &Arc<Self>, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
-        if self.stop_receiving.is_cancelled() {
+        if self.stop_receiving.is_cancelled() && !self.stopped_idle.load(Ordering::SeqCst) {
             self.report.lock().expect("report lock").released += 1;
             self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
             return;
