@@ -2,6 +2,7 @@
 //! results table. Every fault is the message's own; nothing here fails a batch.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -166,6 +167,21 @@ pub struct Dispatcher {
     pub(crate) collaborators: Collaborators,
     pub(crate) backoff: BackoffPolicy,
     pub(crate) max_attempts: Option<u32>,
+    /// How long a handler may run before it is cancelled: its own limit, else this default.
+    pub(crate) timeouts: HandlerTimeouts,
+}
+
+/// Handler time limits: a default, and per handler (by name) limits that override it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HandlerTimeouts {
+    pub(crate) default: Option<Duration>,
+    pub(crate) by_handler: HashMap<&'static str, Duration>,
+}
+
+impl HandlerTimeouts {
+    fn of(&self, handler: &Handler) -> Option<Duration> {
+        self.by_handler.get(handler.name()).copied().or(self.default)
+    }
 }
 
 impl Dispatcher {
@@ -238,7 +254,24 @@ impl Dispatcher {
             }
         };
         drop(envelope);
-        let skip_reason = match CatchUnwind(future).await {
+        let run = CatchUnwind(future);
+        let finished = match self.timeouts.of(handler) {
+            None => run.await,
+            // Dropping the future cancels the handler at the await it is waiting on.
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(finished) => finished,
+                Err(_) => {
+                    handled.outcome = self.failed(
+                        message,
+                        format!(
+                            "handler timed out after {limit:?}: it was cancelled at its next await, and what it published was not sent"
+                        ),
+                    );
+                    return handled;
+                }
+            },
+        };
+        let skip_reason = match finished {
             Err(panic) => {
                 handled.outcome = self.failed(message, format!("handler panicked: {}", panic_text(&*panic)));
                 return handled;

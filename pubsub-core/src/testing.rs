@@ -33,9 +33,10 @@
 //! ```
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandlerTable};
+use crate::dispatch::{Dispatcher, HandlerTable, HandlerTimeouts};
 use crate::envelope::{decode, Decoded};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::opaque::OpaqueData;
@@ -55,6 +56,7 @@ pub const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:test";
 #[derive(Debug, Clone)]
 pub struct HandlerTest {
     handler: Option<Handler>,
+    timeout: Option<Duration>,
     collaborators: Collaborators,
     opaque_data: OpaqueData,
     receive_count: u32,
@@ -74,6 +76,7 @@ impl HandlerTest {
     pub fn new() -> HandlerTest {
         HandlerTest {
             handler: None,
+            timeout: None,
             collaborators: Collaborators::new(),
             opaque_data: OpaqueData::new(),
             receive_count: 1,
@@ -86,6 +89,12 @@ impl HandlerTest {
     /// else is linked.
     pub fn handler<H: HandlerFn>(mut self) -> HandlerTest {
         self.handler = Some(H::HANDLER);
+        self
+    }
+
+    /// Cancels the handler after `limit`, as a daemon with that handler timeout does.
+    pub fn timeout(mut self, limit: Duration) -> HandlerTest {
+        self.timeout = Some(limit);
         self
     }
 
@@ -157,6 +166,7 @@ impl HandlerTest {
             collaborators: self.collaborators.clone(),
             backoff: self.backoff,
             max_attempts: None,
+            timeouts: HandlerTimeouts { default: self.timeout, by_handler: Default::default() },
         };
         let received = ReceivedMessage {
             message_id: self.message_id.clone(),

@@ -531,3 +531,86 @@ async fn a_batch_still_arriving_when_another_poller_finds_the_queue_idle_is_hand
     assert_eq!(s.seen.total(), 10);
     assert!(s.broker.messages("jobs").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_past_its_timeout_is_failed_its_publishes_dropped_and_its_batch_mates_unaffected() {
+    #[handler]
+    async fn hangs_on_job_1(
+        job: Job,
+        context: &MessageContext,
+        seen: &Arc<Seen>,
+    ) -> Result<(), HandlerError> {
+        let _running = seen.enter(job.id);
+        context.publish(&JobDone { id: job.id })?;
+        if job.id == 1 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok(())
+    }
+
+    let s = setup(QueueOptions::default());
+    let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
+    s.broker
+        .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
+        .unwrap();
+    s.publish(1..=5).await;
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen_reasons = reasons.clone();
+    let started = tokio::time::Instant::now();
+    let report = s
+        .drain(
+            s.daemon::<hangs_on_job_1>()
+                .handler_timeout_for::<hangs_on_job_1>(Duration::from_secs(2))
+                .max_attempts(1)
+                .on_outcome(move |m| {
+                    seen_reasons.lock().unwrap().push((m.outcome.verdict, m.outcome.reason.clone()))
+                }),
+        )
+        .await;
+    // Job 1 timed out (FAILED), came back, and was SKIPPED past max_attempts; the others succeeded.
+    assert_eq!(report.count(Verdict::Succeeded), 4, "{report}");
+    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+    assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
+    let reasons = reasons.lock().unwrap();
+    let failed = reasons.iter().find(|(verdict, _)| *verdict == Verdict::Failed).unwrap();
+    assert!(failed.1.as_deref().unwrap().contains("handler timed out after 2s"), "{failed:?}");
+    // Only the four that succeeded published: the timed-out handler's message was dropped.
+    let done: Vec<i64> = s
+        .broker
+        .messages("done")
+        .iter()
+        .map(|body| pubsub_core::decode::<JobDone>(body).unwrap().message.id)
+        .collect();
+    assert_eq!(done.len(), 4, "{done:?}");
+    assert!(!done.contains(&1), "{done:?}");
+    // Neither the run nor its shutdown waited for the hour-long handler (nor the 30 s drain).
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_daemon_wide_timeout_applies_and_the_test_kit_runs_the_same_limit() {
+    #[handler]
+    async fn sleeps_a_minute(job: Job) {
+        let _ = job.id;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+
+    let run = pubsub_core::testing::HandlerTest::new()
+        .handler::<sleeps_a_minute>()
+        .timeout(Duration::from_secs(1))
+        .run(&Job { id: 7 })
+        .await;
+    assert_eq!(run.verdict(), Verdict::Failed);
+    assert!(run.outcome.reason.as_deref().unwrap().contains("timed out after 1s"));
+
+    let s = setup(QueueOptions::default());
+    s.publish([1]).await;
+    let report =
+        s.drain(s.daemon::<sleeps_a_minute>().handler_timeout(Duration::from_secs(1)).max_attempts(1)).await;
+    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+    assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
+    // Without a limit, the minute-long handler succeeds.
+    s.publish([2]).await;
+    let report = s.drain(s.daemon::<sleeps_a_minute>()).await;
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+}

@@ -1,12 +1,13 @@
 //! How a daemon is configured and built.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Daemon;
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable};
+use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::producer::Producer;
 use crate::transport::{Subscriber, MAX_BATCH};
@@ -32,6 +33,9 @@ pub struct DaemonConfig {
     /// queue's redrive policy decides). See [`DaemonBuilder::max_attempts`] for which wins
     /// when both are set.
     pub max_attempts: Option<u32>,
+    /// How long a handler may run before it is cancelled and its message FAILED (default: no
+    /// limit); see [`DaemonBuilder::handler_timeout`].
+    pub handler_timeout: Option<Duration>,
     /// How long shutdown waits for handlers under way (default 30 s).
     pub drain_timeout: Duration,
     /// How long the heartbeat keeps one message invisible at most (default 1 h); past that
@@ -50,6 +54,7 @@ impl Default for DaemonConfig {
             settle_delay: Duration::from_millis(50),
             backoff: BackoffPolicy::default(),
             max_attempts: None,
+            handler_timeout: None,
             drain_timeout: Duration::from_secs(30),
             heartbeat_max: Duration::from_secs(60 * 60),
             flush_timeout: Duration::from_secs(10),
@@ -103,6 +108,7 @@ pub struct DaemonBuilder {
     collaborators: Collaborators,
     producer: Option<Producer>,
     on_outcome: Option<OutcomeHook>,
+    handler_timeouts: HashMap<&'static str, Duration>,
     config: DaemonConfig,
 }
 
@@ -133,6 +139,7 @@ impl DaemonBuilder {
             collaborators: Collaborators::new(),
             producer: None,
             on_outcome: None,
+            handler_timeouts: HashMap::new(),
             config: DaemonConfig::default(),
         }
     }
@@ -231,6 +238,23 @@ impl DaemonBuilder {
         self
     }
 
+    /// How long any handler may run (default: no limit). Past it the handler is cancelled at
+    /// the await it is waiting on (its future is dropped, so its locals, guards and
+    /// connections are dropped there; code after that await does not run), its message is
+    /// FAILED with a reason that says so and retried by the backoff policy, and what it
+    /// published is not sent. A handler that must not stop halfway between two effects should
+    /// make them idempotent or keep them within one await.
+    pub fn handler_timeout(mut self, limit: Duration) -> DaemonBuilder {
+        self.config.handler_timeout = Some(limit);
+        self
+    }
+
+    /// The time limit of the `#[handler]` `H` alone, over [`handler_timeout`](DaemonBuilder::handler_timeout).
+    pub fn handler_timeout_for<H: HandlerFn>(mut self, limit: Duration) -> DaemonBuilder {
+        self.handler_timeouts.insert(H::HANDLER.name(), limit);
+        self
+    }
+
     /// How long a delete or visibility change waits for others to fill its batch.
     pub fn settle_delay(mut self, settle_delay: Duration) -> DaemonBuilder {
         self.config.settle_delay = settle_delay;
@@ -293,6 +317,10 @@ impl DaemonBuilder {
             collaborators: self.collaborators,
             backoff: self.config.backoff,
             max_attempts: self.config.max_attempts,
+            timeouts: HandlerTimeouts {
+                default: self.config.handler_timeout,
+                by_handler: self.handler_timeouts,
+            },
         };
         Ok(Daemon {
             name: self.name,
