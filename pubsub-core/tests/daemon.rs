@@ -120,6 +120,18 @@ impl Setup {
         daemon.build(self.broker.subscriber("jobs").unwrap()).unwrap().run_until_idle().await
     }
 
+    /// Subscribes the `done` queue to the `JobDone` messages handlers publish (raw delivery).
+    fn collect_done(&self) {
+        let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
+        self.broker
+            .subscribe(
+                &self.topic,
+                "done",
+                SubscriptionOptions { raw_delivery: true, filter: Some(only_done) },
+            )
+            .unwrap();
+    }
+
     async fn publish(&self, ids: impl IntoIterator<Item = i64>) {
         let jobs: Vec<Job> = ids.into_iter().map(|id| Job { id }).collect();
         self.producer.produce_batch(&jobs).await.unwrap();
@@ -372,10 +384,7 @@ async fn published_messages_leave_only_after_success_and_a_failed_send_nacks() {
     }
 
     let s = setup(QueueOptions::default());
-    let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
-    s.broker
-        .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
-        .unwrap();
+    s.collect_done();
     s.publish([1]).await;
     s.broker.fail_next_request(Operation::PublishBatch, TransportError::Unavailable("SNS is down".into()));
     let report = s.drain(s.daemon::<reports_done>()).await;
@@ -549,10 +558,7 @@ async fn a_handler_past_its_timeout_is_failed_its_publishes_dropped_and_its_batc
     }
 
     let s = setup(QueueOptions::default());
-    let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
-    s.broker
-        .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
-        .unwrap();
+    s.collect_done();
     s.publish(1..=5).await;
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen_reasons = reasons.clone();
