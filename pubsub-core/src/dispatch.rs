@@ -127,10 +127,10 @@ impl HandlerTable {
         let mut handlers: Vec<&Handler> = self.handlers().collect();
         handlers.sort_by_key(|h| h.name());
         for handler in handlers {
-            if let Some(need) = handler.needs().iter().find(|need| !collaborators.satisfies(need)) {
+            if let Some(type_name) = handler.missing_collaborator(collaborators) {
                 return Err(HandlerSetError::MissingCollaborator {
                     handler: handler.name().to_owned(),
-                    type_name: need.type_name().to_owned(),
+                    type_name: type_name.to_owned(),
                 });
             }
         }

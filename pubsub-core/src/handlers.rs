@@ -291,8 +291,9 @@ impl Handler {
         self.needs.iter().filter(|need| !need.is_context).map(Need::type_name)
     }
 
-    pub(crate) fn needs(&self) -> &'static [Need] {
-        self.needs
+    /// The type name of the first collaborator it takes that `collaborators` lacks.
+    pub(crate) fn missing_collaborator(&self, collaborators: &Collaborators) -> Option<&'static str> {
+        self.needs.iter().find(|need| !collaborators.satisfies(need)).map(Need::type_name)
     }
 
     pub(crate) fn start(

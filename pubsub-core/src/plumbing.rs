@@ -66,7 +66,7 @@ pub type HandlerFuture = BoxFuture<'static, Result<(), HandlerError>>;
 
 /// Starts a handler on a message: reads the message out of the envelope (an error is the
 /// message's own, FAILED) and returns the handler's future. For generated code.
-pub type HandlerCall = fn(&Envelope<'_>, SharedContext) -> Result<HandlerFuture, DecodeError>;
+pub type HandlerCall = fn(&Envelope<'_>, Arc<MessageContext>) -> Result<HandlerFuture, DecodeError>;
 
 /// A handler, as `#[handler]` registers it.
 pub const fn new_handler(
@@ -100,9 +100,6 @@ pub fn collaborator<'c, T: Send + Sync + 'static>(context: &'c MessageContext, h
         panic!("handler `{handler}` needs a `{}` collaborator", std::any::type_name::<T>())
     })
 }
-
-/// Shares the handler call with the `Arc` the daemon holds.
-pub type SharedContext = Arc<MessageContext>;
 
 /// The handler's result in the one form the dispatcher reads; `R` is the handler's declared
 /// return type, so a wrong one is reported there.

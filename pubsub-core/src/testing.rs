@@ -151,11 +151,10 @@ impl HandlerTest {
     }
 
     async fn run_handler(&self, handler: Handler, body: &str) -> TestRun {
-        if let Some(missing) = handler.needs().iter().find(|need| !self.collaborators.satisfies(need)) {
+        if let Some(type_name) = handler.missing_collaborator(&self.collaborators) {
             panic!(
-                "handler `{}` takes a `&{}`, but the test has no such collaborator; add it with HandlerTest::collaborator",
+                "handler `{}` takes a `&{type_name}`, but the test has no such collaborator; add it with HandlerTest::collaborator",
                 handler.name(),
-                missing.type_name()
             );
         }
         let recorder = Arc::new(Recorder::default());
