@@ -93,6 +93,7 @@ pub mod handlers;
 pub mod logging;
 pub mod media_type;
 pub mod memory;
+pub mod middleware;
 mod message;
 mod opaque;
 pub mod outcome;

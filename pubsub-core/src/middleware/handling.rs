@@ -1,0 +1,1 @@
+//! Handler layers: what a layer around a handler sees and answers.

@@ -1,0 +1,1 @@
+//! Publish layers: what a layer around publishing sees and answers.
