@@ -10,15 +10,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tower::{Service, ServiceExt};
+
 use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
 use crate::handlers::{Collaborators, Handler, HandlerError, MessageContext};
 use crate::media_type::MediaTypeTable;
+use crate::middleware::{outcome_of_layer_error, BoxError, HandlerLayers, HandlerRequest, HandlerService};
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
-use crate::plumbing::HandlerFuture;
 use crate::producer::Producer;
-use crate::transport::{MessageId, ReceivedMessage};
+use crate::transport::{BoxFuture, MessageId, ReceivedMessage};
 use crate::{MediaType, MediaTypePattern};
 
 /// The most bytes of a body the DEBUG line of a FAILED or IGNORED message shows.
@@ -163,12 +165,12 @@ pub struct HandledMessage {
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     pub(crate) handlers: Arc<HandlerTable>,
-    pub(crate) producer: Option<Producer>,
-    pub(crate) collaborators: Collaborators,
-    pub(crate) backoff: BackoffPolicy,
-    pub(crate) max_attempts: Option<u32>,
-    /// How long a handler may run before it is cancelled: its own limit, else this default.
-    pub(crate) timeouts: HandlerTimeouts,
+    producer: Option<Producer>,
+    collaborators: Collaborators,
+    max_attempts: Option<u32>,
+    core: HandlerCore,
+    /// The handlers with their layers; `None` without layers, to call them directly.
+    layered: Option<HandlerService>,
 }
 
 /// Handler time limits: a default, and per handler (by name) limits that override it.
@@ -184,7 +186,28 @@ impl HandlerTimeouts {
     }
 }
 
+/// How a dispatcher handles the messages it has a handler for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Handling {
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) backoff: BackoffPolicy,
+    pub(crate) timeouts: HandlerTimeouts,
+    pub(crate) layers: HandlerLayers,
+}
+
 impl Dispatcher {
+    /// A dispatcher of `handlers`, with what they take and how they are run.
+    pub(crate) fn new(
+        handlers: Arc<HandlerTable>,
+        producer: Option<Producer>,
+        collaborators: Collaborators,
+        handling: Handling,
+    ) -> Dispatcher {
+        let core = HandlerCore { timeouts: Arc::new(handling.timeouts), backoff: handling.backoff };
+        let layered = handling.layers.build(handlers.handlers(), core.clone());
+        Dispatcher { handlers, producer, collaborators, max_attempts: handling.max_attempts, core, layered }
+    }
+
     /// Handles `message` and logs one line about it.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
@@ -238,6 +261,13 @@ impl Dispatcher {
             );
             return handled;
         }
+        let decoded = match handler.decode(&envelope) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                handled.outcome = self.failed(message, error.to_string());
+                return handled;
+            }
+        };
         let context = Arc::new(MessageContext::new(
             message.message_id.clone(),
             message.receive_count,
@@ -246,48 +276,26 @@ impl Dispatcher {
             self.producer.as_ref().map(|p| p.topics().clone()),
             self.collaborators.clone(),
         ));
-        let future = match handler.start(&envelope, context.clone()) {
-            Ok(future) => future,
-            Err(error) => {
-                handled.outcome = self.failed(message, error.to_string());
-                return handled;
-            }
-        };
         drop(envelope);
-        let run = CatchUnwind(future);
-        let finished = match self.timeouts.of(handler) {
-            None => run.await,
-            // Dropping the future cancels the handler at the await it is waiting on.
-            Some(limit) => match tokio::time::timeout(limit, run).await {
-                Ok(finished) => finished,
-                Err(_) => {
-                    handled.outcome = self.failed(
-                        message,
-                        format!(
-                            "handler timed out after {limit:?}: it was cancelled at its next await, and what it published was not sent"
-                        ),
-                    );
-                    return handled;
+        let request = HandlerRequest::new(*handler, decoded, context.clone());
+        handled.outcome = match &self.layered {
+            None => self.core.run(request).await,
+            Some(layered) => {
+                // A layer that panics, in `poll_ready`, `call` or its future, fails the message
+                // as a handler that panics does.
+                match CatchUnwind(Box::pin(layered.clone().oneshot(request))).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(error)) => {
+                        outcome_of_layer_error(&error, self.core.backoff.delay(message.receive_count))
+                    }
+                    Err(panic) => self.failed(message, format!("a layer panicked: {}", panic_text(&*panic))),
                 }
-            },
-        };
-        let skip_reason = match finished {
-            Err(panic) => {
-                handled.outcome = self.failed(message, format!("handler panicked: {}", panic_text(&*panic)));
-                return handled;
-            }
-            Ok(Ok(())) => None,
-            Ok(Err(HandlerError::Skip(reason))) => Some(reason),
-            Ok(Err(HandlerError::Retry { after, reason })) => {
-                handled.outcome = Outcome::retried(after, reason);
-                return handled;
-            }
-            Ok(Err(HandlerError::Failed(error))) => {
-                handled.outcome = self.failed(message, error.to_string());
-                return handled;
             }
         };
-        // The handler is done with its context; what it queued may now leave.
+        if !matches!(handled.outcome.verdict, Verdict::Succeeded | Verdict::Skipped) {
+            return handled;
+        }
+        // The handler and its layers are done with the context; what it queued may now leave.
         let outbox = context.take_outbox();
         if !outbox.is_empty() {
             let count = outbox.len();
@@ -302,19 +310,65 @@ impl Dispatcher {
                         message,
                         format!("the handler succeeded, but publishing its {count} messages failed: {error}"),
                     );
-                    return handled;
                 }
             }
         }
-        handled.outcome = match skip_reason {
-            Some(reason) => Outcome::deleted(Verdict::Skipped, reason),
-            None => Outcome::succeeded(),
-        };
         handled
     }
 
     fn failed(&self, message: &ReceivedMessage, reason: String) -> Outcome {
-        Outcome::failed(self.backoff.delay(message.receive_count), reason)
+        Outcome::failed(self.core.backoff.delay(message.receive_count), reason)
+    }
+}
+
+/// Calls a handler: the innermost service of every layer stack, and what the dispatcher calls
+/// when there are no layers. Its time limit applies to the handler alone, inside the layers.
+#[derive(Debug, Clone)]
+pub(crate) struct HandlerCore {
+    timeouts: Arc<HandlerTimeouts>,
+    backoff: BackoffPolicy,
+}
+
+impl HandlerCore {
+    /// The handler's outcome; a panic, an error or a timeout is FAILED with its reason.
+    pub(crate) async fn run(&self, request: HandlerRequest) -> Outcome {
+        let (handler, message, context) = request.into_parts();
+        let failed = |reason: String| Outcome::failed(self.backoff.delay(context.receive_count()), reason);
+        let run = CatchUnwind(handler.call(message, context.clone()));
+        let finished = match self.timeouts.of(&handler) {
+            None => run.await,
+            // Dropping the future cancels the handler at the await it is waiting on.
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(finished) => finished,
+                Err(_) => {
+                    return failed(format!(
+                        "handler timed out after {limit:?}: it was cancelled at its next await, and what it published was not sent"
+                    ))
+                }
+            },
+        };
+        match finished {
+            Err(panic) => failed(format!("handler panicked: {}", panic_text(&*panic))),
+            Ok(Ok(())) => Outcome::succeeded(),
+            Ok(Err(HandlerError::Skip(reason))) => Outcome::deleted(Verdict::Skipped, reason),
+            Ok(Err(HandlerError::Retry { after, reason })) => Outcome::retried(after, reason),
+            Ok(Err(HandlerError::Failed(error))) => failed(error.to_string()),
+        }
+    }
+}
+
+impl Service<HandlerRequest> for HandlerCore {
+    type Response = Outcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Outcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: HandlerRequest) -> Self::Future {
+        let core = self.clone();
+        Box::pin(async move { Ok(core.run(request).await) })
     }
 }
 
@@ -356,17 +410,17 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     }
 }
 
-/// Resolves to `Err(payload)` when polling the handler panics, so a panic is the message's
-/// FAILED and never takes down the daemon.
-struct CatchUnwind(HandlerFuture);
+/// Resolves to `Err(payload)` when polling the future panics, so that a panicking handler or
+/// layer is the message's FAILED and never takes down the daemon.
+struct CatchUnwind<F>(F);
 
-impl Future for CatchUnwind {
-    type Output = Result<Result<(), HandlerError>, Box<dyn Any + Send>>;
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.0).poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Err(panic) => Poll::Ready(Err(panic)),
         }
     }

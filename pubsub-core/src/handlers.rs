@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::envelope::Envelope;
 use crate::error::DecodeError;
-use crate::plumbing::{HandlerCall, HandlerFuture, Need};
+use crate::plumbing::{DecodedMessage, HandlerCall, HandlerDecode, HandlerFuture, Need};
 
 pub use crate::dispatch::{HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
@@ -261,6 +261,7 @@ pub struct Handler {
     name: &'static str,
     media_type: &'static str,
     needs: &'static [Need],
+    decode: HandlerDecode,
     call: HandlerCall,
 }
 
@@ -271,9 +272,10 @@ impl Handler {
         name: &'static str,
         media_type: &'static str,
         needs: &'static [Need],
+        decode: HandlerDecode,
         call: HandlerCall,
     ) -> Handler {
-        Handler { name, media_type, needs, call }
+        Handler { name, media_type, needs, decode, call }
     }
 
     /// The function's path, e.g. `my_service::handlers::on_order`.
@@ -296,12 +298,14 @@ impl Handler {
         self.needs.iter().find(|need| !collaborators.satisfies(need)).map(Need::type_name)
     }
 
-    pub(crate) fn start(
-        &self,
-        envelope: &Envelope<'_>,
-        context: Arc<MessageContext>,
-    ) -> Result<HandlerFuture, DecodeError> {
-        (self.call)(envelope, context)
+    /// Reads the handler's message out of `envelope`.
+    pub(crate) fn decode(&self, envelope: &Envelope<'_>) -> Result<DecodedMessage, DecodeError> {
+        (self.decode)(envelope)
+    }
+
+    /// Starts the handler on a message its [`decode`](Handler::decode) read.
+    pub(crate) fn call(&self, message: DecodedMessage, context: Arc<MessageContext>) -> HandlerFuture {
+        (self.call)(message, context)
     }
 
     /// Whether `name` selects this handler: its full path, or its last segment.

@@ -36,9 +36,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandlerTable, HandlerTimeouts};
+use crate::dispatch::{Dispatcher, HandlerTable, HandlerTimeouts, Handling};
 use crate::envelope::{decode, Decoded};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
+use crate::middleware::{HandlerLayer, HandlerLayers};
 use crate::opaque::OpaqueData;
 use crate::outcome::{Outcome, Verdict};
 use crate::producer::{Producer, TopicMap};
@@ -57,6 +58,7 @@ pub const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:test";
 pub struct HandlerTest {
     handler: Option<Handler>,
     timeout: Option<Duration>,
+    layers: HandlerLayers,
     collaborators: Collaborators,
     opaque_data: OpaqueData,
     receive_count: u32,
@@ -77,6 +79,7 @@ impl HandlerTest {
         HandlerTest {
             handler: None,
             timeout: None,
+            layers: HandlerLayers::new(),
             collaborators: Collaborators::new(),
             opaque_data: OpaqueData::new(),
             receive_count: 1,
@@ -95,6 +98,20 @@ impl HandlerTest {
     /// Cancels the handler after `limit`, as a daemon with that handler timeout does.
     pub fn timeout(mut self, limit: Duration) -> HandlerTest {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// Runs the handler through `layers`, as a daemon built with
+    /// [`DaemonBuilder::layers`](crate::daemon::DaemonBuilder::layers) does: those around every
+    /// handler, then those for this handler.
+    pub fn layers(mut self, layers: HandlerLayers) -> HandlerTest {
+        self.layers = self.layers.extend(layers);
+        self
+    }
+
+    /// Adds a layer around the handler.
+    pub fn layer(mut self, layer: impl HandlerLayer) -> HandlerTest {
+        self.layers = self.layers.layer(layer);
         self
     }
 
@@ -159,14 +176,18 @@ impl HandlerTest {
         }
         let recorder = Arc::new(Recorder::default());
         let producer = Producer::from_shared(recorder.clone(), TopicMap::new().default_topic(TEST_TOPIC));
-        let dispatcher = Dispatcher {
-            handlers: Arc::new(HandlerTable::new([handler]).unwrap_or_else(|e| panic!("{e}"))),
-            producer: Some(producer),
-            collaborators: self.collaborators.clone(),
+        let handling = Handling {
             backoff: self.backoff,
-            max_attempts: None,
             timeouts: HandlerTimeouts { default: self.timeout, by_handler: Default::default() },
+            layers: self.layers.clone(),
+            ..Handling::default()
         };
+        let dispatcher = Dispatcher::new(
+            Arc::new(HandlerTable::new([handler]).unwrap_or_else(|e| panic!("{e}"))),
+            Some(producer),
+            self.collaborators.clone(),
+            handling,
+        );
         let received = ReceivedMessage {
             message_id: self.message_id.clone(),
             receipt_handle: "test-receipt".to_owned(),

@@ -251,21 +251,28 @@ fn generate(function: &ItemFn, args: &Args, plan: &Plan) -> TokenStream {
             const #full_name: &str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
             #media_type_check
 
-            fn call(
+            fn decode(
                 #envelope: &#krate::__private::Envelope<'_>,
+            ) -> ::core::result::Result<#krate::__private::DecodedMessage, #krate::codec::DecodeError> {
+                let #decoded: #message = #decode;
+                ::core::result::Result::Ok(#krate::__private::Box::new(#decoded))
+            }
+
+            fn call(
+                #decoded: #krate::__private::DecodedMessage,
                 #context: #krate::__private::Arc<#krate::MessageContext>,
-            ) -> ::core::result::Result<#krate::__private::HandlerFuture, #krate::codec::DecodeError> {
-                let #decoded = #decode;
-                ::core::result::Result::Ok(#krate::__private::Box::pin(async move {
+            ) -> #krate::__private::HandlerFuture {
+                let #decoded = #krate::__private::decoded::<#message>(#decoded, #full_name);
+                #krate::__private::Box::pin(async move {
                     #(#lets)*
                     let #result = #name(#(#call_args),*).await;
                     #into_result
-                }))
+                })
             }
 
             impl #krate::handlers::HandlerFn for #name {
                 const HANDLER: #krate::handlers::Handler =
-                    #krate::__private::new_handler(#full_name, #media_type, &[#(#needs),*], call);
+                    #krate::__private::new_handler(#full_name, #media_type, &[#(#needs),*], decode, call);
             }
 
             #krate::__private::inventory::submit! {

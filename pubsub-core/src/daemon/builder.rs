@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::Daemon;
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts};
+use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts, Handling};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
+use crate::middleware::{HandlerLayer, HandlerLayers};
 use crate::producer::Producer;
 use crate::transport::{Subscriber, MAX_BATCH};
 
@@ -109,6 +110,7 @@ pub struct DaemonBuilder {
     producer: Option<Producer>,
     on_outcome: Option<OutcomeHook>,
     handler_timeouts: HashMap<&'static str, Duration>,
+    layers: HandlerLayers,
     config: DaemonConfig,
 }
 
@@ -121,6 +123,7 @@ impl fmt::Debug for DaemonBuilder {
             .field("name", &self.name)
             .field("selection", &self.selection)
             .field("explicit", &self.explicit)
+            .field("layers", &self.layers)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -140,6 +143,7 @@ impl DaemonBuilder {
             producer: None,
             on_outcome: None,
             handler_timeouts: HashMap::new(),
+            layers: HandlerLayers::new(),
             config: DaemonConfig::default(),
         }
     }
@@ -255,6 +259,29 @@ impl DaemonBuilder {
         self
     }
 
+    /// Adds a [`tower::Layer`] around every handler: tower's timeout, concurrency limit, rate
+    /// limit and load shedding, or a layer of your own (see [`middleware`](crate::middleware)).
+    /// Layers run in the order they are added, the first outermost; an error a layer returns
+    /// is FAILED and retried, a [`FinalRefusal`](crate::middleware::FinalRefusal) SKIPPED.
+    pub fn layer(mut self, layer: impl HandlerLayer) -> DaemonBuilder {
+        self.layers = self.layers.layer(layer);
+        self
+    }
+
+    /// Adds a layer around the `#[handler]` `H` alone, inside the layers around every handler:
+    /// `.layer_for::<charge>(ConcurrencyLimitLayer::new(2))`.
+    pub fn layer_for<H: HandlerFn>(mut self, layer: impl HandlerLayer) -> DaemonBuilder {
+        self.layers = self.layers.layer_for::<H>(layer);
+        self
+    }
+
+    /// Adds a set of layers (the set a test runs its handler through with
+    /// [`HandlerTest::layers`](crate::testing::HandlerTest::layers)) after those added so far.
+    pub fn layers(mut self, layers: HandlerLayers) -> DaemonBuilder {
+        self.layers = self.layers.extend(layers);
+        self
+    }
+
     /// How long a delete or visibility change waits for others to fill its batch.
     pub fn settle_delay(mut self, settle_delay: Duration) -> DaemonBuilder {
         self.config.settle_delay = settle_delay;
@@ -311,17 +338,16 @@ impl DaemonBuilder {
     /// As [`build`](DaemonBuilder::build), over a shared subscriber.
     pub fn build_shared<S: Subscriber>(self, subscriber: Arc<S>) -> Result<Daemon<S>, HandlerSetError> {
         let handlers = Arc::new(self.handler_table()?);
-        let dispatcher = Dispatcher {
-            handlers,
-            producer: self.producer,
-            collaborators: self.collaborators,
-            backoff: self.config.backoff,
+        let handling = Handling {
             max_attempts: self.config.max_attempts,
+            backoff: self.config.backoff,
             timeouts: HandlerTimeouts {
                 default: self.config.handler_timeout,
                 by_handler: self.handler_timeouts,
             },
+            layers: self.layers,
         };
+        let dispatcher = Dispatcher::new(handlers, self.producer, self.collaborators, handling);
         Ok(Daemon {
             name: self.name,
             subscriber,
