@@ -16,6 +16,15 @@ struct SimpleMessage {
 #[handler]
 async fn handle_simple(_message: SimpleMessage) {}
 
+#[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.globality.pubsub.slow"]
+struct SlowMessage {}
+
+#[handler]
+async fn handle_slow(_message: SlowMessage) {
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+}
+
 fn args(line: &[&str]) -> DaemonArgs {
     DaemonArgs::try_parse_from(std::iter::once("daemon").chain(line.iter().copied())).unwrap()
 }
@@ -34,6 +43,23 @@ fn the_source_follows_the_seed_flags() {
     for flag in ["--region", "--profile", "--endpoint-url"] {
         assert!(DaemonArgs::try_parse_from(["daemon", flag, "x"]).is_err(), "{flag}");
     }
+}
+
+#[tokio::test]
+async fn the_handler_timeout_comes_from_the_command_line() {
+    assert_eq!(args(&["--handler-timeout", "2.5"]).handler_timeout, Some(std::time::Duration::from_millis(2500)));
+    assert_eq!(args(&[]).handler_timeout, None);
+    for bad in ["0", "-1", "soon", "inf"] {
+        let flag = format!("--handler-timeout={bad}");
+        let error = DaemonArgs::try_parse_from(["daemon", flag.as_str()]).unwrap_err().to_string();
+        assert!(error.contains("is not a number of seconds above 0"), "{bad}: {error}");
+    }
+    let file = std::env::temp_dir().join(format!("pubsub-cli-slow-{}.jsonl", std::process::id()));
+    std::fs::write(&file, "{\"mediaType\": \"application/vnd.globality.pubsub.slow\"}\n").unwrap();
+    let parsed = args(&["--sqs-queue-url", file.to_str().unwrap(), "--handler-timeout", "0.05"]);
+    let report = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
 }
 
 #[tokio::test]

@@ -1,14 +1,19 @@
 //! Publish -> dispatch -> ack on the embedded broker with no latency, against raw serde_json
 //! encode + decode of the same struct: the ratio says what the whole pipeline (envelope,
 //! validation, broker, daemon, batching, one log line per message) costs over bare JSON.
+//!
+//! The group `pipeline_layers` runs the same pipeline with no layer and with tower's
+//! `TimeoutLayer` around every handler: the ratio is what a layer costs per message.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
+use pubsub_core::middleware::HandlerLayers;
 use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
+use tower::timeout::TimeoutLayer;
 use validator::Validate;
 
 const MESSAGES: usize = 2_000;
@@ -37,7 +42,7 @@ fn orders() -> Vec<OrderCreated> {
         .collect()
 }
 
-async fn pipeline(orders: &[OrderCreated]) {
+async fn pipeline(orders: &[OrderCreated], layers: HandlerLayers) {
     let broker = MemoryBroker::new();
     let topic = broker.create_topic("orders");
     broker.create_queue("orders", QueueOptions::default());
@@ -47,6 +52,7 @@ async fn pipeline(orders: &[OrderCreated]) {
     let daemon = DaemonBuilder::new("bench")
         .concurrency(100)
         .wait_time(Duration::ZERO)
+        .layers(layers)
         .build(broker.subscriber("orders").unwrap())
         .unwrap();
     let report = daemon.run_until_idle().await;
@@ -65,7 +71,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(MESSAGES as u64));
     group.sample_size(20);
     group.bench_function("publish, dispatch, ack (embedded broker)", |b| {
-        b.iter(|| runtime.block_on(pipeline(black_box(&orders))))
+        b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
     });
     group.bench_function("serde_json encode + decode", |b| {
         b.iter(|| {
@@ -74,6 +80,18 @@ fn bench(c: &mut Criterion) {
                 black_box(serde_json::from_str::<OrderCreated>(&text).unwrap());
             }
         })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pipeline_layers");
+    group.throughput(Throughput::Elements(MESSAGES as u64));
+    group.sample_size(20);
+    group.bench_function("no layer", |b| {
+        b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
+    });
+    group.bench_function("tower TimeoutLayer around every handler", |b| {
+        let timeout = HandlerLayers::new().layer(TimeoutLayer::new(Duration::from_secs(30)));
+        b.iter(|| runtime.block_on(pipeline(black_box(&orders), timeout.clone())))
     });
     group.finish();
 }

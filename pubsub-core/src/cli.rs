@@ -1,5 +1,6 @@
 //! The daemon command line, as the seed's: `--sqs-queue-url` (a queue URL, a file of JSON
-//! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name.
+//! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name;
+//! and ours: `--handler NAME`, `--handler-timeout SECONDS`.
 //!
 //! [`run_embedded`] runs the embedded broker: messages from a file or from standard input (one
 //! JSON message per line) are handled until the queue is drained. A queue URL needs a
@@ -41,6 +42,18 @@ pub struct DaemonArgs {
     /// Run only these handlers (function names); all linked handlers when absent.
     #[arg(long = "handler", value_name = "NAME")]
     pub handlers: Vec<String>,
+    /// Cancel a handler still running after this many seconds (e.g. `30` or `2.5`): its message
+    /// is FAILED and retried, what it published is not sent. No limit when absent.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub handler_timeout: Option<Duration>,
+}
+
+/// A positive, finite number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err(format!("`{text}` is not a number of seconds above 0, e.g. `30` or `2.5`")),
+    }
 }
 
 /// Where a daemon reads from.
@@ -96,14 +109,17 @@ impl DaemonArgs {
         }
     }
 
-    /// A daemon builder with this command line's name, concurrency and handler selection.
+    /// A daemon builder with this command line's name, concurrency, handler selection and
+    /// handler timeout.
     pub fn builder(&self) -> DaemonBuilder {
-        let builder = DaemonBuilder::new(&self.name).concurrency(self.concurrency);
-        if self.handlers.is_empty() {
-            builder
-        } else {
-            builder.select_handlers(self.handlers.clone())
+        let mut builder = DaemonBuilder::new(&self.name).concurrency(self.concurrency);
+        if !self.handlers.is_empty() {
+            builder = builder.select_handlers(self.handlers.clone());
         }
+        if let Some(limit) = self.handler_timeout {
+            builder = builder.handler_timeout(limit);
+        }
+        builder
     }
 
     /// The logging this command line asks for: info, or debug with `--debug` (`RUST_LOG`
