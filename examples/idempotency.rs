@@ -110,7 +110,11 @@ pub struct IdempotencyLayer<S> {
 
 impl<S> Clone for IdempotencyLayer<S> {
     fn clone(&self) -> Self {
-        IdempotencyLayer { store: self.store.clone(), key: self.key.clone(), in_flight_retry: self.in_flight_retry }
+        IdempotencyLayer {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            in_flight_retry: self.in_flight_retry,
+        }
     }
 }
 
@@ -249,7 +253,11 @@ mod tests {
     use super::*;
 
     fn charge_test(store: &Arc<MemoryStore>, ledger: &Ledger) -> HandlerTest {
-        let layer = IdempotencyLayer { store: store.clone(), key: Arc::new(by_payment_id), in_flight_retry: Duration::from_secs(5) };
+        let layer = IdempotencyLayer {
+            store: store.clone(),
+            key: Arc::new(by_payment_id),
+            in_flight_retry: Duration::from_secs(5),
+        };
         HandlerTest::new().handler::<charge>().collaborator(ledger.clone()).layer(layer)
     }
 
@@ -305,7 +313,10 @@ mod tests {
         let broker = MemoryBroker::new();
         broker.create_queue("payments", QueueOptions::default());
         for payment_id in ["p-1", "p-2", "p-1", "p-1"] {
-            broker.send("payments", pubsub_core::encode(&payment(payment_id), &Default::default()).unwrap()).await.unwrap();
+            broker
+                .send("payments", pubsub_core::encode(&payment(payment_id), &Default::default()).unwrap())
+                .await
+                .unwrap();
         }
         let ledger = Ledger::default();
         let store = MemoryStore::new(Duration::from_secs(60), Duration::from_secs(60));

@@ -47,7 +47,10 @@ fn the_source_follows_the_seed_flags() {
 
 #[tokio::test]
 async fn the_handler_timeout_comes_from_the_command_line() {
-    assert_eq!(args(&["--handler-timeout", "2.5"]).handler_timeout, Some(std::time::Duration::from_millis(2500)));
+    assert_eq!(
+        args(&["--handler-timeout", "2.5"]).handler_timeout,
+        Some(std::time::Duration::from_millis(2500))
+    );
     assert_eq!(args(&[]).handler_timeout, None);
     for bad in ["0", "-1", "soon", "inf"] {
         let flag = format!("--handler-timeout={bad}");

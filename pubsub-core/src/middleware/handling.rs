@@ -143,6 +143,9 @@ pub trait HandlerLayer: Send + Sync + 'static {
     fn wrap(&self, inner: HandlerService) -> HandlerService;
 }
 
+// Not recommended in diagnostics, so that a layer that does not fit is told this trait's
+// message (with its advice) rather than only the one bound it misses.
+#[diagnostic::do_not_recommend]
 impl<L> HandlerLayer for L
 where
     L: Layer<HandlerService> + Send + Sync + 'static,
