@@ -1,7 +1,9 @@
 //! The daemon command line (`pubsub_core::cli`), as the examples use it.
 
 use clap::Parser;
-use pubsub_core::cli::{run_embedded, CliError, DaemonArgs, Source};
+use std::time::Duration;
+
+use pubsub_core::cli::{run_embedded, CliError, DaemonArgs, HandlerTimeout, Source};
 use pubsub_core::{handler, handlers::HandlerSetError, PubSubMessage, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -22,7 +24,7 @@ struct SlowMessage {}
 
 #[handler]
 async fn handle_slow(_message: SlowMessage) {
-    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
 }
 
 fn args(line: &[&str]) -> DaemonArgs {
@@ -46,23 +48,39 @@ fn the_source_follows_the_seed_flags() {
 }
 
 #[tokio::test]
-async fn the_handler_timeout_comes_from_the_command_line() {
+async fn handler_timeouts_come_from_the_command_line() {
+    let every = HandlerTimeout { handler: None, limit: Duration::from_millis(2500) };
+    let slow = HandlerTimeout { handler: Some("handle_slow".into()), limit: Duration::from_millis(50) };
+    assert_eq!(args(&["--handler-timeout", "2.5"]).handler_timeouts, std::slice::from_ref(&every));
     assert_eq!(
-        args(&["--handler-timeout", "2.5"]).handler_timeout,
-        Some(std::time::Duration::from_millis(2500))
+        args(&["--handler-timeout", "2.5", "--handler-timeout", "handle_slow=0.05"]).handler_timeouts,
+        [every, slow]
     );
-    assert_eq!(args(&[]).handler_timeout, None);
-    for bad in ["0", "-1", "soon", "inf"] {
+    assert!(args(&[]).handler_timeouts.is_empty());
+    for bad in ["0", "-1", "soon", "inf", "handle_slow=", "handle_slow=0"] {
         let flag = format!("--handler-timeout={bad}");
         let error = DaemonArgs::try_parse_from(["daemon", flag.as_str()]).unwrap_err().to_string();
         assert!(error.contains("is not a number of seconds above 0"), "{bad}: {error}");
     }
+    let error = DaemonArgs::try_parse_from(["daemon", "--handler-timeout==3"]).unwrap_err().to_string();
+    assert!(error.contains("names no handler"), "{error}");
+
     let file = std::env::temp_dir().join(format!("pubsub-cli-slow-{}.jsonl", std::process::id()));
     std::fs::write(&file, "{\"mediaType\": \"application/vnd.globality.pubsub.slow\"}\n").unwrap();
-    let parsed = args(&["--sqs-queue-url", file.to_str().unwrap(), "--handler-timeout", "0.05"]);
+    let path = file.to_str().unwrap();
+    // A limit for that handler, and a longer one for the others.
+    let parsed =
+        args(&["--sqs-queue-url", path, "--handler-timeout", "handle_slow=0.05", "--handler-timeout", "600"]);
     let report = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap();
-    std::fs::remove_file(&file).unwrap();
     assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+    // A limit for a handler that does not exist is a mistake, refused before any message.
+    let typo = args(&["--sqs-queue-url", path, "--handler-timeout", "handle_slwo=0.05"]);
+    let error = run_embedded(typo.builder(), &typo.source().unwrap()).await.unwrap_err();
+    assert!(
+        matches!(&error, CliError::Handlers(HandlerSetError::UnknownHandler(name)) if name == "handle_slwo"),
+        "{error}"
+    );
+    std::fs::remove_file(&file).unwrap();
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The daemon command line, as the seed's: `--sqs-queue-url` (a queue URL, a file of JSON
 //! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name;
-//! and ours: `--handler NAME`, `--handler-timeout SECONDS`.
+//! and ours: `--handler NAME`, `--handler-timeout [NAME=]SECONDS`.
 //!
 //! [`run_embedded`] runs the embedded broker: messages from a file or from standard input (one
 //! JSON message per line) are handled until the queue is drained. A queue URL needs a
@@ -42,17 +42,39 @@ pub struct DaemonArgs {
     /// Run only these handlers (function names); all linked handlers when absent.
     #[arg(long = "handler", value_name = "NAME")]
     pub handlers: Vec<String>,
-    /// Cancel a handler still running after this many seconds (e.g. `30` or `2.5`): its message
-    /// is FAILED and retried, what it published is not sent. No limit when absent.
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
-    pub handler_timeout: Option<Duration>,
+    /// Cancel a handler still running after this many seconds (`30`, `2.5`), or only the
+    /// handler named (`charge=10`); repeatable, a named limit wins over the plain one. A
+    /// handler past its limit has its message FAILED and retried, and what it published is not
+    /// sent. No limit when absent.
+    #[arg(long = "handler-timeout", value_name = "[NAME=]SECONDS", value_parser = HandlerTimeout::parse)]
+    pub handler_timeouts: Vec<HandlerTimeout>,
 }
 
-/// A positive, finite number of seconds.
-fn seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err(format!("`{text}` is not a number of seconds above 0, e.g. `30` or `2.5`")),
+/// One `--handler-timeout`: a limit for every handler, or for the one named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerTimeout {
+    /// The handler (function name or full path); every handler when `None`.
+    pub handler: Option<String>,
+    /// The limit.
+    pub limit: Duration,
+}
+
+impl HandlerTimeout {
+    /// Reads `SECONDS` or `NAME=SECONDS`.
+    pub fn parse(text: &str) -> Result<HandlerTimeout, String> {
+        let (handler, seconds) = match text.split_once('=') {
+            Some(("", _)) => return Err(format!("`{text}` names no handler before `=`")),
+            Some((name, seconds)) => (Some(name.to_owned()), seconds),
+            None => (None, text),
+        };
+        match seconds.parse::<f64>() {
+            Ok(value) if value > 0.0 && value.is_finite() => {
+                Ok(HandlerTimeout { handler, limit: Duration::from_secs_f64(value) })
+            }
+            _ => Err(format!(
+                "`{seconds}` is not a number of seconds above 0: write `30`, `2.5`, or `handler_name=30`"
+            )),
+        }
     }
 }
 
@@ -116,10 +138,16 @@ impl DaemonArgs {
         if !self.handlers.is_empty() {
             builder = builder.select_handlers(self.handlers.clone());
         }
-        if let Some(limit) = self.handler_timeout {
-            builder = builder.handler_timeout(limit);
-        }
-        builder
+        builder.configure(|config| {
+            for timeout in &self.handler_timeouts {
+                match &timeout.handler {
+                    None => config.handler_timeout = Some(timeout.limit),
+                    Some(name) => {
+                        config.handler_timeouts.insert(name.clone(), timeout.limit);
+                    }
+                }
+            }
+        })
     }
 
     /// The logging this command line asks for: info, or debug with `--debug` (`RUST_LOG`

@@ -1,6 +1,6 @@
 //! How a daemon is configured and built.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,9 @@ pub struct DaemonConfig {
     /// How long a handler may run before it is cancelled and its message FAILED (default: no
     /// limit); see [`DaemonBuilder::handler_timeout`].
     pub handler_timeout: Option<Duration>,
+    /// Time limits of single handlers, by name (the function's name or full path, as
+    /// `--handler` selects), over `handler_timeout`.
+    pub handler_timeouts: BTreeMap<String, Duration>,
     /// How long shutdown waits for handlers under way (default 30 s).
     pub drain_timeout: Duration,
     /// How long the heartbeat keeps one message invisible at most (default 1 h); past that
@@ -56,6 +59,7 @@ impl Default for DaemonConfig {
             backoff: BackoffPolicy::default(),
             max_attempts: None,
             handler_timeout: None,
+            handler_timeouts: BTreeMap::new(),
             drain_timeout: Duration::from_secs(30),
             heartbeat_max: Duration::from_secs(60 * 60),
             flush_timeout: Duration::from_secs(10),
@@ -109,7 +113,6 @@ pub struct DaemonBuilder {
     collaborators: Collaborators,
     producer: Option<Producer>,
     on_outcome: Option<OutcomeHook>,
-    handler_timeouts: HashMap<&'static str, Duration>,
     layers: HandlerLayers,
     config: DaemonConfig,
 }
@@ -142,7 +145,6 @@ impl DaemonBuilder {
             collaborators: Collaborators::new(),
             producer: None,
             on_outcome: None,
-            handler_timeouts: HashMap::new(),
             layers: HandlerLayers::new(),
             config: DaemonConfig::default(),
         }
@@ -195,6 +197,13 @@ impl DaemonBuilder {
     /// Replaces the whole configuration.
     pub fn config(mut self, config: DaemonConfig) -> DaemonBuilder {
         self.config = config;
+        self
+    }
+
+    /// Changes the configuration in place (for the command line, which sets several fields).
+    #[cfg(feature = "cli")]
+    pub(crate) fn configure(mut self, change: impl FnOnce(&mut DaemonConfig)) -> DaemonBuilder {
+        change(&mut self.config);
         self
     }
 
@@ -255,7 +264,7 @@ impl DaemonBuilder {
 
     /// The time limit of the `#[handler]` `H` alone, over [`handler_timeout`](DaemonBuilder::handler_timeout).
     pub fn handler_timeout_for<H: HandlerFn>(mut self, limit: Duration) -> DaemonBuilder {
-        self.handler_timeouts.insert(H::HANDLER.name(), limit);
+        self.config.handler_timeouts.insert(H::HANDLER.name().to_owned(), limit);
         self
     }
 
@@ -303,11 +312,7 @@ impl DaemonBuilder {
     /// The handler table this builder would run, checked (none, duplicates, names,
     /// collaborators).
     pub fn handler_table(&self) -> Result<HandlerTable, HandlerSetError> {
-        let candidates: Vec<Handler> = if self.explicit.is_empty() {
-            Handler::linked().copied().collect()
-        } else {
-            self.explicit.clone()
-        };
+        let candidates = self.candidates();
         let chosen = match &self.selection {
             None => candidates,
             Some(names) => {
@@ -330,6 +335,34 @@ impl DaemonBuilder {
         Ok(table)
     }
 
+    /// The handlers registered with [`handler`](DaemonBuilder::handler), or else the linked ones.
+    fn candidates(&self) -> Vec<Handler> {
+        if self.explicit.is_empty() {
+            Handler::linked().copied().collect()
+        } else {
+            self.explicit.clone()
+        }
+    }
+
+    /// The per-handler time limits of the configuration, by each chosen handler's full name; a
+    /// name that is none of the candidates' is an error (a typo would leave a handler unbounded).
+    fn handler_timeouts(
+        &self,
+        table: &HandlerTable,
+    ) -> Result<HashMap<&'static str, Duration>, HandlerSetError> {
+        let candidates = self.candidates();
+        let mut limits = HashMap::new();
+        for (name, limit) in &self.config.handler_timeouts {
+            if !candidates.iter().any(|h| h.is_named(name)) {
+                return Err(HandlerSetError::UnknownHandler(name.clone()));
+            }
+            for handler in table.handlers().filter(|h| h.is_named(name)) {
+                limits.insert(handler.name(), *limit);
+            }
+        }
+        Ok(limits)
+    }
+
     /// Checks the handlers and builds the daemon over `subscriber`.
     pub fn build<S: Subscriber>(self, subscriber: S) -> Result<Daemon<S>, HandlerSetError> {
         self.build_shared(Arc::new(subscriber))
@@ -338,13 +371,11 @@ impl DaemonBuilder {
     /// As [`build`](DaemonBuilder::build), over a shared subscriber.
     pub fn build_shared<S: Subscriber>(self, subscriber: Arc<S>) -> Result<Daemon<S>, HandlerSetError> {
         let handlers = Arc::new(self.handler_table()?);
+        let by_handler = self.handler_timeouts(&handlers)?;
         let handling = Handling {
             max_attempts: self.config.max_attempts,
             backoff: self.config.backoff,
-            timeouts: HandlerTimeouts {
-                default: self.config.handler_timeout,
-                by_handler: self.handler_timeouts,
-            },
+            timeouts: HandlerTimeouts { default: self.config.handler_timeout, by_handler },
             layers: self.layers,
         };
         let dispatcher = Dispatcher::new(handlers, self.producer, self.collaborators, handling);
