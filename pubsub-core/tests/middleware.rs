@@ -23,6 +23,9 @@ use tower::layer::layer_fn;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 use validator::Validate;
 
+mod support;
+use support::{Format, Logs};
+
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
 #[media_type = "application/vnd.acme.pubsub.job"]
 struct Job {
@@ -441,4 +444,35 @@ async fn what_a_handler_published_leaves_only_if_the_layers_too_say_it_succeeded
     let run = HandlerTest::new().handler::<reports_done>().layer(audit).run(&Job { id: 2 }).await;
     assert_eq!(run.verdict(), Verdict::Succeeded);
     assert_eq!(run.published::<JobDone>().len(), 1);
+}
+
+#[tokio::test]
+async fn the_log_line_and_the_report_tell_the_outcome_the_layers_gave() {
+    let (logs, _capturing) = Logs::capture(Format::Text);
+    let s = setup();
+    s.jobs(1..=3).await;
+    let report = s.drain(s.daemon().handler::<records>().layer(gatekeeper()).max_attempts(1)).await;
+    assert_eq!(
+        (report.count(Verdict::Succeeded), report.count(Verdict::Skipped), report.count(Verdict::Failed)),
+        (1, 2, 1),
+        "{report}"
+    );
+    let handled: Vec<String> =
+        logs.info().into_iter().filter(|line| line.contains("message handled")).collect();
+    assert_eq!(handled.len(), 4, "{handled:#?}");
+    let with =
+        |parts: &[&str]| handled.iter().filter(|line| parts.iter().all(|part| line.contains(part))).count();
+    let handler = r#"handler="middleware::records""#;
+    assert_eq!(with(&[handler, r#"result="SKIPPED""#, r#"reason="job 1 is cancelled""#]), 1, "{handled:#?}");
+    assert_eq!(
+        with(&[handler, r#"result="FAILED""#, "a layer failed: the gate is jammed"]),
+        1,
+        "{handled:#?}"
+    );
+    assert_eq!(
+        with(&[handler, r#"result="SKIPPED""#, "more than the maximum of 1 attempts"]),
+        1,
+        "{handled:#?}"
+    );
+    assert_eq!(with(&[handler, r#"result="SUCCEEDED""#]), 1, "{handled:#?}");
 }

@@ -1,6 +1,13 @@
 //! Middleware: handling a message and publishing one are [`tower`] services, so any
 //! `tower::Layer` wraps them: tower's own timeout, concurrency limit, rate limit and load
 //! shedding, and a team's own concerns (idempotency, metrics, audit).
+//!
+//! - Around handlers: a [`HandlerRequest`] (the decoded message, its context, its handler) in,
+//!   an [`Outcome`](crate::outcome::Outcome) out. Layers go on
+//!   [`DaemonBuilder::layer`](crate::daemon::DaemonBuilder::layer) (every handler) and
+//!   [`layer_for`](crate::daemon::DaemonBuilder::layer_for) (one), or in a [`HandlerLayers`]
+//!   set that the daemon and the test kit share. A layer's error is FAILED and retried, a
+//!   [`FinalRefusal`] SKIPPED; a layer that panics fails its message only.
 
 mod handling;
 mod publishing;
