@@ -91,7 +91,7 @@ pub fn decoded<M: 'static>(message: DecodedMessage, handler: &str) -> M {
     match message.downcast::<M>() {
         Ok(message) => *message,
         Err(_) => panic!(
-            "handler `{handler}` was given a message that is not a `{}`: a layer replaced the request's message",
+            "handler `{handler}` was given a message that is not a `{}`",
             std::any::type_name::<M>()
         ),
     }

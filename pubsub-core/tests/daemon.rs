@@ -557,40 +557,47 @@ async fn a_handler_past_its_timeout_is_failed_its_publishes_dropped_and_its_batc
         Ok(())
     }
 
-    let s = setup(QueueOptions::default());
-    s.collect_done();
-    s.publish(1..=5).await;
-    let reasons = Arc::new(Mutex::new(Vec::new()));
-    let seen_reasons = reasons.clone();
-    let started = tokio::time::Instant::now();
-    let report = s
-        .drain(
-            s.daemon::<hangs_on_job_1>()
-                .handler_timeout_for::<hangs_on_job_1>(Duration::from_secs(2))
-                .max_attempts(1)
-                .on_outcome(move |m| {
-                    seen_reasons.lock().unwrap().push((m.outcome.verdict, m.outcome.reason.clone()))
-                }),
-        )
-        .await;
-    // Job 1 timed out (FAILED), came back, and was SKIPPED past max_attempts; the others succeeded.
-    assert_eq!(report.count(Verdict::Succeeded), 4, "{report}");
-    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
-    assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
-    let reasons = reasons.lock().unwrap();
-    let failed = reasons.iter().find(|(verdict, _)| *verdict == Verdict::Failed).unwrap();
-    assert!(failed.1.as_deref().unwrap().contains("handler timed out after 2s"), "{failed:?}");
-    // Only the four that succeeded published: the timed-out handler's message was dropped.
-    let done: Vec<i64> = s
-        .broker
-        .messages("done")
-        .iter()
-        .map(|body| pubsub_core::decode::<JobDone>(body).unwrap().message.id)
-        .collect();
-    assert_eq!(done.len(), 4, "{done:?}");
-    assert!(!done.contains(&1), "{done:?}");
-    // Neither the run nor its shutdown waited for the hour-long handler (nor the 30 s drain).
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // The daemon's own time limit, and tower's timeout as a layer around the handler.
+    type Limit = fn(DaemonBuilder) -> DaemonBuilder;
+    let ways: [(Limit, &str); 2] = [
+        (|d| d.handler_timeout_for::<hangs_on_job_1>(Duration::from_secs(2)), "handler timed out after 2s"),
+        (
+            |d| d.layer_for::<hangs_on_job_1>(tower::timeout::TimeoutLayer::new(Duration::from_secs(2))),
+            "timed out in a timeout layer",
+        ),
+    ];
+    for (limit, reason) in ways {
+        let s = setup(QueueOptions::default());
+        s.collect_done();
+        s.publish(1..=5).await;
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let seen_reasons = reasons.clone();
+        let started = tokio::time::Instant::now();
+        let report = s
+            .drain(limit(s.daemon::<hangs_on_job_1>()).max_attempts(1).on_outcome(move |m| {
+                seen_reasons.lock().unwrap().push((m.outcome.verdict, m.outcome.reason.clone()))
+            }))
+            .await;
+        // Job 1 timed out (FAILED), came back, and was SKIPPED past max_attempts; the others
+        // succeeded.
+        assert_eq!(report.count(Verdict::Succeeded), 4, "{report}");
+        assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+        assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
+        let reasons = reasons.lock().unwrap();
+        let failed = reasons.iter().find(|(verdict, _)| *verdict == Verdict::Failed).unwrap();
+        assert!(failed.1.as_deref().unwrap().starts_with(reason), "{failed:?}");
+        // Only the four that succeeded published: the timed-out handler's message was dropped.
+        let done: Vec<i64> = s
+            .broker
+            .messages("done")
+            .iter()
+            .map(|body| pubsub_core::decode::<JobDone>(body).unwrap().message.id)
+            .collect();
+        assert_eq!(done.len(), 4, "{done:?}");
+        assert!(!done.contains(&1), "{done:?}");
+        // Neither the run nor its shutdown waited for the hour-long handler (nor the 30 s drain).
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
-//! Layers around handlers, on the embedded broker: their order, tower's own timeout,
-//! concurrency limit, load shedding and rate limit, what a layer's error or panic does to the
+//! Layers around handlers, on the embedded broker: their order, tower's concurrency limit, load
+//! shedding and rate limit (its timeout is tested with the daemon's own, in daemon.rs), what a layer's error or panic does to the
 //! message, and the test kit running the same layers.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pubsub_core::daemon::DaemonReport;
-use pubsub_core::memory::{FilterPolicy, QueueOptions, SubscriptionOptions};
+use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
 use pubsub_core::middleware::{
     BoxError, FinalRefusal, HandlerLayer, HandlerLayers, HandlerRequest, HandlerService,
 };
@@ -112,7 +112,6 @@ async fn records_chores(chore: Chore, journal: &Journal) {
 
 struct Setup {
     broker: MemoryBroker,
-    topic: String,
     producer: Producer,
     journal: Journal,
 }
@@ -123,7 +122,7 @@ fn setup() -> Setup {
     broker.create_queue("work", QueueOptions::default());
     broker.subscribe(&topic, "work", SubscriptionOptions::default()).unwrap();
     let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
-    Setup { broker, topic, producer, journal: Journal::default() }
+    Setup { broker, producer, journal: Journal::default() }
 }
 
 impl Setup {
@@ -215,49 +214,6 @@ async fn the_test_kit_runs_the_handler_through_the_same_layers() {
     assert_eq!(run.verdict(), Verdict::Skipped);
     assert_eq!(run.outcome.reason.as_deref(), Some("declined by D"));
     assert_eq!(journal.entries(), ["A>", "D>", "handler 3", "<D saw SUCCEEDED", "<A saw SKIPPED"]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_tower_timeout_fails_a_hanging_handler_drops_its_publishes_and_spares_its_batch_mates() {
-    #[handler]
-    async fn hangs_on_job_1(job: Job, context: &MessageContext) -> Result<(), HandlerError> {
-        context.publish(&JobDone { id: job.id })?;
-        if job.id == 1 {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        Ok(())
-    }
-
-    let s = setup();
-    s.broker.create_queue("done", QueueOptions::default());
-    let only_done = FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
-    s.broker
-        .subscribe(&s.topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(only_done) })
-        .unwrap();
-    s.jobs(1..=5).await;
-    let started = tokio::time::Instant::now();
-    let (daemon, outcomes) = outcomes(
-        s.daemon()
-            .handler::<hangs_on_job_1>()
-            .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(2)))
-            .max_attempts(1),
-    );
-    let report = s.drain(daemon).await;
-    assert_eq!(report.count(Verdict::Succeeded), 4, "{report}");
-    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
-    assert_eq!(report.count(Verdict::Skipped), 1, "{report}");
-    let outcomes = outcomes.lock().unwrap();
-    let failed = outcomes.iter().find(|o| o.verdict == Verdict::Failed).unwrap();
-    assert!(failed.reason.as_deref().unwrap().starts_with("timed out in a timeout layer"), "{failed:?}");
-    let done: Vec<i64> = s
-        .broker
-        .messages("done")
-        .iter()
-        .map(|body| pubsub_core::decode::<JobDone>(body).unwrap().message.id)
-        .collect();
-    assert_eq!(done.len(), 4, "{done:?}");
-    assert!(!done.contains(&1), "{done:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
 
 #[tokio::test(start_paused = true)]
