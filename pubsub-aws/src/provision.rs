@@ -27,7 +27,8 @@ pub struct QueueSpec {
 pub struct SubscriptionSpec {
     /// Raw message delivery: the body is the message, not an SNS notification.
     pub raw_delivery: bool,
-    /// Deliver only the media types it accepts (every message when absent).
+    /// Deliver only the messages it accepts, on their media type and other message
+    /// attributes (every message when absent).
     pub filter: Option<FilterPolicy>,
 }
 

@@ -1,5 +1,6 @@
-//! SnsPublisher: `PublishBatch` with the `media_type` attribute on every message and each
-//! entry's failure returned with its reason.
+//! SnsPublisher: `PublishBatch` with the `media_type` attribute on every message (and the
+//! message's other attributes, each a `String`) and each entry's failure returned with its
+//! reason.
 
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
@@ -48,15 +49,20 @@ impl Publisher for SnsPublisher {
     ) -> BoxFuture<'a, Result<Vec<Result<MessageId, EntryError>>, TransportError>> {
         Box::pin(async move {
             let entries = entries(&messages, |id, message| {
-                let media_type = MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(&message.media_type)
-                    .build()?;
-                PublishBatchRequestEntry::builder()
+                let string = |value: &str| {
+                    MessageAttributeValue::builder().data_type("String").string_value(value).build()
+                };
+                let mut entry = PublishBatchRequestEntry::builder()
                     .id(id)
                     .message(&message.body)
-                    .message_attributes(MEDIA_TYPE_ATTRIBUTE, media_type)
-                    .build()
+                    .message_attributes(MEDIA_TYPE_ATTRIBUTE, string(&message.media_type)?);
+                for (name, value) in &message.attributes {
+                    // The message's own media type wins over an attribute of the same name.
+                    if name != MEDIA_TYPE_ATTRIBUTE {
+                        entry = entry.message_attributes(name, string(value)?);
+                    }
+                }
+                entry.build()
             })?;
             let output = self
                 .client

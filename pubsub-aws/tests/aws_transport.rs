@@ -1,7 +1,8 @@
 //! The AWS transport against a real SNS/SQS server (moto, started by scripts/test.sh): typed
 //! publish through SNS into SQS and a daemon, raw and enveloped delivery, captured fixtures,
 //! nack and redelivery, redrive (and which of the daemon's and the queue's maximum wins),
-//! filter policies, provisioning twice, requests per message.
+//! filter policies, attributes set by a publish layer, provisioning twice, requests per
+//! message.
 
 mod support;
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{RequestCounter, SnsPublisher, SqsSubscriber};
-use pubsub_core::memory::FilterPolicy;
+use pubsub_core::memory::{FilterCondition, FilterPolicy};
+use pubsub_core::middleware::PublishRequest;
 use pubsub_core::{
     backoff::BackoffPolicy, handler, Consumer, DaemonBuilder, HandlerError, Producer, PubSubMessage,
     TopicMap, UntypedMessage, Verdict,
@@ -170,6 +172,69 @@ async fn raw_delivery_carries_the_media_type_attribute_and_enveloped_delivery_a_
         assert_eq!(deliveries[0].decode::<OrderCreated>().unwrap().message, order("o-1"));
         deliveries[0].ack().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_attribute_a_publish_layer_adds_arrives_with_the_message_and_routes_by_filter() {
+    let Some(env) = env().await else { return };
+    let (topic, raw) =
+        env.wire(SubscriptionSpec { raw_delivery: true, filter: None }, QueueSpec::default()).await;
+    let enveloped =
+        env.provisioner.queue(&support::unique_name("enveloped"), &QueueSpec::default()).await.unwrap();
+    env.provisioner.subscribe(&topic, &enveloped, &SubscriptionSpec::default()).await.unwrap();
+    let billing =
+        env.provisioner.queue(&support::unique_name("billing"), &QueueSpec::default()).await.unwrap();
+    let only_billing = FilterPolicy::attribute("team", [FilterCondition::exact("billing")]);
+    let spec = SubscriptionSpec { raw_delivery: true, filter: Some(only_billing) };
+    env.provisioner.subscribe(&topic, &billing, &spec).await.unwrap();
+
+    // Orders `b-...` belong to billing, the others to shipping.
+    let producer =
+        env.producer(&topic).layer(tower::util::MapRequestLayer::new(|request: PublishRequest| {
+            let team = if request.body().contains(r#""orderId":"b-"#) { "billing" } else { "shipping" };
+            request.with_attribute("team", team).with_attribute("source.app", "aws-transport-test")
+        }));
+    producer.produce(&order("b-1")).await.unwrap();
+    producer.produce(&order("s-1")).await.unwrap();
+
+    let consume = |queue: String| {
+        let env = &env;
+        async move {
+            let consumer = Consumer::new(env.subscriber(&queue).await).wait_time(Duration::from_secs(2));
+            let mut all = Vec::new();
+            loop {
+                let deliveries = consumer.consume().await.unwrap();
+                if deliveries.is_empty() {
+                    return all;
+                }
+                for delivery in &deliveries {
+                    delivery.ack().await.unwrap();
+                }
+                all.extend(deliveries.iter().map(|d| d.message().clone()));
+            }
+        }
+    };
+    let raw = consume(raw).await;
+    assert_eq!(raw.len(), 2);
+    for message in &raw {
+        let team = if message.body.contains(r#""orderId":"b-"#) { "billing" } else { "shipping" };
+        let expected =
+            [("media_type", OrderCreated::MEDIA_TYPE), ("source.app", "aws-transport-test"), ("team", team)]
+                .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        assert_eq!(message.attributes, std::collections::BTreeMap::from(expected));
+    }
+    let enveloped = consume(enveloped).await;
+    assert_eq!(enveloped.len(), 2);
+    for message in &enveloped {
+        let notification: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+        let attributes = &notification["MessageAttributes"];
+        assert_eq!(attributes["team"]["Type"], "String", "{attributes}");
+        assert_eq!(attributes["source.app"]["Value"], "aws-transport-test", "{attributes}");
+        assert_eq!(attributes["media_type"]["Value"], OrderCreated::MEDIA_TYPE, "{attributes}");
+    }
+    let billing = consume(billing).await;
+    assert_eq!(billing.len(), 1, "the filter policy on `team` let only billing's order through");
+    assert!(billing[0].body.contains(r#""orderId":"b-1""#), "{}", billing[0].body);
 }
 
 #[tokio::test]

@@ -151,8 +151,8 @@ async fn an_oversize_message_is_refused_before_any_request_and_one_at_the_limit_
     assert!(matches!(error, PublishError::TooLarge { size: 262_145, limit: 262_144, .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        "the `application/vnd.globality.pubsub._.created.order` message is 262145 bytes (body and media type \
-         attribute), over SNS's limit of 262144 bytes, so it was not sent: make it smaller (store a large \
+        "the `application/vnd.globality.pubsub._.created.order` message is 262145 bytes (body and message \
+         attributes), over SNS's limit of 262144 bytes, so it was not sent: make it smaller (store a large \
          payload elsewhere and send a reference to it)"
     );
     // In a batch, the oversize one stops the whole batch, by index.

@@ -114,7 +114,7 @@ async fn a_refused_publish_entry_reaches_the_caller_with_what_was_sent() {
              <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>
            </PublishBatchResponse>"#,
     );
-    let message = |n: u32| OutgoingMessage { media_type: "a/b".into(), body: format!("{{\"n\": {n}}}") };
+    let message = |n: u32| OutgoingMessage::new("a/b", format!("{{\"n\": {n}}}"));
     let results =
         publisher.publish_batch("arn:aws:sns:us-east-1:1:t", vec![message(0), message(1)]).await.unwrap();
     assert_eq!(results[0].as_deref(), Ok("m-0"));
@@ -187,4 +187,85 @@ async fn a_publish_to_a_missing_topic_names_it_and_says_nothing_was_published() 
         "publishing failed: topic `arn:aws:sns:us-east-1:1:gone` does not exist (create the topic, or map \
          the media type to an existing one with TopicMap); none of the 2 messages was published"
     );
+}
+
+#[tokio::test]
+async fn every_attribute_is_a_string_message_attribute_of_its_entry() {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = bodies.clone();
+    let http = infallible_client_fn(move |request| {
+        let body = request.body().bytes().map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+        seen.lock().unwrap().push(body.unwrap_or_default());
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "text/xml")
+            .body(
+                r#"<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+                     <PublishBatchResult>
+                       <Successful><member><Id>0</Id><MessageId>m-0</MessageId></member></Successful>
+                       <Failed></Failed>
+                     </PublishBatchResult>
+                   </PublishBatchResponse>"#,
+            )
+            .unwrap()
+    });
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .http_client(http)
+        .build();
+    let publisher = SnsPublisher::with_client(aws_sdk_sns::Client::from_conf(config));
+    let message =
+        OutgoingMessage::new("a/b", "{}").with_attribute("team", "billing").with_attribute("x.y", "1 2");
+    let results = publisher.publish_batch("arn:aws:sns:us-east-1:1:t", vec![message]).await.unwrap();
+    assert_eq!(results[0].as_deref(), Ok("m-0"));
+
+    let body = bodies.lock().unwrap().remove(0);
+    let form: std::collections::BTreeMap<String, String> = body
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (decode(key), decode(value)))
+        .collect();
+    // The entry's attributes, by name: (data type, string value).
+    let prefix = "PublishBatchRequestEntries.member.1.MessageAttributes.entry.";
+    let mut attributes = std::collections::BTreeMap::new();
+    for n in 1.. {
+        let Some(name) = form.get(&format!("{prefix}{n}.Name")) else { break };
+        let data_type = form[&format!("{prefix}{n}.Value.DataType")].clone();
+        let value = form[&format!("{prefix}{n}.Value.StringValue")].clone();
+        attributes.insert(name.clone(), (data_type, value));
+    }
+    let string = |value: &str| ("String".to_owned(), value.to_owned());
+    assert_eq!(
+        attributes,
+        std::collections::BTreeMap::from([
+            ("media_type".to_owned(), string("a/b")),
+            ("team".to_owned(), string("billing")),
+            ("x.y".to_owned(), string("1 2")),
+        ]),
+        "{body}"
+    );
+}
+
+/// A form-urlencoded key or value, decoded.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                index += 2;
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8(out).unwrap()
 }

@@ -1,11 +1,7 @@
 //! Handling one received message: from its body to an [`Outcome`], following the seed's
 //! results table. Every fault is the message's own; nothing here fails a batch.
 
-use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,6 +17,7 @@ use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::producer::Producer;
 use crate::transport::{BoxFuture, MessageId, ReceivedMessage};
+use crate::unwind::{panic_text, CatchUnwind};
 use crate::{MediaType, MediaTypePattern};
 
 /// The most bytes of a body the DEBUG line of a FAILED or IGNORED message shows.
@@ -408,28 +405,4 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     if !handled.published.is_empty() {
         tracing::info!(message_id, published = ?handled.published, "deferred messages sent");
     }
-}
-
-/// Resolves to `Err(payload)` when polling the future panics, so that a panicking handler or
-/// layer is the message's FAILED and never takes down the daemon.
-struct CatchUnwind<F>(F);
-
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.0).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }

@@ -222,16 +222,17 @@ impl MessageContext {
 
     /// Queues `message` (a derived type or an [`UntypedMessage`](crate::UntypedMessage)) to
     /// be published when the handler succeeds. It is validated and encoded now, and its topic
-    /// is chosen now, so a mistake fails the handler here.
+    /// is chosen now, so a mistake fails the handler here. When it is sent, it goes through
+    /// the publish layers of the daemon's producer (see [`Producer::layer`](crate::Producer::layer)):
+    /// a refusal there fails the handled message.
     pub fn publish<M: Message>(&self, message: &M) -> Result<(), PublishError> {
         let Some(topics) = &self.topics else {
             return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
         let media_type = message.media_type();
-        let body = encode(message, &self.outgoing_opaque)?;
-        crate::producer::check_size(media_type, &body)?;
+        let outgoing = OutgoingMessage::new(media_type, encode(message, &self.outgoing_opaque)?);
+        crate::producer::check_outgoing(&outgoing)?;
         let topic = topics.topic_for(media_type)?.to_owned();
-        let outgoing = OutgoingMessage { media_type: media_type.to_owned(), body };
         self.outbox.lock().expect("outbox lock").push((topic, outgoing));
         Ok(())
     }

@@ -103,6 +103,7 @@ pub mod registry;
 pub mod testing;
 pub mod transport;
 mod untyped;
+mod unwind;
 mod validation;
 
 /// The wire codec: encoding and decoding the bodies microcosm-pubsub exchanges, the opaque data

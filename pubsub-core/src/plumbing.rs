@@ -90,10 +90,9 @@ pub const fn new_handler(
 pub fn decoded<M: 'static>(message: DecodedMessage, handler: &str) -> M {
     match message.downcast::<M>() {
         Ok(message) => *message,
-        Err(_) => panic!(
-            "handler `{handler}` was given a message that is not a `{}`",
-            std::any::type_name::<M>()
-        ),
+        Err(_) => {
+            panic!("handler `{handler}` was given a message that is not a `{}`", std::any::type_name::<M>())
+        }
     }
 }
 

@@ -1,12 +1,19 @@
-//! The producer: validate, encode, choose the topic by media type, publish in batches.
+//! The producer: validate, encode, choose the topic by media type, run the publish layers,
+//! check what SNS would refuse, publish in batches.
 
 use std::sync::Arc;
 
 use crate::error::EncodeError;
 use crate::media_type::MediaTypeTable;
 use crate::message::Message;
+use crate::middleware::{BoxError, PublishLayer, PublishLayers};
+#[cfg(doc)]
+use crate::middleware::{PublishRequest, PublishService};
 use crate::opaque::OpaqueData;
-use crate::transport::{EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH};
+use crate::transport::{
+    EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH, MAX_MESSAGE_ATTRIBUTES,
+    MEDIA_TYPE_ATTRIBUTE,
+};
 use crate::untyped::UntypedError;
 #[cfg(doc)]
 use crate::untyped::UntypedMessage;
@@ -17,6 +24,9 @@ pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 64;
 
 /// SNS's limit on a message's size (body plus attributes), 256 KiB.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// SNS's limit on the length of a message attribute's name.
+pub const MAX_ATTRIBUTE_NAME_LEN: usize = 256;
 
 /// Why a publish did not happen, or happened only in part.
 #[derive(Debug, thiserror::Error)]
@@ -45,20 +55,54 @@ pub enum PublishError {
     },
     /// The encoded message is over SNS's limit; nothing was sent.
     #[error(
-        "the `{media_type}` message is {size} bytes (body and media type attribute), over SNS's limit of \
+        "the `{media_type}` message is {size} bytes (body and message attributes), over SNS's limit of \
          {limit} bytes, so it was not sent: make it smaller (store a large payload elsewhere and send a \
          reference to it)"
     )]
     TooLarge {
         /// The media type.
         media_type: String,
-        /// Its size with the media type attribute.
+        /// Its size with its message attributes (see [`OutgoingMessage::size`]).
         size: usize,
         /// The limit.
         limit: usize,
     },
+    /// The message has more message attributes than SNS takes; nothing was sent.
+    #[error(
+        "the `{media_type}` message has {count} message attributes (`media_type` and {} more), over SNS's \
+         limit of {limit} a message, so it was not sent: set at most {} besides `media_type`",
+        count - 1,
+        limit - 1
+    )]
+    TooManyAttributes {
+        /// The media type.
+        media_type: String,
+        /// How many attributes it has, `media_type` included.
+        count: usize,
+        /// The limit, `media_type` included ([`MAX_MESSAGE_ATTRIBUTES`]).
+        limit: usize,
+    },
+    /// A message attribute has a name SNS refuses, or an empty value; nothing was sent.
+    #[error("the `{media_type}` message was not sent: its message attribute `{}` {reason}", name.escape_debug())]
+    InvalidAttribute {
+        /// The media type.
+        media_type: String,
+        /// The attribute's name.
+        name: String,
+        /// What is wrong with it, and what SNS allows.
+        reason: String,
+    },
+    /// A publish layer refused the message (or panicked); nothing was sent.
+    #[error("the `{media_type}` message was refused by a publish layer: {error}")]
+    RefusedByLayer {
+        /// The media type (as the message came to the layers).
+        media_type: String,
+        /// What the layer answered; a [`PublishLayerPanicked`](crate::middleware::PublishLayerPanicked) if
+        /// it panicked.
+        error: BoxError,
+    },
     /// Some messages of a batch were refused before any request (invalid, too large, no
-    /// topic), so none of the batch was sent.
+    /// topic, refused by a publish layer), so none of the batch was sent.
     #[error("{}", refused_text(*total, refused))]
     Refused {
         /// How many messages the batch had.
@@ -219,7 +263,8 @@ impl TopicMap {
     }
 }
 
-/// Publishes messages to the topics their media types map to.
+/// Publishes messages to the topics their media types map to, through its publish layers
+/// (see [`layer`](Producer::layer)).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -242,17 +287,70 @@ impl TopicMap {
 pub struct Producer {
     publisher: Arc<dyn Publisher>,
     topics: Arc<TopicMap>,
+    /// None without layers: then nothing is boxed, cloned or allocated for them.
+    layers: Option<Arc<PublishLayers>>,
 }
 
 impl Producer {
     /// A producer publishing through `publisher`, routing by `topics`.
     pub fn new(publisher: impl Publisher, topics: TopicMap) -> Producer {
-        Producer { publisher: Arc::new(publisher), topics: Arc::new(topics) }
+        Producer { publisher: Arc::new(publisher), topics: Arc::new(topics), layers: None }
     }
 
     /// A producer over a shared publisher.
     pub fn from_shared(publisher: Arc<dyn Publisher>, topics: TopicMap) -> Producer {
-        Producer { publisher, topics: Arc::new(topics) }
+        Producer { publisher, topics: Arc::new(topics), layers: None }
+    }
+
+    /// This producer with a publish layer: every message it sends (from
+    /// [`produce`](Producer::produce), [`produce_with`](Producer::produce_with),
+    /// [`produce_batch`](Producer::produce_batch), and what handlers publish in a daemon given
+    /// this producer) goes through the layer as a [`PublishRequest`] before it is sent.
+    ///
+    /// A layer is any [`tower::Layer`] around a [`PublishService`]: it may change the request
+    /// on its way in (add attributes), the answer on its way out, or refuse the message by
+    /// returning an error. The innermost service answers each request as it came; what comes
+    /// out of the outermost layer (its topic and its message) is what is sent. Layers run in
+    /// the order they were added, the first added outermost (it sees the request first and
+    /// the answer last), as in [`tower::ServiceBuilder`]; a `ServiceBuilder` or a tuple of
+    /// layers is a layer too.
+    ///
+    /// A refusal is [`PublishError::RefusedByLayer`] (a layer that panics refuses the message
+    /// with [`PublishLayerPanicked`](crate::middleware::PublishLayerPanicked)); in a batch, nothing is sent
+    /// if one message is refused ([`PublishError::Refused`] lists each by index). The messages
+    /// of one call go through the layers concurrently. After the layers, the producer checks
+    /// what SNS would refuse (size, number and names of attributes) and refuses it too.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pubsub_core::middleware::{BoxError, PublishRequest};
+    /// use pubsub_core::{MemoryBroker, Producer, TopicMap, UntypedMessage};
+    /// use serde_json::json;
+    /// use tower::util::{MapRequestLayer, MapResultLayer};
+    ///
+    /// let broker = MemoryBroker::new();
+    /// let topic = broker.create_topic("events");
+    /// let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(topic))
+    ///     // Every message gets a `team` attribute, which filter policies can match on.
+    ///     .layer(MapRequestLayer::new(|request: PublishRequest| request.with_attribute("team", "billing")))
+    ///     // Messages marked `draft` are refused.
+    ///     .layer(MapResultLayer::new(|result: Result<PublishRequest, BoxError>| {
+    ///         let request = result?;
+    ///         match request.attribute("draft") {
+    ///             Some(_) => Err(BoxError::from("drafts are not published")),
+    ///             None => Ok(request),
+    ///         }
+    ///     }));
+    ///
+    /// let simple = UntypedMessage::new("application/vnd.globality.pubsub.simple", json!({"message": "hi"}))?;
+    /// producer.produce(&simple).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn layer(self, layer: impl PublishLayer) -> Producer {
+        let layers = PublishLayers::with(self.layers.as_deref(), layer);
+        Producer { layers: Some(Arc::new(layers)), ..self }
     }
 
     /// The routes.
@@ -273,13 +371,20 @@ impl Producer {
         opaque: &OpaqueData,
     ) -> Result<MessageId, PublishError> {
         let entry = self.prepare(message.media_type(), encode(message, opaque)?)?;
-        Ok(self.send(vec![entry]).await?.remove(0))
+        match self.send(vec![entry]).await {
+            Ok(mut ids) => Ok(ids.remove(0)),
+            // One message: its own reason, not a batch's.
+            Err(PublishError::Refused { total: 1, mut refused }) if refused.len() == 1 => {
+                Err(refused.remove(0).1)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Publishes `messages` in batches of up to ten per topic; ids in the same order. Every
-    /// message is validated, encoded, size-checked and routed before anything is sent: if any
-    /// is refused, nothing is sent and [`PublishError::Refused`] lists each refused one by
-    /// index.
+    /// message is validated, encoded, size-checked, routed and run through the publish layers
+    /// before anything is sent: if any is refused, nothing is sent and
+    /// [`PublishError::Refused`] lists each refused one by index.
     ///
     /// After that, a request SNS refuses whole stops further requests and gives
     /// [`PublishError::Transport`], entries SNS refuses give [`PublishError::Partial`]: both
@@ -292,25 +397,48 @@ impl Producer {
         self.send(entries).await
     }
 
-    /// Routes and size-checks an encoded message.
+    /// Checks and routes an encoded message (checked early, so that a batch reports every
+    /// refused message at once; [`send`](Producer::send) checks again after the layers).
     pub(crate) fn prepare(
         &self,
         media_type: &str,
         body: String,
     ) -> Result<(String, OutgoingMessage), PublishError> {
-        check_size(media_type, &body)?;
+        let message = OutgoingMessage::new(media_type, body);
+        check_outgoing(&message)?;
         let topic = self.topics.topic_for(media_type)?.to_owned();
-        Ok((topic, OutgoingMessage { media_type: media_type.to_owned(), body }))
+        Ok((topic, message))
     }
 
-    /// Publishes prepared messages, up to ten (and [`MAX_MESSAGE_BYTES`] in all) per request
-    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
-    /// After a request fails whole no more are started, and those under way are awaited, so
-    /// that the error's `sent` is complete.
+    /// Runs prepared messages through the publish layers, checks each as SNS would, then
+    /// publishes them. If any is refused (by a layer or a check), nothing is sent:
+    /// [`PublishError::Refused`] lists each by index.
     pub(crate) async fn send(
         &self,
         entries: Vec<(String, OutgoingMessage)>,
     ) -> Result<Vec<MessageId>, PublishError> {
+        let entries = match &self.layers {
+            None => entries,
+            Some(layers) => layers.run(entries).await?,
+        };
+        // By reference, so that the common case (nothing refused) allocates nothing.
+        let mut refused = Vec::new();
+        for (index, (_, message)) in entries.iter().enumerate() {
+            if let Err(error) = check_outgoing(message) {
+                refused.push((index, error));
+            }
+        }
+        if !refused.is_empty() {
+            return Err(PublishError::Refused { total: entries.len(), refused });
+        }
+        self.publish(entries).await
+    }
+
+    /// Publishes checked messages, up to ten (and [`MAX_MESSAGE_BYTES`] in all) per request
+    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
+    /// After a request fails whole no more are started, and those under way are awaited, so
+    /// that the error's `sent` is complete.
+    async fn publish(&self, entries: Vec<(String, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
         let mut sent: Vec<Option<MessageId>> = vec![None; entries.len()];
         let mut by_topic: Vec<(String, Vec<(usize, OutgoingMessage)>)> = Vec::new();
         for (index, (topic, message)) in entries.into_iter().enumerate() {
@@ -366,7 +494,10 @@ impl Producer {
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("topics", &self.topics).finish_non_exhaustive()
+        f.debug_struct("Producer")
+            .field("topics", &self.topics)
+            .field("publish_layers", &self.layers.as_ref().map_or(0, |layers| layers.len()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -395,7 +526,7 @@ fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<Out
     let mut chunks: Vec<(Vec<usize>, Vec<OutgoingMessage>)> = Vec::new();
     let mut bytes = 0;
     for (index, message) in group {
-        let size = message_size(&message.media_type, &message.body);
+        let size = message.size();
         match chunks.last_mut() {
             Some((indices, chunk)) if chunk.len() < MAX_BATCH && bytes + size <= MAX_MESSAGE_BYTES => {
                 bytes += size;
@@ -411,21 +542,78 @@ fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<Out
     chunks
 }
 
-/// A message's size as SNS counts it: the body plus the `media_type` attribute's name, type
-/// and value.
-fn message_size(media_type: &str, body: &str) -> usize {
-    body.len() + crate::transport::MEDIA_TYPE_ATTRIBUTE.len() + "String".len() + media_type.len()
-}
-
-/// Refuses a message SNS would refuse for its size (body plus the `media_type` attribute).
-pub(crate) fn check_size(media_type: &str, body: &str) -> Result<(), PublishError> {
-    let size = message_size(media_type, body);
+/// Refuses what SNS would refuse of a message before sending it: over [`MAX_MESSAGE_BYTES`]
+/// (body and attributes), over [`MAX_MESSAGE_ATTRIBUTES`] attributes (`media_type` included),
+/// an attribute name SNS does not take or `media_type` set as an attribute, an empty value.
+/// The one place these rules live: the producer runs it on every message it sends, after
+/// the publish layers, and a handler's context on what it queues.
+pub(crate) fn check_outgoing(message: &OutgoingMessage) -> Result<(), PublishError> {
+    let media_type = &message.media_type;
+    let count = message.attributes.len() + 1;
+    if count > MAX_MESSAGE_ATTRIBUTES {
+        return Err(PublishError::TooManyAttributes {
+            media_type: media_type.clone(),
+            count,
+            limit: MAX_MESSAGE_ATTRIBUTES,
+        });
+    }
+    for (name, value) in &message.attributes {
+        let invalid = |reason: String| PublishError::InvalidAttribute {
+            media_type: media_type.clone(),
+            name: name.clone(),
+            reason,
+        };
+        if let Some(reason) = attribute_name_problem(name) {
+            return Err(invalid(reason));
+        }
+        if value.is_empty() {
+            return Err(invalid(
+                "has an empty value, which SNS refuses: give it a value or leave it out".into(),
+            ));
+        }
+    }
+    let size = message.size();
     if size > MAX_MESSAGE_BYTES {
         return Err(PublishError::TooLarge {
-            media_type: media_type.to_owned(),
+            media_type: media_type.clone(),
             size,
             limit: MAX_MESSAGE_BYTES,
         });
     }
     Ok(())
+}
+
+/// What SNS finds wrong with a message attribute's name, if anything: SNS takes up to 256
+/// ASCII letters, digits, `_`, `-` and `.`, not starting with `AWS.` or `Amazon.` (any case,
+/// reserved), with no `.` first or last and no `..`. `media_type` is the message's own.
+fn attribute_name_problem(name: &str) -> Option<String> {
+    const ALLOWED: &str = "SNS takes ASCII letters, digits, `_`, `-` and `.`";
+    let reserved =
+        |prefix: &str| name.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix));
+    if name == MEDIA_TYPE_ATTRIBUTE {
+        Some(
+            "is the message's own attribute, set from its media type; it cannot be set as an attribute \
+             (change the media type, or use another name)"
+                .into(),
+        )
+    } else if name.is_empty() {
+        Some("has an empty name".into())
+    } else if name.chars().count() > MAX_ATTRIBUTE_NAME_LEN {
+        Some(format!(
+            "has a name of {} characters, over SNS's limit of {MAX_ATTRIBUTE_NAME_LEN}",
+            name.chars().count()
+        ))
+    } else if let Some(bad) =
+        name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        Some(format!("has the character {:?} in its name: {ALLOWED}", bad))
+    } else if reserved("AWS.") || reserved("Amazon.") {
+        Some("has a name starting with `AWS.` or `Amazon.`, which SNS reserves (in any case)".into())
+    } else if name.starts_with('.') || name.ends_with('.') {
+        Some(format!("has a name starting or ending with `.`: {ALLOWED}, but not `.` first or last"))
+    } else if name.contains("..") {
+        Some(format!("has `..` in its name: {ALLOWED}, but no two `.` in a row"))
+    } else {
+        None
+    }
 }

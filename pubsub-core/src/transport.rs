@@ -24,13 +24,43 @@ pub const MAX_BATCH: usize = 10;
 /// The SNS message attribute that carries the media type, for subscription filter policies.
 pub const MEDIA_TYPE_ATTRIBUTE: &str = "media_type";
 
+/// SNS's limit of message attributes on one message, `media_type` included.
+pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
+
 /// A message on its way to a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
-    /// The media type, sent as the `media_type` message attribute.
+    /// The media type, sent as the `media_type` message attribute (always).
     pub media_type: String,
     /// The encoded body (see [`encode`](crate::encode)).
     pub body: String,
+    /// String message attributes besides `media_type`, by name; SNS delivers them to
+    /// raw-delivery queues as SQS message attributes, to the others in the notification's
+    /// `MessageAttributes`, and filter policies match on them. The producer refuses more than
+    /// [`MAX_MESSAGE_ATTRIBUTES`] in all, names SNS refuses and empty values before sending.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl OutgoingMessage {
+    /// A message of `media_type` with `body` and no attribute besides `media_type`.
+    pub fn new(media_type: impl Into<String>, body: impl Into<String>) -> OutgoingMessage {
+        OutgoingMessage { media_type: media_type.into(), body: body.into(), attributes: BTreeMap::new() }
+    }
+
+    /// This message with the string attribute `name` set to `value`.
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> OutgoingMessage {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// Its size as SNS counts it against its limit of 256 KiB: the body, plus the name, the
+    /// data type (`String`) and the value of every message attribute, `media_type` included.
+    pub fn size(&self) -> usize {
+        const STRING: usize = "String".len();
+        let attributes: usize =
+            self.attributes.iter().map(|(name, value)| name.len() + STRING + value.len()).sum();
+        self.body.len() + MEDIA_TYPE_ATTRIBUTE.len() + STRING + self.media_type.len() + attributes
+    }
 }
 
 /// A message as a queue hands it out.
@@ -44,7 +74,8 @@ pub struct ReceivedMessage {
     pub body: String,
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
-    /// The SQS message attributes (string values), e.g. `media_type` on raw delivery.
+    /// The SQS message attributes (string values): on raw delivery, `media_type` and the
+    /// other attributes the message was published with.
     pub attributes: BTreeMap<String, String>,
 }
 

@@ -29,10 +29,7 @@ fn outgoing(media_type: &str, text: &str) -> OutgoingMessage {
     let message =
         UntypedMessage::new(media_type, json!({ "uri": "http://example.com/1", "id": "1", "text": text }))
             .expect("valid message");
-    OutgoingMessage {
-        media_type: media_type.to_owned(),
-        body: pubsub_core::encode(&message, &OpaqueData::new()).expect("encodes"),
-    }
+    OutgoingMessage::new(media_type, pubsub_core::encode(&message, &OpaqueData::new()).expect("encodes"))
 }
 
 /// The `text` of a received message, through the codec.
@@ -220,7 +217,9 @@ fn filter_policy_json_round_trip() {
         r#"{}"#,
         r#"{"media_type": "a/b"}"#,
         r#"{"media_type": []}"#,
-        r#"{"media_type": ["a/b"], "other": ["x"]}"#,
+        r#"{"": ["x"]}"#,
+        r#"{"media_type": {"prefix": "a/"}}"#,
+        r#"{"a": ["1"], "b": ["1"], "c": ["1"], "d": ["1"], "e": ["1"], "f": ["1"]}"#,
         r#"{"media_type": [{"anything-but": ["a/b"]}]}"#,
         r#"{"media_type": [{"prefix": "a/", "extra": 1}]}"#,
         r#"{"media_type": [{"prefix": ""}]}"#,
@@ -231,6 +230,104 @@ fn filter_policy_json_round_trip() {
         assert!(!error.reason().is_empty());
         assert!(error.to_string().starts_with("invalid filter policy: "), "{error}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn message_attributes_travel_with_the_message() {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("events");
+    broker.create_queue("raw", QueueOptions::default());
+    broker.create_queue("wrapped", QueueOptions::default());
+    broker.subscribe(&topic, "raw", SubscriptionOptions { raw_delivery: true, filter: None }).unwrap();
+    broker.subscribe(&topic, "wrapped", SubscriptionOptions::default()).unwrap();
+    let message =
+        outgoing(CREATED_ORDER, "x").with_attribute("team", "billing").with_attribute("a.b", "\"q\"");
+    publish_one(&broker, &topic, message.clone()).await;
+
+    let raw = receive_now(&broker.subscriber("raw").unwrap(), 1).await.remove(0);
+    assert_eq!(
+        raw.attributes,
+        BTreeMap::from([
+            ("a.b".to_owned(), "\"q\"".to_owned()),
+            ("media_type".to_owned(), CREATED_ORDER.to_owned()),
+            ("team".to_owned(), "billing".to_owned()),
+        ])
+    );
+    let wrapped = receive_now(&broker.subscriber("wrapped").unwrap(), 1).await.remove(0);
+    assert!(wrapped.attributes.is_empty());
+    let notification: Value = serde_json::from_str(&wrapped.body).unwrap();
+    assert_eq!(
+        notification["MessageAttributes"],
+        json!({
+            "a.b": { "Type": "String", "Value": "\"q\"" },
+            "media_type": { "Type": "String", "Value": CREATED_ORDER },
+            "team": { "Type": "String", "Value": "billing" },
+        })
+    );
+
+    // The attributes count in a message's size, as SNS counts them: name, `String`, value.
+    let bare = OutgoingMessage::new(CREATED_ORDER, "{}");
+    let with_team = bare.clone().with_attribute("team", "billing");
+    assert_eq!(bare.size(), 2 + "media_type".len() + "String".len() + CREATED_ORDER.len());
+    assert_eq!(with_team.size(), bare.size() + "team".len() + "String".len() + "billing".len());
+    let fits = OutgoingMessage::new(CREATED_ORDER, "x".repeat(MAX_PAYLOAD_BYTES - bare.size() + 2));
+    assert_eq!(fits.size(), MAX_PAYLOAD_BYTES);
+    assert!(publish_one_result(&broker, &topic, fits.clone()).await.is_ok());
+    let over = fits.with_attribute("t", "x");
+    assert!(matches!(publish_one_result(&broker, &topic, over).await, Err(TransportError::Invalid(_))));
+}
+
+async fn publish_one_result(
+    broker: &MemoryBroker,
+    topic: &str,
+    message: OutgoingMessage,
+) -> Result<(), TransportError> {
+    broker.publisher().publish_batch(topic, vec![message]).await.map(|_| ())
+}
+
+#[test]
+fn filter_policy_on_several_attributes_needs_every_key_to_match() {
+    let message = |team: Option<&str>| {
+        let message = OutgoingMessage::new(CREATED_ORDER, "{}");
+        match team {
+            Some(team) => message.with_attribute("team", team).with_attribute("zone", "eu-1"),
+            None => message,
+        }
+    };
+    let policy = FilterPolicy::media_type_prefix("application/vnd.globality.pubsub._.created.")
+        .and_attribute("team", [FilterCondition::exact("billing"), FilterCondition::prefix("ship")]);
+    assert!(policy.accepts_message(&message(Some("billing"))));
+    assert!(policy.accepts_message(&message(Some("shipping"))), "a prefix");
+    assert!(!policy.accepts_message(&message(Some("Billing"))), "case-sensitive");
+    assert!(!policy.accepts_message(&message(None)), "a message without the attribute does not pass");
+    assert!(!policy.accepts(CREATED_ORDER), "the media type alone is not enough");
+    let deleted = OutgoingMessage::new(DELETED_ORDER, "{}").with_attribute("team", "billing");
+    assert!(!policy.accepts_message(&deleted), "every key must match");
+
+    // A key on another attribute only: the media type does not matter.
+    let zone = FilterPolicy::attribute("zone", [FilterCondition::prefix("eu-")]);
+    assert!(zone.accepts_message(&message(Some("anyone"))));
+    assert!(zone.conditions().is_empty(), "no media_type key");
+    assert_eq!(zone.conditions_of("zone"), [FilterCondition::Prefix("eu-".into())]);
+
+    // JSON: every key, in name order; the media type's key is the same as the others'.
+    let json = r#"{"team": ["billing", {"prefix": "ship"}], "media_type": [{"prefix": "application/vnd.globality.pubsub._.created."}]}"#;
+    let parsed = FilterPolicy::from_json(json).unwrap();
+    assert_eq!(parsed, policy);
+    assert_eq!(parsed.attribute_names().collect::<Vec<_>>(), ["media_type", "team"]);
+    assert_eq!(
+        parsed.to_json(),
+        r#"{"media_type":[{"prefix":"application/vnd.globality.pubsub._.created."}],"team":["billing",{"prefix":"ship"}]}"#
+    );
+    // SNS's limits: five keys, 150 combinations.
+    let five = r#"{"a": ["1"], "b": ["1"], "c": ["1"], "d": ["1"], "e": ["1"]}"#;
+    assert!(FilterPolicy::from_json(five).is_ok());
+    let values = |n: usize| (0..n).map(|i| format!(r#""v{i}""#)).collect::<Vec<_>>().join(",");
+    let at_limit = format!(r#"{{"a": [{}], "b": [{}]}}"#, values(15), values(10));
+    assert!(FilterPolicy::from_json(&at_limit).is_ok());
+    let over = format!(r#"{{"a": [{}], "b": [{}]}}"#, values(16), values(10));
+    let error = FilterPolicy::from_json(&over).unwrap_err();
+    assert!(error.reason().contains("160 combinations") && error.reason().contains("150"), "{error}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -753,7 +850,7 @@ async fn batches_over_ten_and_empty_batches_are_refused() {
 async fn oversized_messages_are_refused() {
     let (broker, topic) = broker_with(&["work"]);
     assert_eq!(MAX_PAYLOAD_BYTES, 262_144);
-    let big = OutgoingMessage { media_type: CREATED_ORDER.into(), body: "x".repeat(MAX_PAYLOAD_BYTES) };
+    let big = OutgoingMessage::new(CREATED_ORDER, "x".repeat(MAX_PAYLOAD_BYTES));
     let refused = broker.publisher().publish_batch(&topic, vec![big.clone()]).await;
     assert!(matches!(refused, Err(TransportError::Invalid(_))), "body and attribute: {refused:?}");
     let half = OutgoingMessage { body: "x".repeat(MAX_PAYLOAD_BYTES / 2), ..big.clone() };
@@ -812,7 +909,7 @@ async fn twenty_thousand_messages_half_left_in_flight() {
     // Enough for a deep deadline heap, few enough for a debug build to take a fraction of a second.
     let count = 20_000;
     let publisher = broker.publisher();
-    let message = OutgoingMessage { media_type: CREATED_ORDER.into(), body: "{}".into() };
+    let message = OutgoingMessage::new(CREATED_ORDER, "{}");
     for _ in 0..count / MAX_BATCH {
         publisher.publish_batch(&topic, vec![message.clone(); MAX_BATCH]).await.unwrap();
     }

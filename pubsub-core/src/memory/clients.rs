@@ -10,7 +10,7 @@ use super::simulation::{with_entry_failures, Operation};
 use super::MemoryBroker;
 use crate::transport::{
     BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, Subscriber,
-    TransportError, VisibilityChange, MAX_BATCH, MEDIA_TYPE_ATTRIBUTE,
+    TransportError, VisibilityChange, MAX_BATCH,
 };
 
 /// SNS's and SQS's limit on a message, and on the payload of a publish batch: 256 KiB.
@@ -54,10 +54,7 @@ impl Publisher for MemoryPublisher {
             let simulation = &self.broker.inner.simulation;
             simulation.begin(Operation::PublishBatch).await?;
             check_batch("publish", messages.len())?;
-            let payload: usize = messages
-                .iter()
-                .map(|m| m.body.len() + MEDIA_TYPE_ATTRIBUTE.len() + "String".len() + m.media_type.len())
-                .sum();
+            let payload: usize = messages.iter().map(OutgoingMessage::size).sum();
             if payload > MAX_PAYLOAD_BYTES {
                 return Err(TransportError::Invalid(format!(
                     "publish batch of {payload} bytes; at most {MAX_PAYLOAD_BYTES}"

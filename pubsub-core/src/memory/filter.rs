@@ -1,32 +1,52 @@
-//! SNS subscription filter policies on the `media_type` message attribute.
+//! SNS subscription filter policies on message attributes (`media_type` and the others).
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::transport::MEDIA_TYPE_ATTRIBUTE;
+use crate::transport::{OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
+
+/// SNS's limit of keys (attribute names) in one filter policy.
+pub const MAX_FILTER_KEYS: usize = 5;
+
+/// SNS's limit on a filter policy's complexity: the product of its lists' lengths.
+pub const MAX_FILTER_COMBINATIONS: usize = 150;
 
 /// One accepted value of a [`FilterPolicy`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FilterCondition {
-    /// The media type equals this (case-sensitive), SNS's `"a/b"`.
+    /// The attribute equals this (case-sensitive), SNS's `"a/b"`.
     Exact(String),
-    /// The media type starts with this, SNS's `{"prefix": "a/c."}`.
+    /// The attribute starts with this, SNS's `{"prefix": "a/c."}`.
     Prefix(String),
 }
 
 impl FilterCondition {
-    fn accepts(&self, media_type: &str) -> bool {
+    /// [`FilterCondition::Exact`].
+    pub fn exact(value: impl Into<String>) -> FilterCondition {
+        FilterCondition::Exact(value.into())
+    }
+
+    /// [`FilterCondition::Prefix`].
+    pub fn prefix(prefix: impl Into<String>) -> FilterCondition {
+        FilterCondition::Prefix(prefix.into())
+    }
+
+    fn accepts(&self, value: &str) -> bool {
         match self {
-            FilterCondition::Exact(value) => media_type == value,
-            FilterCondition::Prefix(prefix) => media_type.starts_with(prefix.as_str()),
+            FilterCondition::Exact(exact) => value == exact,
+            FilterCondition::Prefix(prefix) => value.starts_with(prefix.as_str()),
         }
     }
 }
 
-/// An SNS filter policy on the `media_type` message attribute: a message passes when its
-/// media type equals one of the exact values or starts with one of the prefixes.
+/// An SNS filter policy on message attributes: for each attribute it names (a key), a list
+/// of accepted values, exact or prefix. As SNS does, a message passes when every key matches:
+/// the message has that attribute and its value equals one of the key's exact values or
+/// starts with one of its prefixes. A message without the attribute does not pass.
 ///
 /// ```
-/// use pubsub_core::memory::FilterPolicy;
+/// use pubsub_core::memory::{FilterCondition, FilterPolicy};
 ///
 /// let policy = FilterPolicy::media_types(["application/vnd.x.created.order"])
 ///     .or_prefix("application/vnd.x.deleted.");
@@ -37,13 +57,22 @@ impl FilterCondition {
 /// let json = policy.to_json();
 /// assert_eq!(json, r#"{"media_type":["application/vnd.x.created.order",{"prefix":"application/vnd.x.deleted."}]}"#);
 /// assert_eq!(FilterPolicy::from_json(&json)?, policy);
+///
+/// // Other attributes (set by publish layers, see Producer::layer): every key must match.
+/// let billing = policy.and_attribute("team", [FilterCondition::exact("billing")]);
+/// assert_eq!(
+///     billing.to_json(),
+///     r#"{"media_type":["application/vnd.x.created.order",{"prefix":"application/vnd.x.deleted."}],"team":["billing"]}"#
+/// );
+/// assert!(!billing.accepts("application/vnd.x.created.order"), "no `team` attribute");
 /// # Ok::<(), pubsub_core::memory::FilterPolicyError>(())
 /// ```
 ///
-/// A policy with no condition accepts nothing (and SNS refuses it).
+/// A policy with no key, or a key with no value, accepts nothing (and SNS refuses it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FilterPolicy {
-    conditions: Vec<FilterCondition>,
+    /// By attribute name.
+    keys: BTreeMap<String, Vec<FilterCondition>>,
 }
 
 impl FilterPolicy {
@@ -53,79 +82,152 @@ impl FilterPolicy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        FilterPolicy { conditions: values.into_iter().map(|v| FilterCondition::Exact(v.into())).collect() }
+        FilterPolicy::attribute(MEDIA_TYPE_ATTRIBUTE, values.into_iter().map(FilterCondition::exact))
     }
 
     /// A policy accepting the media types that start with `prefix`.
     pub fn media_type_prefix(prefix: impl Into<String>) -> Self {
-        FilterPolicy { conditions: vec![FilterCondition::Prefix(prefix.into())] }
+        FilterPolicy::attribute(MEDIA_TYPE_ATTRIBUTE, [FilterCondition::prefix(prefix)])
+    }
+
+    /// A policy on the attribute `name` alone: it passes the messages whose `name` matches
+    /// one of `conditions`.
+    pub fn attribute(name: impl Into<String>, conditions: impl IntoIterator<Item = FilterCondition>) -> Self {
+        FilterPolicy::default().and_attribute(name, conditions)
+    }
+
+    /// This policy, also requiring the attribute `name` to match one of `conditions` (a key
+    /// of its own; the conditions of a key `name` already had are replaced).
+    pub fn and_attribute(
+        mut self,
+        name: impl Into<String>,
+        conditions: impl IntoIterator<Item = FilterCondition>,
+    ) -> Self {
+        self.keys.insert(name.into(), conditions.into_iter().collect());
+        self
     }
 
     /// This policy, also accepting `media_type` exactly.
     pub fn or_media_type(mut self, media_type: impl Into<String>) -> Self {
-        self.conditions.push(FilterCondition::Exact(media_type.into()));
+        self.media_type_conditions().push(FilterCondition::exact(media_type));
         self
     }
 
     /// This policy, also accepting the media types that start with `prefix`.
     pub fn or_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.conditions.push(FilterCondition::Prefix(prefix.into()));
+        self.media_type_conditions().push(FilterCondition::prefix(prefix));
         self
     }
 
-    /// The accepted values, in order.
+    fn media_type_conditions(&mut self) -> &mut Vec<FilterCondition> {
+        self.keys.entry(MEDIA_TYPE_ATTRIBUTE.to_owned()).or_default()
+    }
+
+    /// The accepted values of the `media_type` key, in order (none if it has no such key).
     pub fn conditions(&self) -> &[FilterCondition] {
-        &self.conditions
+        self.conditions_of(MEDIA_TYPE_ATTRIBUTE)
     }
 
-    /// Whether a message of `media_type` passes.
+    /// The accepted values of the key `name`, in order (none if it has no such key).
+    pub fn conditions_of(&self, name: &str) -> &[FilterCondition] {
+        self.keys.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The attribute names the policy filters on, in name order.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Whether a message of `media_type` with no other attribute passes.
     pub fn accepts(&self, media_type: &str) -> bool {
-        self.conditions.iter().any(|condition| condition.accepts(media_type))
+        self.accepts_attributes(|name| (name == MEDIA_TYPE_ATTRIBUTE).then_some(media_type))
     }
 
-    /// Parses SNS's JSON form, `{"media_type": ["a/b", {"prefix": "a/c."}]}`.
+    /// Whether `message` passes, on its media type and its other attributes, as a topic
+    /// decides which subscriptions receive it.
+    pub fn accepts_message(&self, message: &OutgoingMessage) -> bool {
+        self.accepts_attributes(|name| match name {
+            MEDIA_TYPE_ATTRIBUTE => Some(message.media_type.as_str()),
+            other => message.attributes.get(other).map(String::as_str),
+        })
+    }
+
+    /// Whether a message passes whose attribute values `attribute` gives by name.
+    pub fn accepts_attributes<'a>(&self, attribute: impl Fn(&str) -> Option<&'a str>) -> bool {
+        !self.keys.is_empty()
+            && self.keys.iter().all(|(name, conditions)| {
+                attribute(name)
+                    .is_some_and(|value| conditions.iter().any(|condition| condition.accepts(value)))
+            })
+    }
+
+    /// Parses SNS's JSON form, `{"media_type": ["a/b", {"prefix": "a/c."}], "team": ["x"]}`.
     ///
-    /// Only the `media_type` key and the exact-string and `prefix` operators are supported;
-    /// anything else (other keys, `anything-but`, numeric matching, an empty list, an empty
-    /// prefix) is refused rather than ignored.
+    /// Keys are attribute names; only the exact-string and `prefix` operators are supported.
+    /// Anything else (`anything-but`, numeric matching, `exists`, nested policies, an empty
+    /// list, an empty prefix) is refused rather than ignored, and so are policies SNS refuses:
+    /// no key, more than [`MAX_FILTER_KEYS`] keys, more than [`MAX_FILTER_COMBINATIONS`]
+    /// combinations (the product of the lists' lengths).
     pub fn from_json(json: &str) -> Result<FilterPolicy, FilterPolicyError> {
         let value: Value =
             serde_json::from_str(json).map_err(|e| FilterPolicyError::new(format!("not JSON: {e}")))?;
         let Value::Object(policy) = value else {
             return Err(FilterPolicyError::new("the policy must be a JSON object"));
         };
-        if let Some(key) = policy.keys().find(|key| *key != MEDIA_TYPE_ATTRIBUTE) {
+        if policy.is_empty() {
+            return Err(FilterPolicyError::new(
+                "the policy has no key (an attribute name such as `media_type`)",
+            ));
+        }
+        if policy.len() > MAX_FILTER_KEYS {
             return Err(FilterPolicyError::new(format!(
-                "only `{MEDIA_TYPE_ATTRIBUTE}` can be filtered on, not `{key}`"
+                "the policy has {} keys; SNS takes at most {MAX_FILTER_KEYS}",
+                policy.len()
             )));
         }
-        let Some(values) = policy.get(MEDIA_TYPE_ATTRIBUTE) else {
-            return Err(FilterPolicyError::new(format!("the policy has no `{MEDIA_TYPE_ATTRIBUTE}` key")));
-        };
-        let Value::Array(values) = values else {
-            return Err(FilterPolicyError::new(format!("`{MEDIA_TYPE_ATTRIBUTE}` must be a list")));
-        };
-        if values.is_empty() {
-            return Err(FilterPolicyError::new(format!("`{MEDIA_TYPE_ATTRIBUTE}` must not be empty")));
+        let mut keys = BTreeMap::new();
+        for (name, values) in &policy {
+            if name.is_empty() {
+                return Err(FilterPolicyError::new("a key must not be empty"));
+            }
+            let Value::Array(values) = values else {
+                return Err(FilterPolicyError::new(format!(
+                    "`{name}` must be a list (nested policies are not supported)"
+                )));
+            };
+            if values.is_empty() {
+                return Err(FilterPolicyError::new(format!("`{name}` must not be empty")));
+            }
+            let conditions = values.iter().map(parse_condition).collect::<Result<_, _>>()?;
+            keys.insert(name.clone(), conditions);
         }
-        let conditions = values.iter().map(parse_condition).collect::<Result<_, _>>()?;
-        Ok(FilterPolicy { conditions })
+        let combinations =
+            keys.values().map(Vec::len).fold(1_usize, |product, len| product.saturating_mul(len));
+        if combinations > MAX_FILTER_COMBINATIONS {
+            return Err(FilterPolicyError::new(format!(
+                "the policy has {combinations} combinations of values (the product of its lists' lengths); \
+                 SNS takes at most {MAX_FILTER_COMBINATIONS}"
+            )));
+        }
+        Ok(FilterPolicy { keys })
     }
 
-    /// SNS's JSON form, compact: `{"media_type":["a/b",{"prefix":"a/c."}]}`.
+    /// SNS's JSON form, compact, keys in name order:
+    /// `{"media_type":["a/b",{"prefix":"a/c."}],"team":["x"]}`.
     pub fn to_json(&self) -> String {
-        let values: Vec<Value> = self
-            .conditions
-            .iter()
-            .map(|condition| match condition {
-                FilterCondition::Exact(value) => Value::String(value.clone()),
-                FilterCondition::Prefix(prefix) => {
-                    Value::Object(Map::from_iter([("prefix".to_owned(), Value::String(prefix.clone()))]))
-                }
-            })
-            .collect();
-        let policy = Map::from_iter([(MEDIA_TYPE_ATTRIBUTE.to_owned(), Value::Array(values))]);
-        Value::Object(policy).to_string()
+        let keys = self.keys.iter().map(|(name, conditions)| {
+            let values = conditions
+                .iter()
+                .map(|condition| match condition {
+                    FilterCondition::Exact(value) => Value::String(value.clone()),
+                    FilterCondition::Prefix(prefix) => {
+                        Value::Object(Map::from_iter([("prefix".to_owned(), Value::String(prefix.clone()))]))
+                    }
+                })
+                .collect();
+            (name.clone(), Value::Array(values))
+        });
+        Value::Object(Map::from_iter(keys)).to_string()
     }
 }
 

@@ -2,8 +2,9 @@
 //! services, for unit tests, examples and load benchmarks.
 //!
 //! - Topics fan a publish out to every subscribed queue whose [`FilterPolicy`] accepts the
-//!   message's media type, as an SNS notification body or, with raw delivery, as the message
-//!   itself with a `media_type` message attribute.
+//!   message's attributes (its media type and the others), as an SNS notification body (the
+//!   attributes in its `MessageAttributes`) or, with raw delivery, as the message itself with
+//!   its attributes as SQS message attributes (`media_type` and the others).
 //! - Queues hand messages out oldest first, hide each received message for the visibility
 //!   timeout, count receives, give a fresh receipt handle per receive, and move a message that
 //!   was received `max_receive_count` times to the dead-letter queue on its next receive.
@@ -29,7 +30,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use clients::{MemoryPublisher, MemorySubscriber, MAX_PAYLOAD_BYTES};
-pub use filter::{FilterCondition, FilterPolicy, FilterPolicyError};
+pub use filter::{
+    FilterCondition, FilterPolicy, FilterPolicyError, MAX_FILTER_COMBINATIONS, MAX_FILTER_KEYS,
+};
 pub use options::{QueueOptions, QueueStats, Redrive, SubscriptionOptions, DEFAULT_VISIBILITY_TIMEOUT};
 pub use simulation::{Operation, RequestCounts};
 
@@ -62,10 +65,7 @@ use crate::transport::{MessageId, TransportError};
 /// broker.subscribe(&topic, "billing", SubscriptionOptions::default())?;
 ///
 /// let created = UntypedMessage::created("Order", "http://example.com/api/v1/order/1");
-/// let outgoing = OutgoingMessage {
-///     media_type: created.media_type.to_string(),
-///     body: encode(&created, &OpaqueData::new())?,
-/// };
+/// let outgoing = OutgoingMessage::new(created.media_type.to_string(), encode(&created, &OpaqueData::new())?);
 /// let published = broker.publisher().publish_batch(&topic, vec![outgoing]).await?;
 /// assert!(published[0].is_ok());
 ///

@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::transport::MEDIA_TYPE_ATTRIBUTE;
+
 /// The ARN prefix of every topic: region `us-east-1`, account `000000000000`.
 pub(crate) const TOPIC_ARN_PREFIX: &str = "arn:aws:sns:us-east-1:000000000000:";
 
@@ -84,7 +86,40 @@ struct Notification<'a> {
     #[serde(rename = "UnsubscribeURL")]
     unsubscribe_url: String,
     #[serde(rename = "MessageAttributes")]
-    message_attributes: BTreeMap<&'a str, Attribute<'a>>,
+    message_attributes: Attributes<'a>,
+}
+
+/// `MessageAttributes`: `media_type` and the others, by name, each `{"Type": "String",
+/// "Value": ...}`; written straight from the message, with no map built for it.
+struct Attributes<'a> {
+    media_type: &'a str,
+    others: &'a BTreeMap<String, String>,
+}
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+
+        let mut map = serializer.serialize_map(Some(self.others.len() + 1))?;
+        let mut media_type = Some(self.media_type);
+        for (name, value) in self.others {
+            // In name order, as SNS writes them; a `media_type` among the others (the producer
+            // refuses it) is left to the message's own.
+            if name.as_str() >= MEDIA_TYPE_ATTRIBUTE {
+                if let Some(value) = media_type.take() {
+                    map.serialize_entry(MEDIA_TYPE_ATTRIBUTE, &Attribute { kind: "String", value })?;
+                }
+                if name == MEDIA_TYPE_ATTRIBUTE {
+                    continue;
+                }
+            }
+            map.serialize_entry(name, &Attribute { kind: "String", value })?;
+        }
+        if let Some(value) = media_type {
+            map.serialize_entry(MEDIA_TYPE_ATTRIBUTE, &Attribute { kind: "String", value })?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -102,8 +137,10 @@ pub(crate) struct NotificationFields<'a> {
     pub subscription_arn: &'a str,
     pub message: &'a str,
     pub timestamp: &'a str,
-    /// String message attributes.
-    pub attributes: &'a [(&'a str, &'a str)],
+    /// The `media_type` message attribute.
+    pub media_type: &'a str,
+    /// The other string message attributes.
+    pub attributes: &'a BTreeMap<String, String>,
 }
 
 /// The notification body, serialized by serde_json (so `Message` is escaped right), with no
@@ -121,11 +158,7 @@ pub(crate) fn notification_body(fields: &NotificationFields<'_>) -> String {
         signature: SIGNATURE,
         signing_cert_url: SIGNING_CERT_URL,
         unsubscribe_url: format!("{UNSUBSCRIBE_URL_PREFIX}{}", fields.subscription_arn),
-        message_attributes: fields
-            .attributes
-            .iter()
-            .map(|&(name, value)| (name, Attribute { kind: "String", value }))
-            .collect(),
+        message_attributes: Attributes { media_type: fields.media_type, others: fields.attributes },
     };
     let mut body = serde_json::to_string(&notification).expect("a notification of strings always serializes");
     body.shrink_to_fit();
@@ -158,10 +191,42 @@ mod tests {
             subscription_arn: "arn:aws:sns:us-east-1:000000000000:t:s",
             message: &message,
             timestamp: "2026-11-27T17:32:28.960Z",
-            attributes: &[("media_type", "text/plain")],
+            media_type: "text/plain",
+            attributes: &BTreeMap::new(),
         });
         assert!(body.len() > 1024, "{}", body.len());
         assert_eq!(body.capacity(), body.len());
+    }
+
+    #[test]
+    fn message_attributes_are_written_in_name_order_with_the_media_type() {
+        let attributes = |others: &[(&str, &str)]| {
+            let others: BTreeMap<String, String> =
+                others.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+            let body = notification_body(&NotificationFields {
+                message_id: "id",
+                topic_arn: "arn:aws:sns:us-east-1:000000000000:t",
+                subscription_arn: "arn:aws:sns:us-east-1:000000000000:t:s",
+                message: "{}",
+                timestamp: "2026-11-27T17:32:28.960Z",
+                media_type: "text/plain",
+                attributes: &others,
+            });
+            let start = body.find(r#""MessageAttributes":"#).unwrap();
+            body[start..].to_owned()
+        };
+        let media_type = r#""media_type":{"Type":"String","Value":"text/plain"}"#;
+        assert_eq!(attributes(&[]), format!(r#""MessageAttributes":{{{media_type}}}}}"#));
+        assert_eq!(
+            attributes(&[("team", "billing"), ("Zone", "eu"), ("a.b", "x\"y")]),
+            format!(
+                r#""MessageAttributes":{{"Zone":{{"Type":"String","Value":"eu"}},"a.b":{{"Type":"String","Value":"x\"y"}},{media_type},"team":{{"Type":"String","Value":"billing"}}}}}}"#
+            )
+        );
+        // Never two `media_type` keys, whatever the map holds.
+        let twice = attributes(&[("media_type", "other/type")]);
+        assert_eq!(twice.matches("media_type").count(), 1, "{twice}");
+        assert!(twice.contains("text/plain"), "{twice}");
     }
 
     #[test]

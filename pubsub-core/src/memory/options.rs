@@ -41,10 +41,12 @@ impl Redrive {
 /// A subscription's attributes, as given to [`MemoryBroker::subscribe`](super::MemoryBroker::subscribe).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscriptionOptions {
-    /// SNS `RawMessageDelivery`: the SQS body is the message itself, and the media type is
-    /// the `media_type` SQS message attribute. Otherwise the body is an SNS notification.
+    /// SNS `RawMessageDelivery`: the SQS body is the message itself, and its message
+    /// attributes (the media type as `media_type`, and the others) are SQS message
+    /// attributes. Otherwise the body is an SNS notification, which holds the attributes.
     pub raw_delivery: bool,
-    /// SNS `FilterPolicy` on the `media_type` message attribute; none accepts everything.
+    /// SNS `FilterPolicy` on message attributes (`media_type` and the others); none accepts
+    /// everything.
     pub filter: Option<FilterPolicy>,
 }
 

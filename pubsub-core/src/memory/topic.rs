@@ -87,10 +87,11 @@ impl Topic {
 
 impl Subscription {
     fn accepts(&self, message: &OutgoingMessage) -> bool {
-        self.options.filter.as_ref().is_none_or(|filter| filter.accepts(&message.media_type))
+        self.options.filter.as_ref().is_none_or(|filter| filter.accepts_message(message))
     }
 
-    /// What the queue receives: the raw message with its attribute, or a notification.
+    /// What the queue receives: the raw message with its attributes (SQS message
+    /// attributes), or a notification (whose `MessageAttributes` holds them).
     fn delivery(
         &self,
         topic: &Topic,
@@ -99,11 +100,9 @@ impl Subscription {
         timestamp: &str,
     ) -> NewMessage {
         if self.options.raw_delivery {
-            NewMessage {
-                message_id: new_message_id(),
-                body: message.body.clone(),
-                attributes: BTreeMap::from([(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.clone())]),
-            }
+            let mut attributes = message.attributes.clone();
+            attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.clone());
+            NewMessage { message_id: new_message_id(), body: message.body.clone(), attributes }
         } else {
             let body = notification_body(&NotificationFields {
                 message_id: sns_message_id,
@@ -111,7 +110,8 @@ impl Subscription {
                 subscription_arn: &self.arn,
                 message: &message.body,
                 timestamp,
-                attributes: &[(MEDIA_TYPE_ATTRIBUTE, &message.media_type)],
+                media_type: &message.media_type,
+                attributes: &message.attributes,
             });
             NewMessage { message_id: new_message_id(), body, attributes: BTreeMap::new() }
         }

@@ -8,6 +8,10 @@
 //!   [`layer_for`](crate::daemon::DaemonBuilder::layer_for) (one), or in a [`HandlerLayers`]
 //!   set that the daemon and the test kit share. A layer's error is FAILED and retried, a
 //!   [`FinalRefusal`] SKIPPED; a layer that panics fails its message only.
+//! - Around publishing: a [`PublishRequest`] (the destination and the outgoing message: media
+//!   type, body, attributes) in, the request to send out. Layers go on
+//!   [`Producer::layer`](crate::Producer::layer); a layer adds attributes, or refuses the
+//!   message with an error (then nothing of that call is sent).
 
 mod handling;
 mod publishing;
