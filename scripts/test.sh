@@ -48,6 +48,9 @@ echo "== benches, run once each as tests"
 cargo test --workspace --benches --locked
 echo "== cargo test (unit, integration, trybuild, doc tests)"
 cargo test --workspace --locked
+# The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
+echo "== OpenTelemetry (pubsub-core --features otel: unit tests, tests/telemetry.rs)"
+cargo test -p pubsub-core --features otel --lib --test telemetry --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature, which the step above leaves off.
 echo "== README snippets that need pubsub-aws (doc tests, --features aws)"

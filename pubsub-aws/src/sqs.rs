@@ -224,6 +224,11 @@ impl Subscriber for SqsSubscriber {
     fn visibility_timeout(&self) -> Duration {
         self.visibility_timeout
     }
+
+    /// The last segment of the queue URL.
+    fn queue_name(&self) -> &str {
+        self.queue_url.trim_end_matches('/').rsplit('/').next().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::middleware::{outcome_of_layer_error, BoxError, HandlerLayers, Handler
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::producer::Producer;
+use crate::telemetry::{MessageTrace, Telemetry};
 use crate::transport::{BoxFuture, MessageId, ReceivedMessage};
 use crate::unwind::{panic_text, CatchUnwind};
 use crate::{MediaType, MediaTypePattern};
@@ -168,6 +169,7 @@ pub struct Dispatcher {
     core: HandlerCore,
     /// The handlers with their layers; `None` without layers, to call them directly.
     layered: Option<HandlerService>,
+    telemetry: Telemetry,
 }
 
 /// Handler time limits: a default, and per handler (by name) limits that override it.
@@ -193,8 +195,9 @@ pub(crate) struct Handling {
 }
 
 impl Dispatcher {
-    /// A dispatcher of `handlers`, with what they take and how they are run.
+    /// A dispatcher of `handlers`, reading `queue`, with what they take and how they are run.
     pub(crate) fn new(
+        queue: &str,
         handlers: Arc<HandlerTable>,
         producer: Option<Producer>,
         collaborators: Collaborators,
@@ -202,19 +205,30 @@ impl Dispatcher {
     ) -> Dispatcher {
         let core = HandlerCore { timeouts: Arc::new(handling.timeouts), backoff: handling.backoff };
         let layered = handling.layers.build(handlers.handlers(), core.clone());
-        Dispatcher { handlers, producer, collaborators, max_attempts: handling.max_attempts, core, layered }
+        let telemetry = Telemetry::new(queue);
+        Dispatcher {
+            handlers,
+            producer,
+            collaborators,
+            max_attempts: handling.max_attempts,
+            core,
+            layered,
+            telemetry,
+        }
     }
 
     /// Handles `message` and logs one line about it.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
-        let mut handled = self.handle(message).await;
+        let mut trace = MessageTrace::new();
+        let mut handled = self.handle(message, &mut trace).await;
         handled.elapsed = started.elapsed();
-        log(message, &handled);
+        log(message, &handled, &trace);
+        trace.end(&handled);
         handled
     }
 
-    async fn handle(&self, message: &ReceivedMessage) -> HandledMessage {
+    async fn handle(&self, message: &ReceivedMessage, trace: &mut MessageTrace) -> HandledMessage {
         let mut handled = HandledMessage {
             message_id: message.message_id.clone(),
             receive_count: message.receive_count,
@@ -224,7 +238,9 @@ impl Dispatcher {
             published: Vec::new(),
             elapsed: Duration::ZERO,
         };
-        let envelope = match Envelope::read(&message.body) {
+        let envelope = Envelope::read(&message.body);
+        trace.start(&self.telemetry, message, envelope.as_ref().ok());
+        let envelope = match envelope {
             Ok(envelope) => envelope,
             Err(error) => {
                 handled.outcome = self.failed(message, error.to_string());
@@ -275,20 +291,8 @@ impl Dispatcher {
         ));
         drop(envelope);
         let request = HandlerRequest::new(*handler, decoded, context.clone());
-        handled.outcome = match &self.layered {
-            None => self.core.run(request).await,
-            Some(layered) => {
-                // A layer that panics, in `poll_ready`, `call` or its future, fails the message
-                // as a handler that panics does.
-                match CatchUnwind(Box::pin(layered.clone().oneshot(request))).await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(error)) => {
-                        outcome_of_layer_error(&error, self.core.backoff.delay(message.receive_count))
-                    }
-                    Err(panic) => self.failed(message, format!("a layer panicked: {}", panic_text(&*panic))),
-                }
-            }
-        };
+        // Inside the message's span: what the handler publishes carries it on.
+        handled.outcome = trace.run(self.call(request, message)).await;
         if !matches!(handled.outcome.verdict, Verdict::Succeeded | Verdict::Skipped) {
             return handled;
         }
@@ -311,6 +315,18 @@ impl Dispatcher {
             }
         }
         handled
+    }
+
+    /// The handler's outcome, through its layers if it has any.
+    async fn call(&self, request: HandlerRequest, message: &ReceivedMessage) -> Outcome {
+        let Some(layered) = &self.layered else { return self.core.run(request).await };
+        // A layer that panics, in `poll_ready`, `call` or its future, fails the message as a
+        // handler that panics does.
+        match CatchUnwind(Box::pin(layered.clone().oneshot(request))).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) => outcome_of_layer_error(&error, self.core.backoff.delay(message.receive_count)),
+            Err(panic) => self.failed(message, format!("a layer panicked: {}", panic_text(&*panic))),
+        }
     }
 
     fn failed(&self, message: &ReceivedMessage, reason: String) -> Outcome {
@@ -373,7 +389,7 @@ impl Service<HandlerRequest> for HandlerCore {
 /// nothing a sender writes makes it long; the body itself is logged only at DEBUG, cut at
 /// 4 KiB, for the messages that FAILED or were IGNORED, for an operator running with
 /// `--debug`.
-fn log(message: &ReceivedMessage, handled: &HandledMessage) {
+fn log(message: &ReceivedMessage, handled: &HandledMessage, trace: &MessageTrace) {
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
     let result = handled.outcome.verdict.as_str();
@@ -381,11 +397,14 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage) {
     let message_id = message.message_id.as_str();
     let receive_count = message.receive_count;
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();
+    // With OpenTelemetry, the ids of the message's span, so that a log line finds its trace.
+    let (trace_id, span_id) = trace.ids();
+    let (trace_id, span_id) = (trace_id.as_deref(), span_id.as_deref());
     // One line whatever the level; tracing needs the level as a constant, hence one arm each.
     macro_rules! message_handled {
         ($level:expr, $($outcome:tt)*) => {
             tracing::event!($level, media_type, message_id, handler, result, elapsed_ms, receive_count,
-                $($outcome)*, "message handled")
+                $($outcome)*, trace_id, span_id, "message handled")
         };
     }
     match handled.outcome.verdict {

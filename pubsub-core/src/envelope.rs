@@ -141,6 +141,9 @@ pub struct Envelope<'b> {
     pub(crate) opaque_data: OpaqueData,
     /// Where `message` came from, for error reports.
     pub(crate) layer: BodyPart,
+    /// The SNS notification's `MessageAttributes` object, unread (`None` for a raw body).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) notification_attributes: Option<&'b RawValue>,
 }
 
 impl<'b> Envelope<'b> {
@@ -149,6 +152,7 @@ impl<'b> Envelope<'b> {
         let outer = Header::read(body, BodyPart::Body)?;
         // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
         // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.
+        let notification_attributes = outer.notification_attributes;
         let (message, header, layer) = match outer.notification_message {
             Some(notification) if outer.media_type.is_none() => match notification {
                 Field::Text(message) => {
@@ -178,7 +182,22 @@ impl<'b> Envelope<'b> {
             Some(Err(reason)) => return Err(DecodeError::BadOpaqueData { reason }),
             None => OpaqueData::new(),
         };
-        Ok(Envelope { message, media_type, opaque_data, layer })
+        Ok(Envelope { message, media_type, opaque_data, layer, notification_attributes })
+    }
+
+    /// The value of the SNS notification's message attribute `name` (SNS writes
+    /// `"MessageAttributes": {"name": {"Type": "String", "Value": "..."}}`), if the body is a
+    /// notification that has it.
+    #[cfg(feature = "otel")]
+    pub(crate) fn notification_attribute(&self, name: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Attribute<'a> {
+            #[serde(rename = "Value", borrow)]
+            value: Cow<'a, str>,
+        }
+        let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
+            serde_json::from_str(self.notification_attributes?.get()).ok()?;
+        attributes.get(name).map(|attribute| attribute.value.clone().into_owned())
     }
 
     /// Deserializes the whole message as `T`: a syntax error is `Malformed` (the header pass
@@ -211,9 +230,11 @@ impl<'b> Field<'b> {
     }
 }
 
-/// The keys of one layer: `Message` (SNS), `mediaType`, `opaqueData`; the rest is skipped.
+/// The keys of one layer: `Message` and `MessageAttributes` (SNS), `mediaType`, `opaqueData`;
+/// the rest is skipped.
 struct Header<'b> {
     notification_message: Option<Field<'b>>,
+    notification_attributes: Option<&'b RawValue>,
     media_type: Option<Field<'b>>,
     opaque_data: Option<Result<OpaqueData, String>>,
 }
@@ -237,6 +258,8 @@ impl<'b> Header<'b> {
     fn into_owned(self) -> Header<'static> {
         Header {
             notification_message: self.notification_message.map(Field::into_owned),
+            // Only the body itself (borrowed from the caller) has notification keys.
+            notification_attributes: None,
             media_type: self.media_type.map(Field::into_owned),
             opaque_data: self.opaque_data,
         }
@@ -360,18 +383,26 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'de>, A::Error> {
-        let mut header = Header { notification_message: None, media_type: None, opaque_data: None };
+        let mut header = Header {
+            notification_message: None,
+            notification_attributes: None,
+            media_type: None,
+            opaque_data: None,
+        };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Message if self.layer == BodyPart::Body => {
                     header.notification_message = Some(map.next_value::<FieldValue<'de>>()?.0)
+                }
+                Key::MessageAttributes if self.layer == BodyPart::Body => {
+                    header.notification_attributes = Some(map.next_value::<&'de RawValue>()?)
                 }
                 Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
                 Key::OpaqueData => {
                     let raw = map.next_value::<&'de RawValue>()?;
                     header.opaque_data = Some(serde_json::from_str(raw.get()).map_err(|e| json_reason(&e)));
                 }
-                Key::Message | Key::Other => {
+                Key::Message | Key::MessageAttributes | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -387,6 +418,7 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
 /// The keys a header reads, recognised without allocating.
 enum Key {
     Message,
+    MessageAttributes,
     MediaType,
     OpaqueData,
     Other,
@@ -406,6 +438,7 @@ impl<'de> Deserialize<'de> for Key {
             fn visit_str<E>(self, key: &str) -> Result<Key, E> {
                 Ok(match key {
                     "Message" => Key::Message,
+                    "MessageAttributes" => Key::MessageAttributes,
                     MEDIA_TYPE_KEY => Key::MediaType,
                     OPAQUE_DATA_KEY => Key::OpaqueData,
                     _ => Key::Other,

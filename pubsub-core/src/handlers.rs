@@ -230,7 +230,9 @@ impl MessageContext {
             return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
         let media_type = message.media_type();
-        let outgoing = OutgoingMessage::new(media_type, encode(message, &self.outgoing_opaque)?);
+        let mut outgoing = OutgoingMessage::new(media_type, encode(message, &self.outgoing_opaque)?);
+        // The handler's span, or the message's: what it publishes continues the trace.
+        crate::telemetry::inject_current(&mut outgoing.attributes);
         crate::producer::check_outgoing(&outgoing)?;
         let topic = topics.topic_for(media_type)?.to_owned();
         self.outbox.lock().expect("outbox lock").push((topic, outgoing));

@@ -100,6 +100,7 @@ pub mod outcome;
 mod plumbing;
 pub mod producer;
 pub mod registry;
+mod telemetry;
 pub mod testing;
 pub mod transport;
 mod untyped;

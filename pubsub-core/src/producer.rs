@@ -404,7 +404,9 @@ impl Producer {
         media_type: &str,
         body: String,
     ) -> Result<(String, OutgoingMessage), PublishError> {
-        let message = OutgoingMessage::new(media_type, body);
+        let mut message = OutgoingMessage::new(media_type, body);
+        // Published inside a span, the message carries its trace on.
+        crate::telemetry::inject_current(&mut message.attributes);
         check_outgoing(&message)?;
         let topic = self.topics.topic_for(media_type)?.to_owned();
         Ok((topic, message))
@@ -419,7 +421,15 @@ impl Producer {
     ) -> Result<Vec<MessageId>, PublishError> {
         let entries = match &self.layers {
             None => entries,
-            Some(layers) => layers.run(entries).await?,
+            Some(layers) => {
+                let mut entries = layers.run(entries).await?;
+                // Attributes the layers added come before the trace context: it gives way to
+                // them rather than fail the publish.
+                for (_, message) in &mut entries {
+                    crate::telemetry::give_way(&mut message.attributes);
+                }
+                entries
+            }
         };
         // By reference, so that the common case (nothing refused) allocates nothing.
         let mut refused = Vec::new();

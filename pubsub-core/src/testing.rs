@@ -183,6 +183,7 @@ impl HandlerTest {
             ..Handling::default()
         };
         let dispatcher = Dispatcher::new(
+            "test",
             Arc::new(HandlerTable::new([handler]).unwrap_or_else(|e| panic!("{e}"))),
             Some(producer),
             self.collaborators.clone(),

@@ -24,6 +24,10 @@ pub const MAX_BATCH: usize = 10;
 /// The SNS message attribute that carries the media type, for subscription filter policies.
 pub const MEDIA_TYPE_ATTRIBUTE: &str = "media_type";
 
+/// The message attributes that carry the W3C trace context (feature `otel`).
+#[cfg(feature = "otel")]
+pub use crate::telemetry::{TRACEPARENT, TRACESTATE};
+
 /// SNS's limit of message attributes on one message, `media_type` included.
 pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 
@@ -160,4 +164,10 @@ pub trait Subscriber: Send + Sync + 'static {
 
     /// The queue's visibility timeout, which the heartbeat extends by.
     fn visibility_timeout(&self) -> Duration;
+
+    /// The queue's name, for traces (`messaging.destination.name`, the span name `process
+    /// <queue>`); empty when unknown.
+    fn queue_name(&self) -> &str {
+        ""
+    }
 }

@@ -378,7 +378,8 @@ impl DaemonBuilder {
             timeouts: HandlerTimeouts { default: self.config.handler_timeout, by_handler },
             layers: self.layers,
         };
-        let dispatcher = Dispatcher::new(handlers, self.producer, self.collaborators, handling);
+        let dispatcher =
+            Dispatcher::new(subscriber.queue_name(), handlers, self.producer, self.collaborators, handling);
         Ok(Daemon {
             name: self.name,
             subscriber,

@@ -158,4 +158,8 @@ impl Subscriber for MemorySubscriber {
     fn visibility_timeout(&self) -> Duration {
         self.queue.options().visibility_timeout
     }
+
+    fn queue_name(&self) -> &str {
+        &self.queue.name
+    }
 }

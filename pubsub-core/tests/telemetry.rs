@@ -1,0 +1,225 @@
+//! OpenTelemetry (feature `otel`) on the embedded broker: a span per processed message in the
+//! trace the message carries, under raw and enveloped delivery; what its handler publishes
+//! continues that trace; a malformed context is ignored; failures and decode failures are error
+//! spans. Spans go to the SDK's in-memory exporter; each test finds its own by trace id.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, TraceId, Tracer, TracerProvider as _,
+};
+use opentelemetry::{global, Context, Value};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
+use pubsub_core::transport::TRACEPARENT;
+use pubsub_core::{
+    backoff::BackoffPolicy, handler, DaemonBuilder, HandlerError, MemoryBroker, MessageContext, Producer,
+    PubSubMessage, TopicMap, Verdict,
+};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+mod support;
+use support::{Format, Logs};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.job"]
+struct Job {
+    id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.job_done"]
+struct JobDone {
+    id: i64,
+}
+
+/// Job 13 fails; every other job reports itself done.
+#[handler]
+async fn reports_done(job: Job, context: &MessageContext) -> Result<(), HandlerError> {
+    if job.id == 13 {
+        return Err(HandlerError::failed("job 13 is unlucky"));
+    }
+    context.publish(&JobDone { id: job.id })?;
+    Ok(())
+}
+
+/// The exporter of this test binary's global tracer provider.
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        global::set_tracer_provider(provider);
+        exporter
+    })
+}
+
+fn spans_of(trace_id: TraceId) -> Vec<SpanData> {
+    exporter()
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id() == trace_id)
+        .collect()
+}
+
+fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+}
+
+struct Setup {
+    broker: MemoryBroker,
+    producer: Producer,
+}
+
+/// A `jobs` queue subscribed to the topic (raw or enveloped), and a raw `done` queue for what
+/// handlers publish.
+fn setup(raw_delivery: bool) -> Setup {
+    exporter();
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("work");
+    broker.create_queue("jobs", QueueOptions::default());
+    broker.create_queue("done", QueueOptions::default());
+    let jobs_only = pubsub_core::memory::FilterPolicy::media_types([Job::MEDIA_TYPE]);
+    let done_only = pubsub_core::memory::FilterPolicy::media_types([JobDone::MEDIA_TYPE]);
+    broker.subscribe(&topic, "jobs", SubscriptionOptions { raw_delivery, filter: Some(jobs_only) }).unwrap();
+    broker
+        .subscribe(&topic, "done", SubscriptionOptions { raw_delivery: true, filter: Some(done_only) })
+        .unwrap();
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    Setup { broker, producer }
+}
+
+impl Setup {
+    async fn drain(&self) -> pubsub_core::daemon::DaemonReport {
+        DaemonBuilder::new("jobs")
+            .handler::<reports_done>()
+            .producer(self.producer.clone())
+            .wait_time(Duration::from_millis(20))
+            .backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))
+            .build(self.broker.subscriber("jobs").unwrap())
+            .unwrap()
+            .run_until_idle()
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_trace_runs_from_the_publisher_through_the_handler_into_what_it_publishes() {
+    let (logs, _capturing) = Logs::capture(Format::Json);
+    for raw_delivery in [true, false] {
+        let s = setup(raw_delivery);
+        // The publisher's own span: the message carries it.
+        let tracer = global::tracer_provider().tracer("publisher");
+        let publish_span = tracer.start("publish job");
+        let publisher = publish_span.span_context().clone();
+        let context = Context::current_with_span(publish_span);
+        {
+            let _attached = context.clone().attach();
+            s.producer.produce(&Job { id: 7 }).await.unwrap();
+        }
+        context.span().end();
+
+        let report = s.drain().await;
+        assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+        let spans = spans_of(publisher.trace_id());
+        let process =
+            spans.iter().find(|s| s.span_kind == SpanKind::Consumer).expect("a process span in the trace");
+        assert_eq!(process.name, "process jobs");
+        assert_eq!(process.parent_span_id, publisher.span_id(), "raw delivery: {raw_delivery}");
+        assert!(process.parent_span_is_remote);
+        assert!(
+            process.links.links.iter().any(|link| link.span_context.trace_id() == publisher.trace_id()
+                && link.span_context.span_id() == publisher.span_id()),
+            "linked too"
+        );
+        assert_eq!(attribute(process, "messaging.system"), Some(&Value::from("aws_sqs")));
+        assert_eq!(attribute(process, "messaging.destination.name"), Some(&Value::from("jobs")));
+        assert_eq!(attribute(process, "messaging.operation.type"), Some(&Value::from("process")));
+        assert_eq!(attribute(process, "pubsub.result"), Some(&Value::from("SUCCEEDED")));
+        assert_eq!(attribute(process, "pubsub.media_type"), Some(&Value::from(Job::MEDIA_TYPE)));
+        assert_eq!(attribute(process, "pubsub.handler"), Some(&Value::from("telemetry::reports_done")));
+        assert_eq!(attribute(process, "pubsub.receive_count"), Some(&Value::I64(1)));
+        assert!(matches!(attribute(process, "messaging.message.id"), Some(Value::String(_))));
+        assert_eq!(process.status, Status::Unset);
+
+        // What the handler published carries the process span as its parent.
+        let done = s.broker.subscriber("done").unwrap();
+        let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
+        assert_eq!(received.len(), 1);
+        let traceparent = &received[0].attributes[TRACEPARENT];
+        let expected =
+            format!("00-{:032x}-{:016x}-01", process.span_context.trace_id(), process.span_context.span_id());
+        assert_eq!(traceparent, &expected, "raw delivery: {raw_delivery}");
+
+        // The message's log line names its trace and span.
+        let ids = (
+            format!(r#""trace_id":"{:032x}""#, process.span_context.trace_id()),
+            format!(r#""span_id":"{:016x}""#, process.span_context.span_id()),
+        );
+        let lines = logs.info();
+        let line = lines.iter().find(|line| line.contains("message handled") && line.contains(&ids.0));
+        assert!(line.is_some_and(|line| line.contains(&ids.1)), "{lines:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_trace_context_is_ignored_and_the_message_handled() {
+    let s = setup(true);
+    let body = pubsub_core::encode(&Job { id: 8 }, &Default::default()).unwrap();
+    let attributes = BTreeMap::from([(TRACEPARENT.to_owned(), "00-not-a-trace-01".to_owned())]);
+    s.broker.send_with_attributes("jobs", body, attributes).await.unwrap();
+    let report = s.drain().await;
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+    // Its span is the root of a trace of its own, which what it published continues.
+    let done = s.broker.subscriber("done").unwrap();
+    let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
+    let traceparent = &received[0].attributes[TRACEPARENT];
+    let trace_id = TraceId::from_hex(traceparent.split('-').nth(1).unwrap()).unwrap();
+    let spans = spans_of(trace_id);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    assert!(spans[0].links.links.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_handler_and_an_undecodable_body_are_error_spans() {
+    let s = setup(true);
+    let tracer = global::tracer_provider().tracer("publisher");
+    let span = tracer.start("publish");
+    let trace_id = span.span_context().trace_id();
+    let context = Context::current_with_span(span);
+    {
+        let _attached = context.clone().attach();
+        s.producer.produce(&Job { id: 13 }).await.unwrap();
+    }
+    context.span().end();
+    // Not JSON, with a valid context: the decode failure gets a span in that trace too.
+    let garbage_parent = format!("00-{:032x}-{:016x}-01", trace_id, context.span().span_context().span_id());
+    let attributes = BTreeMap::from([(TRACEPARENT.to_owned(), garbage_parent)]);
+    s.broker.send_with_attributes("jobs", "not json".to_owned(), attributes).await.unwrap();
+
+    let report = s.drain().await;
+    assert_eq!(report.count(Verdict::Failed), 2, "{report}");
+    let failed: Vec<SpanData> =
+        spans_of(trace_id).into_iter().filter(|s| s.span_kind == SpanKind::Consumer).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for span in &failed {
+        assert_eq!(attribute(span, "pubsub.result"), Some(&Value::from("FAILED")));
+        assert!(matches!(&span.status, Status::Error { .. }), "{:?}", span.status);
+    }
+    let reasons: Vec<String> = failed
+        .iter()
+        .map(|span| match &span.status {
+            Status::Error { description } => description.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r == "job 13 is unlucky"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("not valid JSON") || r.contains("JSON")), "{reasons:?}");
+    // The decode failure has no handler; the handler failure names its handler.
+    assert_eq!(failed.iter().filter(|s| attribute(s, "pubsub.handler").is_some()).count(), 1);
+}
