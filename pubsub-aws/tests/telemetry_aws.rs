@@ -1,0 +1,122 @@
+//! OpenTelemetry (feature `otel`) through a real SNS/SQS server (moto, started by
+//! scripts/test.sh), raw and enveloped delivery: a message published inside a span is
+//! processed in a span of the same trace, a child of the publisher's, and what its handler
+//! publishes carries the process span on.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::{global, Context};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
+use pubsub_aws::{SnsPublisher, SqsSubscriber};
+use pubsub_core::memory::FilterPolicy;
+use pubsub_core::transport::TRACEPARENT;
+use pubsub_core::{
+    handler, Consumer, DaemonBuilder, HandlerError, MessageContext, Producer, PubSubMessage, TopicMap,
+    Verdict,
+};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.traced_job"]
+struct TracedJob {
+    id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.traced_job_done"]
+struct TracedJobDone {
+    id: i64,
+}
+
+#[handler]
+async fn reports_done(job: TracedJob, context: &MessageContext) -> Result<(), HandlerError> {
+    context.publish(&TracedJobDone { id: job.id })?;
+    Ok(())
+}
+
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        global::set_tracer_provider(
+            SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build(),
+        );
+        exporter
+    })
+}
+
+#[tokio::test]
+async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
+    if support::require_emulator().is_none() {
+        return;
+    }
+    exporter();
+    let config = support::sdk_config().await;
+    let provisioner = Provisioner::new(&config);
+    for raw_delivery in [true, false] {
+        let topic = provisioner.topic(&support::unique_name("traced")).await.unwrap();
+        let jobs =
+            provisioner.queue(&support::unique_name("traced-jobs"), &QueueSpec::default()).await.unwrap();
+        let done =
+            provisioner.queue(&support::unique_name("traced-done"), &QueueSpec::default()).await.unwrap();
+        let only = |media_type: &str| Some(FilterPolicy::media_types([media_type]));
+        provisioner
+            .subscribe(&topic, &jobs, &SubscriptionSpec { raw_delivery, filter: only(TracedJob::MEDIA_TYPE) })
+            .await
+            .unwrap();
+        provisioner
+            .subscribe(
+                &topic,
+                &done,
+                &SubscriptionSpec { raw_delivery: true, filter: only(TracedJobDone::MEDIA_TYPE) },
+            )
+            .await
+            .unwrap();
+        let producer = Producer::new(SnsPublisher::new(&config), TopicMap::new().default_topic(&topic));
+
+        let span = global::tracer_provider().tracer("publisher").start("publish job");
+        let publisher = span.span_context().clone();
+        let context = Context::current_with_span(span);
+        {
+            let _attached = context.clone().attach();
+            producer.produce(&TracedJob { id: 1 }).await.unwrap();
+        }
+        context.span().end();
+
+        let report = DaemonBuilder::new("traced")
+            .handler::<reports_done>()
+            .producer(producer.clone())
+            .wait_time(Duration::from_secs(1))
+            .build(SqsSubscriber::new(&config, &jobs).await.unwrap())
+            .unwrap()
+            .run_until_idle()
+            .await;
+        assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+
+        let spans = exporter().get_finished_spans().unwrap();
+        let process = spans
+            .iter()
+            .find(|s| s.span_kind == SpanKind::Consumer && s.span_context.trace_id() == publisher.trace_id())
+            .unwrap_or_else(|| {
+                panic!("no process span in the publisher's trace (raw delivery: {raw_delivery})")
+            });
+        assert_eq!(process.parent_span_id, publisher.span_id(), "raw delivery: {raw_delivery}");
+        let queue_name = jobs.rsplit('/').next().unwrap();
+        assert_eq!(process.name, format!("process {queue_name}"));
+
+        let consumer = Consumer::new(SqsSubscriber::new(&config, &done).await.unwrap())
+            .wait_time(Duration::from_secs(2));
+        let deliveries = consumer.consume().await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        let expected =
+            format!("00-{:032x}-{:016x}-01", process.span_context.trace_id(), process.span_context.span_id());
+        assert_eq!(deliveries[0].message().attributes[TRACEPARENT], expected, "raw delivery: {raw_delivery}");
+        deliveries[0].ack().await.unwrap();
+    }
+}
