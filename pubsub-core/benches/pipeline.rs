@@ -4,6 +4,10 @@
 //!
 //! The group `pipeline_layers` runs the same pipeline with no layer and with tower's
 //! `TimeoutLayer` around every handler: the ratio is what a layer costs per message.
+//!
+//! With `--features otel`, the group `pipeline_otel` runs it with the feature compiled in and
+//! no tracer provider, then with the SDK's provider and a batch exporter to a sink: the span
+//! per message, its attributes and its export.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -94,6 +98,40 @@ fn bench(c: &mut Criterion) {
         b.iter(|| runtime.block_on(pipeline(black_box(&orders), timeout.clone())))
     });
     group.finish();
+
+    #[cfg(feature = "otel")]
+    {
+        let mut group = c.benchmark_group("pipeline_otel");
+        group.throughput(Throughput::Elements(MESSAGES as u64));
+        group.sample_size(20);
+        group.bench_function("otel compiled in, no tracer provider", |b| {
+            b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
+        });
+        let provider =
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(Sink).build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        group.bench_function("otel, SDK with a batch exporter to a sink", |b| {
+            b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
+        });
+        group.finish();
+        provider.shutdown().unwrap();
+    }
+}
+
+/// An exporter that drops what it is given, so that the bench counts the spans, not a network.
+#[cfg(feature = "otel")]
+#[derive(Debug)]
+struct Sink;
+
+#[cfg(feature = "otel")]
+impl opentelemetry_sdk::trace::SpanExporter for Sink {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
 }
 
 criterion_group!(benches, bench);

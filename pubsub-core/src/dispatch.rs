@@ -301,7 +301,8 @@ impl Dispatcher {
         if !outbox.is_empty() {
             let count = outbox.len();
             let sent = match &self.producer {
-                Some(producer) => producer.send(outbox).await.map_err(|e| e.to_string()),
+                // In the message's context, so that the publish span is a child of its span.
+                Some(producer) => trace.run(producer.send(outbox)).await.map_err(|e| e.to_string()),
                 None => Err("the daemon has no producer".to_owned()),
             };
             match sent {

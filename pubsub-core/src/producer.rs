@@ -467,8 +467,11 @@ impl Producer {
             while transport_error.is_none() && requests.len() < PUBLISH_REQUESTS_IN_FLIGHT {
                 let Some((topic, indices, chunk)) = chunks.next() else { break };
                 let publisher = self.publisher.clone();
+                // Started here, in the caller's context, which the spawned request does not have.
+                let span = crate::telemetry::PublishSpan::start(&topic, &chunk);
                 requests.spawn(async move {
                     let results = publisher.publish_batch(&topic, chunk).await;
+                    span.end(&results);
                     (topic, indices, results)
                 });
             }

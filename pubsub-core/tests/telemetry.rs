@@ -1,6 +1,6 @@
 //! OpenTelemetry (feature `otel`) on the embedded broker: a span per processed message in the
-//! trace the message carries, under raw and enveloped delivery; what its handler publishes
-//! continues that trace; a malformed context is ignored; failures and decode failures are error
+//! trace the message carries, under raw and enveloped delivery; a span per publish request;
+//! what its handler publishes continues that trace; a malformed context is ignored; failures and decode failures are error
 //! spans. Spans go to the SDK's in-memory exporter; each test finds its own by trace id.
 
 use std::collections::BTreeMap;
@@ -146,6 +146,17 @@ async fn a_trace_runs_from_the_publisher_through_the_handler_into_what_it_publis
         assert!(matches!(attribute(process, "messaging.message.id"), Some(Value::String(_))));
         assert_eq!(process.status, Status::Unset);
 
+        // A PRODUCER span for each publish request: the job's, under the publisher's span, and
+        // the one that sent what the handler published, under the process span.
+        let sends: Vec<&SpanData> = spans.iter().filter(|s| s.span_kind == SpanKind::Producer).collect();
+        assert_eq!(sends.len(), 2, "{sends:#?}");
+        assert!(sends.iter().all(|s| s.name == "send work"), "{sends:#?}");
+        assert!(sends.iter().any(|s| s.parent_span_id == publisher.span_id()));
+        let deferred = sends.iter().find(|s| s.parent_span_id == process.span_context.span_id()).unwrap();
+        assert_eq!(attribute(deferred, "messaging.system"), Some(&Value::from("aws_sns")));
+        assert_eq!(attribute(deferred, "messaging.operation.type"), Some(&Value::from("send")));
+        assert!(matches!(attribute(deferred, "messaging.message.id"), Some(Value::String(_))));
+
         // What the handler published carries the process span as its parent.
         let done = s.broker.subscriber("done").unwrap();
         let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
@@ -179,10 +190,11 @@ async fn a_malformed_trace_context_is_ignored_and_the_message_handled() {
     let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
     let traceparent = &received[0].attributes[TRACEPARENT];
     let trace_id = TraceId::from_hex(traceparent.split('-').nth(1).unwrap()).unwrap();
-    let spans = spans_of(trace_id);
-    assert_eq!(spans.len(), 1, "{spans:?}");
-    assert_eq!(spans[0].parent_span_id, opentelemetry::trace::SpanId::INVALID);
-    assert!(spans[0].links.links.is_empty());
+    let process: Vec<SpanData> =
+        spans_of(trace_id).into_iter().filter(|s| s.span_kind == SpanKind::Consumer).collect();
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(process[0].parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    assert!(process[0].links.links.is_empty());
 }
 
 #[tokio::test]
@@ -222,4 +234,24 @@ async fn a_failed_handler_and_an_undecodable_body_are_error_spans() {
     assert!(reasons.iter().any(|r| r.contains("not valid JSON") || r.contains("JSON")), "{reasons:?}");
     // The decode failure has no handler; the handler failure names its handler.
     assert_eq!(failed.iter().filter(|s| attribute(s, "pubsub.handler").is_some()).count(), 1);
+}
+
+#[tokio::test]
+async fn a_request_that_carries_several_messages_links_to_the_context_of_each() {
+    let s = setup(true);
+    let span = global::tracer_provider().tracer("publisher").start("publish batch");
+    let caller = span.span_context().clone();
+    let context = Context::current_with_span(span);
+    {
+        let _attached = context.clone().attach();
+        s.producer.produce_batch(&[Job { id: 1 }, Job { id: 2 }, Job { id: 3 }]).await.unwrap();
+    }
+    context.span().end();
+    let sends: Vec<SpanData> =
+        spans_of(caller.trace_id()).into_iter().filter(|s| s.span_kind == SpanKind::Producer).collect();
+    assert_eq!(sends.len(), 1, "one request for three messages: {sends:#?}");
+    assert_eq!(sends[0].parent_span_id, caller.span_id());
+    assert_eq!(attribute(&sends[0], "messaging.batch.message_count"), Some(&Value::I64(3)));
+    assert_eq!(sends[0].links.links.len(), 3);
+    assert!(sends[0].links.links.iter().all(|link| link.span_context.span_id() == caller.span_id()));
 }

@@ -1,6 +1,6 @@
 //! OpenTelemetry (feature `otel`): a CONSUMER span per message, named and attributed by the
-//! messaging semantic conventions, the child of the trace context the message carries; and
-//! that context carried on in the `traceparent` and `tracestate` message attributes of what is
+//! messaging semantic conventions, the child of the trace context the message carries; a
+//! PRODUCER span per publish request; and the context carried on in the `traceparent` and `tracestate` message attributes of what is
 //! published under it. Without the feature the same calls compile to nothing.
 //!
 //! Spans go to the global tracer provider (`opentelemetry::global::set_tracer_provider`), read
@@ -19,10 +19,10 @@ pub use propagation::{TRACEPARENT, TRACESTATE};
 #[cfg(feature = "otel")]
 pub(crate) use propagation::give_way;
 #[cfg(feature = "otel")]
-pub(crate) use span::{inject_current, MessageTrace, Telemetry};
+pub(crate) use span::{inject_current, MessageTrace, PublishSpan, Telemetry};
 
 #[cfg(not(feature = "otel"))]
-pub(crate) use off::{give_way, inject_current, MessageTrace, Telemetry};
+pub(crate) use off::{give_way, inject_current, MessageTrace, PublishSpan, Telemetry};
 
 /// The same calls, doing nothing, when the feature is off.
 #[cfg(not(feature = "otel"))]
@@ -32,7 +32,7 @@ mod off {
 
     use crate::dispatch::HandledMessage;
     use crate::envelope::Envelope;
-    use crate::transport::ReceivedMessage;
+    use crate::transport::{EntryError, MessageId, OutgoingMessage, ReceivedMessage, TransportError};
 
     /// What a dispatcher traces with.
     #[derive(Debug, Clone, Default)]
@@ -68,4 +68,15 @@ mod off {
     pub(crate) fn inject_current(_: &mut BTreeMap<String, String>) {}
 
     pub(crate) fn give_way(_: &mut BTreeMap<String, String>) {}
+
+    /// One publish request's span.
+    pub(crate) struct PublishSpan;
+
+    impl PublishSpan {
+        pub(crate) fn start(_: &str, _: &[OutgoingMessage]) -> PublishSpan {
+            PublishSpan
+        }
+
+        pub(crate) fn end(self, _: &Result<Vec<Result<MessageId, EntryError>>, TransportError>) {}
+    }
 }

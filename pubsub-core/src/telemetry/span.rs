@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
 use super::propagation::{extract, inject, TRACEPARENT, TRACESTATE};
 use crate::dispatch::HandledMessage;
 use crate::envelope::Envelope;
 use crate::outcome::Verdict;
-use crate::transport::ReceivedMessage;
+use crate::transport::{EntryError, MessageId, OutgoingMessage, ReceivedMessage, TransportError};
 
 /// What a dispatcher traces with: the global tracer as it was when the daemon was built, and
 /// the queue's name.
@@ -157,4 +157,63 @@ fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) 
 pub(crate) fn inject_current(attributes: &mut BTreeMap<String, String>) {
     let context = Context::current();
     inject(context.span().span_context(), attributes);
+}
+
+/// The PRODUCER span of one publish request (up to ten messages to one topic): a child of the
+/// caller's context, linked to the context each message carries when the request carries
+/// more than one.
+pub(crate) struct PublishSpan {
+    span: global::BoxedSpan,
+}
+
+impl PublishSpan {
+    /// Starts the span of a request publishing `messages` to `topic` (an ARN or a name).
+    pub(crate) fn start(topic: &str, messages: &[OutgoingMessage]) -> PublishSpan {
+        let tracer = global::tracer("pubsub-core");
+        let name = topic.rsplit(':').next().unwrap_or(topic);
+        let links = match messages {
+            [_, _, ..] => messages
+                .iter()
+                .filter_map(|message| message.attributes.get(TRACEPARENT))
+                .filter_map(|traceparent| extract(traceparent, None).ok())
+                .map(Link::with_context)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut span = tracer
+            .span_builder(format!("send {name}"))
+            .with_kind(SpanKind::Producer)
+            .with_links(links)
+            .start(&tracer);
+        if span.is_recording() {
+            span.set_attributes([
+                KeyValue::new("messaging.system", "aws_sns"),
+                KeyValue::new("messaging.operation.type", "send"),
+                KeyValue::new("messaging.operation.name", "publish"),
+                KeyValue::new("messaging.destination.name", name.to_owned()),
+                KeyValue::new("messaging.batch.message_count", messages.len() as i64),
+            ]);
+        }
+        PublishSpan { span }
+    }
+
+    /// Ends the span with the request's result: an error when it failed, or refused entries.
+    pub(crate) fn end(mut self, results: &Result<Vec<Result<MessageId, EntryError>>, TransportError>) {
+        if self.span.is_recording() {
+            match results {
+                Err(error) => self.span.set_status(Status::error(error.to_string())),
+                Ok(results) => {
+                    let refused = results.iter().filter(|result| result.is_err()).count();
+                    if refused > 0 {
+                        self.span
+                            .set_status(Status::error(format!("{refused} of {} refused", results.len())));
+                    }
+                    if let [Ok(id)] = results.as_slice() {
+                        self.span.set_attribute(KeyValue::new("messaging.message.id", id.clone()));
+                    }
+                }
+            }
+        }
+        self.span.end();
+    }
 }
