@@ -133,6 +133,7 @@ impl Subscriber for SqsSubscriber {
                 .max_number_of_messages(max.clamp(1, MAX_BATCH) as i32)
                 .wait_time_seconds(wait.as_secs() as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
                 .message_attribute_names("All")
                 .customize()
                 .config_override(timeouts)
@@ -162,6 +163,10 @@ impl Subscriber for SqsSubscriber {
                                 .collect()
                         })
                         .unwrap_or_else(BTreeMap::new),
+                    trace_header: message
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+                        .cloned(),
                 })
                 .collect())
         })

@@ -195,6 +195,7 @@ impl HandlerTest {
             body: body.to_owned(),
             receive_count: self.receive_count,
             attributes: Default::default(),
+            trace_header: None,
         };
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));

@@ -81,6 +81,9 @@ pub struct ReceivedMessage {
     /// The SQS message attributes (string values): on raw delivery, `media_type` and the
     /// other attributes the message was published with.
     pub attributes: BTreeMap<String, String>,
+    /// The `AWSTraceHeader` system attribute (an X-Ray trace header, which AWS services and
+    /// X-Ray SDKs set), if the message has one.
+    pub trace_header: Option<String>,
 }
 
 /// Why one entry of a batch call failed while others may have succeeded.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 mod support;
-use support::{Format, Logs};
+use support::{Format, Logs, Tap};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
 #[media_type = "application/vnd.acme.pubsub.job"]
@@ -254,4 +254,43 @@ async fn a_request_that_carries_several_messages_links_to_the_context_of_each() 
     assert_eq!(attribute(&sends[0], "messaging.batch.message_count"), Some(&Value::I64(3)));
     assert_eq!(sends[0].links.links.len(), 3);
     assert!(sends[0].links.links.iter().all(|link| link.span_context.span_id() == caller.span_id()));
+}
+
+#[tokio::test]
+async fn an_x_ray_trace_header_is_the_parent_when_no_traceparent_is_there() {
+    let s = setup(true);
+    let xray_trace = "5759e988bd862e3fe1be46a994272793";
+    let w3c = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for (id, attributes) in
+        [(1, BTreeMap::new()), (2, BTreeMap::from([(TRACEPARENT.to_owned(), w3c.to_owned())]))]
+    {
+        let body = pubsub_core::encode(&Job { id }, &Default::default()).unwrap();
+        s.broker.send_with_attributes("jobs", body, attributes).await.unwrap();
+    }
+    // SQS sets `AWSTraceHeader` when X-Ray is on; here a tap in front of the queue does.
+    let tap = Tap::new(s.broker.subscriber("jobs").unwrap(), |message| {
+        message.trace_header =
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned())
+    });
+    let report = DaemonBuilder::new("jobs")
+        .handler::<reports_done>()
+        .producer(s.producer.clone())
+        .wait_time(Duration::from_millis(20))
+        .build(tap)
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(Verdict::Succeeded), 2, "{report}");
+    let consumer = |trace: &str| -> Vec<SpanData> {
+        spans_of(TraceId::from_hex(trace).unwrap())
+            .into_iter()
+            .filter(|s| s.span_kind == SpanKind::Consumer)
+            .collect()
+    };
+    let from_xray = consumer(xray_trace);
+    assert_eq!(from_xray.len(), 1, "only the message without a traceparent follows X-Ray: {from_xray:?}");
+    assert_eq!(format!("{:016x}", from_xray[0].parent_span_id), "53995c3f42cd8ad8");
+    let from_w3c = consumer("0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(from_w3c.len(), 1, "the traceparent wins over the X-Ray header: {from_w3c:?}");
+    assert_eq!(format!("{:016x}", from_w3c[0].parent_span_id), "b7ad6b7169203331");
 }

@@ -153,6 +153,7 @@ impl Queue {
                 body: stored.message.body.clone(),
                 receive_count: stored.receive_count,
                 attributes: stored.message.attributes.clone(),
+                trace_header: None,
             });
         }
         let dead_letter_queue =

@@ -42,6 +42,38 @@ pub(crate) fn extract(traceparent: &str, tracestate: Option<&str>) -> Result<Spa
     Ok(SpanContext::new(trace_id, span_id, TraceFlags::new(flags & TraceFlags::SAMPLED.to_u8()), true, state))
 }
 
+/// The remote span context of an X-Ray trace header (the `AWSTraceHeader` system attribute):
+/// `Root=1-<8 hex epoch>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`, keys in any order.
+pub(crate) fn extract_xray(header: &str) -> Result<SpanContext, String> {
+    let (mut root, mut parent, mut sampled) = (None, None, false);
+    for field in header.split(';') {
+        match field.trim().split_once('=') {
+            Some(("Root", value)) => root = Some(value),
+            Some(("Parent", value)) => parent = Some(value),
+            Some(("Sampled", value)) => sampled = value == "1",
+            _ => {}
+        }
+    }
+    let (Some(root), Some(parent)) = (root, parent) else {
+        return Err(format!("`{header}` has no Root or no Parent"));
+    };
+    let trace_id = match root.split('-').collect::<Vec<_>>().as_slice() {
+        ["1", epoch, unique] if epoch.len() == 8 && unique.len() == 24 => format!("{epoch}{unique}"),
+        _ => return Err(format!("`{root}` is not an X-Ray trace id (1-<8 hex>-<24 hex>)")),
+    };
+    let hex = |text: &str| text.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(&trace_id) || parent.len() != 16 || !hex(parent) {
+        return Err(format!("`{header}` is not hex where X-Ray has hex"));
+    }
+    let trace_id = TraceId::from_hex(&trace_id).map_err(|e| e.to_string())?;
+    let span_id = SpanId::from_hex(parent).map_err(|e| e.to_string())?;
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+        return Err(format!("`{header}` has an all-zero id"));
+    }
+    let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    Ok(SpanContext::new(trace_id, span_id, flags, true, TraceState::default()))
+}
+
 /// Writes `context` as `traceparent` (and `tracestate`, if any) into `attributes`, unless
 /// there is no room for them beside `media_type` under SNS's limit, or a `traceparent` is
 /// there already.
@@ -125,6 +157,27 @@ mod tests {
         // A later version may carry more fields; a bad tracestate only loses the state.
         assert!(extract("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more", None).is_ok());
         assert!(extract(PARENT, Some("not a valid=state=")).unwrap().trace_state().header().is_empty());
+    }
+
+    #[test]
+    fn an_x_ray_trace_header_names_the_same_ids() {
+        let context =
+            extract_xray("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+                .unwrap();
+        assert_eq!(format!("{:032x}", context.trace_id()), "5759e988bd862e3fe1be46a994272793");
+        assert_eq!(format!("{:016x}", context.span_id()), "53995c3f42cd8ad8");
+        assert!(context.is_sampled() && context.is_remote());
+        let unsampled =
+            extract_xray("Parent=53995c3f42cd8ad8;Root=1-5759e988-bd862e3fe1be46a994272793").unwrap();
+        assert!(!unsampled.is_sampled());
+        for bad in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793",
+            "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a99427279;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=zz995c3f42cd8ad8",
+        ] {
+            assert!(extract_xray(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

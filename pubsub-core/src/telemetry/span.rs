@@ -10,7 +10,7 @@ use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use super::propagation::{extract, inject, TRACEPARENT, TRACESTATE};
+use super::propagation::{extract, extract_xray, inject, TRACEPARENT, TRACESTATE};
 use crate::dispatch::HandledMessage;
 use crate::envelope::Envelope;
 use crate::outcome::Verdict;
@@ -134,16 +134,22 @@ impl MessageTrace {
     }
 }
 
-/// The trace context a received message carries, if a valid one.
+/// The trace context a received message carries, if a valid one: the W3C `traceparent` message
+/// attribute (of the SQS message under raw delivery, of the SNS notification under enveloped
+/// delivery), else the `AWSTraceHeader` system attribute (X-Ray).
 fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) -> Option<SpanContext> {
-    let (traceparent, tracestate) = match message.attributes.get(TRACEPARENT) {
-        Some(traceparent) => (traceparent.clone(), message.attributes.get(TRACESTATE).cloned()),
-        None => {
-            let envelope = envelope?;
-            (envelope.notification_attribute(TRACEPARENT)?, envelope.notification_attribute(TRACESTATE))
-        }
+    let w3c = match message.attributes.get(TRACEPARENT) {
+        Some(traceparent) => Some((traceparent.clone(), message.attributes.get(TRACESTATE).cloned())),
+        None => envelope.and_then(|envelope| {
+            Some((envelope.notification_attribute(TRACEPARENT)?, envelope.notification_attribute(TRACESTATE)))
+        }),
     };
-    match extract(&traceparent, tracestate.as_deref()) {
+    let extracted = match (w3c, &message.trace_header) {
+        (Some((traceparent, tracestate)), _) => extract(&traceparent, tracestate.as_deref()),
+        (None, Some(header)) => extract_xray(header),
+        (None, None) => return None,
+    };
+    match extracted {
         Ok(context) => Some(context),
         Err(reason) => {
             tracing::debug!(message_id = %message.message_id, %reason, "trace context ignored");
