@@ -195,8 +195,13 @@ impl<'b> Envelope<'b> {
             #[serde(rename = "Value", borrow)]
             value: Cow<'a, str>,
         }
+        let raw = self.notification_attributes?.get();
+        // Most messages carry no trace context: do not parse for nothing.
+        if !raw.contains(name) {
+            return None;
+        }
         let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
-            serde_json::from_str(self.notification_attributes?.get()).ok()?;
+            serde_json::from_str(raw).ok()?;
         attributes.get(name).map(|attribute| attribute.value.clone().into_owned())
     }
 

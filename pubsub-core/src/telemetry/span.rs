@@ -69,6 +69,7 @@ impl MessageTrace {
             Some(remote) => Context::new().with_remote_span_context(remote.clone()),
             None => Context::new(),
         };
+        let has_parent = parent.is_some();
         let links = parent.into_iter().map(Link::with_context).collect();
         let span = telemetry
             .tracer
@@ -76,6 +77,11 @@ impl MessageTrace {
             .with_kind(SpanKind::Consumer)
             .with_links(links)
             .start_with_context(&*telemetry.tracer, &parent_context);
+        // No provider and nothing to continue: no span, no context to carry (the common case
+        // of a daemon built without OpenTelemetry set up costs next to nothing).
+        if !span.span_context().is_valid() && !has_parent {
+            return;
+        }
         let context = parent_context.with_span(span);
         let span = context.span();
         if span.is_recording() {
