@@ -120,3 +120,42 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
         deliveries[0].ack().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_command_line_publishes_under_the_traceparent_of_its_environment() {
+    if support::require_emulator().is_none() {
+        return;
+    }
+    let config = support::sdk_config().await;
+    let provisioner = Provisioner::new(&config);
+    let topic = provisioner.topic(&support::unique_name("cli-traced")).await.unwrap();
+    let queue = provisioner.queue(&support::unique_name("cli-traced"), &QueueSpec::default()).await.unwrap();
+    provisioner
+        .subscribe(&topic, &queue, &SubscriptionSpec { raw_delivery: true, filter: None })
+        .await
+        .unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pubsub"))
+        .args([
+            "publish",
+            "--topic-arn",
+            &topic,
+            "--media-type",
+            TracedJob::MEDIA_TYPE,
+            "--json",
+            r#"{"id": 5}"#,
+        ])
+        .env("TRACEPARENT", traceparent)
+        .env("TRACESTATE", "vendor=value")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", support::text(&output.stderr));
+    let consumer =
+        Consumer::new(SqsSubscriber::new(&config, &queue).await.unwrap()).wait_time(Duration::from_secs(2));
+    let deliveries = consumer.consume().await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    // No tracer provider in the binary: the message carries the script's context itself.
+    assert_eq!(deliveries[0].message().attributes[TRACEPARENT], traceparent);
+    assert_eq!(deliveries[0].message().attributes["tracestate"], "vendor=value");
+    deliveries[0].ack().await.unwrap();
+}

@@ -100,6 +100,9 @@ pub mod outcome;
 mod plumbing;
 pub mod producer;
 pub mod registry;
+#[cfg(feature = "otel")]
+pub mod telemetry;
+#[cfg(not(feature = "otel"))]
 mod telemetry;
 pub mod testing;
 pub mod transport;

@@ -86,6 +86,9 @@ async fn main() -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::from(2);
     }
+    // A script that sets TRACEPARENT (and TRACESTATE) has what this publishes join its trace.
+    #[cfg(feature = "otel")]
+    let _trace = pubsub_core::telemetry::context_from_environment().map(|context| context.attach());
     match run(cli.command, &cli.aws.into_options()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

@@ -14,7 +14,7 @@ mod propagation;
 mod span;
 
 #[cfg(feature = "otel")]
-pub use propagation::{TRACEPARENT, TRACESTATE};
+pub use propagation::{context_from_environment, TRACEPARENT, TRACESTATE};
 
 #[cfg(feature = "otel")]
 pub(crate) use propagation::give_way;

@@ -15,6 +15,28 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The message attribute that carries the W3C `tracestate`.
 pub const TRACESTATE: &str = "tracestate";
 
+/// The trace context of the environment variables `TRACEPARENT` and `TRACESTATE`
+/// (OpenTelemetry's environment carriers), as a context to publish under: a script that sets
+/// them has what it publishes join its trace. `None` when `TRACEPARENT` is unset or malformed
+/// (logged at debug).
+///
+/// ```
+/// # std::env::remove_var("TRACEPARENT");
+/// assert!(pubsub_core::telemetry::context_from_environment().is_none());
+/// ```
+pub fn context_from_environment() -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let traceparent = std::env::var("TRACEPARENT").ok()?;
+    let tracestate = std::env::var("TRACESTATE").ok();
+    match extract(&traceparent, tracestate.as_deref()) {
+        Ok(remote) => Some(opentelemetry::Context::new().with_remote_span_context(remote)),
+        Err(reason) => {
+            tracing::debug!(%reason, "TRACEPARENT ignored");
+            None
+        }
+    }
+}
+
 /// The remote span context `traceparent` (with `tracestate`) names, or why it names none.
 pub(crate) fn extract(traceparent: &str, tracestate: Option<&str>) -> Result<SpanContext, String> {
     let parts: Vec<&str> = traceparent.trim().split('-').collect();
