@@ -220,10 +220,12 @@ impl Dispatcher {
     /// Handles `message` and logs one line about it.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
+        self.telemetry.started();
         let mut trace = MessageTrace::new();
         let mut handled = self.handle(message, &mut trace).await;
         handled.elapsed = started.elapsed();
         log(message, &handled, &trace);
+        self.telemetry.finished(&handled);
         trace.end(&handled);
         handled
     }

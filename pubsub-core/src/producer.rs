@@ -10,6 +10,7 @@ use crate::middleware::{BoxError, PublishLayer, PublishLayers};
 #[cfg(doc)]
 use crate::middleware::{PublishRequest, PublishService};
 use crate::opaque::OpaqueData;
+use crate::telemetry::ProducerTelemetry;
 use crate::transport::{
     EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH, MAX_MESSAGE_ATTRIBUTES,
     MEDIA_TYPE_ATTRIBUTE,
@@ -289,17 +290,18 @@ pub struct Producer {
     topics: Arc<TopicMap>,
     /// None without layers: then nothing is boxed, cloned or allocated for them.
     layers: Option<Arc<PublishLayers>>,
+    telemetry: ProducerTelemetry,
 }
 
 impl Producer {
     /// A producer publishing through `publisher`, routing by `topics`.
     pub fn new(publisher: impl Publisher, topics: TopicMap) -> Producer {
-        Producer { publisher: Arc::new(publisher), topics: Arc::new(topics), layers: None }
+        Producer::from_shared(Arc::new(publisher), topics)
     }
 
     /// A producer over a shared publisher.
     pub fn from_shared(publisher: Arc<dyn Publisher>, topics: TopicMap) -> Producer {
-        Producer { publisher, topics: Arc::new(topics), layers: None }
+        Producer { publisher, topics: Arc::new(topics), layers: None, telemetry: ProducerTelemetry::new() }
     }
 
     /// This producer with a publish layer: every message it sends (from
@@ -468,7 +470,7 @@ impl Producer {
                 let Some((topic, indices, chunk)) = chunks.next() else { break };
                 let publisher = self.publisher.clone();
                 // Started here, in the caller's context, which the spawned request does not have.
-                let span = crate::telemetry::PublishSpan::start(&topic, &chunk);
+                let span = self.telemetry.request(&topic, &chunk);
                 requests.spawn(async move {
                     let results = publisher.publish_batch(&topic, chunk).await;
                     span.end(&results);

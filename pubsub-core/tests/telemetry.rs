@@ -1,7 +1,8 @@
 //! OpenTelemetry (feature `otel`) on the embedded broker: a span per processed message in the
 //! trace the message carries, under raw and enveloped delivery; a span per publish request;
 //! what its handler publishes continues that trace; a malformed context is ignored; failures and decode failures are error
-//! spans. Spans go to the SDK's in-memory exporter; each test finds its own by trace id.
+//! spans; the metrics count what the daemon report counts. Spans and metrics go to the SDK's
+//! in-memory exporters; each test finds its own by trace id or queue name.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -293,4 +294,84 @@ async fn an_x_ray_trace_header_is_the_parent_when_no_traceparent_is_there() {
     let from_w3c = consumer("0af7651916cd43dd8448eb211c80319c");
     assert_eq!(from_w3c.len(), 1, "the traceparent wins over the X-Ray header: {from_w3c:?}");
     assert_eq!(format!("{:016x}", from_w3c[0].parent_span_id), "b7ad6b7169203331");
+}
+
+/// The metric exporter of this test binary's global meter provider, and the provider (to
+/// flush).
+fn metrics(
+) -> &'static (opentelemetry_sdk::metrics::InMemoryMetricExporter, opentelemetry_sdk::metrics::SdkMeterProvider)
+{
+    static METRICS: OnceLock<(
+        opentelemetry_sdk::metrics::InMemoryMetricExporter,
+        opentelemetry_sdk::metrics::SdkMeterProvider,
+    )> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter.clone()).build();
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).build();
+        global::set_meter_provider(provider.clone());
+        (exporter, provider)
+    })
+}
+
+/// The last value of every data point of the `u64` sum `name` whose destination is
+/// `destination`, by the value of its attribute `by`.
+fn sums(name: &str, destination: &str, by: &str) -> BTreeMap<String, u64> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let (exporter, provider) = metrics();
+    provider.force_flush().unwrap();
+    let mut sums = BTreeMap::new();
+    for resource in exporter.get_finished_metrics().unwrap() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics().filter(|m| m.name() == name) {
+                let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() else { continue };
+                for point in sum.data_points() {
+                    let value_of = |key: &str| {
+                        point.attributes().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+                    };
+                    if value_of("messaging.destination.name").as_deref() == Some(destination) {
+                        sums.insert(value_of(by).unwrap_or_default(), point.value());
+                    }
+                }
+            }
+        }
+    }
+    sums
+}
+
+#[tokio::test]
+async fn the_metrics_count_what_the_report_counts_ignored_included() {
+    metrics();
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("counted");
+    broker.create_queue("counted", QueueOptions::default());
+    broker.subscribe(&topic, "counted", SubscriptionOptions::default()).unwrap();
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    producer.produce_batch(&[Job { id: 1 }, Job { id: 13 }, Job { id: 2 }]).await.unwrap();
+    let unknown =
+        pubsub_core::UntypedMessage::new("application/vnd.acme.pubsub.unknown", serde_json::json!({}))
+            .unwrap();
+    producer.produce(&unknown).await.unwrap();
+    let report = DaemonBuilder::new("counted")
+        .handler::<reports_done>()
+        .producer(producer.clone())
+        .wait_time(Duration::from_millis(20))
+        .backoff(BackoffPolicy::Fixed(Duration::from_secs(600)))
+        .build(broker.subscriber("counted").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
+    let consumed = sums("messaging.client.consumed.messages", "counted", "pubsub.result");
+    let expected: BTreeMap<String, u64> = Verdict::ALL
+        .iter()
+        .filter(|verdict| report.count(**verdict) > 0)
+        .map(|verdict| (verdict.as_str().to_owned(), report.count(*verdict)))
+        .collect();
+    assert_eq!(consumed, expected, "{report}");
+    // The unknown media type, and the two `job_done` the handler published back to this topic.
+    assert_eq!(consumed.get("IGNORED"), Some(&3));
+    assert_eq!(consumed.get("FAILED"), Some(&1));
+    // Four published by the test, and the two the handler published for jobs 1 and 2.
+    let sent = sums("messaging.client.sent.messages", "counted", "messaging.system");
+    assert_eq!(sent.get("aws_sns"), Some(&6), "{sent:?}");
 }

@@ -1,6 +1,6 @@
 //! OpenTelemetry (feature `otel`): a CONSUMER span per message, named and attributed by the
 //! messaging semantic conventions, the child of the trace context the message carries; a
-//! PRODUCER span per publish request; and the context carried on in the `traceparent` and `tracestate` message attributes of what is
+//! PRODUCER span per publish request; metrics of both; and the context carried on in the `traceparent` and `tracestate` message attributes of what is
 //! published under it. Without the feature the same calls compile to nothing.
 //!
 //! Spans go to the global tracer provider (`opentelemetry::global::set_tracer_provider`), read
@@ -8,6 +8,8 @@
 //! message published under a context still carries it, and a daemon still continues an
 //! incoming trace in what its handlers publish.
 
+#[cfg(feature = "otel")]
+mod metrics;
 #[cfg(feature = "otel")]
 mod propagation;
 #[cfg(feature = "otel")]
@@ -19,10 +21,10 @@ pub use propagation::{context_from_environment, TRACEPARENT, TRACESTATE};
 #[cfg(feature = "otel")]
 pub(crate) use propagation::give_way;
 #[cfg(feature = "otel")]
-pub(crate) use span::{inject_current, MessageTrace, PublishSpan, Telemetry};
+pub(crate) use span::{inject_current, MessageTrace, ProducerTelemetry, Telemetry};
 
 #[cfg(not(feature = "otel"))]
-pub(crate) use off::{give_way, inject_current, MessageTrace, PublishSpan, Telemetry};
+pub(crate) use off::{give_way, inject_current, MessageTrace, ProducerTelemetry, Telemetry};
 
 /// The same calls, doing nothing, when the feature is off.
 #[cfg(not(feature = "otel"))]
@@ -42,6 +44,10 @@ mod off {
         pub(crate) fn new(_queue: &str) -> Telemetry {
             Telemetry
         }
+
+        pub(crate) fn started(&self) {}
+
+        pub(crate) fn finished(&self, _: &HandledMessage) {}
     }
 
     /// One message's span.
@@ -69,14 +75,24 @@ mod off {
 
     pub(crate) fn give_way(_: &mut BTreeMap<String, String>) {}
 
+    /// What a producer measures with.
+    #[derive(Debug, Clone)]
+    pub(crate) struct ProducerTelemetry;
+
+    impl ProducerTelemetry {
+        pub(crate) fn new() -> ProducerTelemetry {
+            ProducerTelemetry
+        }
+
+        pub(crate) fn request(&self, _: &str, _: &[OutgoingMessage]) -> PublishSpan {
+            PublishSpan
+        }
+    }
+
     /// One publish request's span.
     pub(crate) struct PublishSpan;
 
     impl PublishSpan {
-        pub(crate) fn start(_: &str, _: &[OutgoingMessage]) -> PublishSpan {
-            PublishSpan
-        }
-
         pub(crate) fn end(self, _: &Result<Vec<Result<MessageId, EntryError>>, TransportError>) {}
     }
 }

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
+use super::metrics::{ConsumeMetrics, PublishMetrics};
 use super::propagation::{extract, extract_xray, inject, TRACEPARENT, TRACESTATE};
 use crate::dispatch::HandledMessage;
 use crate::envelope::Envelope;
@@ -23,6 +25,7 @@ pub(crate) struct Telemetry {
     tracer: Arc<BoxedTracer>,
     queue: Arc<str>,
     span_name: Arc<str>,
+    metrics: ConsumeMetrics,
 }
 
 impl Telemetry {
@@ -31,7 +34,18 @@ impl Telemetry {
             tracer: Arc::new(global::tracer("pubsub-core")),
             queue: queue.into(),
             span_name: format!("process {queue}").into(),
+            metrics: ConsumeMetrics::new(queue),
         }
+    }
+
+    /// A message's handling began.
+    pub(crate) fn started(&self) {
+        self.metrics.started();
+    }
+
+    /// A message's handling ended with `handled`.
+    pub(crate) fn finished(&self, handled: &HandledMessage) {
+        self.metrics.finished(handled);
     }
 }
 
@@ -171,16 +185,43 @@ pub(crate) fn inject_current(attributes: &mut BTreeMap<String, String>) {
     inject(context.span().span_context(), attributes);
 }
 
+/// What a producer measures with: its instruments, from the global meter provider as it was
+/// when the producer was made.
+#[derive(Clone)]
+pub(crate) struct ProducerTelemetry {
+    metrics: PublishMetrics,
+}
+
+impl ProducerTelemetry {
+    pub(crate) fn new() -> ProducerTelemetry {
+        ProducerTelemetry { metrics: PublishMetrics::new() }
+    }
+
+    /// Starts the span of a request publishing `messages` to `topic`.
+    pub(crate) fn request(&self, topic: &str, messages: &[OutgoingMessage]) -> PublishSpan {
+        PublishSpan::start(topic, messages, self.metrics.clone())
+    }
+}
+
+impl fmt::Debug for ProducerTelemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProducerTelemetry")
+    }
+}
+
 /// The PRODUCER span of one publish request (up to ten messages to one topic): a child of the
 /// caller's context, linked to the context each message carries when the request carries
-/// more than one.
+/// more than one; and the request's metrics.
 pub(crate) struct PublishSpan {
     span: global::BoxedSpan,
+    metrics: PublishMetrics,
+    topic: String,
+    started: Instant,
 }
 
 impl PublishSpan {
     /// Starts the span of a request publishing `messages` to `topic` (an ARN or a name).
-    pub(crate) fn start(topic: &str, messages: &[OutgoingMessage]) -> PublishSpan {
+    fn start(topic: &str, messages: &[OutgoingMessage], metrics: PublishMetrics) -> PublishSpan {
         let tracer = global::tracer("pubsub-core");
         let name = topic.rsplit(':').next().unwrap_or(topic);
         let links = match messages {
@@ -206,11 +247,19 @@ impl PublishSpan {
                 KeyValue::new("messaging.batch.message_count", messages.len() as i64),
             ]);
         }
-        PublishSpan { span }
+        PublishSpan { span, metrics, topic: topic.to_owned(), started: Instant::now() }
     }
 
     /// Ends the span with the request's result: an error when it failed, or refused entries.
     pub(crate) fn end(mut self, results: &Result<Vec<Result<MessageId, EntryError>>, TransportError>) {
+        let (sent, refused) = match results {
+            Ok(results) => {
+                let refused = results.iter().filter(|result| result.is_err()).count() as u64;
+                (results.len() as u64 - refused, refused)
+            }
+            Err(_) => (0, 0),
+        };
+        self.metrics.request(&self.topic, sent, refused, self.started.elapsed(), results.is_err());
         if self.span.is_recording() {
             match results {
                 Err(error) => self.span.set_status(Status::error(error.to_string())),

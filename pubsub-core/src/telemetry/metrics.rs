@@ -1,0 +1,126 @@
+//! OpenTelemetry metrics, by the messaging semantic conventions' names and units where they
+//! have one: messages processed and how long they took, by result (IGNORED included); messages
+//! in flight; messages sent and how long each publish request took.
+
+use std::time::Duration;
+
+use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+use opentelemetry::{global, KeyValue};
+
+use crate::dispatch::HandledMessage;
+use crate::outcome::Verdict;
+
+/// A daemon's instruments, from the global meter provider as it was when the daemon was built.
+#[derive(Clone)]
+pub(crate) struct ConsumeMetrics {
+    consumed: Counter<u64>,
+    duration: Histogram<f64>,
+    in_flight: UpDownCounter<i64>,
+    queue: Vec<KeyValue>,
+    /// The attributes of each result, in [`Verdict::ALL`]'s order, made once.
+    by_result: Vec<Vec<KeyValue>>,
+}
+
+impl ConsumeMetrics {
+    pub(crate) fn new(queue: &str) -> ConsumeMetrics {
+        let meter = global::meter("pubsub-core");
+        let queue = vec![
+            KeyValue::new("messaging.system", "aws_sqs"),
+            KeyValue::new("messaging.operation.name", "process"),
+            KeyValue::new("messaging.destination.name", queue.to_owned()),
+        ];
+        let by_result = Verdict::ALL
+            .iter()
+            .map(|verdict| {
+                let mut attributes = queue.clone();
+                attributes.push(KeyValue::new("pubsub.result", verdict.as_str()));
+                if *verdict == Verdict::Failed {
+                    attributes.push(KeyValue::new("error.type", "FAILED"));
+                }
+                attributes
+            })
+            .collect();
+        ConsumeMetrics {
+            consumed: meter
+                .u64_counter("messaging.client.consumed.messages")
+                .with_unit("{message}")
+                .with_description("Messages received and handled, by result")
+                .build(),
+            duration: meter
+                .f64_histogram("messaging.process.duration")
+                .with_unit("s")
+                .with_description("Time from the start of a message's handling to its result")
+                .build(),
+            in_flight: meter
+                .i64_up_down_counter("pubsub.messages.in_flight")
+                .with_unit("{message}")
+                .with_description("Messages being handled")
+                .build(),
+            queue,
+            by_result,
+        }
+    }
+
+    /// A message's handling began.
+    pub(crate) fn started(&self) {
+        self.in_flight.add(1, &self.queue);
+    }
+
+    /// A message's handling ended with `handled`.
+    pub(crate) fn finished(&self, handled: &HandledMessage) {
+        self.in_flight.add(-1, &self.queue);
+        let index = Verdict::ALL.iter().position(|v| *v == handled.outcome.verdict).unwrap_or_default();
+        let attributes = &self.by_result[index];
+        self.consumed.add(1, attributes);
+        self.duration.record(handled.elapsed.as_secs_f64(), attributes);
+    }
+}
+
+/// A producer's instruments.
+#[derive(Clone)]
+pub(crate) struct PublishMetrics {
+    sent: Counter<u64>,
+    duration: Histogram<f64>,
+}
+
+impl PublishMetrics {
+    pub(crate) fn new() -> PublishMetrics {
+        let meter = global::meter("pubsub-core");
+        PublishMetrics {
+            sent: meter
+                .u64_counter("messaging.client.sent.messages")
+                .with_unit("{message}")
+                .with_description("Messages sent to a topic, by whether the topic took them")
+                .build(),
+            duration: meter
+                .f64_histogram("messaging.client.operation.duration")
+                .with_unit("s")
+                .with_description("Time of each publish request")
+                .build(),
+        }
+    }
+
+    /// One publish request to `topic`: `sent` messages taken, `refused` not, in `elapsed`;
+    /// `failed` when the whole request failed.
+    pub(crate) fn request(&self, topic: &str, sent: u64, refused: u64, elapsed: Duration, failed: bool) {
+        let name = topic.rsplit(':').next().unwrap_or(topic).to_owned();
+        let attributes = [
+            KeyValue::new("messaging.system", "aws_sns"),
+            KeyValue::new("messaging.operation.name", "publish"),
+            KeyValue::new("messaging.destination.name", name),
+        ];
+        if sent > 0 {
+            self.sent.add(sent, &attributes);
+        }
+        let mut with_error = attributes.to_vec();
+        with_error.push(KeyValue::new("error.type", "refused"));
+        if refused > 0 {
+            self.sent.add(refused, &with_error);
+        }
+        if failed {
+            self.duration.record(elapsed.as_secs_f64(), &with_error);
+        } else {
+            self.duration.record(elapsed.as_secs_f64(), &attributes);
+        }
+    }
+}
