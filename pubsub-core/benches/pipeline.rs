@@ -6,8 +6,8 @@
 //! `TimeoutLayer` around every handler: the ratio is what a layer costs per message.
 //!
 //! With `--features otel`, the group `pipeline_otel` runs it with the feature compiled in and
-//! no tracer provider, then with the SDK's provider and a batch exporter to a sink: the span
-//! per message, its attributes and its export.
+//! no providers, then with the SDK's tracer provider and a batch exporter to a sink, and its
+//! meter provider: the span per message, its attributes and export, and the metrics.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -104,17 +104,22 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group("pipeline_otel");
         group.throughput(Throughput::Elements(MESSAGES as u64));
         group.sample_size(20);
-        group.bench_function("otel compiled in, no tracer provider", |b| {
+        group.bench_function("otel compiled in, no providers", |b| {
             b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
         });
         let provider =
             opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(Sink).build();
         opentelemetry::global::set_tracer_provider(provider.clone());
+        let metrics = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(metrics).build();
+        let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).build();
+        opentelemetry::global::set_meter_provider(meters.clone());
         group.bench_function("otel, SDK with a batch exporter to a sink", |b| {
             b.iter(|| runtime.block_on(pipeline(black_box(&orders), HandlerLayers::new())))
         });
         group.finish();
         provider.shutdown().unwrap();
+        meters.shutdown().unwrap();
     }
 }
 
