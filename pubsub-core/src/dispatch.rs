@@ -169,7 +169,7 @@ pub struct Dispatcher {
     core: HandlerCore,
     /// The handlers with their layers; `None` without layers, to call them directly.
     layered: Option<HandlerService>,
-    telemetry: Telemetry,
+    pub(crate) telemetry: Telemetry,
 }
 
 /// Handler time limits: a default, and per handler (by name) limits that override it.

@@ -375,3 +375,40 @@ async fn the_metrics_count_what_the_report_counts_ignored_included() {
     let sent = sums("messaging.client.sent.messages", "counted", "messaging.system");
     assert_eq!(sent.get("aws_sns"), Some(&6), "{sent:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_daemon_counts_its_heartbeats_and_failed_settles() {
+    /// Takes 5 s, 2.5 visibility timeouts: the heartbeat extends it.
+    #[handler(media_type = "application/vnd.acme.pubsub.slow_job")]
+    async fn slow(_message: pubsub_core::UntypedMessage) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+
+    metrics();
+    let broker = MemoryBroker::new();
+    broker.create_queue(
+        "beating",
+        QueueOptions { visibility_timeout: Duration::from_secs(2), ..QueueOptions::default() },
+    );
+    let body = serde_json::json!({ "mediaType": "application/vnd.acme.pubsub.slow_job" }).to_string();
+    broker.send("beating", body).await.unwrap();
+    // The first delete fails whole (retryable): the message is settled on the retry.
+    broker.fail_next_request(
+        pubsub_core::memory::Operation::AckBatch,
+        pubsub_core::transport::TransportError::Unavailable("connection reset".into()),
+    );
+    let report = DaemonBuilder::new("beating")
+        .handler::<slow>()
+        .wait_time(Duration::from_millis(20))
+        .build(broker.subscriber("beating").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+    let extensions = sums("pubsub.visibility.extensions", "beating", "messaging.system");
+    let requests = broker.request_counts().change_visibility_batch as u64;
+    assert!(requests >= 2, "{requests}");
+    assert_eq!(extensions.get("aws_sqs"), Some(&requests), "one extension per heartbeat request here");
+    let failures = sums("pubsub.settle.failures", "beating", "messaging.system");
+    assert_eq!(failures.get("aws_sqs"), Some(&1));
+}

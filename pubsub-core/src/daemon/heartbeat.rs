@@ -48,6 +48,7 @@ pub(super) async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: 
         }
         if !extensions.is_empty() {
             tracing::debug!(extended = extensions.len(), "visibility extended");
+            shared.dispatcher.telemetry.extended(extensions.len());
         }
     }
 }

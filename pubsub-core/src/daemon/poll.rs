@@ -106,6 +106,7 @@ impl<S: Subscriber> Shared<S> {
     fn start(self: &Arc<Self>, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
         if self.stop_receiving.is_cancelled() && !self.stopped_idle.load(Ordering::SeqCst) {
             self.report.lock().expect("report lock").released += 1;
+            self.dispatcher.telemetry.released();
             self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
             return;
         }

@@ -99,6 +99,7 @@ pub(super) async fn settle_loop<S: Subscriber>(
                     hold_until = Some(Instant::now() + retry_delay(failures));
                 }
                 if !done.keep.is_empty() {
+                    shared.dispatcher.telemetry.settle_failed(done.keep.len());
                     pending.requeue(done.request, &done.keep);
                     // Retried as soon as any hold for failures is over, full batch or not.
                     partial_due = Some(Instant::now());

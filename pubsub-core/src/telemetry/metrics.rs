@@ -1,6 +1,7 @@
 //! OpenTelemetry metrics, by the messaging semantic conventions' names and units where they
 //! have one: messages processed and how long they took, by result (IGNORED included); messages
-//! in flight; messages sent and how long each publish request took.
+//! in flight; visibility extensions, failed settles, messages released at shutdown; messages
+//! sent and how long each publish request took.
 
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ pub(crate) struct ConsumeMetrics {
     consumed: Counter<u64>,
     duration: Histogram<f64>,
     in_flight: UpDownCounter<i64>,
+    extensions: Counter<u64>,
+    settle_failures: Counter<u64>,
+    released: Counter<u64>,
     queue: Vec<KeyValue>,
     /// The attributes of each result, in [`Verdict::ALL`]'s order, made once.
     by_result: Vec<Vec<KeyValue>>,
@@ -56,6 +60,21 @@ impl ConsumeMetrics {
                 .with_unit("{message}")
                 .with_description("Messages being handled")
                 .build(),
+            extensions: meter
+                .u64_counter("pubsub.visibility.extensions")
+                .with_unit("{extension}")
+                .with_description("Visibility extensions of messages whose handlers ran long (heartbeats)")
+                .build(),
+            settle_failures: meter
+                .u64_counter("pubsub.settle.failures")
+                .with_unit("{message}")
+                .with_description("Deletes and visibility changes that failed and were retried")
+                .build(),
+            released: meter
+                .u64_counter("pubsub.messages.released")
+                .with_unit("{message}")
+                .with_description("Messages received after a shutdown began, made visible again unhandled")
+                .build(),
             queue,
             by_result,
         }
@@ -64,6 +83,21 @@ impl ConsumeMetrics {
     /// A message's handling began.
     pub(crate) fn started(&self) {
         self.in_flight.add(1, &self.queue);
+    }
+
+    /// `count` messages' visibility was extended.
+    pub(crate) fn extended(&self, count: usize) {
+        self.extensions.add(count as u64, &self.queue);
+    }
+
+    /// `count` deletes or visibility changes failed and will be retried.
+    pub(crate) fn settle_failed(&self, count: usize) {
+        self.settle_failures.add(count as u64, &self.queue);
+    }
+
+    /// A message received during shutdown was released unhandled.
+    pub(crate) fn released(&self) {
+        self.released.add(1, &self.queue);
     }
 
     /// A message's handling ended with `handled`.

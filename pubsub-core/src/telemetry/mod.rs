@@ -48,6 +48,12 @@ mod off {
         pub(crate) fn started(&self) {}
 
         pub(crate) fn finished(&self, _: &HandledMessage) {}
+
+        pub(crate) fn extended(&self, _: usize) {}
+
+        pub(crate) fn settle_failed(&self, _: usize) {}
+
+        pub(crate) fn released(&self) {}
     }
 
     /// One message's span.

@@ -47,6 +47,21 @@ impl Telemetry {
     pub(crate) fn finished(&self, handled: &HandledMessage) {
         self.metrics.finished(handled);
     }
+
+    /// `count` messages' visibility was extended.
+    pub(crate) fn extended(&self, count: usize) {
+        self.metrics.extended(count);
+    }
+
+    /// `count` deletes or visibility changes failed and will be retried.
+    pub(crate) fn settle_failed(&self, count: usize) {
+        self.metrics.settle_failed(count);
+    }
+
+    /// A message received during shutdown was released unhandled.
+    pub(crate) fn released(&self) {
+        self.metrics.released();
+    }
 }
 
 impl fmt::Debug for Telemetry {
