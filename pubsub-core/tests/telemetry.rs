@@ -406,7 +406,7 @@ async fn the_daemon_counts_its_heartbeats_and_failed_settles() {
         .await;
     assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
     let extensions = sums("pubsub.visibility.extensions", "beating", "messaging.system");
-    let requests = broker.request_counts().change_visibility_batch as u64;
+    let requests = broker.request_counts().change_visibility_batch;
     assert!(requests >= 2, "{requests}");
     assert_eq!(extensions.get("aws_sqs"), Some(&requests), "one extension per heartbeat request here");
     let failures = sums("pubsub.settle.failures", "beating", "messaging.system");
