@@ -1,4 +1,5 @@
-//! The span of one processed message, and the context it hands on.
+//! The spans of a processed message and of a publish request, the context they hand on, and
+//! the instruments of the daemon and the producer.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,9 +85,8 @@ impl MessageTrace {
         MessageTrace::default()
     }
 
-    /// Starts the span, a child of the context the message carries (the `traceparent` message
-    /// attribute under raw delivery, or in the SNS notification's `MessageAttributes`), which
-    /// it also links to. A malformed context is ignored (logged at debug).
+    /// Starts the span, a child of the context the message carries (see [`incoming_context`]),
+    /// which it also links to. A malformed context is ignored (logged at debug).
     pub(crate) fn start(
         &mut self,
         telemetry: &Telemetry,
@@ -128,9 +128,10 @@ impl MessageTrace {
         self.context = Some(context);
     }
 
-    /// `future`, run inside the span: what it publishes carries the span's context.
+    /// `future`, run inside the span: what it publishes carries the span's context. Without a
+    /// span, in the caller's context (a test's own span, say).
     pub(crate) fn run<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        future.with_context(self.context.clone().unwrap_or_default())
+        future.with_context(self.context.clone().unwrap_or_else(Context::current))
     }
 
     /// The span's trace id and span id, in hex, for the message's log line.
