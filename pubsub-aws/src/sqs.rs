@@ -134,6 +134,7 @@ impl Subscriber for SqsSubscriber {
                 .wait_time_seconds(wait.as_secs() as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .message_attribute_names("All")
                 .customize()
                 .config_override(timeouts)
@@ -167,6 +168,12 @@ impl Subscriber for SqsSubscriber {
                         .attributes()
                         .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
                         .cloned(),
+                    // Milliseconds since the epoch.
+                    sent_at: message
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                        .and_then(|millis| millis.parse::<u64>().ok())
+                        .map(|millis| std::time::UNIX_EPOCH + Duration::from_millis(millis)),
                 })
                 .collect())
         })

@@ -117,6 +117,10 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
         let expected =
             format!("00-{:032x}-{:016x}-01", process.span_context.trace_id(), process.span_context.span_id());
         assert_eq!(deliveries[0].message().attributes[TRACEPARENT], expected, "raw delivery: {raw_delivery}");
+        // SQS's SentTimestamp, for the age-at-receive metric: a moment ago.
+        let sent_at = deliveries[0].message().sent_at.expect("SentTimestamp");
+        let age = std::time::SystemTime::now().duration_since(sent_at).unwrap_or_default();
+        assert!(age < Duration::from_secs(60), "{age:?}");
         deliveries[0].ack().await.unwrap();
     }
 }

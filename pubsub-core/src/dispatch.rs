@@ -220,7 +220,7 @@ impl Dispatcher {
     /// Handles `message` and logs one line about it.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
-        self.telemetry.started();
+        self.telemetry.started(message);
         let mut trace = MessageTrace::new();
         let mut handled = self.handle(message, &mut trace).await;
         handled.elapsed = started.elapsed();

@@ -196,6 +196,7 @@ impl HandlerTest {
             receive_count: self.receive_count,
             attributes: Default::default(),
             trace_header: None,
+            sent_at: None,
         };
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));

@@ -84,6 +84,8 @@ pub struct ReceivedMessage {
     /// The `AWSTraceHeader` system attribute (an X-Ray trace header, which AWS services and
     /// X-Ray SDKs set), if the message has one.
     pub trace_header: Option<String>,
+    /// When the queue took the message (SQS's `SentTimestamp`), if known.
+    pub sent_at: Option<std::time::SystemTime>,
 }
 
 /// Why one entry of a batch call failed while others may have succeeded.

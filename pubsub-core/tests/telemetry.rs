@@ -339,6 +339,34 @@ fn sums(name: &str, destination: &str, by: &str) -> BTreeMap<String, u64> {
     sums
 }
 
+/// How many values the `f64` histogram `name` of `destination` recorded.
+fn histogram_count(name: &str, destination: &str) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let (exporter, provider) = metrics();
+    provider.force_flush().unwrap();
+    let mut count = 0;
+    for resource in exporter.get_finished_metrics().unwrap() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics().filter(|m| m.name() == name) {
+                let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() else {
+                    continue;
+                };
+                for point in histogram.data_points() {
+                    let destination_of = point
+                        .attributes()
+                        .find(|kv| kv.key.as_str() == "messaging.destination.name")
+                        .map(|kv| kv.value.to_string());
+                    if destination_of.as_deref() == Some(destination) {
+                        // Cumulative: the last export holds the total.
+                        count = point.count();
+                    }
+                }
+            }
+        }
+    }
+    count
+}
+
 #[tokio::test]
 async fn the_metrics_count_what_the_report_counts_ignored_included() {
     metrics();
@@ -371,6 +399,8 @@ async fn the_metrics_count_what_the_report_counts_ignored_included() {
     // The unknown media type, and the two `job_done` the handler published back to this topic.
     assert_eq!(consumed.get("IGNORED"), Some(&3));
     assert_eq!(consumed.get("FAILED"), Some(&1));
+    // Every message's age at receive is measured (the broker stamps SentTimestamp).
+    assert_eq!(histogram_count("pubsub.message.age", "counted"), report.total(), "{report}");
     // Four published by the test, and the two the handler published for jobs 1 and 2.
     let sent = sums("messaging.client.sent.messages", "counted", "messaging.system");
     assert_eq!(sent.get("aws_sns"), Some(&6), "{sent:?}");

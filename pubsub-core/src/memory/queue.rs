@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -56,6 +56,8 @@ impl std::fmt::Debug for Queue {
 
 struct Stored {
     message: NewMessage,
+    /// When the queue took it (SQS's `SentTimestamp`).
+    sent_at: SystemTime,
     receive_count: u32,
     /// The handle of the latest receive.
     receipt: Option<String>,
@@ -108,12 +110,20 @@ impl Queue {
         {
             let mut state = self.state();
             let state = &mut *state;
+            let sent_at = SystemTime::now();
             for message in messages {
                 let sequence = state.next_sequence;
                 state.next_sequence += 1;
                 state.messages.insert(
                     sequence,
-                    Stored { message, receive_count: 0, receipt: None, generation: 0, visible: true },
+                    Stored {
+                        message,
+                        sent_at,
+                        receive_count: 0,
+                        receipt: None,
+                        generation: 0,
+                        visible: true,
+                    },
                 );
                 state.visible.insert(sequence);
             }
@@ -154,6 +164,7 @@ impl Queue {
                 receive_count: stored.receive_count,
                 attributes: stored.message.attributes.clone(),
                 trace_header: None,
+                sent_at: Some(stored.sent_at),
             });
         }
         let dead_letter_queue =

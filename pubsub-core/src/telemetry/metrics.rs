@@ -1,15 +1,16 @@
 //! OpenTelemetry metrics, by the messaging semantic conventions' names and units where they
 //! have one: messages processed and how long they took, by result (IGNORED included); messages
-//! in flight; visibility extensions, failed settles, messages released at shutdown; messages
+//! in flight and their age at receive; visibility extensions, failed settles, messages released at shutdown; messages
 //! sent and how long each publish request took.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
 use opentelemetry::{global, KeyValue};
 
 use crate::dispatch::HandledMessage;
 use crate::outcome::Verdict;
+use crate::transport::ReceivedMessage;
 
 /// A daemon's instruments, from the global meter provider as it was when the daemon was built.
 #[derive(Clone)]
@@ -17,6 +18,7 @@ pub(crate) struct ConsumeMetrics {
     consumed: Counter<u64>,
     duration: Histogram<f64>,
     in_flight: UpDownCounter<i64>,
+    age: Histogram<f64>,
     extensions: Counter<u64>,
     settle_failures: Counter<u64>,
     released: Counter<u64>,
@@ -60,6 +62,13 @@ impl ConsumeMetrics {
                 .with_unit("{message}")
                 .with_description("Messages being handled")
                 .build(),
+            age: meter
+                .f64_histogram("pubsub.message.age")
+                .with_unit("s")
+                .with_description(
+                    "How long a message waited in its queue before this receive (from SentTimestamp)",
+                )
+                .build(),
             extensions: meter
                 .u64_counter("pubsub.visibility.extensions")
                 .with_unit("{extension}")
@@ -80,9 +89,12 @@ impl ConsumeMetrics {
         }
     }
 
-    /// A message's handling began.
-    pub(crate) fn started(&self) {
+    /// The handling of `message` began.
+    pub(crate) fn started(&self, message: &ReceivedMessage) {
         self.in_flight.add(1, &self.queue);
+        if let Some(age) = message.sent_at.and_then(|sent| SystemTime::now().duration_since(sent).ok()) {
+            self.age.record(age.as_secs_f64(), &self.queue);
+        }
     }
 
     /// `count` messages' visibility was extended.

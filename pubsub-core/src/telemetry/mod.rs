@@ -45,7 +45,7 @@ mod off {
             Telemetry
         }
 
-        pub(crate) fn started(&self) {}
+        pub(crate) fn started(&self, _: &ReceivedMessage) {}
 
         pub(crate) fn finished(&self, _: &HandledMessage) {}
 

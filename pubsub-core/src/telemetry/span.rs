@@ -39,9 +39,9 @@ impl Telemetry {
         }
     }
 
-    /// A message's handling began.
-    pub(crate) fn started(&self) {
-        self.metrics.started();
+    /// The handling of `message` began.
+    pub(crate) fn started(&self, message: &ReceivedMessage) {
+        self.metrics.started(message);
     }
 
     /// A message's handling ended with `handled`.
