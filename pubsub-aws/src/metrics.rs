@@ -1,5 +1,6 @@
-//! Counting API requests per operation at the SDK layer (an interceptor), for the figures:
-//! requests per published and per consumed message.
+//! Counting API requests per operation at the SDK layer (interceptors): [`RequestCounter`] for
+//! the figures (requests per published and per consumed message), and, with the feature
+//! `otel`, the OpenTelemetry counter `pubsub.aws.requests` on every client this crate makes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,89 @@ impl Intercept for RequestCounter {
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map_or("unknown", |metadata| metadata.name()).to_owned();
         *self.counts.lock().expect("counter lock").entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The clients this crate makes: from `config`, with `counter` if given and, with the feature
+/// `otel`, the OpenTelemetry request counter.
+pub(crate) fn sns_client(
+    config: &aws_config::SdkConfig,
+    counter: Option<&RequestCounter>,
+) -> aws_sdk_sns::Client {
+    let mut builder = aws_sdk_sns::config::Builder::from(config);
+    if let Some(counter) = counter {
+        builder = builder.interceptor(counter.clone());
+    }
+    #[cfg(feature = "otel")]
+    {
+        builder = builder.interceptor(RequestMeter::new());
+    }
+    aws_sdk_sns::Client::from_conf(builder.build())
+}
+
+/// As [`sns_client`], for SQS.
+pub(crate) fn sqs_client(
+    config: &aws_config::SdkConfig,
+    counter: Option<&RequestCounter>,
+) -> aws_sdk_sqs::Client {
+    let mut builder = aws_sdk_sqs::config::Builder::from(config);
+    if let Some(counter) = counter {
+        builder = builder.interceptor(counter.clone());
+    }
+    #[cfg(feature = "otel")]
+    {
+        builder = builder.interceptor(RequestMeter::new());
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
+/// Counts every HTTP request (retries included) as `pubsub.aws.requests`, by `rpc.service` and
+/// `rpc.method` (the operation), to the global meter provider as it was when the client was
+/// made: divided by `messaging.client.consumed.messages`, AWS requests per message.
+#[cfg(feature = "otel")]
+#[derive(Debug, Clone)]
+struct RequestMeter {
+    requests: opentelemetry::metrics::Counter<u64>,
+}
+
+#[cfg(feature = "otel")]
+impl RequestMeter {
+    fn new() -> RequestMeter {
+        let requests = opentelemetry::global::meter("pubsub-aws")
+            .u64_counter("pubsub.aws.requests")
+            .with_unit("{request}")
+            .with_description("AWS API requests, retries included")
+            .build();
+        RequestMeter { requests }
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Intercept for RequestMeter {
+    fn name(&self) -> &'static str {
+        "RequestMeter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use opentelemetry::KeyValue;
+        let (service, method) =
+            cfg.load::<Metadata>().map_or(("unknown".to_owned(), "unknown".to_owned()), |m| {
+                (m.service().to_owned(), m.name().to_owned())
+            });
+        self.requests.add(
+            1,
+            &[
+                KeyValue::new("rpc.system", "aws-api"),
+                KeyValue::new("rpc.service", service),
+                KeyValue::new("rpc.method", method),
+            ],
+        );
         Ok(())
     }
 }

@@ -21,13 +21,12 @@ pub struct SnsPublisher {
 impl SnsPublisher {
     /// A publisher with the configuration `config` (see [`load_config`](crate::load_config)).
     pub fn new(config: &SdkConfig) -> SnsPublisher {
-        SnsPublisher { client: aws_sdk_sns::Client::new(config) }
+        SnsPublisher { client: crate::metrics::sns_client(config, None) }
     }
 
     /// As [`new`](SnsPublisher::new), counting requests with `counter`.
     pub fn with_counter(config: &SdkConfig, counter: &RequestCounter) -> SnsPublisher {
-        let config = aws_sdk_sns::config::Builder::from(config).interceptor(counter.clone()).build();
-        SnsPublisher { client: aws_sdk_sns::Client::from_conf(config) }
+        SnsPublisher { client: crate::metrics::sns_client(config, Some(counter)) }
     }
 
     /// A publisher over a client of your own (a custom HTTP client, a test double).

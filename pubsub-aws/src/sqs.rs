@@ -34,7 +34,7 @@ impl SqsSubscriber {
     /// A subscriber of `queue_url`; reads the queue's visibility timeout (and so checks the
     /// queue exists).
     pub async fn new(config: &SdkConfig, queue_url: &str) -> Result<SqsSubscriber, TransportError> {
-        Self::from_client(aws_sdk_sqs::Client::new(config), queue_url).await
+        Self::from_client(crate::metrics::sqs_client(config, None), queue_url).await
     }
 
     /// As [`new`](SqsSubscriber::new), counting requests with `counter`.
@@ -43,8 +43,7 @@ impl SqsSubscriber {
         queue_url: &str,
         counter: &RequestCounter,
     ) -> Result<SqsSubscriber, TransportError> {
-        let config = aws_sdk_sqs::config::Builder::from(config).interceptor(counter.clone()).build();
-        Self::from_client(aws_sdk_sqs::Client::from_conf(config), queue_url).await
+        Self::from_client(crate::metrics::sqs_client(config, Some(counter)), queue_url).await
     }
 
     async fn from_client(

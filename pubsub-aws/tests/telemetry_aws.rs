@@ -51,11 +51,101 @@ fn exporter() -> &'static InMemorySpanExporter {
     })
 }
 
+/// The tests of this file that make clients in this process run one at a time, so that the
+/// request counts of one are not the other's.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The meter provider of this test binary, and its exporter.
+fn meters(
+) -> &'static (opentelemetry_sdk::metrics::InMemoryMetricExporter, opentelemetry_sdk::metrics::SdkMeterProvider)
+{
+    static METERS: OnceLock<(
+        opentelemetry_sdk::metrics::InMemoryMetricExporter,
+        opentelemetry_sdk::metrics::SdkMeterProvider,
+    )> = OnceLock::new();
+    METERS.get_or_init(|| {
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter.clone()).build();
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).build();
+        global::set_meter_provider(provider.clone());
+        (exporter, provider)
+    })
+}
+
+/// `pubsub.aws.requests` so far, by `rpc.method`.
+fn aws_requests() -> std::collections::BTreeMap<String, u64> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let (exporter, provider) = meters();
+    provider.force_flush().unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    // Cumulative: the last export holds the totals.
+    if let Some(resource) = exporter.get_finished_metrics().unwrap().last() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics().filter(|m| m.name() == "pubsub.aws.requests") {
+                let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() else { continue };
+                for point in sum.data_points() {
+                    let method = point
+                        .attributes()
+                        .find(|kv| kv.key.as_str() == "rpc.method")
+                        .map(|kv| kv.value.to_string());
+                    counts.insert(method.unwrap_or_default(), point.value());
+                }
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn every_aws_request_is_counted_by_operation() {
+    if support::require_emulator().is_none() {
+        return;
+    }
+    meters();
+    let _serial = SERIAL.lock().await;
+    let config = support::sdk_config().await;
+    let provisioner = Provisioner::new(&config);
+    let topic = provisioner.topic(&support::unique_name("counted")).await.unwrap();
+    let queue = provisioner.queue(&support::unique_name("counted"), &QueueSpec::default()).await.unwrap();
+    provisioner
+        .subscribe(&topic, &queue, &SubscriptionSpec { raw_delivery: true, filter: None })
+        .await
+        .unwrap();
+    let before = aws_requests();
+    let counter = pubsub_aws::RequestCounter::new();
+    let producer =
+        Producer::new(SnsPublisher::with_counter(&config, &counter), TopicMap::new().default_topic(&topic));
+    producer.produce_batch(&[TracedJob { id: 1 }, TracedJob { id: 2 }, TracedJob { id: 3 }]).await.unwrap();
+    let subscriber = SqsSubscriber::with_counter(&config, &queue, &counter).await.unwrap();
+    let consumer = Consumer::new(subscriber).wait_time(Duration::from_secs(2));
+    let mut received = 0;
+    while received < 3 {
+        let deliveries = consumer.consume().await.unwrap();
+        assert!(!deliveries.is_empty(), "the three messages arrive");
+        received += deliveries.len();
+        consumer.ack_all(&deliveries).await.unwrap();
+    }
+    let after = aws_requests();
+    let counted: std::collections::BTreeMap<String, u64> = after
+        .iter()
+        .map(|(method, total)| (method.clone(), total - before.get(method).copied().unwrap_or(0)))
+        .filter(|(_, delta)| *delta > 0)
+        .collect();
+    assert_eq!(
+        counted,
+        counter.counts(),
+        "the OpenTelemetry counter counts what the figures' counter counts"
+    );
+    assert_eq!(counted.get("PublishBatch"), Some(&1));
+}
+
 #[tokio::test]
 async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
     if support::require_emulator().is_none() {
         return;
     }
+    meters();
+    let _serial = SERIAL.lock().await;
     exporter();
     let config = support::sdk_config().await;
     let provisioner = Provisioner::new(&config);
@@ -130,6 +220,8 @@ async fn the_command_line_publishes_under_the_traceparent_of_its_environment() {
     if support::require_emulator().is_none() {
         return;
     }
+    meters();
+    let _serial = SERIAL.lock().await;
     let config = support::sdk_config().await;
     let provisioner = Provisioner::new(&config);
     let topic = provisioner.topic(&support::unique_name("cli-traced")).await.unwrap();
