@@ -96,27 +96,44 @@ fn aws_requests() -> std::collections::BTreeMap<String, u64> {
     counts
 }
 
+/// What a test of this file runs with; it holds [`SERIAL`] while it lives.
+struct Env {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+    config: aws_config::SdkConfig,
+    provisioner: Provisioner,
+}
+
+/// The emulator's configuration, once the other tests of this file are done with theirs.
+async fn env() -> Option<Env> {
+    support::require_emulator()?;
+    meters();
+    let serial = SERIAL.lock().await;
+    let config = support::sdk_config().await;
+    Some(Env { _serial: serial, provisioner: Provisioner::new(&config), config })
+}
+
+impl Env {
+    /// A topic named after `prefix` and a raw-delivery queue subscribed to it.
+    async fn raw_wire(&self, prefix: &str) -> (String, String) {
+        let topic = self.provisioner.topic(&support::unique_name(prefix)).await.unwrap();
+        let queue =
+            self.provisioner.queue(&support::unique_name(prefix), &QueueSpec::default()).await.unwrap();
+        let raw = SubscriptionSpec { raw_delivery: true, filter: None };
+        self.provisioner.subscribe(&topic, &queue, &raw).await.unwrap();
+        (topic, queue)
+    }
+}
+
 #[tokio::test]
 async fn every_aws_request_is_counted_by_operation() {
-    if support::require_emulator().is_none() {
-        return;
-    }
-    meters();
-    let _serial = SERIAL.lock().await;
-    let config = support::sdk_config().await;
-    let provisioner = Provisioner::new(&config);
-    let topic = provisioner.topic(&support::unique_name("counted")).await.unwrap();
-    let queue = provisioner.queue(&support::unique_name("counted"), &QueueSpec::default()).await.unwrap();
-    provisioner
-        .subscribe(&topic, &queue, &SubscriptionSpec { raw_delivery: true, filter: None })
-        .await
-        .unwrap();
+    let Some(env) = env().await else { return };
+    let (config, (topic, queue)) = (&env.config, env.raw_wire("counted").await);
     let before = aws_requests();
     let counter = pubsub_aws::RequestCounter::new();
     let producer =
-        Producer::new(SnsPublisher::with_counter(&config, &counter), TopicMap::new().default_topic(&topic));
+        Producer::new(SnsPublisher::with_counter(config, &counter), TopicMap::new().default_topic(&topic));
     producer.produce_batch(&[TracedJob { id: 1 }, TracedJob { id: 2 }, TracedJob { id: 3 }]).await.unwrap();
-    let subscriber = SqsSubscriber::with_counter(&config, &queue, &counter).await.unwrap();
+    let subscriber = SqsSubscriber::with_counter(config, &queue, &counter).await.unwrap();
     let consumer = Consumer::new(subscriber).wait_time(Duration::from_secs(2));
     let mut received = 0;
     while received < 3 {
@@ -141,14 +158,9 @@ async fn every_aws_request_is_counted_by_operation() {
 
 #[tokio::test]
 async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
-    if support::require_emulator().is_none() {
-        return;
-    }
-    meters();
-    let _serial = SERIAL.lock().await;
+    let Some(env) = env().await else { return };
     exporter();
-    let config = support::sdk_config().await;
-    let provisioner = Provisioner::new(&config);
+    let (config, provisioner) = (&env.config, &env.provisioner);
     for raw_delivery in [true, false] {
         let topic = provisioner.topic(&support::unique_name("traced")).await.unwrap();
         let jobs =
@@ -168,7 +180,7 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
             )
             .await
             .unwrap();
-        let producer = Producer::new(SnsPublisher::new(&config), TopicMap::new().default_topic(&topic));
+        let producer = Producer::new(SnsPublisher::new(config), TopicMap::new().default_topic(&topic));
 
         let span = global::tracer_provider().tracer("publisher").start("publish job");
         let publisher = span.span_context().clone();
@@ -183,7 +195,7 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
             .handler::<reports_done>()
             .producer(producer.clone())
             .wait_time(Duration::from_secs(1))
-            .build(SqsSubscriber::new(&config, &jobs).await.unwrap())
+            .build(SqsSubscriber::new(config, &jobs).await.unwrap())
             .unwrap()
             .run_until_idle()
             .await;
@@ -200,8 +212,8 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
         let queue_name = jobs.rsplit('/').next().unwrap();
         assert_eq!(process.name, format!("process {queue_name}"));
 
-        let consumer = Consumer::new(SqsSubscriber::new(&config, &done).await.unwrap())
-            .wait_time(Duration::from_secs(2));
+        let consumer =
+            Consumer::new(SqsSubscriber::new(config, &done).await.unwrap()).wait_time(Duration::from_secs(2));
         let deliveries = consumer.consume().await.unwrap();
         assert_eq!(deliveries.len(), 1);
         let expected =
@@ -217,19 +229,8 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
 
 #[tokio::test]
 async fn the_command_line_publishes_under_the_traceparent_of_its_environment() {
-    if support::require_emulator().is_none() {
-        return;
-    }
-    meters();
-    let _serial = SERIAL.lock().await;
-    let config = support::sdk_config().await;
-    let provisioner = Provisioner::new(&config);
-    let topic = provisioner.topic(&support::unique_name("cli-traced")).await.unwrap();
-    let queue = provisioner.queue(&support::unique_name("cli-traced"), &QueueSpec::default()).await.unwrap();
-    provisioner
-        .subscribe(&topic, &queue, &SubscriptionSpec { raw_delivery: true, filter: None })
-        .await
-        .unwrap();
+    let Some(env) = env().await else { return };
+    let (config, (topic, queue)) = (&env.config, env.raw_wire("cli-traced").await);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pubsub"))
         .args([
@@ -247,7 +248,7 @@ async fn the_command_line_publishes_under_the_traceparent_of_its_environment() {
         .unwrap();
     assert!(output.status.success(), "{}", support::text(&output.stderr));
     let consumer =
-        Consumer::new(SqsSubscriber::new(&config, &queue).await.unwrap()).wait_time(Duration::from_secs(2));
+        Consumer::new(SqsSubscriber::new(config, &queue).await.unwrap()).wait_time(Duration::from_secs(2));
     let deliveries = consumer.consume().await.unwrap();
     assert_eq!(deliveries.len(), 1);
     // No tracer provider in the binary: the message carries the script's context itself.
