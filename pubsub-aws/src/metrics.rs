@@ -66,37 +66,36 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// The clients this crate makes: from `config`, with `counter` if given and, with the feature
-/// `otel`, the OpenTelemetry request counter.
+/// A client of the SDK crate `$sdk` from `config`, with `counter` if given and, with the
+/// feature `otel`, the OpenTelemetry request counter: the one recipe both clients follow.
+macro_rules! client_with_meters {
+    ($sdk:ident, $config:expr, $counter:expr) => {{
+        let mut builder = $sdk::config::Builder::from($config);
+        if let Some(counter) = $counter {
+            builder = builder.interceptor(counter.clone());
+        }
+        #[cfg(feature = "otel")]
+        {
+            builder = builder.interceptor(RequestMeter::new());
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
+/// The SNS client this crate makes (see [`client_with_meters`]).
 pub(crate) fn sns_client(
     config: &aws_config::SdkConfig,
     counter: Option<&RequestCounter>,
 ) -> aws_sdk_sns::Client {
-    let mut builder = aws_sdk_sns::config::Builder::from(config);
-    if let Some(counter) = counter {
-        builder = builder.interceptor(counter.clone());
-    }
-    #[cfg(feature = "otel")]
-    {
-        builder = builder.interceptor(RequestMeter::new());
-    }
-    aws_sdk_sns::Client::from_conf(builder.build())
+    client_with_meters!(aws_sdk_sns, config, counter)
 }
 
-/// As [`sns_client`], for SQS.
+/// The SQS client this crate makes (see [`client_with_meters`]).
 pub(crate) fn sqs_client(
     config: &aws_config::SdkConfig,
     counter: Option<&RequestCounter>,
 ) -> aws_sdk_sqs::Client {
-    let mut builder = aws_sdk_sqs::config::Builder::from(config);
-    if let Some(counter) = counter {
-        builder = builder.interceptor(counter.clone());
-    }
-    #[cfg(feature = "otel")]
-    {
-        builder = builder.interceptor(RequestMeter::new());
-    }
-    aws_sdk_sqs::Client::from_conf(builder.build())
+    client_with_meters!(aws_sdk_sqs, config, counter)
 }
 
 /// Counts every HTTP request (retries included) as `pubsub.aws.requests`, by `rpc.service` and

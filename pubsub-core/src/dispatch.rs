@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use crate::backoff::BackoffPolicy;
 use crate::envelope::Envelope;
@@ -17,7 +16,7 @@ use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::producer::Producer;
 use crate::telemetry::{MessageTrace, Telemetry};
-use crate::transport::{BoxFuture, MessageId, ReceivedMessage};
+use crate::transport::{MessageId, ReceivedMessage};
 use crate::unwind::{panic_text, CatchUnwind};
 use crate::{MediaType, MediaTypePattern};
 
@@ -337,8 +336,8 @@ impl Dispatcher {
     }
 }
 
-/// Calls a handler: the innermost service of every layer stack, and what the dispatcher calls
-/// when there are no layers. Its time limit applies to the handler alone, inside the layers.
+/// Calls a handler: what the dispatcher calls when there are no layers, and, as a service
+/// ([`HandlerCore::service`]), the innermost service of every layer stack. Its time limit applies to the handler alone, inside the layers.
 #[derive(Debug, Clone)]
 pub(crate) struct HandlerCore {
     timeouts: Arc<HandlerTimeouts>,
@@ -346,6 +345,15 @@ pub(crate) struct HandlerCore {
 }
 
 impl HandlerCore {
+    /// This core as the innermost service of a layer stack.
+    pub(crate) fn service(&self) -> HandlerService {
+        let core = self.clone();
+        HandlerService::new(tower::service_fn(move |request: HandlerRequest| {
+            let core = core.clone();
+            async move { Ok::<_, BoxError>(core.run(request).await) }
+        }))
+    }
+
     /// The handler's outcome; a panic, an error or a timeout is FAILED with its reason.
     pub(crate) async fn run(&self, request: HandlerRequest) -> Outcome {
         let (handler, message, context) = request.into_parts();
@@ -370,21 +378,6 @@ impl HandlerCore {
             Ok(Err(HandlerError::Retry { after, reason })) => Outcome::retried(after, reason),
             Ok(Err(HandlerError::Failed(error))) => failed(error.to_string()),
         }
-    }
-}
-
-impl Service<HandlerRequest> for HandlerCore {
-    type Response = Outcome;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Outcome, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: HandlerRequest) -> Self::Future {
-        let core = self.clone();
-        Box::pin(async move { Ok(core.run(request).await) })
     }
 }
 

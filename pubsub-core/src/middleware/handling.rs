@@ -229,10 +229,10 @@ impl HandlerLayers {
             let wraps: Vec<&Wrap> =
                 self.around_one.iter().filter(|(name, _)| *name == handler.name()).map(|(_, w)| w).collect();
             if !wraps.is_empty() {
-                own.insert(handler.name(), apply(wraps, BoxCloneSyncService::new(core.clone())));
+                own.insert(handler.name(), apply(wraps, core.service()));
             }
         }
-        let router = BoxCloneSyncService::new(Router { core, own: Arc::new(own) });
+        let router = BoxCloneSyncService::new(Router { core: core.service(), own: Arc::new(own) });
         Some(apply(self.around_all.iter().collect(), router))
     }
 }
@@ -254,7 +254,7 @@ fn apply(wraps: Vec<&Wrap>, service: HandlerService) -> HandlerService {
 /// Sends each request to its handler's own layers, or straight to the handler.
 #[derive(Clone)]
 struct Router {
-    core: HandlerCore,
+    core: HandlerService,
     own: Arc<HashMap<&'static str, HandlerService>>,
 }
 
@@ -270,10 +270,8 @@ impl Service<HandlerRequest> for Router {
     }
 
     fn call(&mut self, request: HandlerRequest) -> Self::Future {
-        match self.own.get(request.handler.name()) {
-            Some(service) => Box::pin(service.clone().oneshot(request)),
-            None => self.core.call(request),
-        }
+        let service = self.own.get(request.handler.name()).unwrap_or(&self.core);
+        Box::pin(service.clone().oneshot(request))
     }
 }
 
