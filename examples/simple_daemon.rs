@@ -9,6 +9,10 @@
 //! A real SQS queue needs the AWS transport: build with `--features aws` (which compiles the
 //! AWS SDK), then `--sqs-queue-url https://...` consumes it until SIGTERM or ctrl-c.
 //! Without the feature the example says so and exits 2.
+//!
+//! Built with `--features otel`, it exports spans and metrics over OTLP when the standard
+//! `OTEL_*` variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318`); the
+//! service name is `OTEL_SERVICE_NAME`, else `--name`.
 
 use clap::Parser;
 use pubsub_core::cli::{run_embedded, CliError, DaemonArgs};
@@ -54,6 +58,16 @@ async fn main() -> std::process::ExitCode {
         eprintln!("error: {error}");
         return std::process::ExitCode::from(2);
     }
+    // Spans and metrics over OTLP when the OTEL_* variables ask for it; kept until main
+    // returns, so what is pending is sent after the daemon stops (SIGTERM included).
+    #[cfg(feature = "otel")]
+    let _export = match pubsub_core::telemetry::export::Export::from_env(&args.name) {
+        Ok(export) => export,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let outcome = match args.source() {
         #[cfg(feature = "aws")]
         Ok(pubsub_core::cli::Source::Queue(url)) => return run_queue(args, all.aws.clone(), &url).await,

@@ -49,9 +49,14 @@ cargo test --workspace --benches --locked
 echo "== cargo test (unit, integration, trybuild, doc tests)"
 cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
-echo "== OpenTelemetry (pubsub-core --features otel: unit tests, tests/telemetry.rs)"
-cargo test -p pubsub-core --features otel --lib --test telemetry --locked
+echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the export docs)"
+cargo test -p pubsub-core --features otlp --lib --test telemetry --locked
+cargo test -p pubsub-core --features otlp --doc --locked telemetry::
 cargo test -p pubsub-aws --features otel --test telemetry_aws --locked
+# The binaries export over OTLP to a receiver of the test's own; simple_daemon is built by
+# the test itself (cargo build -p pubsub-suite --example simple_daemon --features ...).
+echo "== OTLP export of pubsub and simple_daemon (pubsub-aws --features otlp, tests/otlp_export.rs)"
+cargo test -p pubsub-aws --features otlp --test otlp_export --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature, which the step above leaves off.
 echo "== README snippets that need pubsub-aws (doc tests, --features aws)"

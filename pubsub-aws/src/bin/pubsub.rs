@@ -9,6 +9,9 @@
 //!
 //! Credentials come from the AWS default chain; `--endpoint-url`, `--region` and `--profile`
 //! override the environment.
+//!
+//! Built with the `otlp` feature, it exports its spans and metrics over OTLP when the standard
+//! `OTEL_*` variables ask for it (service name `pubsub` unless `OTEL_SERVICE_NAME` says).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -86,6 +89,15 @@ async fn main() -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::from(2);
     }
+    // Spans and metrics over OTLP when the OTEL_* variables ask for it, sent before exit.
+    #[cfg(feature = "otlp")]
+    let _export = match pubsub_core::telemetry::export::Export::from_env("pubsub") {
+        Ok(export) => export,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     // A script that sets TRACEPARENT (and TRACESTATE) has what this publishes join its trace.
     #[cfg(feature = "otel")]
     let _trace = pubsub_core::telemetry::context_from_environment().map(|context| context.attach());

@@ -8,6 +8,8 @@
 //! message published under a context still carries it, and a daemon still continues an
 //! incoming trace in what its handlers publish.
 
+#[cfg(feature = "otlp")]
+pub mod export;
 #[cfg(feature = "otel")]
 mod metrics;
 #[cfg(feature = "otel")]
