@@ -8,7 +8,8 @@
 #
 # The AWS-transport tests (pubsub-aws) run against moto, an SNS/SQS emulator that
 # scripts/moto.sh installs (pinned, into .venv/) and starts on 127.0.0.1 for the whole run, then
-# stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip.
+# stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip. The same
+# goes for the Python peers of the OpenTelemetry interop test (scripts/interop.sh, .venv-interop/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,14 @@ cargo test --workspace --locked
 echo "== OpenTelemetry (pubsub-core --features otel: unit tests, tests/telemetry.rs)"
 cargo test -p pubsub-core --features otel --lib --test telemetry --locked
 cargo test -p pubsub-aws --features otel --test telemetry_aws --locked
+# Trace context against OpenTelemetry's own Python instrumentation (microcosm-pubsub under the
+# botocore and boto3sqs instrumentations), installed by scripts/interop.sh into .venv-interop/;
+# under CI a set that cannot be installed fails the run.
+echo "== OpenTelemetry interop with Python (microcosm-pubsub and OpenTelemetry's instrumentation)"
+# shellcheck source=scripts/interop.sh
+. scripts/interop.sh
+interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
+cargo test -p pubsub-aws --features otel --test otel_interop --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature, which the step above leaves off.
 echo "== README snippets that need pubsub-aws (doc tests, --features aws)"
