@@ -24,7 +24,8 @@
 #
 # Files: pip's log is target/interop/install.log.
 #
-# Knobs: PYTHON (the interpreter that creates .venv-interop/; default python3).
+# Knobs: PYTHON (the interpreter that creates .venv-interop/; default python3; 3.9 to 3.11:
+# microcosm-pubsub 3.0.0 imports distutils, gone from 3.12).
 
 INTEROP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INTEROP_VENV="$INTEROP_ROOT/.venv-interop"
@@ -53,15 +54,20 @@ print(f"{digest} python{sys.version_info[0]}.{sys.version_info[1]}")
 PY
 }
 
+# Imports what the peers use (what the Rust test checks too).
+interop_imports() {
+  "$INTEROP_VENV/bin/python" -c '
+import microcosm_pubsub.consumer, microcosm_pubsub.producer  # noqa: F401
+import opentelemetry.instrumentation.boto3sqs, opentelemetry.instrumentation.botocore  # noqa: F401
+import opentelemetry.sdk.trace  # noqa: F401'
+}
+
 # True when .venv-interop/ runs, holds the pinned set, and its packages import.
 interop_venv_ready() {
   [ -x "$INTEROP_VENV/bin/python" ] || return 1
   [ -f "$INTEROP_STAMP" ] || return 1
   [ "$(cat "$INTEROP_STAMP")" = "$(interop_wanted_stamp 2>/dev/null)" ] || return 1
-  "$INTEROP_VENV/bin/python" -c '
-import microcosm_pubsub.consumer, microcosm_pubsub.producer  # noqa: F401
-import opentelemetry.instrumentation.boto3sqs, opentelemetry.instrumentation.botocore  # noqa: F401
-import opentelemetry.sdk.trace  # noqa: F401' >/dev/null 2>&1
+  interop_imports >/dev/null 2>&1
 }
 
 # Installs the pinned set into .venv-interop/, or reuses it. Returns non-zero, having said why,
@@ -92,7 +98,7 @@ interop_install() {
   fi
   if [ ! -x "$INTEROP_VENV/bin/python" ]; then
     if ! command -v "$python" >/dev/null 2>&1; then
-      interop_warn "no '$python' to create .venv-interop/ with (set PYTHON to a Python 3.9+ interpreter)"
+      interop_warn "no '$python' to create .venv-interop/ with (set PYTHON to a Python 3.9 to 3.11 interpreter)"
       [ -n "$lock_fd" ] && exec {lock_fd}>&-
       return 1
     fi
@@ -113,7 +119,10 @@ interop_install() {
   fi
   interop_wanted_stamp >"$INTEROP_STAMP"
   if ! interop_venv_ready; then
-    interop_warn "the pinned set was installed but does not import; see target/interop/install.log"
+    interop_imports >>"$INTEROP_INSTALL_LOG" 2>&1 || true
+    tail -n 5 "$INTEROP_INSTALL_LOG" | cut -c 1-400 >&2
+    # microcosm-pubsub 3.0.0 imports distutils, which Python 3.12 removed.
+    interop_warn "the pinned set was installed but does not import (microcosm-pubsub 3.0.0 needs Python 3.11 or older; set PYTHON); see target/interop/install.log"
     rm -f "$INTEROP_STAMP"
     [ -n "$lock_fd" ] && exec {lock_fd}>&-
     return 1
