@@ -8,7 +8,8 @@
 #
 # The AWS-transport tests (pubsub-aws) run against moto, an SNS/SQS emulator that
 # scripts/moto.sh installs (pinned, into .venv/) and starts on 127.0.0.1 for the whole run, then
-# stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip.
+# stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip. The same
+# goes for the Python peers of the OpenTelemetry interop test (scripts/interop.sh, .venv-interop/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,11 +53,18 @@ cargo test --workspace --locked
 echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the export docs)"
 cargo test -p pubsub-core --features otlp --lib --test telemetry --locked
 cargo test -p pubsub-core --features otlp --doc --locked telemetry::
-cargo test -p pubsub-aws --features otel --test telemetry_aws --locked
-# The binaries export over OTLP to a receiver of the test's own; simple_daemon is built by
-# the test itself (cargo build -p pubsub-suite --example simple_daemon --features ...).
-echo "== OTLP export of pubsub and simple_daemon (pubsub-aws --features otlp, tests/otlp_export.rs)"
-cargo test -p pubsub-aws --features otlp --test otlp_export --locked
+# pubsub-aws's OpenTelemetry tests, built once with `otlp` (which includes `otel`):
+# - telemetry_aws: trace context through moto, raw and enveloped delivery;
+# - otlp_export: the binaries export over OTLP to a receiver of the test's own (simple_daemon
+#   is built by the test itself: cargo build -p pubsub-suite --example simple_daemon ...);
+# - otel_interop: trace context against OpenTelemetry's own Python instrumentation
+#   (microcosm-pubsub under the botocore and boto3sqs instrumentations), installed by
+#   scripts/interop.sh into .venv-interop/; under CI a set that cannot be installed fails the run.
+echo "== OpenTelemetry through SNS/SQS, OTLP export, interop with Python (pubsub-aws --features otlp)"
+# shellcheck source=scripts/interop.sh
+. scripts/interop.sh
+interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
+cargo test -p pubsub-aws --features otlp --test telemetry_aws --test otlp_export --test otel_interop --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature, which the step above leaves off.
 echo "== README snippets that need pubsub-aws (doc tests, --features aws)"

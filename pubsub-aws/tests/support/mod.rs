@@ -79,7 +79,8 @@ fn loopback_host(url: &str) -> Option<&str> {
 
 /// Whether this run is under CI: `CI` set to anything but empty, `0` or `false` (the same rule
 /// as `scripts/moto.sh`).
-fn under_ci() -> bool {
+#[allow(dead_code)]
+pub fn under_ci() -> bool {
     match std::env::var("CI") {
         Ok(value) => !matches!(value.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"),
         Err(_) => false,
