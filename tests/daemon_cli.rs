@@ -135,3 +135,46 @@ async fn an_unknown_handler_name_stops_the_daemon_before_it_starts() {
     let error = run_embedded(parsed.builder(), &parsed.source().unwrap()).await.unwrap_err();
     assert!(matches!(error, CliError::Handlers(HandlerSetError::UnknownHandler(name)) if name == "nope"));
 }
+
+#[test]
+fn the_seeds_consumer_options_reach_the_daemon() {
+    use pubsub_core::backoff::BackoffPolicy;
+    let parsed = args(&[
+        "--testing",
+        "--wait-seconds",
+        "3",
+        "--receive-limit",
+        "4",
+        "--backoff-policy",
+        "ExponentialBackoffBaseJitterPolicy",
+        "--max-attempts",
+        "7",
+        "--drain-timeout",
+        "2.5",
+        "--handler",
+        "handle_simple,handle_slow",
+    ]);
+    let config = parsed.builder().daemon_config().clone();
+    assert_eq!(config.wait_time, Duration::from_secs(3));
+    assert_eq!(config.receive_limit, 4);
+    assert_eq!(config.backoff, BackoffPolicy::exponential_base_jitter());
+    assert_eq!(config.max_attempts, Some(7));
+    assert_eq!(config.drain_timeout, Duration::from_millis(2500));
+    assert_eq!(parsed.handlers, ["handle_simple", "handle_slow"]);
+    // The fixed policy takes its delay from --retry-delay-seconds, as the seed's
+    // message_retry_visibility_timeout_seconds.
+    let fixed = args(&["--testing", "--retry-delay-seconds", "9"]).builder().daemon_config().clone();
+    assert_eq!(fixed.backoff, BackoffPolicy::Fixed(Duration::from_secs(9)));
+    for bad in [
+        ["--receive-limit", "0"],
+        ["--receive-limit", "11"],
+        ["--wait-seconds", "21"],
+        ["--backoff-policy", "Linear"],
+    ] {
+        assert!(DaemonArgs::try_parse_from(["daemon", "--testing", bad[0], bad[1]]).is_err(), "{bad:?}");
+    }
+    // A URL that is not a queue's says which variable may hold it.
+    let error =
+        args(&["--name", "order-events", "--sqs-queue-url", "https://sqs.example.com"]).source().unwrap_err();
+    assert!(error.to_string().contains("ORDER_EVENTS__SQS_CONSUMER__SQS_QUEUE_URL"), "{error}");
+}

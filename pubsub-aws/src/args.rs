@@ -53,6 +53,15 @@ pub const SDK_LOG_TARGETS: [&str; 10] = [
 ];
 
 impl AwsArgs {
+    /// The environment variable of each option, after the daemon's name
+    /// ([`pubsub_core::cli::Environment`]): the seed's `SQS_CONSUMER` names. They apply to SNS
+    /// too (one region, profile and endpoint for both).
+    pub const ENVIRONMENT: pubsub_core::cli::EnvironmentTable = &[
+        ("endpoint_url", "SQS_CONSUMER__ENDPOINT_URL"),
+        ("region", "SQS_CONSUMER__REGION_NAME"),
+        ("profile", "SQS_CONSUMER__PROFILE_NAME"),
+    ];
+
     /// The options [`load_config`](crate::load_config) takes.
     pub fn into_options(self) -> AwsOptions {
         AwsOptions { region: self.region, profile: self.profile, endpoint_url: self.endpoint_url }

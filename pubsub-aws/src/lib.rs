@@ -13,11 +13,13 @@ mod config;
 mod errors;
 mod metrics;
 pub mod provision;
+pub mod runner;
 mod sns;
 mod sqs;
 
 pub use args::{AwsArgs, SDK_LOG_TARGETS};
 pub use config::{load_config, AwsOptions, Timeouts};
 pub use metrics::{RequestCounter, RequestCounts};
+pub use runner::{Runner, RunnerArgs};
 pub use sns::SnsPublisher;
 pub use sqs::SqsSubscriber;

@@ -147,25 +147,6 @@ async fn queue_of_four(sqs: &aws_sdk_sqs::Client) -> String {
     url
 }
 
-/// The messages still in the queue, visible or not.
-async fn left_in(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-        .iter()
-        .map(|name| attributes.get(name).map_or(0, |n| n.parse::<u64>().unwrap()))
-        .sum()
-}
-
 fn lines(output: &std::process::Output) -> Vec<serde_json::Value> {
     text(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
 }
@@ -209,19 +190,19 @@ async fn read_prints_every_message_it_takes_even_one_that_fails_a_check() {
     assert!(good["opaque_data"].is_object());
 
     // Printed, so deleted: every one of them.
-    assert_eq!(left_in(&sqs, &url).await, 0);
+    assert_eq!(support::left_in(&sqs, &url).await, 0);
     messages.clear();
 
     // With --nack none is deleted: read again, they come back a second time.
     let url = queue_of_four(&sqs).await;
     let nacked = pubsub(&["read", "--queue-url", &url, "--max", "4", "--wait-seconds", "1", "--nack"], "");
     assert_eq!(lines(&nacked).len(), 4, "{}", text(&nacked.stderr));
-    assert_eq!(left_in(&sqs, &url).await, 4);
+    assert_eq!(support::left_in(&sqs, &url).await, 4);
     let again = pubsub(&["read", "--queue-url", &url, "--max", "4", "--wait-seconds", "1"], "");
     let again = lines(&again);
     assert_eq!(again.len(), 4);
     assert!(again.iter().all(|m| m["receive_count"].as_u64().unwrap() >= 2), "{again:?}");
-    assert_eq!(left_in(&sqs, &url).await, 0);
+    assert_eq!(support::left_in(&sqs, &url).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,7 +221,7 @@ async fn read_acknowledges_nothing_once_stdout_is_closed() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("cannot write to standard output"), "{}", text(&output.stderr));
-    assert_eq!(left_in(&sqs, &url).await, 4);
+    assert_eq!(support::left_in(&sqs, &url).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -275,5 +256,5 @@ async fn what_one_receive_brought_is_acknowledged_in_one_request() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(counter.get("DeleteMessageBatch"), 1, "{:?}", counter.counts());
     assert_eq!(counter.total(), 1);
-    assert_eq!(left_in(&sqs, &url).await, 0);
+    assert_eq!(support::left_in(&sqs, &url).await, 0);
 }

@@ -5,8 +5,7 @@
 //! stops on SIGTERM.
 //!
 //! The `pubsub` tests and the SIGTERM test need the SNS/SQS emulator (moto, started by
-//! scripts/test.sh); `simple_daemon` is built for these tests with
-//! `cargo build -p pubsub-suite --example simple_daemon --features pubsub-suite/aws,pubsub-suite/otel`.
+//! scripts/test.sh); `simple_daemon` is built for these tests ([`support::simple_daemon`]).
 
 mod support;
 // Its own module, not part of `support`: only this test uses it.
@@ -14,9 +13,7 @@ mod support;
 mod otlp;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use otlp::OtlpReceiver;
@@ -24,41 +21,6 @@ use otlp::OtlpReceiver;
 const SIMPLE: &str = "application/vnd.globality.pubsub.simple";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
-
-/// The `simple_daemon` example, built once for this test binary with the features that make
-/// it read SQS and export.
-fn simple_daemon() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--locked",
-                "--message-format=json",
-                "-p",
-                "pubsub-suite",
-                "--example",
-                "simple_daemon",
-            ])
-            .args(["--features", "pubsub-suite/aws,pubsub-suite/otel"])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "building simple_daemon failed");
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let executable = stdout
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "simple_daemon"
-            })
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the simple_daemon executable");
-        executable
-    })
-}
 
 /// A command with no `OTEL_*` variable of the test's environment, exporting to `receiver`.
 fn exporting(program: &std::path::Path, receiver: &OtlpReceiver) -> Command {
@@ -156,7 +118,7 @@ async fn pubsub_exports_nothing_when_told_none_and_refuses_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simple_daemon_exports_a_span_per_message_when_its_input_ends() {
-    let daemon = tokio::task::spawn_blocking(simple_daemon).await.unwrap();
+    let daemon = tokio::task::spawn_blocking(support::simple_daemon).await.unwrap();
     let receiver = OtlpReceiver::start().await;
     let mut command = exporting(daemon, &receiver);
     command
@@ -193,7 +155,7 @@ async fn simple_daemon_exports_a_span_per_message_when_its_input_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simple_daemon_sends_what_is_pending_when_it_stops_on_sigterm() {
     let Some(_endpoint) = support::require_emulator() else { return };
-    let daemon = tokio::task::spawn_blocking(simple_daemon).await.unwrap();
+    let daemon = tokio::task::spawn_blocking(support::simple_daemon).await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&support::sdk_config().await);
     let queue = sqs.create_queue().queue_name(support::unique_name("otlp-sigterm")).send().await.unwrap();
     let queue = queue.queue_url.unwrap();

@@ -196,6 +196,62 @@ pub fn pubsub(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The `simple_daemon` example (the root package's), built once per test binary with the
+/// features that make it read SQS and export over OTLP:
+/// `cargo build -p pubsub-suite --example simple_daemon --features pubsub-suite/aws,pubsub-suite/otel`.
+#[allow(dead_code)]
+pub fn simple_daemon() -> &'static std::path::Path {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "--locked",
+                "--message-format=json",
+                "-p",
+                "pubsub-suite",
+                "--example",
+                "simple_daemon",
+            ])
+            .args(["--features", "pubsub-suite/aws,pubsub-suite/otel"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(output.status.success(), "building simple_daemon failed");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| {
+                message["reason"] == "compiler-artifact" && message["target"]["name"] == "simple_daemon"
+            })
+            .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+            .expect("cargo names the simple_daemon executable")
+    })
+}
+
+/// The messages still in the queue, visible or not.
+#[allow(dead_code)]
+pub async fn left_in(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|name| attributes.get(name).map_or(0, |n| n.parse::<u64>().unwrap()))
+        .sum()
+}
+
 /// Output bytes as text.
 #[allow(dead_code)]
 pub fn text(bytes: &[u8]) -> String {

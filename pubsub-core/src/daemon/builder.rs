@@ -20,11 +20,14 @@ use crate::transport::{Subscriber, MAX_BATCH};
 pub struct DaemonConfig {
     /// Messages handled at once (default 10).
     pub concurrency: usize,
-    /// Receives in flight at once (default: one per ten of concurrency, at least one).
+    /// Receives in flight at once (default: concurrency / receive limit, at least one).
     pub pollers: Option<usize>,
     /// Long-poll wait of each receive (default 20 s, SQS's maximum). At the stop, a receive
     /// under way gets one more second, then is dropped.
     pub wait_time: Duration,
+    /// Messages asked for per receive at most, 1 to 10 (default 10; the seed's `limit`, SQS's
+    /// `MaxNumberOfMessages`). A receive asks for fewer when fewer handlers are free.
+    pub receive_limit: usize,
     /// How long a delete or visibility change waits for nine others while handlers are still
     /// running (default 50 ms); with none running it goes at once.
     pub settle_delay: Duration,
@@ -55,6 +58,7 @@ impl Default for DaemonConfig {
             concurrency: 10,
             pollers: None,
             wait_time: Duration::from_secs(20),
+            receive_limit: MAX_BATCH,
             settle_delay: Duration::from_millis(50),
             backoff: BackoffPolicy::default(),
             max_attempts: None,
@@ -69,7 +73,7 @@ impl Default for DaemonConfig {
 
 impl DaemonConfig {
     pub(super) fn pollers(&self) -> usize {
-        self.pollers.unwrap_or(self.concurrency.div_ceil(MAX_BATCH)).max(1)
+        self.pollers.unwrap_or(self.concurrency.div_ceil(self.receive_limit.clamp(1, MAX_BATCH))).max(1)
     }
 }
 
@@ -213,6 +217,11 @@ impl DaemonBuilder {
         self
     }
 
+    /// The configuration so far (what the setters and `configure` made of it).
+    pub fn daemon_config(&self) -> &DaemonConfig {
+        &self.config
+    }
+
     /// Receives in flight at once.
     pub fn pollers(mut self, pollers: usize) -> DaemonBuilder {
         self.config.pollers = Some(pollers.max(1));
@@ -222,6 +231,13 @@ impl DaemonBuilder {
     /// Long-poll wait of each receive.
     pub fn wait_time(mut self, wait_time: Duration) -> DaemonBuilder {
         self.config.wait_time = wait_time;
+        self
+    }
+
+    /// Messages asked for per receive at most, 1 to 10 (default 10): see
+    /// [`DaemonConfig::receive_limit`].
+    pub fn receive_limit(mut self, limit: usize) -> DaemonBuilder {
+        self.config.receive_limit = limit.clamp(1, MAX_BATCH);
         self
     }
 

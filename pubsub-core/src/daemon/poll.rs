@@ -80,7 +80,7 @@ impl<S: Subscriber> Shared<S> {
     /// [`BATCH_GRACE`] (handlers that just finished), else what there is. A full batch is one
     /// request for ten messages instead of several for a few.
     async fn fill_batch(&self, first: OwnedSemaphorePermit) -> Vec<OwnedSemaphorePermit> {
-        let batch = MAX_BATCH.min(self.config.concurrency.max(1));
+        let batch = self.config.receive_limit.clamp(1, MAX_BATCH).min(self.config.concurrency.max(1));
         let mut permits = vec![first];
         while permits.len() < batch {
             match self.permits.clone().try_acquire_owned() {

@@ -1,10 +1,18 @@
 //! The daemon command line, as the seed's: `--sqs-queue-url` (a queue URL, a file of JSON
 //! messages, or `STDIN`), `--stdin`, `--testing`, `--debug`, `--concurrency`, a daemon name;
-//! and ours: `--handler NAME`, `--handler-timeout [NAME=]SECONDS`.
+//! the seed's consumer options (`--wait-seconds`, `--receive-limit`, `--backoff-policy`,
+//! `--retry-delay-seconds`, `--max-attempts`); and ours: `--handler NAME`,
+//! `--handler-timeout [NAME=]SECONDS`, `--drain-timeout`. Each can come from the environment,
+//! named as microcosm names it ([`Environment`], [`DaemonArgs::ENVIRONMENT`]).
 //!
 //! [`run_embedded`] runs the embedded broker: messages from a file or from standard input (one
 //! JSON message per line) are handled until the queue is drained. A queue URL needs a
-//! transport, whose crate adds its own flags (pubsub-aws: `AwsArgs`, flattened beside these).
+//! transport, whose crate adds its own flags (pubsub-aws: `AwsArgs`, flattened beside these,
+//! and a runner that does it all).
+
+mod environment;
+
+pub use environment::{parse_with_environment, Environment, EnvironmentTable};
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -12,6 +20,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::backoff::BackoffPolicy;
 use crate::daemon::{DaemonBuilder, DaemonReport};
 use crate::handlers::HandlerSetError;
 use crate::memory::{MemoryBroker, QueueOptions};
@@ -20,7 +29,8 @@ use crate::memory::{MemoryBroker, QueueOptions};
 #[derive(Debug, Clone, Parser)]
 #[command(about = "A pubsub consumer daemon")]
 pub struct DaemonArgs {
-    /// The daemon's name, for logs.
+    /// The daemon's name: for logs, the service name of its traces, and the prefix of its
+    /// environment variables (upper-cased, `-` as `_`).
     #[arg(long, default_value = "daemon")]
     pub name: String,
     /// Where messages come from: an SQS queue URL, a file of JSON messages (one per line), or
@@ -39,14 +49,35 @@ pub struct DaemonArgs {
     /// Messages handled at once.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
-    /// Run only these handlers (function names); all linked handlers when absent.
-    #[arg(long = "handler", value_name = "NAME")]
+    /// Long-poll wait of each receive, 0 to 20 seconds (default 20).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=20))]
+    pub wait_seconds: Option<u64>,
+    /// Messages asked for per receive at most, 1 to 10 (SQS's MaxNumberOfMessages).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10))]
+    pub receive_limit: u16,
+    /// How FAILED messages wait before their next attempt: NaiveBackoffPolicy (fixed:
+    /// --retry-delay-seconds), ExponentialBackoffPolicy, ExponentialBackoffBaseJitterPolicy.
+    #[arg(long, value_name = "POLICY", default_value = "NaiveBackoffPolicy", value_parser = backoff_policy_name)]
+    pub backoff_policy: String,
+    /// The fixed backoff policy's delay, in whole seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub retry_delay_seconds: u64,
+    /// Receive count above which a message is SKIPPED unhandled; no limit when absent (the
+    /// queue's redrive policy decides).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
+    /// How long the stop waits for handlers under way, in seconds (default 30).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub drain_timeout: Option<Duration>,
+    /// Run only these handlers (function names); all linked handlers when absent. Repeatable,
+    /// or comma-separated.
+    #[arg(long = "handler", value_name = "NAME", value_delimiter = ',')]
     pub handlers: Vec<String>,
     /// Cancel a handler still running after this many seconds (`30`, `2.5`), or only the
     /// handler named (`charge=10`); repeatable, a named limit wins over the plain one. A
     /// handler past its limit has its message FAILED and retried, and what it published is not
     /// sent. No limit when absent.
-    #[arg(long = "handler-timeout", value_name = "[NAME=]SECONDS", value_parser = HandlerTimeout::parse)]
+    #[arg(long = "handler-timeout", value_name = "[NAME=]SECONDS", value_parser = HandlerTimeout::parse, value_delimiter = ',')]
     pub handler_timeouts: Vec<HandlerTimeout>,
 }
 
@@ -67,15 +98,36 @@ impl HandlerTimeout {
             Some((name, seconds)) => (Some(name.to_owned()), seconds),
             None => (None, text),
         };
-        match seconds.parse::<f64>() {
-            Ok(value) if value > 0.0 && value.is_finite() => {
-                Ok(HandlerTimeout { handler, limit: Duration::from_secs_f64(value) })
-            }
-            _ => Err(format!(
-                "`{seconds}` is not a number of seconds above 0: write `30`, `2.5`, or `handler_name=30`"
-            )),
-        }
+        let limit = self::seconds(seconds).map_err(|error| format!("{error}, or `handler_name=30`"))?;
+        Ok(HandlerTimeout { handler, limit })
     }
+}
+
+/// Whether `url` has what a queue URL has: a host, then a path (`/ACCOUNT/QUEUE`), and nothing
+/// that a URL cannot hold.
+fn is_queue_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_end_matches('/');
+    !host.is_empty()
+        && !host.starts_with(':')
+        && !path.is_empty()
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A number of seconds above 0 (`30`, `2.5`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() && value < 1e9 => Ok(Duration::from_secs_f64(value)),
+        _ => Err(format!("`{text}` is not a number of seconds above 0: write `30` or `2.5`")),
+    }
+}
+
+/// A backoff policy's name, checked.
+fn backoff_policy_name(text: &str) -> Result<String, String> {
+    BackoffPolicy::named(text, Duration::ZERO)
+        .map(|_| text.trim().to_owned())
+        .map_err(|error| error.to_string())
 }
 
 /// Where a daemon reads from.
@@ -101,6 +153,17 @@ pub enum CliError {
     /// No source given.
     #[error("nothing to read: give --sqs-queue-url URL|FILE|STDIN, --stdin, or --testing")]
     NoSource,
+    /// `--sqs-queue-url` starts as a URL but is not a queue's.
+    #[error(
+        "--sqs-queue-url (or {variable}): `{url}` is not a queue URL: write \
+         https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE (or a file, or STDIN)"
+    )]
+    BadQueueUrl {
+        /// The value.
+        url: String,
+        /// The environment variable it may have come from.
+        variable: String,
+    },
     /// The handlers cannot run together.
     #[error(transparent)]
     Handlers(#[from] HandlerSetError),
@@ -115,26 +178,76 @@ pub enum CliError {
 }
 
 impl DaemonArgs {
+    /// The environment variable of each option, after the daemon's name
+    /// ([`Environment::variable`]): the seed's names for the seed's options, and a `DAEMON`
+    /// group for ours.
+    pub const ENVIRONMENT: EnvironmentTable = &[
+        ("sqs_queue_url", "SQS_CONSUMER__SQS_QUEUE_URL"),
+        ("wait_seconds", "SQS_CONSUMER__WAIT_SECONDS"),
+        ("receive_limit", "SQS_CONSUMER__LIMIT"),
+        ("backoff_policy", "SQS_CONSUMER__BACKOFF_POLICY"),
+        ("retry_delay_seconds", "SQS_CONSUMER__MESSAGE_RETRY_VISIBILITY_TIMEOUT_SECONDS"),
+        ("max_attempts", "SQS_MESSAGE_DISPATCHER__MESSAGE_MAX_PROCESSING_ATTEMPTS"),
+        ("stdin", "DAEMON__STDIN"),
+        ("testing", "DAEMON__TESTING"),
+        ("debug", "DAEMON__DEBUG"),
+        ("concurrency", "DAEMON__CONCURRENCY"),
+        ("drain_timeout", "DAEMON__DRAIN_TIMEOUT_SECONDS"),
+        ("handlers", "DAEMON__HANDLERS"),
+        ("handler_timeouts", "DAEMON__HANDLER_TIMEOUTS"),
+    ];
+
+    /// Parses the process's command line and environment ([`parse_with_environment`]) for a
+    /// daemon named `default_name` unless `--name` says otherwise; on an error, prints it and
+    /// exits 2.
+    pub fn parse_for(default_name: &str) -> DaemonArgs {
+        parse_with_environment(default_name, &[DaemonArgs::ENVIRONMENT], std::env::args_os())
+            .unwrap_or_else(|error| error.exit())
+    }
+
+    /// The backoff policy of `--backoff-policy` and `--retry-delay-seconds`.
+    pub fn backoff(&self) -> BackoffPolicy {
+        BackoffPolicy::named(&self.backoff_policy, Duration::from_secs(self.retry_delay_seconds))
+            .expect("checked when parsed")
+    }
+
     /// Where to read from.
     pub fn source(&self) -> Result<Source, CliError> {
+        let url = self.sqs_queue_url.as_deref();
+        let is_url = |url: &str| url.starts_with("https://") || url.starts_with("http://");
+        // A URL that is not a queue's is an error even when --stdin wins: a mistake all the same.
+        if let Some(url) = url.filter(|url| is_url(url) && !is_queue_url(url)) {
+            let variable = Environment::of(&self.name).variable("SQS_CONSUMER__SQS_QUEUE_URL");
+            return Err(CliError::BadQueueUrl { url: url.to_owned(), variable });
+        }
         if self.stdin {
             return Ok(Source::Stdin);
         }
-        match self.sqs_queue_url.as_deref() {
+        match url {
             Some("STDIN") | Some("-") => Ok(Source::Stdin),
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                Ok(Source::Queue(url.to_owned()))
-            }
+            Some(url) if is_url(url) => Ok(Source::Queue(url.to_owned())),
             Some(path) => Ok(Source::File(PathBuf::from(path))),
             None if self.testing => Ok(Source::Embedded),
             None => Err(CliError::NoSource),
         }
     }
 
-    /// A daemon builder with this command line's name, concurrency, handler selection and
-    /// handler timeout.
+    /// A daemon builder with this command line's name, options, handler selection and
+    /// handler timeouts.
     pub fn builder(&self) -> DaemonBuilder {
-        let mut builder = DaemonBuilder::new(&self.name).concurrency(self.concurrency);
+        let mut builder = DaemonBuilder::new(&self.name)
+            .concurrency(self.concurrency)
+            .receive_limit(self.receive_limit.into())
+            .backoff(self.backoff());
+        if let Some(wait) = self.wait_seconds {
+            builder = builder.wait_time(Duration::from_secs(wait));
+        }
+        if let Some(attempts) = self.max_attempts {
+            builder = builder.max_attempts(attempts);
+        }
+        if let Some(drain) = self.drain_timeout {
+            builder = builder.drain_timeout(drain);
+        }
         if !self.handlers.is_empty() {
             builder = builder.select_handlers(self.handlers.clone());
         }
