@@ -51,6 +51,8 @@ cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
 echo "== OpenTelemetry (pubsub-core --features otel: unit tests, tests/telemetry.rs)"
 cargo test -p pubsub-core --features otel --lib --test telemetry --locked
+# Its benches once each (pipeline's otel group; otel_spans, which needs the feature).
+cargo test -p pubsub-core --features otel --bench pipeline --bench otel_spans --locked
 cargo test -p pubsub-aws --features otel --test telemetry_aws --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature, which the step above leaves off.
