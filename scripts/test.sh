@@ -50,8 +50,8 @@ cargo test --workspace --benches --locked
 echo "== cargo test (unit, integration, trybuild, doc tests)"
 cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
-echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the export docs)"
-cargo test -p pubsub-core --features otlp --lib --test telemetry --locked
+echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"
+cargo test -p pubsub-core --features otlp --lib --test telemetry --bench pipeline --bench otel_spans --locked
 cargo test -p pubsub-core --features otlp --doc --locked telemetry::
 # pubsub-aws's OpenTelemetry tests, built once with `otlp` (which includes `otel`):
 # - telemetry_aws: trace context through moto, raw and enveloped delivery;
