@@ -30,7 +30,8 @@
 //! The rest: [`codec`] (the wire format and its errors), [`outcome`] (verdicts and what they
 //! do), [`backoff`] (retry delays), [`registry`] (every linked message type), [`media_type`],
 //! [`transport`] (the traits a transport implements), [`memory`] (the embedded broker),
-//! [`testing`] (run one handler on one message), and, behind features, `logging`
+//! [`testing`] (run one handler on one message), [`health`] (a daemon's phase, receives and
+//! counts, for probes; served over HTTP with the feature `health`), and, behind features, `logging`
 //! (`pubsub_core::logging::init()`: no subscriber, no logs) and `cli` (the daemon command
 //! line).
 //!
@@ -89,6 +90,7 @@ mod dispatch;
 mod envelope;
 mod error;
 pub mod handlers;
+pub mod health;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod media_type;

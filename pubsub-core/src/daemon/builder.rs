@@ -9,6 +9,7 @@ use super::Daemon;
 use crate::backoff::BackoffPolicy;
 use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts, Handling};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
+use crate::health::Health;
 use crate::middleware::{HandlerLayer, HandlerLayers};
 use crate::producer::Producer;
 use crate::transport::{Subscriber, MAX_BATCH};
@@ -50,6 +51,14 @@ pub struct DaemonConfig {
     pub heartbeat_max: Duration,
     /// How long shutdown keeps retrying unsettled deletes and visibility changes (default 10 s).
     pub flush_timeout: Duration,
+    /// How long receives may fail in a row before the daemon stops counting as
+    /// [ready](crate::health::Health::ready) (default 60 s); it is ready again at the next
+    /// successful receive.
+    pub readiness_failure_threshold: Duration,
+    /// How long receives may fail in a row before the daemon stops on its own, drains as on
+    /// a stop, and reports a [`DaemonFailure`](super::DaemonFailure) (default: none, it keeps
+    /// trying); see [`DaemonBuilder::receive_failure_limit`].
+    pub receive_failure_limit: Option<Duration>,
 }
 
 impl Default for DaemonConfig {
@@ -67,6 +76,8 @@ impl Default for DaemonConfig {
             drain_timeout: Duration::from_secs(30),
             heartbeat_max: Duration::from_secs(60 * 60),
             flush_timeout: Duration::from_secs(10),
+            readiness_failure_threshold: Duration::from_secs(60),
+            receive_failure_limit: None,
         }
     }
 }
@@ -325,6 +336,26 @@ impl DaemonBuilder {
         self
     }
 
+    /// How long receives may fail in a row before the daemon stops counting as
+    /// [ready](crate::health::Health::ready) (default 60 s): a readiness probe then takes the
+    /// process out of service without restarting it, and puts it back at the next successful
+    /// receive.
+    pub fn readiness_failure_threshold(mut self, threshold: Duration) -> DaemonBuilder {
+        self.config.readiness_failure_threshold = threshold;
+        self
+    }
+
+    /// Stops the daemon when receives have failed in a row for longer than `limit` (default:
+    /// never, it retries with backoff for as long as it runs). It notices at the first failed
+    /// receive past the limit (retries back off up to 3.2 s), stops receiving, drains what is
+    /// in flight as on a stop, and its [`DaemonReport::failure`](super::DaemonReport::failure)
+    /// says why, naming the last error: for a command line to exit with an error and a
+    /// supervisor to restart it, or to alert.
+    pub fn receive_failure_limit(mut self, limit: Duration) -> DaemonBuilder {
+        self.config.receive_failure_limit = Some(limit);
+        self
+    }
+
     /// The handler table this builder would run, checked (none, duplicates, names,
     /// collaborators).
     pub fn handler_table(&self) -> Result<HandlerTable, HandlerSetError> {
@@ -397,6 +428,7 @@ impl DaemonBuilder {
         let dispatcher =
             Dispatcher::new(subscriber.queue_name(), handlers, self.producer, self.collaborators, handling);
         Ok(Daemon {
+            health: Health::new(&self.name, &self.config),
             name: self.name,
             subscriber,
             dispatcher: Arc::new(dispatcher),

@@ -12,7 +12,11 @@
 //!
 //! Shutdown: stop receiving (receives under way finish, and what they bring that has not
 //! started goes back to the queue at once), let handlers finish within `drain_timeout`, flush
-//! the settler, return the report.
+//! the settler, return the report. Receives failing for longer than `receive_failure_limit`
+//! (when set) start the same shutdown, and the report says the daemon failed.
+//!
+//! The daemon's [`Health`] (phase, receives, counts) is updated as it runs: see
+//! [`Daemon::health`] and [`health`](crate::health).
 
 mod builder;
 mod heartbeat;
@@ -32,11 +36,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Dispatcher, HandlerTable};
+use crate::health::{Health, Phase};
 use crate::transport::Subscriber;
 use builder::OutcomeHook;
 
 pub use builder::{DaemonBuilder, DaemonConfig};
-pub use report::{DaemonReport, OTHER_MEDIA_TYPES};
+pub use report::{DaemonFailure, DaemonReport, OTHER_MEDIA_TYPES};
 
 use heartbeat::heartbeat_loop;
 use poll::poll_loop;
@@ -49,6 +54,7 @@ pub struct Daemon<S> {
     dispatcher: Arc<Dispatcher>,
     on_outcome: Option<OutcomeHook>,
     config: DaemonConfig,
+    health: Health,
 }
 
 impl<S> fmt::Debug for Daemon<S> {
@@ -85,12 +91,19 @@ struct Shared<S> {
     in_flight: Mutex<HashMap<String, InFlight>>,
     report: Mutex<DaemonReport>,
     stop_when_idle: bool,
+    health: Health,
 }
 
 impl<S: Subscriber> Daemon<S> {
     /// The handlers this daemon runs.
     pub fn handlers(&self) -> &HandlerTable {
         &self.dispatcher.handlers
+    }
+
+    /// The daemon's health, updated as it runs: take it before [`run`](Daemon::run) to serve
+    /// probes (see [`health`](crate::health)) or watch it.
+    pub fn health(&self) -> Health {
+        self.health.clone()
     }
 
     /// Runs until `shutdown` resolves, then stops gracefully.
@@ -116,6 +129,8 @@ impl<S: Subscriber> Daemon<S> {
         shutdown: impl Future<Output = ()> + Send,
         stop_when_idle: bool,
     ) -> DaemonReport {
+        // Stopped when the run ends, and also if its future is dropped half way.
+        let _stopped = StoppedOnDrop(self.health.clone());
         let (settle, settle_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             subscriber: self.subscriber,
@@ -131,6 +146,7 @@ impl<S: Subscriber> Daemon<S> {
             in_flight: Mutex::new(HashMap::new()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,
+            health: self.health,
         });
         let stop_settler = CancellationToken::new();
         let settler = tokio::spawn(settle_loop(shared.clone(), settle_rx, stop_settler.clone()));
@@ -146,6 +162,7 @@ impl<S: Subscriber> Daemon<S> {
             () = shared.stop_receiving.cancelled() => {}
         }
         shared.stop_receiving.cancel();
+        shared.health.advance(Phase::Draining);
         for poller in pollers {
             let _ = poller.await;
         }
@@ -163,9 +180,25 @@ impl<S: Subscriber> Daemon<S> {
         let mut report = std::mem::take(&mut *shared.report.lock().expect("report lock"));
         report.abandoned = abandoned;
         report.unsettled = unsettled;
-        tracing::info!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
-            released = report.released, "daemon stopped");
+        report.set_failure(shared.health.failure());
+        match report.failure() {
+            Some(failure) => {
+                tracing::error!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
+                released = report.released, %failure, "daemon stopped: failed")
+            }
+            None => tracing::info!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
+                released = report.released, "daemon stopped"),
+        }
         report
+    }
+}
+
+/// Moves the health to [`Phase::Stopped`] when dropped.
+struct StoppedOnDrop(Health);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.advance(Phase::Stopped);
     }
 }
 

@@ -9,9 +9,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::settle::{retry_delay, Settle};
-use super::{InFlight, Shared};
+use super::{DaemonFailure, InFlight, Shared};
 use crate::outcome::Disposition;
-use crate::transport::{ReceivedMessage, Subscriber, MAX_BATCH};
+use crate::transport::{ReceivedMessage, Subscriber, TransportError, MAX_BATCH};
 
 /// How long a long poll under way at the stop may go on before it is dropped.
 const RECEIVE_GRACE: Duration = Duration::from_secs(1);
@@ -29,6 +29,7 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             () = shared.stop_receiving.cancelled() => break,
         };
         let permits = shared.fill_batch(first).await;
+        let receiving = shared.health.receiving();
         let receive = shared.subscriber.receive(permits.len(), shared.config.wait_time);
         tokio::pin!(receive);
         let result = tokio::select! {
@@ -41,13 +42,18 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
                 Err(_) => break,
             },
         };
+        drop(receiving);
         let received = match result {
             Ok(received) => {
                 failures = 0;
+                shared.health.received();
                 received
             }
             Err(error) => {
                 failures += 1;
+                if shared.fails_past_the_limit(&error) {
+                    break;
+                }
                 let delay = retry_delay(failures);
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "receive failed");
                 tokio::select! {
@@ -76,6 +82,23 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
 }
 
 impl<S: Subscriber> Shared<S> {
+    /// Records a failed receive; when receives have now failed for longer than the
+    /// `receive_failure_limit`, records why the daemon fails and starts its stop.
+    fn fails_past_the_limit(&self, error: &TransportError) -> bool {
+        let (failing_for, attempts) = self.health.receive_failed(error);
+        let Some(limit) = self.config.receive_failure_limit else { return false };
+        // A receive failing during a stop already under way is no reason to fail the daemon.
+        if failing_for <= limit || self.stop_receiving.is_cancelled() {
+            return false;
+        }
+        let failure =
+            DaemonFailure::ReceivesFailing { failing_for, limit, attempts, last_error: error.clone() };
+        tracing::error!(%failure, "the daemon stops: receives keep failing");
+        self.health.fail(failure);
+        self.stop_receiving.cancel();
+        true
+    }
+
     /// Permits for one receive: a full batch when the other permits come back within
     /// [`BATCH_GRACE`] (handlers that just finished), else what there is. A full batch is one
     /// request for ten messages instead of several for a few.
@@ -110,6 +133,7 @@ impl<S: Subscriber> Shared<S> {
             self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
             return;
         }
+        self.health.message_started();
         let now = Instant::now();
         let visibility = self.subscriber.visibility_timeout();
         self.in_flight.lock().expect("in-flight lock").insert(
@@ -127,6 +151,7 @@ impl<S: Subscriber> Shared<S> {
                 Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
             });
             shared.report.lock().expect("report lock").record(&handled);
+            shared.health.message_finished(handled.outcome.verdict);
             if let Some(hook) = &shared.on_outcome {
                 hook(&handled);
             }

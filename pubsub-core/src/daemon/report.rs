@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use crate::dispatch::HandledMessage;
 use crate::outcome::Verdict;
+use crate::transport::TransportError;
 
 /// What a daemon run did, by media type and result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +22,8 @@ pub struct DaemonReport {
     pub unsettled: usize,
     /// Messages received after the stop began, released at once.
     pub released: usize,
+    /// Why the daemon stopped on its own, failed; see [`failure`](DaemonReport::failure).
+    failure: Option<DaemonFailure>,
 }
 
 impl DaemonReport {
@@ -31,6 +35,19 @@ impl DaemonReport {
     /// Messages handled, all results.
     pub fn total(&self) -> u64 {
         self.results.values().flat_map(|by_result| by_result.values()).sum()
+    }
+
+    /// Why the daemon stopped on its own, failed (receives failing past
+    /// [`receive_failure_limit`](super::DaemonBuilder::receive_failure_limit)); `None` when it
+    /// stopped because it was asked to or found its queue idle. A command line exits with an
+    /// error on `Some`. FAILED messages are not a failure of the daemon: they are in
+    /// [`results`](DaemonReport::results).
+    pub fn failure(&self) -> Option<&DaemonFailure> {
+        self.failure.as_ref()
+    }
+
+    pub(super) fn set_failure(&mut self, failure: Option<DaemonFailure>) {
+        self.failure = failure;
     }
 
     pub(super) fn record(&mut self, handled: &HandledMessage) {
@@ -48,6 +65,41 @@ impl DaemonReport {
             None => self.results.entry(media_type.to_owned()).or_default(),
         };
         *row.entry(handled.outcome.verdict).or_default() += 1;
+    }
+}
+
+/// Why a daemon stopped on its own, failed: [`DaemonReport::failure`]. Its message names the
+/// cause, e.g. `receives have failed for 61.2 s in a row (14 attempts), past the limit of 60 s;
+/// the last error: transport unavailable: connection refused`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonFailure {
+    /// Receives kept failing for longer than
+    /// [`receive_failure_limit`](super::DaemonBuilder::receive_failure_limit).
+    #[error("receives have failed for {} in a row ({attempts} attempts), past the limit of {}; the last error: {last_error}",
+        Seconds(*.failing_for), Seconds(*.limit))]
+    ReceivesFailing {
+        /// How long receives had been failing when the daemon gave up.
+        failing_for: Duration,
+        /// The configured limit.
+        limit: Duration,
+        /// Failed receives in a row, all pollers together.
+        attempts: u64,
+        /// The error of the last one.
+        last_error: TransportError,
+    },
+}
+
+/// A duration in seconds, at most one decimal: `61.2 s`, `60 s`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = (self.0.as_millis() + 50) / 100;
+        match tenths % 10 {
+            0 => write!(f, "{} s", tenths / 10),
+            rest => write!(f, "{}.{rest} s", tenths / 10),
+        }
     }
 }
 
@@ -144,6 +196,23 @@ mod tests {
         report.record(&handled(None, None, Outcome::failed(Duration::from_secs(5), "not JSON")));
         assert_eq!(report.results["-"], BTreeMap::from([(Verdict::Failed, 1)]));
         assert_eq!(report.total(), 1);
+    }
+
+    #[test]
+    fn a_failure_says_how_long_receives_failed_and_the_last_error() {
+        let failure = DaemonFailure::ReceivesFailing {
+            failing_for: Duration::from_millis(61_249),
+            limit: Duration::from_secs(60),
+            attempts: 14,
+            last_error: TransportError::Unavailable("connection refused".into()),
+        };
+        assert_eq!(
+            failure.to_string(),
+            "receives have failed for 61.2 s in a row (14 attempts), past the limit of 60 s; \
+             the last error: transport unavailable: connection refused"
+        );
+        assert_eq!(Seconds(Duration::from_millis(250)).to_string(), "0.3 s");
+        assert_eq!(Seconds(Duration::from_millis(49)).to_string(), "0 s");
     }
 
     #[test]
