@@ -42,6 +42,12 @@
 //! # }
 //! ```
 
+#[cfg(feature = "health")]
+mod server;
+
+#[cfg(feature = "health")]
+pub use server::HealthServer;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
