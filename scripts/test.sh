@@ -53,6 +53,10 @@ cargo test --workspace --locked
 echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"
 cargo test -p pubsub-core --features otlp --lib --test telemetry --bench pipeline --bench otel_spans --locked
 cargo test -p pubsub-core --features otlp --doc --locked telemetry::
+# The health server is behind pubsub-core's `health` feature too (the health state is not).
+echo "== Health endpoints (pubsub-core --features health: tests/health.rs over HTTP on 127.0.0.1, the server docs)"
+cargo test -p pubsub-core --features health --test health --locked
+cargo test -p pubsub-core --features health --doc --locked health::
 # pubsub-aws's OpenTelemetry tests, built once with `otlp` (which includes `otel`):
 # - telemetry_aws: trace context through moto, raw and enveloped delivery;
 # - otlp_export: the binaries export over OTLP to a receiver of the test's own (simple_daemon
