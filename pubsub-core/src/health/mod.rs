@@ -228,7 +228,7 @@ impl Health {
             results,
             last_receive_seconds_ago: state
                 .at(state.last_receive.load(Ordering::Acquire))
-                .map(|at| seconds(now - at)),
+                .map(|at| seconds(now.saturating_duration_since(at))),
             receiving_for_seconds: state.receiving_for(now).map(seconds),
             receive_failures: ReceiveFailures {
                 in_a_row: if failing_since.is_some() { in_a_row } else { 0 },
