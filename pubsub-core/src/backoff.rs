@@ -136,7 +136,10 @@ mod tests {
             // Both ends come up in 2,000 draws for the first three (the top of the third has a
             // chance of 1 in 30 a draw); further up the top gets too rare to wait for.
             if receive_count <= 3 {
-                assert!(delays.contains(&low) && delays.contains(&high), "{receive_count}: both ends reached");
+                assert!(
+                    delays.contains(&low) && delays.contains(&high),
+                    "{receive_count}: both ends reached"
+                );
             }
         }
         assert!((0..200).all(|_| policy.delay(200) <= MAX_VISIBILITY));
