@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Daemon;
+use super::{Daemon, StoppedOnDrop};
 use crate::backoff::BackoffPolicy;
 use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts, Handling};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
@@ -428,7 +428,7 @@ impl DaemonBuilder {
         let dispatcher =
             Dispatcher::new(subscriber.queue_name(), handlers, self.producer, self.collaborators, handling);
         Ok(Daemon {
-            health: Health::new(&self.name, &self.config),
+            health: StoppedOnDrop(Health::new(&self.name, &self.config)),
             name: self.name,
             subscriber,
             dispatcher: Arc::new(dispatcher),

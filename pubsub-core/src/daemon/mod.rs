@@ -54,7 +54,8 @@ pub struct Daemon<S> {
     dispatcher: Arc<Dispatcher>,
     on_outcome: Option<OutcomeHook>,
     config: DaemonConfig,
-    health: Health,
+    /// Stopped once the run is over, or if the daemon is dropped without running.
+    health: StoppedOnDrop,
 }
 
 impl<S> fmt::Debug for Daemon<S> {
@@ -103,7 +104,7 @@ impl<S: Subscriber> Daemon<S> {
     /// The daemon's health, updated as it runs: take it before [`run`](Daemon::run) to serve
     /// probes (see [`health`](crate::health)) or watch it.
     pub fn health(&self) -> Health {
-        self.health.clone()
+        self.health.0.clone()
     }
 
     /// Runs until `shutdown` resolves, then stops gracefully.
@@ -130,7 +131,7 @@ impl<S: Subscriber> Daemon<S> {
         stop_when_idle: bool,
     ) -> DaemonReport {
         // Stopped when the run ends, and also if its future is dropped half way.
-        let _stopped = StoppedOnDrop(self.health.clone());
+        let stopped = self.health;
         let (settle, settle_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             subscriber: self.subscriber,
@@ -146,7 +147,7 @@ impl<S: Subscriber> Daemon<S> {
             in_flight: Mutex::new(HashMap::new()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,
-            health: self.health,
+            health: stopped.0.clone(),
         });
         let stop_settler = CancellationToken::new();
         let settler = tokio::spawn(settle_loop(shared.clone(), settle_rx, stop_settler.clone()));
@@ -194,7 +195,7 @@ impl<S: Subscriber> Daemon<S> {
 }
 
 /// Moves the health to [`Phase::Stopped`] when dropped.
-struct StoppedOnDrop(Health);
+pub(super) struct StoppedOnDrop(pub(super) Health);
 
 impl Drop for StoppedOnDrop {
     fn drop(&mut self) {

@@ -80,7 +80,7 @@ pub enum Phase {
     /// A stop was asked (or the daemon failed, or found its queue idle): no more receives,
     /// handlers under way finish, deletes are flushed.
     Draining,
-    /// The run is over (or its future was dropped).
+    /// The run is over (or its future was dropped, or the daemon was dropped without running).
     Stopped,
 }
 
@@ -195,8 +195,9 @@ impl Health {
         self.state.failure.lock().expect("failure lock").clone()
     }
 
-    /// Resolves once the daemon has stopped (at once if it has): for serving health until the
-    /// daemon's run is over, e.g. `server.serve(health.clone(), health.stopped())`.
+    /// Resolves once the daemon has [stopped](Phase::Stopped) (at once if it has): for
+    /// serving health until the daemon's run is over, e.g.
+    /// `server.serve(health.clone(), health.stopped())`.
     pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.state.stopped.clone().cancelled_owned()
     }
@@ -542,6 +543,34 @@ mod tests {
         tokio::time::advance(limit * 2).await;
         let _receiving = health.receiving();
         assert!(health.live());
+    }
+
+    #[tokio::test]
+    async fn a_daemon_dropped_before_or_while_running_is_stopped() {
+        let broker = crate::MemoryBroker::new();
+        broker.create_queue("jobs", Default::default());
+        let build = || {
+            crate::DaemonBuilder::new("jobs")
+                .allow_no_handlers()
+                .wait_time(Duration::from_millis(10))
+                .build(broker.subscriber("jobs").unwrap())
+                .unwrap()
+        };
+        let daemon = build();
+        let health = daemon.health();
+        drop(daemon);
+        assert_eq!(health.phase(), Phase::Stopped);
+
+        let daemon = build();
+        let health = daemon.health();
+        let run = tokio::spawn(daemon.run(std::future::pending()));
+        while health.phase() != Phase::Running {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        run.abort();
+        assert!(run.await.unwrap_err().is_cancelled());
+        assert_eq!(health.phase(), Phase::Stopped);
+        tokio::time::timeout(Duration::from_secs(1), health.stopped()).await.expect("stopped resolves");
     }
 
     #[test]
