@@ -3,8 +3,10 @@
 //! feature), loads the AWS configuration, builds the SQS subscriber and, when topics are
 //! configured, the producer handlers publish through; runs until SIGTERM or ctrl-c; prints
 //! the report; and exits 0 (stopped cleanly), 2 (bad configuration, before any message) or
-//! 1 (the daemon itself failed). `--testing`, `--stdin` and a file run on the embedded broker
-//! through the same call.
+//! 1 (the daemon itself failed: receives failing past `--receive-failure-limit-seconds`, a
+//! panic outside the handlers). `--health-addr` serves `/health/live` and `/health/ready`
+//! meanwhile. `--testing`, `--stdin` and a file run on the embedded broker through the same
+//! call.
 //!
 //! ```no_run
 //! use pubsub_core::{handler, HandlerError, PubSubMessage};
@@ -32,7 +34,10 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use pubsub_core::cli::{parse_with_environment, run_embedded, DaemonArgs, EnvironmentTable, Source};
+use pubsub_core::cli::{parse_with_environment, DaemonArgs, EmbeddedDaemon, EnvironmentTable, Source};
+use pubsub_core::daemon::Daemon;
+use pubsub_core::health::HealthServer;
+use pubsub_core::transport::Subscriber;
 use pubsub_core::{DaemonBuilder, Producer, TopicMap, Verdict};
 
 use crate::{load_config, AwsArgs, SnsPublisher, SqsSubscriber, SDK_LOG_TARGETS};
@@ -183,7 +188,7 @@ impl Runner {
             Ok(source) => source,
             Err(error) => return configuration_error(error),
         };
-        let report = match source {
+        match source {
             Source::Queue(url) => {
                 let config = load_config(&args.aws.clone().into_options()).await;
                 let subscriber = match SqsSubscriber::new(&config, &url).await {
@@ -198,19 +203,68 @@ impl Runner {
                     Err(error) => return configuration_error(error),
                 };
                 tracing::info!(queue = %url, name = %args.daemon.name, "daemon started");
-                daemon.run_until_signal().await
+                serve_and_run(daemon, args.health_addr, false).await
             }
             // Its errors (no handlers, an input that cannot be read) all come before any message.
-            embedded => match run_embedded(builder, &embedded).await {
-                Ok(report) => report,
-                Err(error) => return configuration_error(error),
+            embedded => match EmbeddedDaemon::new(builder, &embedded).await {
+                Ok(EmbeddedDaemon { daemon, until_idle }) => {
+                    serve_and_run(daemon, args.health_addr, until_idle).await
+                }
+                Err(error) => configuration_error(error),
             },
-        };
-        eprintln!("{report}");
-        if report.count(Verdict::Failed) > 0 {
-            eprintln!("some messages failed; see the log lines above");
         }
-        ExitCode::SUCCESS
+    }
+}
+
+/// Serves the health probes (when asked) while `daemon` runs, until idle or until a signal;
+/// prints the report; the exit code.
+async fn serve_and_run<S: Subscriber + 'static>(
+    daemon: Daemon<S>,
+    health_addr: Option<SocketAddr>,
+    until_idle: bool,
+) -> ExitCode {
+    let health = daemon.health();
+    // Bound before the daemon starts: a port in use is a configuration error.
+    let serving = match health_addr {
+        None => None,
+        Some(addr) => match HealthServer::bind(addr).await {
+            Ok(server) => {
+                tracing::info!(addr = %server.local_addr(), "health probes at /health/live and /health/ready");
+                Some(tokio::spawn(server.serve(health.clone(), health.stopped())))
+            }
+            Err(error) => return configuration_error(format!("--health-addr {addr}: {error}")),
+        },
+    };
+    // On a task of its own, so that a panic outside the handlers (which are caught per
+    // message) is the daemon's failure, exit 1, not an abort.
+    let running = tokio::spawn(async move {
+        if until_idle {
+            daemon.run_until_idle().await
+        } else {
+            daemon.run_until_signal().await
+        }
+    });
+    let report = match running.await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: the daemon failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(serving) = serving {
+        // It ends once the daemon has stopped.
+        let _ = serving.await;
+    }
+    eprintln!("{report}");
+    if report.count(Verdict::Failed) > 0 {
+        eprintln!("some messages failed; see the log lines above");
+    }
+    match report.failure() {
+        Some(failure) => {
+            eprintln!("error: the daemon failed: {failure}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -2,7 +2,8 @@
 //! `pubsub_aws::Runner::new("example").run()`): configured from the environment as a
 //! microcosm daemon is, it consumes a real queue (moto) until SIGTERM and exits 0; flags win
 //! over variables; a bad value is an error naming its variable, exit 2, before any message;
-//! `--help` shows each variable.
+//! `--help` shows each variable; `--health-addr` serves the probes while it runs; a daemon
+//! whose receives keep failing stops and exits 1.
 
 mod support;
 
@@ -45,8 +46,10 @@ async fn configured_from_the_environment_it_consumes_its_queue_until_sigterm() {
     for n in 0..5 {
         sqs.send_message().queue_url(&queue).message_body(line(&format!("m{n}"))).send().await.unwrap();
     }
+    let health = support::free_loopback_addr();
     let mut command = daemon();
     command
+        .env("EXAMPLE__DAEMON__HEALTH_ADDR", health.to_string())
         .env("EXAMPLE__SQS_CONSUMER__SQS_QUEUE_URL", &queue)
         .env("EXAMPLE__SQS_CONSUMER__WAIT_SECONDS", "1")
         .env("EXAMPLE__SQS_CONSUMER__LIMIT", "3")
@@ -83,12 +86,22 @@ async fn configured_from_the_environment_it_consumes_its_queue_until_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left, 0, "every handled message deleted");
+    // The probes: live and ready, with the counts.
+    let (status, body) = support::http_get(health, "/health/ready").await.expect("the probes are served");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["daemon"].as_str(), body["results"]["SUCCEEDED"].as_u64()),
+        (Some("example"), Some(5)),
+        "{body}"
+    );
+    assert_eq!(support::http_get(health, "/health/live").await.map(|(status, _)| status), Some(200));
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     let log = log.join().unwrap();
     assert!(status.success(), "exit 0 on SIGTERM: {status}; log: {log:#?}");
+    assert!(support::http_get(health, "/health/live").await.is_none(), "the probes stop with the daemon");
     let report = log.iter().find(|line| line.starts_with(SIMPLE));
     let counts: Vec<&str> =
         report.expect("the report has a row for the media type").split_whitespace().collect();
@@ -177,4 +190,46 @@ fn help_shows_each_variable() {
     ] {
         assert!(help.contains(variable), "{variable} in --help:\n{help}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receives_failing_past_the_limit_stop_the_daemon_exit_1() {
+    let Some(_endpoint) = support::require_emulator() else { return };
+    let sqs = aws_sdk_sqs::Client::new(&support::sdk_config().await);
+    let queue = sqs.create_queue().queue_name(support::unique_name("runner-gone")).send().await.unwrap();
+    let queue = queue.queue_url.unwrap();
+    let health = support::free_loopback_addr();
+    let mut command = daemon();
+    command
+        .args(["--sqs-queue-url", &queue, "--wait-seconds", "1", "--health-addr", &health.to_string()])
+        .args(["--readiness-failure-threshold-seconds", "0.5", "--receive-failure-limit-seconds", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let mut ready = None;
+    for _ in 0..100 {
+        ready = support::http_get(health, "/health/ready").await;
+        if ready.as_ref().is_some_and(|(status, _)| *status == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready.map(|(status, _)| status), Some(200), "ready after a receive");
+    // The queue goes away under the running daemon: every receive fails from now on.
+    sqs.delete_queue().queue_url(&queue).send().await.unwrap();
+    let mut unready = None;
+    for _ in 0..100 {
+        unready = support::http_get(health, "/health/ready").await;
+        if unready.as_ref().is_some_and(|(status, _)| *status == 503) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = unready.expect("still served");
+    assert_eq!(status, 503, "not ready once receives have failed past the threshold: {body}");
+    assert!(body["receive_failures"]["last_error"].is_string(), "{body}");
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stderr = support::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "the daemon failed: {stderr}");
+    assert!(stderr.contains("receives have failed"), "{stderr}");
 }

@@ -252,6 +252,27 @@ pub async fn left_in(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
         .sum()
 }
 
+/// `GET path` of the HTTP server at `addr` (the health probes): its status and its body as
+/// JSON; `None` when nothing listens.
+#[allow(dead_code)]
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Some((status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
+}
+
+/// A loopback address with a port free a moment ago.
+#[allow(dead_code)]
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
 /// Output bytes as text.
 #[allow(dead_code)]
 pub fn text(bytes: &[u8]) -> String {

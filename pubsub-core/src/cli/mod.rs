@@ -21,9 +21,9 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::backoff::BackoffPolicy;
-use crate::daemon::{DaemonBuilder, DaemonReport};
+use crate::daemon::{Daemon, DaemonBuilder, DaemonReport};
 use crate::handlers::HandlerSetError;
-use crate::memory::{MemoryBroker, QueueOptions};
+use crate::memory::{MemoryBroker, MemorySubscriber, QueueOptions};
 
 /// The arguments every daemon takes.
 #[derive(Debug, Clone, Parser)]
@@ -69,6 +69,15 @@ pub struct DaemonArgs {
     /// How long the stop waits for handlers under way, in seconds (default 30).
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub drain_timeout: Option<Duration>,
+    /// Not ready (`/health/ready` 503) once receives have failed for this many seconds in a
+    /// row (default 60).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub readiness_failure_threshold_seconds: Option<Duration>,
+    /// Stop, drained, and exit 1 once receives have failed for this many seconds in a row (a
+    /// daemon that cannot reach its queue leaves it to its supervisor to restart it); `0`
+    /// keeps trying forever.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds_or_never)]
+    pub receive_failure_limit_seconds: Duration,
     /// Run only these handlers (function names); all linked handlers when absent. Repeatable,
     /// or comma-separated.
     #[arg(long = "handler", value_name = "NAME", value_delimiter = ',')]
@@ -121,6 +130,14 @@ fn seconds(text: &str) -> Result<Duration, String> {
         Ok(value) if value > 0.0 && value.is_finite() && value < 1e9 => Ok(Duration::from_secs_f64(value)),
         _ => Err(format!("`{text}` is not a number of seconds above 0: write `30` or `2.5`")),
     }
+}
+
+/// A number of seconds above 0, or `0` for never (zero).
+fn seconds_or_never(text: &str) -> Result<Duration, String> {
+    if text.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    seconds(text).map_err(|error| format!("{error}, or `0` for never"))
 }
 
 /// A backoff policy's name, checked.
@@ -193,6 +210,8 @@ impl DaemonArgs {
         ("debug", "DAEMON__DEBUG"),
         ("concurrency", "DAEMON__CONCURRENCY"),
         ("drain_timeout", "DAEMON__DRAIN_TIMEOUT_SECONDS"),
+        ("readiness_failure_threshold_seconds", "DAEMON__READINESS_FAILURE_THRESHOLD_SECONDS"),
+        ("receive_failure_limit_seconds", "DAEMON__RECEIVE_FAILURE_LIMIT_SECONDS"),
         ("handlers", "DAEMON__HANDLERS"),
         ("handler_timeouts", "DAEMON__HANDLER_TIMEOUTS"),
     ];
@@ -248,6 +267,12 @@ impl DaemonArgs {
         if let Some(drain) = self.drain_timeout {
             builder = builder.drain_timeout(drain);
         }
+        if let Some(threshold) = self.readiness_failure_threshold_seconds {
+            builder = builder.readiness_failure_threshold(threshold);
+        }
+        if !self.receive_failure_limit_seconds.is_zero() {
+            builder = builder.receive_failure_limit(self.receive_failure_limit_seconds);
+        }
         if !self.handlers.is_empty() {
             builder = builder.select_handlers(self.handlers.clone());
         }
@@ -274,32 +299,57 @@ impl DaemonArgs {
 /// Runs `builder` on the embedded broker with what `source` holds: a file or standard input is
 /// handled until drained; [`Source::Embedded`] runs until ctrl-c or SIGTERM.
 pub async fn run_embedded(builder: DaemonBuilder, source: &Source) -> Result<DaemonReport, CliError> {
-    let broker = MemoryBroker::new();
-    let queue = "daemon";
-    broker.create_queue(queue, QueueOptions::default());
-    let lines: Vec<(usize, String)> = match source {
-        Source::Queue(url) => return Err(CliError::NotEmbedded(url.clone())),
-        Source::File(path) => read_lines(std::io::BufReader::new(
-            std::fs::File::open(path)
-                .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
-        ))
-        .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
-        Source::Stdin => read_lines(std::io::stdin().lock())
-            .map_err(|error| CliError::Read { what: "standard input".to_owned(), error })?,
-        Source::Embedded => Vec::new(),
-    };
-    for (number, line) in lines {
-        // A line SQS could not carry (over 256 KiB) is reported and skipped, not fatal.
-        if let Err(error) = broker.send(queue, line).await {
-            tracing::warn!(line = number, %error, "input line refused; skipped");
+    Ok(EmbeddedDaemon::new(builder, source).await?.run().await)
+}
+
+/// A daemon on the embedded broker, fed with what a [`Source`] holds, not yet running: take its
+/// [`health`](Daemon::health) first, then [`run`](EmbeddedDaemon::run) it.
+#[derive(Debug)]
+pub struct EmbeddedDaemon {
+    /// The daemon.
+    pub daemon: Daemon<MemorySubscriber>,
+    /// Whether it runs until its queue is drained (a file, standard input) rather than until
+    /// a signal (`--testing`).
+    pub until_idle: bool,
+}
+
+impl EmbeddedDaemon {
+    /// Reads the file or standard input into a queue of a new embedded broker and builds the
+    /// daemon that reads it.
+    pub async fn new(builder: DaemonBuilder, source: &Source) -> Result<EmbeddedDaemon, CliError> {
+        let broker = MemoryBroker::new();
+        let queue = "daemon";
+        broker.create_queue(queue, QueueOptions::default());
+        let lines: Vec<(usize, String)> = match source {
+            Source::Queue(url) => return Err(CliError::NotEmbedded(url.clone())),
+            Source::File(path) => read_lines(std::io::BufReader::new(
+                std::fs::File::open(path)
+                    .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
+            ))
+            .map_err(|error| CliError::Read { what: path.display().to_string(), error })?,
+            Source::Stdin => read_lines(std::io::stdin().lock())
+                .map_err(|error| CliError::Read { what: "standard input".to_owned(), error })?,
+            Source::Embedded => Vec::new(),
+        };
+        for (number, line) in lines {
+            // A line SQS could not carry (over 256 KiB) is reported and skipped, not fatal.
+            if let Err(error) = broker.send(queue, line).await {
+                tracing::warn!(line = number, %error, "input line refused; skipped");
+            }
+        }
+        let subscriber = broker.subscriber(queue).expect("the daemon's queue exists");
+        let daemon = builder.wait_time(EMBEDDED_WAIT).build(subscriber)?;
+        Ok(EmbeddedDaemon { daemon, until_idle: !matches!(source, Source::Embedded) })
+    }
+
+    /// Runs until drained, or until a signal.
+    pub async fn run(self) -> DaemonReport {
+        if self.until_idle {
+            self.daemon.run_until_idle().await
+        } else {
+            self.daemon.run_until_signal().await
         }
     }
-    let subscriber = broker.subscriber(queue).expect("the daemon's queue exists");
-    let daemon = builder.wait_time(EMBEDDED_WAIT).build(subscriber)?;
-    Ok(match source {
-        Source::Embedded => daemon.run_until_signal().await,
-        _ => daemon.run_until_idle().await,
-    })
 }
 
 /// The embedded broker answers at once: a short long-poll keeps the idle check quick.
