@@ -158,8 +158,12 @@ pub struct HandledMessage {
     pub elapsed: Duration,
 }
 
-/// Turns received messages into outcomes.
-#[derive(Debug, Clone)]
+/// Turns received messages into outcomes: the results table, the log line, the telemetry, and
+/// the sending of what handlers published. The daemon runs one; a runner of another kind (AWS
+/// Lambda, a test harness) gets one from
+/// [`DaemonBuilder::build_dispatcher`](crate::daemon::DaemonBuilder::build_dispatcher) and
+/// settles each message by its [`Outcome`] itself.
+#[derive(Clone)]
 pub struct Dispatcher {
     pub(crate) handlers: Arc<HandlerTable>,
     producer: Option<Producer>,
@@ -169,6 +173,20 @@ pub struct Dispatcher {
     /// The handlers with their layers; `None` without layers, to call them directly.
     layered: Option<HandlerService>,
     pub(crate) telemetry: Telemetry,
+    /// Called by [`dispatch`](Dispatcher::dispatch) after each log line; the daemon calls its
+    /// hook itself and leaves this `None`.
+    pub(crate) on_outcome: Option<Arc<dyn Fn(&HandledMessage) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("handlers", &self.handlers)
+            .field("producer", &self.producer)
+            .field("max_attempts", &self.max_attempts)
+            .field("on_outcome", &self.on_outcome.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Handler time limits: a default, and per handler (by name) limits that override it.
@@ -213,10 +231,15 @@ impl Dispatcher {
             core,
             layered,
             telemetry,
+            on_outcome: None,
         }
     }
 
-    /// Handles `message` and logs one line about it.
+    /// Handles `message` and logs one line about it (then calls the `on_outcome` hook of the
+    /// builder, for a dispatcher from
+    /// [`build_dispatcher`](crate::daemon::DaemonBuilder::build_dispatcher)). Every fault is
+    /// the message's own: a handler that panics, times out or fails is a FAILED outcome, never
+    /// an error or a panic here.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
         let started = Instant::now();
         self.telemetry.started(message);
@@ -226,6 +249,9 @@ impl Dispatcher {
         log(message, &handled, &trace);
         self.telemetry.finished(&handled);
         trace.end(&handled);
+        if let Some(hook) = &self.on_outcome {
+            hook(&handled);
+        }
         handled
     }
 

@@ -410,6 +410,11 @@ impl DaemonBuilder {
         Ok(limits)
     }
 
+    /// The daemon's name, as given to [`new`](DaemonBuilder::new).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Checks the handlers and builds the daemon over `subscriber`.
     pub fn build<S: Subscriber>(self, subscriber: S) -> Result<Daemon<S>, HandlerSetError> {
         self.build_shared(Arc::new(subscriber))
@@ -417,6 +422,34 @@ impl DaemonBuilder {
 
     /// As [`build`](DaemonBuilder::build), over a shared subscriber.
     pub fn build_shared<S: Subscriber>(self, subscriber: Arc<S>) -> Result<Daemon<S>, HandlerSetError> {
+        let (dispatcher, rest) = self.into_dispatcher(subscriber.queue_name())?;
+        Ok(Daemon {
+            health: StoppedOnDrop(Health::new(&rest.name, &rest.config)),
+            name: rest.name,
+            subscriber,
+            dispatcher: Arc::new(dispatcher),
+            on_outcome: rest.on_outcome,
+            config: rest.config,
+        })
+    }
+
+    /// Checks the handlers as [`build`](DaemonBuilder::build) does and returns what a daemon
+    /// runs on each message, for a runner that receives and settles messages its own way (AWS
+    /// Lambda's event source mapping, a test harness): the handlers with their collaborators,
+    /// layers and time limits, the producer, `max_attempts` and the backoff.
+    /// [`Dispatcher::dispatch`] then turns one received message into a
+    /// [`HandledMessage`], logged and traced as the daemon's are, and calls the
+    /// [`on_outcome`](DaemonBuilder::on_outcome) hook with it. `queue_name` names the queue in
+    /// traces (empty when unknown). The settings of the daemon's own loop (pollers, waits,
+    /// heartbeat, drain, settling) have no use here.
+    pub fn build_dispatcher(self, queue_name: &str) -> Result<Dispatcher, HandlerSetError> {
+        let (mut dispatcher, rest) = self.into_dispatcher(queue_name)?;
+        dispatcher.on_outcome = rest.on_outcome;
+        Ok(dispatcher)
+    }
+
+    /// The dispatcher (without the hook) and what a daemon needs besides.
+    fn into_dispatcher(self, queue_name: &str) -> Result<(Dispatcher, Rest), HandlerSetError> {
         let handlers = Arc::new(self.handler_table()?);
         let by_handler = self.handler_timeouts(&handlers)?;
         let handling = Handling {
@@ -425,15 +458,14 @@ impl DaemonBuilder {
             timeouts: HandlerTimeouts { default: self.config.handler_timeout, by_handler },
             layers: self.layers,
         };
-        let dispatcher =
-            Dispatcher::new(subscriber.queue_name(), handlers, self.producer, self.collaborators, handling);
-        Ok(Daemon {
-            health: StoppedOnDrop(Health::new(&self.name, &self.config)),
-            name: self.name,
-            subscriber,
-            dispatcher: Arc::new(dispatcher),
-            on_outcome: self.on_outcome,
-            config: self.config,
-        })
+        let dispatcher = Dispatcher::new(queue_name, handlers, self.producer, self.collaborators, handling);
+        Ok((dispatcher, Rest { name: self.name, on_outcome: self.on_outcome, config: self.config }))
     }
+}
+
+/// What a [`Daemon`] keeps of its builder besides the dispatcher.
+struct Rest {
+    name: String,
+    on_outcome: Option<OutcomeHook>,
+    config: DaemonConfig,
 }
