@@ -175,8 +175,12 @@ pub struct Dispatcher {
     pub(crate) telemetry: Telemetry,
     /// Called by [`dispatch`](Dispatcher::dispatch) after each log line; the daemon calls its
     /// hook itself and leaves this `None`.
-    pub(crate) on_outcome: Option<Arc<dyn Fn(&HandledMessage) + Send + Sync>>,
+    pub(crate) on_outcome: Option<OutcomeHook>,
 }
+
+/// What [`DaemonBuilder::on_outcome`](crate::daemon::DaemonBuilder::on_outcome) calls for every
+/// message.
+pub(crate) type OutcomeHook = Arc<dyn Fn(&HandledMessage) + Send + Sync>;
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -133,7 +133,7 @@ pub struct DaemonBuilder {
 }
 
 /// What [`DaemonBuilder::on_outcome`] calls for every message.
-pub(super) type OutcomeHook = Arc<dyn Fn(&HandledMessage) + Send + Sync>;
+pub(super) type OutcomeHook = crate::dispatch::OutcomeHook;
 
 impl fmt::Debug for DaemonBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
