@@ -48,6 +48,10 @@ moto_up || exit 1 # exports AWS_ENDPOINT_URL=http://127.0.0.1:PORT (loopback onl
 echo "== benches, run once each as tests"
 cargo test --workspace --benches --locked
 echo "== cargo test (unit, integration, trybuild, doc tests)"
+# pubsub-lambda's tests run here too: tests/handler.rs on recorded SQS and SNS events (its
+# visibility test against moto), and tests/bootstrap.rs, which builds the root's
+# examples/simple_lambda.rs itself (--features pubsub-suite/lambda) and runs it against a Lambda
+# Runtime API of its own on 127.0.0.1.
 cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
 echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"

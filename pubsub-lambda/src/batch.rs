@@ -12,6 +12,7 @@ use pubsub_core::Verdict;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::records::Record;
 use crate::visibility::Visibility;
@@ -143,27 +144,32 @@ pub(crate) async fn run(
         let slots = slots.clone();
         let permits = permits.clone();
         let messages: Vec<_> = chain.iter().map(|&index| (index, records[index].message.clone())).collect();
-        let handle = tasks.spawn(async move {
-            let mut messages = messages.into_iter();
-            for (index, message) in messages.by_ref() {
-                let Ok(_permit) = permits.acquire().await else { return };
-                // A timer past its instant fires on the runtime's next turn: check the clock too.
-                if cut_off.is_some_and(|at| Instant::now() >= at) {
-                    return;
+        // In the invocation's span (the runtime's, with the Lambda request id), so that the
+        // lines of each record carry it.
+        let handle = tasks.spawn(Instrument::instrument(
+            async move {
+                let mut messages = messages.into_iter();
+                for (index, message) in messages.by_ref() {
+                    let Ok(_permit) = permits.acquire().await else { return };
+                    // A timer past its instant fires on the runtime's next turn: check the clock too.
+                    if cut_off.is_some_and(|at| Instant::now() >= at) {
+                        return;
+                    }
+                    lock(&slots)[index] = Slot::Running;
+                    let handled = dispatcher.dispatch(&message).await;
+                    let failed = !handled.outcome.verdict.deletes();
+                    lock(&slots)[index] = Slot::Done(handled);
+                    if failed {
+                        // Only FIFO chains hold more than one record: keep the group's order.
+                        break;
+                    }
                 }
-                lock(&slots)[index] = Slot::Running;
-                let handled = dispatcher.dispatch(&message).await;
-                let failed = !handled.outcome.verdict.deletes();
-                lock(&slots)[index] = Slot::Done(handled);
-                if failed {
-                    // Only FIFO chains hold more than one record: keep the group's order.
-                    break;
+                for (index, _) in messages {
+                    lock(&slots)[index] = Slot::Blocked;
                 }
-            }
-            for (index, _) in messages {
-                lock(&slots)[index] = Slot::Blocked;
-            }
-        });
+            },
+            tracing::Span::current(),
+        ));
         chain_of_task.insert(handle.id(), chain);
     }
     let mut panics = Vec::new();

@@ -191,6 +191,9 @@ async fn the_bootstrap_answers_sqs_batches_and_sns_events_through_the_runtime_ap
             "no line for {expected:?} in\n{stderr}"
         );
     }
+    // Each record's line is in the invocation's span, which carries the Lambda request id.
+    let good = lines.iter().find(|line| line["message_id"] == "good-raw").unwrap();
+    assert_eq!(good["span"]["requestId"], "sqs-1", "{good}");
     // The handler's own line (its `message` field is the message's text).
     let simple: Vec<&Value> = lines.iter().filter(|line| line["target"] == "simple_lambda").collect();
     assert!(simple.iter().any(|line| line["request_id"] == "Some(\"req-1\")"), "{stderr}");
