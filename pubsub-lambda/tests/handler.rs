@@ -67,7 +67,7 @@ impl Drop for Running {
 }
 
 /// The message text says what to do: `retry`, `skip`, `panic`, `slow` (30 s), `pause`
-/// (200 ms); anything else succeeds.
+/// (200 ms), `publish` (a message, then succeed), `publish then fail`; anything else succeeds.
 #[handler]
 async fn handle_simple(
     message: SimpleMessage,
@@ -93,6 +93,16 @@ async fn handle_simple(
         "pause" => {
             tokio::time::sleep(Duration::from_millis(200)).await;
             Ok(())
+        }
+        "publish" | "publish then fail" => {
+            context.publish(&SimpleMessage {
+                message: format!("published by {}", context.message_id()),
+                timestamp: 2.5,
+            })?;
+            match message.message.as_str() {
+                "publish" => Ok(()),
+                _ => Err(HandlerError::from(std::io::Error::other("failed after publishing"))),
+            }
         }
         _ => Ok(()),
     }
@@ -516,4 +526,82 @@ async fn visibility_changes_reach_the_queue_and_a_failed_one_is_only_logged() {
     assert_eq!(visible(&sqs, &url, 0).await, ["\"invalid\""]);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(visible(&sqs, &url, 1).await, ["\"retry\""]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_handlers_publish_goes_to_sns_after_they_succeed() {
+    let Some(_endpoint) = support::require_emulator() else { return };
+    let config = support::sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let topic = sns
+        .create_topic()
+        .name(support::unique_name("lambda-published"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_name = support::unique_name("lambda-published");
+    let queue = sqs.create_queue().queue_name(&queue_name).send().await.unwrap().queue_url.unwrap();
+    let queue_arn = format!("arn:aws:sqs:{}:{}:{queue_name}", support::REGION, support::ACCOUNT);
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let function = LambdaBuilder::from(daemon(&Probe::default(), &Arc::default()))
+        .aws_config(config)
+        .topics(pubsub_core::TopicMap::new().default_topic(&topic))
+        .change_visibility(false)
+        .build()
+        .await
+        .unwrap();
+    let mut event = serde_json::to_value(sqs_event(&["publish", "publish then fail"])).unwrap();
+    event["Records"][0]["body"] = json!(json!({
+        "mediaType": SIMPLE, "message": "publish", "timestamp": 1.5, "opaqueData": {"x-request-id": "req-7"}
+    })
+    .to_string());
+    let report = function.handle_sqs(serde_json::from_value(event).unwrap(), &context(None)).await;
+    assert_eq!(serde_json::to_value(report.batch_response()).unwrap(), failures(&["m-1"]));
+    let RecordOutcome::Handled(handled) = &report.records[0].outcome else { panic!("{report:?}") };
+    assert_eq!(handled.published.len(), 1, "{handled:?}");
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = received.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies.len(), 1, "only the message of the handler that succeeded: {bodies:?}");
+    let published = pubsub_core::decode::<SimpleMessage>(bodies[0]).unwrap();
+    assert_eq!(published.message.message, "published by m-0");
+    assert_eq!(published.opaque_data.request_id(), Some("req-7"));
+}
+
+#[tokio::test]
+async fn a_panic_outside_the_handler_fails_its_record_only() {
+    // The daemon builder's hook panics on one record: its task dies after the handler ran.
+    let daemon = DaemonBuilder::new("lambda-test")
+        .handler::<handle_simple>()
+        .collaborator(Probe::default())
+        .on_outcome(|handled: &HandledMessage| assert_ne!(handled.message_id, "m-1", "the hook refuses m-1"));
+    let function = LambdaBuilder::from(daemon).change_visibility(false).build().await.unwrap();
+    let event = serde_json::to_value(sqs_event(&["hello", "hello", "hello"])).unwrap();
+    let answer = function.handle(LambdaEvent::new(event.clone(), context(None))).await.unwrap();
+    assert_eq!(answer, failures(&["m-1"]));
+    let report = function.handle_sqs(serde_json::from_value(event).unwrap(), &context(None)).await;
+    assert!(
+        matches!(&report.records[1].outcome, RecordOutcome::Interrupted { reason } if reason.contains("the hook refuses m-1")),
+        "{:?}",
+        report.records[1]
+    );
+    assert_eq!(report.count(Verdict::Succeeded), 2);
 }
