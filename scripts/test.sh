@@ -74,7 +74,7 @@ echo "== OpenTelemetry through SNS/SQS, OTLP export, interop with Python (pubsub
 interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
 cargo test -p pubsub-aws --features otlp --test telemetry_aws --test otlp_export --test otel_interop --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
-# only under its `aws` feature (and the export snippet under `otel`), which the steps above
-# leave off.
-echo "== README snippets that need pubsub-aws or OTLP export (doc tests, --features aws,otel)"
-cargo test -p pubsub-suite --features aws,otel --doc --locked
+# only under its `aws` feature (the export snippet under `otel`, the Lambda one under
+# `lambda`), which the steps above leave off.
+echo "== README snippets that need pubsub-aws, OTLP export or pubsub-lambda (doc tests, --features aws,otel,lambda)"
+cargo test -p pubsub-suite --features aws,otel,lambda --doc --locked
