@@ -1,26 +1,25 @@
 //! The function's configuration from its environment, named as a microcosm daemon's:
 //! `{NAME}__SNS_TOPIC_ARNS__DEFAULT` (the topic of every media type without a mapping) and
 //! `{NAME}__SNS_TOPIC_ARNS__MAPPINGS` (a JSON object of media type, or `prefix.*` pattern, to
-//! topic ARN), where `NAME` is the daemon's name upper-cased with `-` as `_`.
+//! topic ARN), where `NAME` is the daemon's name upper-cased with `-` as `_`: the variables
+//! pubsub-aws's daemon runner reads (`RunnerArgs::ENVIRONMENT`). The function reads no other
+//! daemon variable: its receiving is the event source mapping's, and its handling settings
+//! are the `DaemonBuilder`'s.
 
+use pubsub_core::cli::Environment;
 use pubsub_core::TopicMap;
 
 use crate::error::LambdaError;
 
-/// The prefix of a daemon's variables: its name upper-cased, `-` as `_` (microcosm's
-/// `load_from_environ`): `example` is `EXAMPLE`, `order-billing` is `ORDER_BILLING`.
-pub fn env_prefix(name: &str) -> String {
-    name.to_uppercase().replace('-', "_")
-}
-
-/// The variable of the default topic of daemon `name`.
+/// The variable of the default topic of daemon `name` (`EXAMPLE__SNS_TOPIC_ARNS__DEFAULT`).
 pub fn default_topic_variable(name: &str) -> String {
-    format!("{}__SNS_TOPIC_ARNS__DEFAULT", env_prefix(name))
+    Environment::of(name).variable("SNS_TOPIC_ARNS__DEFAULT")
 }
 
-/// The variable of the topics by media type of daemon `name`.
+/// The variable of the topics by media type of daemon `name`
+/// (`EXAMPLE__SNS_TOPIC_ARNS__MAPPINGS`).
 pub fn mappings_variable(name: &str) -> String {
-    format!("{}__SNS_TOPIC_ARNS__MAPPINGS", env_prefix(name))
+    Environment::of(name).variable("SNS_TOPIC_ARNS__MAPPINGS")
 }
 
 /// The topics of daemon `name` from the environment; `None` when neither variable is set (or
@@ -77,6 +76,11 @@ mod tests {
     fn variables_are_named_as_microcosm_names_them() {
         assert_eq!(default_topic_variable("example"), "EXAMPLE__SNS_TOPIC_ARNS__DEFAULT");
         assert_eq!(mappings_variable("order-billing"), "ORDER_BILLING__SNS_TOPIC_ARNS__MAPPINGS");
+        // The daemon runner reads the same ones.
+        let runner: Vec<&str> = pubsub_aws::RunnerArgs::ENVIRONMENT.iter().map(|(_, key)| *key).collect();
+        for key in ["SNS_TOPIC_ARNS__DEFAULT", "SNS_TOPIC_ARNS__MAPPINGS"] {
+            assert!(runner.contains(&key), "{key} is not among the runner's {runner:?}");
+        }
     }
 
     #[test]
