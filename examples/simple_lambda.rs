@@ -28,7 +28,7 @@ struct SimpleMessage {
 /// `simple_daemon`'s handler.
 #[handler]
 async fn handle_simple(message: SimpleMessage, context: &MessageContext) -> Result<(), HandlerError> {
-    tracing::info!(message = %message.message, timestamp = message.timestamp, request_id = ?context.request_id(), "simple message");
+    tracing::info!(text = %message.message, timestamp = message.timestamp, request_id = ?context.request_id(), "simple message");
     Ok(())
 }
 

@@ -20,45 +20,15 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::runtime_api::RuntimeApi;
 
+#[path = "../../tests/support/built_example.rs"]
+mod built_example;
+
 /// The `simple_lambda` example, built once for this test binary.
 fn bootstrap() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        // What cargo set for this test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...) would look
-        // like a change to the build scripts that watch those variables (ring's), and rebuild
-        // the AWS SDK here and again in the next `cargo test`: build as from a shell.
-        for (name, _) in
-            std::env::vars().filter(|(name, _)| name.starts_with("CARGO_") && name != "CARGO_HOME")
-        {
-            cargo.env_remove(name);
-        }
-        let output = cargo
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--locked",
-                "--message-format=json",
-                "-p",
-                "pubsub-suite",
-                "--example",
-                "simple_lambda",
-            ])
-            .args(["--features", "pubsub-suite/lambda"])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "building simple_lambda failed");
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "simple_lambda"
-            })
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the simple_lambda executable")
+        built_example::build_example(&workspace, "simple_lambda", "pubsub-suite/lambda")
     })
 }
 

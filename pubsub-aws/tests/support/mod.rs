@@ -13,6 +13,9 @@
 //! and names what it creates with [`unique_name`], so that tests running at once, or one run
 //! after another against the same emulator, never share a queue or a topic.
 
+#[path = "../../../tests/support/built_example.rs"]
+mod built_example;
+
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -204,31 +207,7 @@ pub fn simple_daemon() -> &'static std::path::Path {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--locked",
-                "--message-format=json",
-                "-p",
-                "pubsub-suite",
-                "--example",
-                "simple_daemon",
-            ])
-            .args(["--features", "pubsub-suite/aws,pubsub-suite/otel"])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "building simple_daemon failed");
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "simple_daemon"
-            })
-            .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
-            .expect("cargo names the simple_daemon executable")
+        built_example::build_example(&workspace, "simple_daemon", "pubsub-suite/aws,pubsub-suite/otel")
     })
 }
 
