@@ -23,12 +23,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{global, Context, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{SnsPublisher, SqsSubscriber};
 use pubsub_core::{handler, DaemonBuilder, HandlerError, Producer, PubSubMessage, TopicMap, Verdict};
@@ -52,17 +51,6 @@ async fn on_interop_job(job: InteropJobCreated) -> Result<(), HandlerError> {
     Ok(())
 }
 
-fn exporter() -> &'static InMemorySpanExporter {
-    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
-    EXPORTER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        global::set_tracer_provider(
-            SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build(),
-        );
-        exporter
-    })
-}
-
 /// The tests of this file run one at a time: one daemon or Python peer on the emulator at once.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -78,7 +66,7 @@ struct Env {
 async fn env() -> Option<Env> {
     support::require_emulator()?;
     let python = require_interop_python()?;
-    exporter();
+    support::span_exporter();
     let serial = SERIAL.lock().await;
     let config = support::sdk_config().await;
     Some(Env { _serial: serial, provisioner: Provisioner::new(&config), config, python })
@@ -257,7 +245,7 @@ async fn microcosm_pubsub_under_botocore_instrumentation_and_our_daemon_make_one
         assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
         assert_eq!(*HANDLED.lock().unwrap(), [uri.as_str()], "microcosm-pubsub's message, decoded");
 
-        let spans = exporter().get_finished_spans().unwrap();
+        let spans = support::span_exporter().get_finished_spans().unwrap();
         let process = spans
             .iter()
             .find(|span| {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{global, Context};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
 use pubsub_aws::{SnsPublisher, SqsSubscriber};
 use pubsub_core::memory::FilterPolicy;
@@ -38,17 +37,6 @@ struct TracedJobDone {
 async fn reports_done(job: TracedJob, context: &MessageContext) -> Result<(), HandlerError> {
     context.publish(&TracedJobDone { id: job.id })?;
     Ok(())
-}
-
-fn exporter() -> &'static InMemorySpanExporter {
-    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
-    EXPORTER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        global::set_tracer_provider(
-            SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build(),
-        );
-        exporter
-    })
 }
 
 /// The tests of this file that make clients in this process run one at a time, so that the
@@ -159,7 +147,7 @@ async fn every_aws_request_is_counted_by_operation() {
 #[tokio::test]
 async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
     let Some(env) = env().await else { return };
-    exporter();
+    support::span_exporter();
     let (config, provisioner) = (&env.config, &env.provisioner);
     for raw_delivery in [true, false] {
         let topic = provisioner.topic(&support::unique_name("traced")).await.unwrap();
@@ -201,7 +189,7 @@ async fn a_trace_crosses_sns_and_sqs_under_raw_and_enveloped_delivery() {
             .await;
         assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
 
-        let spans = exporter().get_finished_spans().unwrap();
+        let spans = support::span_exporter().get_finished_spans().unwrap();
         let process = spans
             .iter()
             .find(|s| s.span_kind == SpanKind::Consumer && s.span_context.trace_id() == publisher.trace_id())

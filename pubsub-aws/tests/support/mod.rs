@@ -252,6 +252,21 @@ pub fn free_loopback_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// The span exporter of this test binary: an in-memory one, behind the global tracer
+/// provider it installs the first time it is called (before any daemon or producer is made).
+#[allow(dead_code)]
+pub fn span_exporter() -> &'static opentelemetry_sdk::trace::InMemorySpanExporter {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    static EXPORTER: std::sync::OnceLock<InMemorySpanExporter> = std::sync::OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        opentelemetry::global::set_tracer_provider(
+            SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build(),
+        );
+        exporter
+    })
+}
+
 /// Output bytes as text.
 #[allow(dead_code)]
 pub fn text(bytes: &[u8]) -> String {
