@@ -5,7 +5,8 @@
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use pubsub_core::transport::{
-    BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MEDIA_TYPE_ATTRIBUTE,
+    AttributeValue, BoxFuture, Destination, EntryError, MessageId, OutgoingMessage, Publisher,
+    TransportError, MEDIA_TYPE_ATTRIBUTE,
 };
 
 use crate::batch::{entries, entry_error, entry_index, no_results};
@@ -47,19 +48,24 @@ impl Publisher for SnsPublisher {
         messages: Vec<OutgoingMessage>,
     ) -> BoxFuture<'a, Result<Vec<Result<MessageId, EntryError>>, TransportError>> {
         Box::pin(async move {
+            let fifo = Destination::of(topic).is_fifo();
             let entries = entries(&messages, |id, message| {
-                let string = |value: &str| {
-                    MessageAttributeValue::builder().data_type("String").string_value(value).build()
-                };
-                let mut entry = PublishBatchRequestEntry::builder()
-                    .id(id)
-                    .message(&message.body)
-                    .message_attributes(MEDIA_TYPE_ATTRIBUTE, string(&message.media_type)?);
+                let mut entry =
+                    PublishBatchRequestEntry::builder().id(id).message(&message.body).message_attributes(
+                        MEDIA_TYPE_ATTRIBUTE,
+                        sns_attribute(&message.media_type.as_str().into())?,
+                    );
                 for (name, value) in &message.attributes {
                     // The message's own media type wins over an attribute of the same name.
                     if name != MEDIA_TYPE_ATTRIBUTE {
-                        entry = entry.message_attributes(name, string(value)?);
+                        entry = entry.message_attributes(name, sns_attribute(value)?);
                     }
+                }
+                // Standard topics take neither (the producer checked that FIFO ones have a group).
+                if fifo {
+                    entry = entry
+                        .set_message_group_id(message.group_id.clone())
+                        .set_message_deduplication_id(message.deduplication_id.clone());
                 }
                 entry.build()
             })?;
@@ -88,4 +94,16 @@ impl Publisher for SnsPublisher {
             Ok(results)
         })
     }
+}
+
+/// A message attribute as SNS takes it.
+fn sns_attribute(value: &AttributeValue) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
+    let builder = MessageAttributeValue::builder().data_type(value.data_type());
+    match value {
+        AttributeValue::String(text) | AttributeValue::Number(text) => builder.string_value(text),
+        AttributeValue::Binary(bytes) => {
+            builder.binary_value(aws_sdk_sns::primitives::Blob::new(bytes.clone()))
+        }
+    }
+    .build()
 }

@@ -1,7 +1,6 @@
 //! SqsSubscriber: long polling with `ApproximateReceiveCount`, `DeleteMessageBatch`, and
 //! `ChangeMessageVisibilityBatch` for nacks and heartbeats; each entry's failure reported.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -10,7 +9,8 @@ use aws_sdk_sqs::types::{
     QueueAttributeName,
 };
 use pubsub_core::transport::{
-    BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
+    AttributeValue, BoxFuture, EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange,
+    MAX_BATCH,
 };
 
 use crate::batch::{entries, entry_error, entry_index, no_results};
@@ -134,47 +134,16 @@ impl Subscriber for SqsSubscriber {
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
                 .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageDeduplicationId)
+                .message_system_attribute_names(MessageSystemAttributeName::SequenceNumber)
                 .message_attribute_names("All")
                 .customize()
                 .config_override(timeouts)
                 .send()
                 .await
                 .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
-            Ok(output
-                .messages()
-                .iter()
-                .map(|message| ReceivedMessage {
-                    message_id: message.message_id().unwrap_or_default().to_owned(),
-                    receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
-                    body: message.body().unwrap_or_default().to_owned(),
-                    receive_count: message
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|count| count.parse().ok())
-                        .unwrap_or(1),
-                    attributes: message
-                        .message_attributes()
-                        .map(|attributes| {
-                            attributes
-                                .iter()
-                                .filter_map(|(name, value)| {
-                                    Some((name.clone(), value.string_value()?.to_owned()))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_else(BTreeMap::new),
-                    trace_header: message
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
-                        .cloned(),
-                    // Milliseconds since the epoch.
-                    sent_at: message
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
-                        .and_then(|millis| millis.parse::<u64>().ok())
-                        .map(|millis| std::time::UNIX_EPOCH + Duration::from_millis(millis)),
-                })
-                .collect())
+            Ok(output.messages().iter().map(received_message).collect())
         })
     }
 
@@ -268,5 +237,46 @@ mod tests {
         // An entry SQS says nothing about is reported, not taken as done.
         let silent = batch_results(2, ["0"].into_iter(), std::iter::empty());
         assert!(matches!(&silent[1], Err(e) if e.code == "NoResult" && e.retryable));
+    }
+}
+
+/// What SQS handed out, as the transport-neutral message.
+fn received_message(message: &aws_sdk_sqs::types::Message) -> ReceivedMessage {
+    let system = |name: MessageSystemAttributeName| message.attributes().and_then(|a| a.get(&name)).cloned();
+    let mut received = ReceivedMessage::new(
+        message.message_id().unwrap_or_default(),
+        message.receipt_handle().unwrap_or_default(),
+        message.body().unwrap_or_default(),
+    );
+    received.receive_count = system(MessageSystemAttributeName::ApproximateReceiveCount)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1);
+    received.attributes = message
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name.clone(), sqs_attribute_value(value)?)))
+        .collect();
+    received.trace_header = system(MessageSystemAttributeName::AwsTraceHeader);
+    // Milliseconds since the epoch.
+    received.sent_at = system(MessageSystemAttributeName::SentTimestamp)
+        .and_then(|millis| millis.parse::<u64>().ok())
+        .map(|millis| std::time::UNIX_EPOCH + Duration::from_millis(millis));
+    received.group_id = system(MessageSystemAttributeName::MessageGroupId);
+    received.deduplication_id = system(MessageSystemAttributeName::MessageDeduplicationId);
+    received.sequence_number = system(MessageSystemAttributeName::SequenceNumber);
+    received
+}
+
+/// An SQS message attribute's value, by its data type (custom types such as `String.id` by
+/// their base type); `None` for one it cannot read.
+pub(crate) fn sqs_attribute_value(
+    value: &aws_sdk_sqs::types::MessageAttributeValue,
+) -> Option<AttributeValue> {
+    match value.data_type().split('.').next()? {
+        "String" => Some(AttributeValue::String(value.string_value()?.to_owned())),
+        "Number" => Some(AttributeValue::Number(value.string_value()?.to_owned())),
+        "Binary" => Some(AttributeValue::Binary(value.binary_value()?.as_ref().to_vec())),
+        _ => None,
     }
 }

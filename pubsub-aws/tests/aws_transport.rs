@@ -161,10 +161,7 @@ async fn raw_delivery_carries_the_media_type_attribute_and_enveloped_delivery_a_
         let body: serde_json::Value = serde_json::from_str(&received.body).unwrap();
         if raw_delivery {
             assert_eq!(body["mediaType"], OrderCreated::MEDIA_TYPE);
-            assert_eq!(
-                received.attributes.get("media_type").map(String::as_str),
-                Some(OrderCreated::MEDIA_TYPE)
-            );
+            assert_eq!(received.attribute("media_type"), Some(OrderCreated::MEDIA_TYPE));
         } else {
             assert_eq!(body["Type"], "Notification");
             assert_eq!(body["MessageAttributes"]["media_type"]["Value"], OrderCreated::MEDIA_TYPE);
@@ -220,8 +217,8 @@ async fn an_attribute_a_publish_layer_adds_arrives_with_the_message_and_routes_b
         let team = if message.body.contains(r#""orderId":"b-"#) { "billing" } else { "shipping" };
         let expected =
             [("media_type", OrderCreated::MEDIA_TYPE), ("source.app", "aws-transport-test"), ("team", team)]
-                .map(|(name, value)| (name.to_owned(), value.to_owned()));
-        assert_eq!(message.attributes, std::collections::BTreeMap::from(expected));
+                .map(|(name, value)| (name.to_owned(), value.into()));
+        assert_eq!(message.attributes, pubsub_core::transport::Attributes::from(expected));
     }
     let enveloped = consume(enveloped).await;
     assert_eq!(enveloped.len(), 2);

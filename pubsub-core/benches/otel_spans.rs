@@ -265,8 +265,8 @@ fn hex_ids(ids: &SpanContext) -> Ids {
 /// The dispatcher's `incoming_context` under raw delivery: the `traceparent` (and
 /// `tracestate`) message attributes, parsed.
 fn incoming_context(message: &ReceivedMessage) -> Option<SpanContext> {
-    let traceparent = message.attributes.get(TRACEPARENT)?.clone();
-    let tracestate = message.attributes.get(TRACESTATE).cloned();
+    let traceparent = message.attribute(TRACEPARENT)?.to_owned();
+    let tracestate = message.attribute(TRACESTATE).map(str::to_owned);
     extract(&traceparent, tracestate.as_deref()).ok()
 }
 
@@ -302,19 +302,11 @@ fn message() -> (ReceivedMessage, HandledMessage) {
     let mut opaque = OpaqueData::new();
     opaque.set_request_id(REQUEST_ID);
     let body = pubsub_core::encode(&order, &opaque).unwrap();
-    let attributes = BTreeMap::from([
-        ("media_type".to_owned(), OrderCreated::MEDIA_TYPE.to_owned()),
-        (TRACEPARENT.to_owned(), PARENT.to_owned()),
+    let mut received = ReceivedMessage::new("5fea7756-0ea4-451a-a703-a558b933e274", "receipt", body);
+    received.attributes = BTreeMap::from([
+        ("media_type".to_owned(), OrderCreated::MEDIA_TYPE.into()),
+        (TRACEPARENT.to_owned(), PARENT.into()),
     ]);
-    let received = ReceivedMessage {
-        message_id: "5fea7756-0ea4-451a-a703-a558b933e274".into(),
-        receipt_handle: "receipt".into(),
-        body,
-        receive_count: 1,
-        attributes,
-        trace_header: None,
-        sent_at: None,
-    };
     let handled = HandledMessage {
         message_id: received.message_id.clone(),
         receive_count: 1,

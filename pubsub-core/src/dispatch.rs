@@ -313,10 +313,8 @@ impl Dispatcher {
             }
         };
         let context = Arc::new(MessageContext::new(
-            message.message_id.clone(),
-            message.receive_count,
-            envelope.media_type.clone(),
-            envelope.opaque_data.clone(),
+            message,
+            &envelope,
             self.producer.as_ref().map(|p| p.topics().clone()),
             self.collaborators.clone(),
         ));

@@ -13,6 +13,7 @@ use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY}
 use crate::error::{json_reason, BodyPart, DecodeError, EncodeError, JsonKind};
 use crate::message::{Message, PubSubMessage};
 use crate::opaque::{published_stamp, OpaqueData};
+use crate::transport::{AttributeValue, Attributes};
 use crate::validation::ValidationReport;
 
 /// A decoded message with what travelled around it.
@@ -183,6 +184,32 @@ impl<'b> Envelope<'b> {
             None => OpaqueData::new(),
         };
         Ok(Envelope { message, media_type, opaque_data, layer, notification_attributes })
+    }
+
+    /// The SNS notification's message attributes (SNS writes `"MessageAttributes": {"name":
+    /// {"Type": "String", "Value": "..."}}`, `Binary` values in base64); `None` when the body is
+    /// not a notification with attributes. An attribute that cannot be read is left out.
+    pub(crate) fn notification_attributes(&self) -> Option<Attributes> {
+        #[derive(Deserialize)]
+        struct Attribute<'a> {
+            #[serde(rename = "Type", borrow)]
+            data_type: Cow<'a, str>,
+            #[serde(rename = "Value", borrow)]
+            value: Cow<'a, str>,
+        }
+        let raw = self.notification_attributes?.get();
+        let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
+            serde_json::from_str(raw).ok()?;
+        Some(
+            attributes
+                .into_iter()
+                .filter_map(|(name, attribute)| {
+                    let value =
+                        AttributeValue::from_typed(&attribute.data_type, attribute.value.into_owned())?;
+                    Some((name.into_owned(), value))
+                })
+                .collect(),
+        )
     }
 
     /// The value of the SNS notification's message attribute `name` (SNS writes

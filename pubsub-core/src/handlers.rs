@@ -12,9 +12,9 @@ use crate::plumbing::{DecodedMessage, HandlerCall, HandlerDecode, HandlerFuture,
 
 pub use crate::dispatch::{Dispatcher, HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
-use crate::producer::{PublishError, TopicMap};
-use crate::transport::OutgoingMessage;
-use crate::{encode, Message};
+use crate::producer::{PublishError, PublishOptions, TopicMap};
+use crate::transport::{Attributes, OutgoingMessage, ReceivedMessage};
+use crate::Message;
 
 /// What a handler reports when it does not simply succeed.
 ///
@@ -148,6 +148,8 @@ pub struct MessageContext {
     receive_count: u32,
     media_type: String,
     opaque_data: OpaqueData,
+    attributes: Attributes,
+    group_id: Option<String>,
     outgoing_opaque: OpaqueData,
     topics: Option<Arc<TopicMap>>,
     collaborators: Collaborators,
@@ -160,22 +162,27 @@ impl MessageContext {
     #[doc(hidden)]
     pub const __IS_MESSAGE_CONTEXT: bool = true;
 
+    /// The context of `message`, whose envelope is `envelope`. Its attributes are those the
+    /// message was published with, whether delivered raw (SQS message attributes) or in an SNS
+    /// notification (its `MessageAttributes`).
     pub(crate) fn new(
-        message_id: String,
-        receive_count: u32,
-        media_type: String,
-        opaque_data: OpaqueData,
+        message: &ReceivedMessage,
+        envelope: &Envelope<'_>,
         topics: Option<Arc<TopicMap>>,
         collaborators: Collaborators,
     ) -> MessageContext {
+        let opaque_data = envelope.opaque_data.clone();
         let mut outgoing_opaque = opaque_data.clone();
         outgoing_opaque.set_ttl(opaque_data.ttl().unwrap_or(DEFAULT_TTL) - 1);
         outgoing_opaque.remove(crate::opaque::REQUEST_PUBLISHED);
+        let attributes = envelope.notification_attributes().unwrap_or_else(|| message.attributes.clone());
         MessageContext {
-            message_id,
-            receive_count,
-            media_type,
+            message_id: message.message_id.clone(),
+            receive_count: message.receive_count,
+            media_type: envelope.media_type.clone(),
             opaque_data,
+            attributes,
+            group_id: message.group_id.clone(),
             outgoing_opaque,
             topics,
             collaborators,
@@ -203,6 +210,23 @@ impl MessageContext {
         &self.opaque_data
     }
 
+    /// The message attributes it was published with (`media_type` among them), delivered
+    /// raw or in an SNS notification alike.
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
+    /// The text of the message attribute `name` (`String` and `Number` attributes).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(crate::transport::AttributeValue::as_str)
+    }
+
+    /// On a FIFO queue, the message's group; the daemon handles a group's messages one after
+    /// another, in order.
+    pub fn message_group_id(&self) -> Option<&str> {
+        self.group_id.as_deref()
+    }
+
     /// The correlation id, carried on to what this handler publishes.
     pub fn request_id(&self) -> Option<&str> {
         self.opaque_data.request_id()
@@ -226,16 +250,28 @@ impl MessageContext {
     /// the publish layers of the daemon's producer (see [`Producer::layer`](crate::Producer::layer)):
     /// a refusal there fails the handled message.
     pub fn publish<M: Message>(&self, message: &M) -> Result<(), PublishError> {
+        self.queue(message, None)
+    }
+
+    /// As [`publish`](MessageContext::publish), with per-call settings: a FIFO group or
+    /// deduplication id, a delay, message attributes (see [`PublishOptions`]). The opaque
+    /// data is the context's (the request id carried on, the hop budget): the options' is not
+    /// used.
+    pub fn publish_with<M: Message>(
+        &self,
+        message: &M,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
+        self.queue(message, Some(options))
+    }
+
+    fn queue<M: Message>(&self, message: &M, options: Option<&PublishOptions>) -> Result<(), PublishError> {
         let Some(topics) = &self.topics else {
             return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
-        let media_type = message.media_type();
-        let mut outgoing = OutgoingMessage::new(media_type, encode(message, &self.outgoing_opaque)?);
-        // The handler's span, or the message's: what it publishes continues the trace.
-        crate::telemetry::inject_current(&mut outgoing.attributes);
-        crate::producer::check_outgoing(&outgoing)?;
-        let topic = topics.topic_for(media_type)?.to_owned();
-        self.outbox.lock().expect("outbox lock").push((topic, outgoing));
+        // In the handler's span, or the message's: what it publishes continues the trace.
+        let entry = crate::producer::outgoing(message, &self.outgoing_opaque, options, topics)?;
+        self.outbox.lock().expect("outbox lock").push(entry);
         Ok(())
     }
 

@@ -32,6 +32,16 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
     /// The media type this type is published under and decoded from.
     const MEDIA_TYPE: &'static str;
 
+    /// The FIFO message group of this message, from its `#[message_group_id]` field.
+    fn message_group_id(&self) -> Option<String> {
+        None
+    }
+
+    /// The FIFO deduplication id of this message, from its `#[message_deduplication_id]` field.
+    fn message_deduplication_id(&self) -> Option<String> {
+        None
+    }
+
     /// `(Rust field name, wire name)` of each serialized field, for validation errors.
     #[doc(hidden)]
     const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[];
@@ -74,6 +84,16 @@ pub trait Message: Sized + Send + 'static {
     /// The media type this message is published under.
     fn media_type(&self) -> &str;
 
+    /// The FIFO message group this message is published in, if its type declares one.
+    fn message_group_id(&self) -> Option<String> {
+        None
+    }
+
+    /// The FIFO deduplication id this message is published with, if its type declares one.
+    fn message_deduplication_id(&self) -> Option<String> {
+        None
+    }
+
     /// The media type of every value of the type; empty when each value names its own
     /// ([`UntypedMessage`](crate::UntypedMessage)). For generated code.
     #[doc(hidden)]
@@ -94,6 +114,14 @@ impl<T: PubSubMessage> Message for T {
     }
 
     const TYPE_MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
+
+    fn message_group_id(&self) -> Option<String> {
+        PubSubMessage::message_group_id(self)
+    }
+
+    fn message_deduplication_id(&self) -> Option<String> {
+        PubSubMessage::message_deduplication_id(self)
+    }
 
     fn write_body(&self, opaque: &OpaqueData, stamp: &str) -> Result<String, EncodeError> {
         crate::envelope::write_typed(self, opaque, stamp)

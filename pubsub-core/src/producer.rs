@@ -2,6 +2,7 @@
 //! check what SNS would refuse, publish in batches.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::EncodeError;
 use crate::media_type::MediaTypeTable;
@@ -12,8 +13,8 @@ use crate::middleware::{PublishRequest, PublishService};
 use crate::opaque::OpaqueData;
 use crate::telemetry::ProducerTelemetry;
 use crate::transport::{
-    EntryError, MessageId, OutgoingMessage, Publisher, TransportError, MAX_BATCH, MAX_MESSAGE_ATTRIBUTES,
-    MEDIA_TYPE_ATTRIBUTE,
+    AttributeValue, Attributes, Destination, EntryError, MessageId, OutgoingMessage, Publisher,
+    TransportError, MAX_BATCH, MAX_DELAY, MAX_MESSAGE_ATTRIBUTES, MEDIA_TYPE_ATTRIBUTE,
 };
 use crate::untyped::UntypedError;
 #[cfg(doc)]
@@ -91,6 +92,36 @@ pub enum PublishError {
         /// The attribute's name.
         name: String,
         /// What is wrong with it, and what SNS allows.
+        reason: String,
+    },
+    /// The message goes to a FIFO topic or queue but has no message group; nothing was sent.
+    #[error(
+        "the `{media_type}` message has no message group id, which the FIFO destination `{destination}` \
+         requires, so it was not sent: mark the field that holds its group with #[message_group_id], or \
+         set one per call with PublishOptions::group_id"
+    )]
+    NoMessageGroup {
+        /// The media type.
+        media_type: String,
+        /// The FIFO topic or queue.
+        destination: String,
+    },
+    /// A FIFO message group id or deduplication id that SNS and SQS refuse; nothing was sent.
+    #[error("the `{media_type}` message was not sent: its {which} {reason}")]
+    InvalidFifoId {
+        /// The media type.
+        media_type: String,
+        /// `message group id` or `deduplication id`.
+        which: &'static str,
+        /// What is wrong with it, and what SNS and SQS allow.
+        reason: String,
+    },
+    /// A delay the destination does not take; nothing was sent.
+    #[error("the `{media_type}` message was not sent: {reason}")]
+    InvalidDelay {
+        /// The media type.
+        media_type: String,
+        /// Why, and what to do.
         reason: String,
     },
     /// A publish layer refused the message (or panicked); nothing was sent.
@@ -264,6 +295,117 @@ impl TopicMap {
     }
 }
 
+/// Per-call settings of a publish, beside the message itself: its FIFO message group and
+/// deduplication id (over those its type declares), a delay, message attributes, and opaque
+/// data.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+///
+/// use pubsub_core::memory::QueueOptions;
+/// use pubsub_core::producer::PublishOptions;
+/// use pubsub_core::{MemoryBroker, Producer, TopicMap, UntypedMessage};
+///
+/// let broker = MemoryBroker::new();
+/// // A media type can be routed straight to a queue, with no topic.
+/// let queue = broker.create_queue("reminders", QueueOptions::default());
+/// let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&queue));
+/// let reminder = UntypedMessage::created("Reminder", "http://example.com/api/v1/reminder/1");
+/// let options = PublishOptions::new().delay(Duration::from_secs(60)).attribute("priority", 2);
+/// producer.produce_with_options(&reminder, &options).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PublishOptions {
+    /// The FIFO message group; without it, the one the message's type declares
+    /// (`#[message_group_id]`).
+    pub group_id: Option<String>,
+    /// The FIFO deduplication id; without it, the one the message's type declares
+    /// (`#[message_deduplication_id]`), else content-based deduplication if the destination
+    /// has it on.
+    pub deduplication_id: Option<String>,
+    /// A delay before a standard queue delivers the message (`DelaySeconds`, up to 15
+    /// minutes). Refused for topics and FIFO queues, which take none per message.
+    pub delay: Option<Duration>,
+    /// Message attributes besides `media_type`.
+    pub attributes: Attributes,
+    /// Opaque data (request id, TTL, custom keys).
+    pub opaque: OpaqueData,
+}
+
+impl PublishOptions {
+    /// No group, no deduplication id, no delay, no attributes, no opaque data.
+    pub fn new() -> PublishOptions {
+        PublishOptions::default()
+    }
+
+    /// In the FIFO message group `group_id`.
+    pub fn group_id(mut self, group_id: impl Into<String>) -> PublishOptions {
+        self.group_id = Some(group_id.into());
+        self
+    }
+
+    /// With the FIFO deduplication id `deduplication_id`.
+    pub fn deduplication_id(mut self, deduplication_id: impl Into<String>) -> PublishOptions {
+        self.deduplication_id = Some(deduplication_id.into());
+        self
+    }
+
+    /// Delivered by a standard queue only after `delay`.
+    pub fn delay(mut self, delay: Duration) -> PublishOptions {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// With the message attribute `name` set to `value` (a string, a number, or bytes).
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<AttributeValue>) -> PublishOptions {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// With `opaque` as the message's opaque data.
+    pub fn opaque(mut self, opaque: OpaqueData) -> PublishOptions {
+        self.opaque = opaque;
+        self
+    }
+}
+
+/// Encodes `message` with `opaque` into the message to send and routes it by `topics`: the
+/// options' group, deduplication id, delay and attributes (the type's group and deduplication
+/// id when the options have none), the current trace context, checked against the
+/// destination. The one place a message is made ready to send: the producer and a handler's
+/// context both use it.
+pub(crate) fn outgoing<M: Message>(
+    message: &M,
+    opaque: &OpaqueData,
+    options: Option<&PublishOptions>,
+    topics: &TopicMap,
+) -> Result<(String, OutgoingMessage), PublishError> {
+    let media_type = message.media_type();
+    let mut outgoing = OutgoingMessage::new(media_type, encode(message, opaque)?);
+    if let Some(options) = options {
+        outgoing.attributes.clone_from(&options.attributes);
+        outgoing.group_id.clone_from(&options.group_id);
+        outgoing.deduplication_id.clone_from(&options.deduplication_id);
+        outgoing.delay = options.delay;
+    }
+    if outgoing.group_id.is_none() {
+        outgoing.group_id = message.message_group_id();
+    }
+    if outgoing.deduplication_id.is_none() {
+        outgoing.deduplication_id = message.message_deduplication_id();
+    }
+    // Published inside a span, the message carries its trace on.
+    crate::telemetry::inject_current(&mut outgoing.attributes);
+    let topic = topics.topic_for(media_type)?.to_owned();
+    check_outgoing(&topic, &outgoing)?;
+    Ok((topic, outgoing))
+}
+
 /// Publishes messages to the topics their media types map to, through its publish layers
 /// (see [`layer`](Producer::layer)).
 ///
@@ -372,7 +514,20 @@ impl Producer {
         message: &M,
         opaque: &OpaqueData,
     ) -> Result<MessageId, PublishError> {
-        let entry = self.prepare(message.media_type(), encode(message, opaque)?)?;
+        self.produce_one(outgoing(message, opaque, None, &self.topics)?).await
+    }
+
+    /// As [`produce`](Producer::produce), with per-call settings: a FIFO group or
+    /// deduplication id, a delay, message attributes, opaque data (see [`PublishOptions`]).
+    pub async fn produce_with_options<M: Message>(
+        &self,
+        message: &M,
+        options: &PublishOptions,
+    ) -> Result<MessageId, PublishError> {
+        self.produce_one(outgoing(message, &options.opaque, Some(options), &self.topics)?).await
+    }
+
+    async fn produce_one(&self, entry: (String, OutgoingMessage)) -> Result<MessageId, PublishError> {
         match self.send(vec![entry]).await {
             Ok(mut ids) => Ok(ids.remove(0)),
             // One message: its own reason, not a batch's.
@@ -393,25 +548,9 @@ impl Producer {
     /// carry the id of every message that was published, by index.
     pub async fn produce_batch<M: Message>(&self, messages: &[M]) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
-        let entries = all_or_refused(
-            messages.iter().map(|message| self.prepare(message.media_type(), encode(message, &opaque)?)),
-        )?;
+        let entries =
+            all_or_refused(messages.iter().map(|message| outgoing(message, &opaque, None, &self.topics)))?;
         self.send(entries).await
-    }
-
-    /// Checks and routes an encoded message (checked early, so that a batch reports every
-    /// refused message at once; [`send`](Producer::send) checks again after the layers).
-    pub(crate) fn prepare(
-        &self,
-        media_type: &str,
-        body: String,
-    ) -> Result<(String, OutgoingMessage), PublishError> {
-        let mut message = OutgoingMessage::new(media_type, body);
-        // Published inside a span, the message carries its trace on.
-        crate::telemetry::inject_current(&mut message.attributes);
-        check_outgoing(&message)?;
-        let topic = self.topics.topic_for(media_type)?.to_owned();
-        Ok((topic, message))
     }
 
     /// Runs prepared messages through the publish layers, checks each as SNS would, then
@@ -435,8 +574,8 @@ impl Producer {
         };
         // By reference, so that the common case (nothing refused) allocates nothing.
         let mut refused = Vec::new();
-        for (index, (_, message)) in entries.iter().enumerate() {
-            if let Err(error) = check_outgoing(message) {
+        for (index, (destination, message)) in entries.iter().enumerate() {
+            if let Err(error) = check_outgoing(destination, message) {
                 refused.push((index, error));
             }
         }
@@ -557,12 +696,14 @@ fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<Out
     chunks
 }
 
-/// Refuses what SNS would refuse of a message before sending it: over [`MAX_MESSAGE_BYTES`]
-/// (body and attributes), over [`MAX_MESSAGE_ATTRIBUTES`] attributes (`media_type` included),
-/// an attribute name SNS does not take or `media_type` set as an attribute, an empty value.
-/// The one place these rules live: the producer runs it on every message it sends, after
-/// the publish layers, and a handler's context on what it queues.
-pub(crate) fn check_outgoing(message: &OutgoingMessage) -> Result<(), PublishError> {
+/// Refuses what SNS or SQS would refuse of a message before sending it to `destination`:
+/// over [`MAX_MESSAGE_BYTES`] (body and attributes), over [`MAX_MESSAGE_ATTRIBUTES`]
+/// attributes (`media_type` included), an attribute name they do not take or `media_type` set
+/// as an attribute, an empty value or a malformed number; no message group for a FIFO
+/// destination, a group or deduplication id they refuse; a delay to a topic or a FIFO queue,
+/// or over 15 minutes. The one place these rules live: the producer runs it on every message
+/// it sends, after the publish layers, and a handler's context on what it queues.
+pub(crate) fn check_outgoing(destination: &str, message: &OutgoingMessage) -> Result<(), PublishError> {
     let media_type = &message.media_type;
     let count = message.attributes.len() + 1;
     if count > MAX_MESSAGE_ATTRIBUTES {
@@ -581,11 +722,7 @@ pub(crate) fn check_outgoing(message: &OutgoingMessage) -> Result<(), PublishErr
         if let Some(reason) = attribute_name_problem(name) {
             return Err(invalid(reason));
         }
-        if value.is_empty() {
-            return Err(invalid(
-                "has an empty value, which SNS refuses: give it a value or leave it out".into(),
-            ));
-        }
+        value.check().map_err(invalid)?;
     }
     let size = message.size();
     if size > MAX_MESSAGE_BYTES {
@@ -595,7 +732,71 @@ pub(crate) fn check_outgoing(message: &OutgoingMessage) -> Result<(), PublishErr
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    Ok(())
+    check_fifo_and_delay(&Destination::of(destination), message)
+}
+
+/// SNS's and SQS's limit on a message group id and a deduplication id.
+pub const MAX_FIFO_ID_LEN: usize = 128;
+
+/// The FIFO and delay rules of [`check_outgoing`].
+fn check_fifo_and_delay(
+    destination: &Destination<'_>,
+    message: &OutgoingMessage,
+) -> Result<(), PublishError> {
+    let media_type = &message.media_type;
+    if destination.is_fifo() {
+        if message.group_id.is_none() {
+            return Err(PublishError::NoMessageGroup {
+                media_type: media_type.clone(),
+                destination: destination.name().to_owned(),
+            });
+        }
+        for (which, id) in
+            [("message group id", &message.group_id), ("deduplication id", &message.deduplication_id)]
+        {
+            if let Some(reason) = id.as_deref().and_then(fifo_id_problem) {
+                return Err(PublishError::InvalidFifoId { media_type: media_type.clone(), which, reason });
+            }
+        }
+    }
+    let Some(delay) = message.delay else { return Ok(()) };
+    let reason = if !destination.is_queue() {
+        format!(
+            "it has a delay of {delay:?}, but `{}` is a topic, and SNS takes no delay per message: send it \
+             to a queue (route its media type to a queue URL), or give the subscribed queues a delivery delay",
+            destination.name()
+        )
+    } else if destination.is_fifo() {
+        format!(
+            "it has a delay of {delay:?}, but `{}` is a FIFO queue, which takes no delay per message: set the \
+             queue's DelaySeconds instead, or leave the delay out",
+            destination.name()
+        )
+    } else if delay > MAX_DELAY {
+        format!("it has a delay of {delay:?}, over SQS's limit of 15 minutes: make it at most 900 seconds")
+    } else {
+        return Ok(());
+    };
+    Err(PublishError::InvalidDelay { media_type: media_type.clone(), reason })
+}
+
+/// What SNS and SQS find wrong with a message group or deduplication id, if anything: 1 to
+/// 128 ASCII letters, digits and punctuation.
+fn fifo_id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        Some("is empty: SNS and SQS take 1 to 128 ASCII letters, digits and punctuation".into())
+    } else if id.len() > MAX_FIFO_ID_LEN {
+        Some(format!(
+            "is {} characters long, over SNS's and SQS's limit of {MAX_FIFO_ID_LEN}",
+            id.chars().count()
+        ))
+    } else {
+        id.chars().find(|c| !c.is_ascii_graphic()).map(|bad| {
+            format!(
+                "{id:?} has the character {bad:?}: SNS and SQS take ASCII letters, digits and punctuation"
+            )
+        })
+    }
 }
 
 /// What SNS finds wrong with a message attribute's name, if anything: SNS takes up to 256

@@ -189,15 +189,8 @@ impl HandlerTest {
             self.collaborators.clone(),
             handling,
         );
-        let received = ReceivedMessage {
-            message_id: self.message_id.clone(),
-            receipt_handle: "test-receipt".to_owned(),
-            body: body.to_owned(),
-            receive_count: self.receive_count,
-            attributes: Default::default(),
-            trace_header: None,
-            sent_at: None,
-        };
+        let mut received = ReceivedMessage::new(self.message_id.clone(), "test-receipt", body);
+        received.receive_count = self.receive_count;
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));
         TestRun { outcome: handled.outcome, published }

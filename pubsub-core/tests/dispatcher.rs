@@ -2,7 +2,6 @@
 //! Lambda): the same checks as `build`, the same results, the producer, and the builder's
 //! `on_outcome` hook called once per message.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,15 +45,9 @@ async fn on_job(job: Job, context: &MessageContext, prefix: &Prefix) -> Result<(
 }
 
 fn received(id: &str, body: String, receive_count: u32) -> ReceivedMessage {
-    ReceivedMessage {
-        message_id: id.to_owned(),
-        receipt_handle: format!("receipt-{id}"),
-        body,
-        receive_count,
-        attributes: BTreeMap::new(),
-        trace_header: None,
-        sent_at: None,
-    }
+    let mut message = ReceivedMessage::new(id, format!("receipt-{id}"), body);
+    message.receive_count = receive_count;
+    message
 }
 
 fn job(name: &str, opaque: &OpaqueData) -> String {

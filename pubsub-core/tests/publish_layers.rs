@@ -102,8 +102,8 @@ async fn an_attribute_a_layer_adds_reaches_raw_and_enveloped_queues_and_routes_b
     assert_eq!(
         order.attributes,
         BTreeMap::from([
-            ("media_type".to_owned(), Order::MEDIA_TYPE.to_owned()),
-            ("team".to_owned(), "billing".to_owned())
+            ("media_type".to_owned(), Order::MEDIA_TYPE.into()),
+            ("team".to_owned(), "billing".into())
         ])
     );
 
@@ -194,7 +194,7 @@ async fn layers_run_in_the_order_they_were_added_the_first_outermost() {
         "leave inner",
         "leave outer",
     ];
-    let attributes: BTreeMap<String, String> = [
+    let attributes: pubsub_core::transport::Attributes = [
         ("inner", "in"),
         ("inner.out", "out"),
         ("media_type", Order::MEDIA_TYPE),
@@ -202,7 +202,7 @@ async fn layers_run_in_the_order_they_were_added_the_first_outermost() {
         ("outer.out", "out"),
     ]
     .into_iter()
-    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .map(|(name, value)| (name.to_owned(), value.into()))
     .collect();
 
     // One `layer` call each, a ServiceBuilder, a tuple: the same order.
@@ -490,7 +490,9 @@ async fn attributes_sns_would_refuse_are_refused_after_the_layers_and_nothing_is
     /// A producer whose layer sets `attributes` on every message.
     fn with_attributes(producer: &Producer, attributes: Vec<(String, String)>) -> Producer {
         producer.clone().layer(MapRequestLayer::new(move |mut request: PublishRequest| {
-            request.attributes_mut().extend(attributes.clone());
+            request
+                .attributes_mut()
+                .extend(attributes.iter().map(|(name, value)| (name.clone(), value.into())));
             request
         }))
     }
@@ -557,7 +559,7 @@ async fn attributes_sns_would_refuse_are_refused_after_the_layers_and_nothing_is
     assert_eq!(
         empty.unwrap_err().to_string(),
         "the `application/vnd.acme.pubsub.order` message was not sent: its message attribute `team` has an \
-         empty value, which SNS refuses: give it a value or leave it out"
+         empty value, which SNS and SQS refuse: give it a value or leave it out"
     );
 
     // The attributes count in the size.

@@ -162,10 +162,10 @@ async fn a_trace_runs_from_the_publisher_through_the_handler_into_what_it_publis
         let done = s.broker.subscriber("done").unwrap();
         let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
         assert_eq!(received.len(), 1);
-        let traceparent = &received[0].attributes[TRACEPARENT];
+        let traceparent = received[0].attribute(TRACEPARENT).unwrap();
         let expected =
             format!("00-{:032x}-{:016x}-01", process.span_context.trace_id(), process.span_context.span_id());
-        assert_eq!(traceparent, &expected, "raw delivery: {raw_delivery}");
+        assert_eq!(traceparent, expected, "raw delivery: {raw_delivery}");
 
         // The message's log line names its trace and span.
         let ids = (
@@ -189,7 +189,7 @@ async fn a_malformed_trace_context_is_ignored_and_the_message_handled() {
     // Its span is the root of a trace of its own, which what it published continues.
     let done = s.broker.subscriber("done").unwrap();
     let received = pubsub_core::transport::Subscriber::receive(&done, 10, Duration::ZERO).await.unwrap();
-    let traceparent = &received[0].attributes[TRACEPARENT];
+    let traceparent = received[0].attribute(TRACEPARENT).unwrap();
     let trace_id = TraceId::from_hex(traceparent.split('-').nth(1).unwrap()).unwrap();
     let process: Vec<SpanData> =
         spans_of(trace_id).into_iter().filter(|s| s.span_kind == SpanKind::Consumer).collect();

@@ -2,12 +2,11 @@
 //! `ReceiveMessage` gives the daemon (body, message attributes, receive count, trace header,
 //! sent time); an SNS record carries its message and attributes.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sns::SnsRecord;
 use aws_lambda_events::event::sqs::SqsMessage;
-use pubsub_core::transport::ReceivedMessage;
+use pubsub_core::transport::{AttributeValue, Attributes, ReceivedMessage};
 
 /// The SQS system attribute of the receive count.
 const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
@@ -17,6 +16,10 @@ const TRACE_HEADER: &str = "AWSTraceHeader";
 const SENT_TIMESTAMP: &str = "SentTimestamp";
 /// The SQS system attribute of a FIFO message's group.
 const MESSAGE_GROUP_ID: &str = "MessageGroupId";
+/// The SQS system attribute of a FIFO message's deduplication id.
+const MESSAGE_DEDUPLICATION_ID: &str = "MessageDeduplicationId";
+/// The SQS system attribute of a FIFO message's sequence number.
+const SEQUENCE_NUMBER: &str = "SequenceNumber";
 
 /// One record of an event, ready to dispatch.
 #[derive(Debug, Clone)]
@@ -33,8 +36,8 @@ pub(crate) struct Record {
 
 /// An SQS record of an event source mapping as the daemon's receive would give it. The body
 /// is an SNS notification (a subscription without raw delivery) or the raw message; both are
-/// read by the dispatcher. Message attributes with a string value (`String` and `Number`
-/// types) are kept, binary ones dropped, as the daemon does.
+/// read by the dispatcher. Message attributes keep their types (`String`, `Number`, `Binary`;
+/// custom types by their base type), as the daemon's receive does.
 pub(crate) fn sqs_record(record: SqsMessage) -> Record {
     let system = &record.attributes;
     let receive_count = system.get(RECEIVE_COUNT).and_then(|count| count.parse().ok()).unwrap_or(1);
@@ -48,54 +51,50 @@ pub(crate) fn sqs_record(record: SqsMessage) -> Record {
         Some(group) if arn.ends_with(".fifo") => Some((arn.clone(), group.clone())),
         _ => None,
     };
-    let attributes: BTreeMap<String, String> = record
+    let attributes: Attributes = record
         .message_attributes
         .into_iter()
-        .filter_map(|(name, value)| Some((name, value.string_value?)))
+        .filter_map(|(name, value)| {
+            let value = match value.data_type.as_deref()?.split('.').next()? {
+                "Binary" => AttributeValue::Binary(value.binary_value?.0),
+                data_type => AttributeValue::from_typed(data_type, value.string_value?)?,
+            };
+            Some((name, value))
+        })
         .collect();
-    Record {
-        message: ReceivedMessage {
-            message_id: record.message_id.unwrap_or_default(),
-            receipt_handle: record.receipt_handle.unwrap_or_default(),
-            body: record.body.unwrap_or_default(),
-            receive_count,
-            attributes,
-            trace_header,
-            sent_at,
-        },
-        queue_url: queue_url(&arn),
-        fifo_group,
-    }
+    let mut message = ReceivedMessage::new(
+        record.message_id.unwrap_or_default(),
+        record.receipt_handle.unwrap_or_default(),
+        record.body.unwrap_or_default(),
+    );
+    message.receive_count = receive_count;
+    message.attributes = attributes;
+    message.trace_header = trace_header;
+    message.sent_at = sent_at;
+    message.group_id = system.get(MESSAGE_GROUP_ID).cloned();
+    message.deduplication_id = system.get(MESSAGE_DEDUPLICATION_ID).cloned();
+    message.sequence_number = system.get(SEQUENCE_NUMBER).cloned();
+    Record { message, queue_url: queue_url(&arn), fifo_group }
 }
 
 /// An SNS record (SNS invoking the function) as a received message: the body is the message
-/// as published (what a raw-delivery queue would hold), the attributes are the string ones
-/// (`String` and `Number`), the receive count is 1 (SNS does not count Lambda's retries), and
+/// as published (what a raw-delivery queue would hold), the attributes keep their types (a
+/// `Binary` value decoded from base64), the receive count is 1 (SNS does not count Lambda's retries), and
 /// there is no receipt: nothing to delete or make visible again.
 pub(crate) fn sns_record(record: SnsRecord) -> Record {
     let sns = record.sns;
-    let attributes: BTreeMap<String, String> = sns
+    let attributes: Attributes = sns
         .message_attributes
         .into_iter()
-        .filter(|(_, value)| value.data_type == "String" || value.data_type.starts_with("Number"))
-        .map(|(name, value)| (name, value.value))
+        .filter_map(|(name, value)| Some((name, AttributeValue::from_typed(&value.data_type, value.value)?)))
         .collect();
     let sent_at = u64::try_from(sns.timestamp.timestamp_millis())
         .ok()
         .map(|millis| SystemTime::UNIX_EPOCH + Duration::from_millis(millis));
-    Record {
-        message: ReceivedMessage {
-            message_id: sns.message_id,
-            receipt_handle: String::new(),
-            body: sns.message,
-            receive_count: 1,
-            attributes,
-            trace_header: None,
-            sent_at,
-        },
-        queue_url: None,
-        fifo_group: None,
-    }
+    let mut message = ReceivedMessage::new(sns.message_id, String::new(), sns.message);
+    message.attributes = attributes;
+    message.sent_at = sent_at;
+    Record { message, queue_url: None, fifo_group: None }
 }
 
 /// The URL of the SQS queue of `arn` (`arn:PARTITION:sqs:REGION:ACCOUNT:NAME`):
@@ -175,9 +174,17 @@ mod tests {
         assert_eq!(message.receive_count, 3);
         assert_eq!(message.sent_at, Some(UNIX_EPOCH + Duration::from_millis(1_545_082_649_183)));
         assert!(message.trace_header.as_deref().unwrap().starts_with("Root=1-5759e988"));
-        let attributes: Vec<(&str, &str)> =
-            message.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(attributes, [("team", "billing"), ("weight", "3")]);
+        let attributes: Vec<(&str, &AttributeValue)> =
+            message.attributes.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_eq!(
+            attributes,
+            [
+                ("blob", &AttributeValue::Binary(vec![0, 1])),
+                ("team", &AttributeValue::String("billing".into())),
+                ("weight", &AttributeValue::Number("3".into()))
+            ]
+        );
+        assert_eq!(message.group_id.as_deref(), Some("g-1"));
         assert_eq!(
             record.queue_url.as_deref(),
             Some("https://sqs.us-east-2.amazonaws.com/123456789012/jobs.fifo")

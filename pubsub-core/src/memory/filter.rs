@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::transport::{OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
+use crate::transport::{AttributeValue, OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
 
 /// SNS's limit of keys (attribute names) in one filter policy.
 pub const MAX_FILTER_KEYS: usize = 5;
@@ -148,7 +148,7 @@ impl FilterPolicy {
     pub fn accepts_message(&self, message: &OutgoingMessage) -> bool {
         self.accepts_attributes(|name| match name {
             MEDIA_TYPE_ATTRIBUTE => Some(message.media_type.as_str()),
-            other => message.attributes.get(other).map(String::as_str),
+            other => message.attributes.get(other).and_then(AttributeValue::as_str),
         })
     }
 

@@ -24,7 +24,7 @@ mod queue;
 mod simulation;
 mod topic;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -41,7 +41,7 @@ use queue::{NewMessage, Queue};
 use simulation::Simulation;
 use topic::Topic;
 
-use crate::transport::{MessageId, TransportError};
+use crate::transport::{AttributeValue, Attributes, MessageId, TransportError};
 
 /// An in-process SNS+SQS: topics, queues, subscriptions, and a [`Publisher`] and
 /// [`Subscriber`]s over them. Clones share the same broker.
@@ -208,23 +208,28 @@ impl MemoryBroker {
     /// Sends `body` straight to a queue (name or URL), as SQS `SendMessage`; returns the
     /// queue's message id. No topic, no filter, no notification wrapping.
     pub async fn send(&self, queue: &str, body: impl Into<String>) -> Result<MessageId, TransportError> {
-        self.send_with_attributes(queue, body, BTreeMap::new()).await
+        self.send_with_attributes(queue, body, Attributes::new()).await
     }
 
-    /// [`send`](Self::send) with SQS string message attributes.
+    /// [`send`](Self::send) with SQS message attributes.
     ///
     /// Refused (`Invalid`) over [`MAX_PAYLOAD_BYTES`] of body and attributes.
     pub async fn send_with_attributes(
         &self,
         queue: &str,
         body: impl Into<String>,
-        attributes: BTreeMap<String, String>,
+        attributes: impl IntoIterator<Item = (impl Into<String>, impl Into<AttributeValue>)>,
     ) -> Result<MessageId, TransportError> {
         let body = body.into();
+        let attributes: Attributes =
+            attributes.into_iter().map(|(name, value)| (name.into(), value.into())).collect();
         self.inner.simulation.begin(Operation::Send).await?;
         let queue = self.queue(queue)?;
-        let size =
-            body.len() + attributes.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+        let size = body.len()
+            + attributes
+                .iter()
+                .map(|(name, value)| name.len() + value.data_type().len() + value.len())
+                .sum::<usize>();
         if size > MAX_PAYLOAD_BYTES {
             return Err(TransportError::Invalid(format!(
                 "message of {size} bytes; at most {MAX_PAYLOAD_BYTES}"

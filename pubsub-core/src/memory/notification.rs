@@ -1,7 +1,6 @@
 //! What SNS writes: message ids, ARNs, and the notification JSON a non-raw subscription
 //! delivers to its queue.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -93,7 +92,7 @@ struct Notification<'a> {
 /// "Value": ...}`; written straight from the message, with no map built for it.
 struct Attributes<'a> {
     media_type: &'a str,
-    others: &'a BTreeMap<String, String>,
+    others: &'a crate::transport::Attributes,
 }
 
 impl Serialize for Attributes<'_> {
@@ -107,16 +106,19 @@ impl Serialize for Attributes<'_> {
             // refuses it) is left to the message's own.
             if name.as_str() >= MEDIA_TYPE_ATTRIBUTE {
                 if let Some(value) = media_type.take() {
-                    map.serialize_entry(MEDIA_TYPE_ATTRIBUTE, &Attribute { kind: "String", value })?;
+                    map.serialize_entry(
+                        MEDIA_TYPE_ATTRIBUTE,
+                        &Attribute { kind: "String", value: value.into() },
+                    )?;
                 }
                 if name == MEDIA_TYPE_ATTRIBUTE {
                     continue;
                 }
             }
-            map.serialize_entry(name, &Attribute { kind: "String", value })?;
+            map.serialize_entry(name, &Attribute { kind: value.data_type(), value: value.to_text() })?;
         }
         if let Some(value) = media_type {
-            map.serialize_entry(MEDIA_TYPE_ATTRIBUTE, &Attribute { kind: "String", value })?;
+            map.serialize_entry(MEDIA_TYPE_ATTRIBUTE, &Attribute { kind: "String", value: value.into() })?;
         }
         map.end()
     }
@@ -127,7 +129,7 @@ struct Attribute<'a> {
     #[serde(rename = "Type")]
     kind: &'static str,
     #[serde(rename = "Value")]
-    value: &'a str,
+    value: std::borrow::Cow<'a, str>,
 }
 
 /// What SNS tells a non-raw subscription about one published message.
@@ -139,8 +141,8 @@ pub(crate) struct NotificationFields<'a> {
     pub timestamp: &'a str,
     /// The `media_type` message attribute.
     pub media_type: &'a str,
-    /// The other string message attributes.
-    pub attributes: &'a BTreeMap<String, String>,
+    /// The other message attributes.
+    pub attributes: &'a crate::transport::Attributes,
 }
 
 /// The notification body, serialized by serde_json (so `Message` is escaped right), with no
@@ -192,7 +194,7 @@ mod tests {
             message: &message,
             timestamp: "2026-11-27T17:32:28.960Z",
             media_type: "text/plain",
-            attributes: &BTreeMap::new(),
+            attributes: &crate::transport::Attributes::new(),
         });
         assert!(body.len() > 1024, "{}", body.len());
         assert_eq!(body.capacity(), body.len());
@@ -201,8 +203,8 @@ mod tests {
     #[test]
     fn message_attributes_are_written_in_name_order_with_the_media_type() {
         let attributes = |others: &[(&str, &str)]| {
-            let others: BTreeMap<String, String> =
-                others.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+            let others: crate::transport::Attributes =
+                others.iter().map(|(name, value)| (name.to_string(), (*value).into())).collect();
             let body = notification_body(&NotificationFields {
                 message_id: "id",
                 topic_arn: "arn:aws:sns:us-east-1:000000000000:t",

@@ -9,7 +9,7 @@
 //! operation scans the queue.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::options::{QueueOptions, QueueStats};
-use crate::transport::{EntryError, ReceivedMessage};
+use crate::transport::{Attributes, EntryError, ReceivedMessage};
 
 /// SQS's limit on a visibility timeout.
 const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
@@ -27,7 +27,7 @@ const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 pub(crate) struct NewMessage {
     pub message_id: String,
     pub body: String,
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
 }
 
 /// What a receive took, and what it found for the dead-letter queue.
@@ -157,15 +157,12 @@ impl Queue {
             let receipt = new_receipt(sequence);
             stored.receipt = Some(receipt.clone());
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
-            messages.push(ReceivedMessage {
-                message_id: stored.message.message_id.clone(),
-                receipt_handle: receipt,
-                body: stored.message.body.clone(),
-                receive_count: stored.receive_count,
-                attributes: stored.message.attributes.clone(),
-                trace_header: None,
-                sent_at: Some(stored.sent_at),
-            });
+            let mut received =
+                ReceivedMessage::new(stored.message.message_id.clone(), receipt, stored.message.body.clone());
+            received.receive_count = stored.receive_count;
+            received.attributes = stored.message.attributes.clone();
+            received.sent_at = Some(stored.sent_at);
+            messages.push(received);
         }
         let dead_letter_queue =
             if dead.is_empty() { None } else { redrive.map(|redrive| redrive.dead_letter_queue.clone()) };
@@ -346,7 +343,7 @@ mod tests {
         queue.push((0..backlog).map(|i| NewMessage {
             message_id: i.to_string(),
             body: String::new(),
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
         }));
         let grown = queue.state().messages.capacity();
         assert!(grown >= backlog, "{grown}");

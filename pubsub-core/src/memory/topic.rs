@@ -1,6 +1,6 @@
 //! One SNS topic: its subscriptions, filter policies, and the fan-out of a publish.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -8,7 +8,7 @@ use super::notification::{new_message_id, notification_body, sns_timestamp, Noti
 use super::options::SubscriptionOptions;
 use super::queue::{NewMessage, Queue};
 use super::simulation::injected_entry_error;
-use crate::transport::{EntryError, MessageId, OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
+use crate::transport::{Attributes, EntryError, MessageId, OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
 
 pub(crate) struct Topic {
     pub arn: String,
@@ -101,7 +101,7 @@ impl Subscription {
     ) -> NewMessage {
         if self.options.raw_delivery {
             let mut attributes = message.attributes.clone();
-            attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.clone());
+            attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.as_str().into());
             NewMessage { message_id: new_message_id(), body: message.body.clone(), attributes }
         } else {
             let body = notification_body(&NotificationFields {
@@ -113,7 +113,7 @@ impl Subscription {
                 media_type: &message.media_type,
                 attributes: &message.attributes,
             });
-            NewMessage { message_id: new_message_id(), body, attributes: BTreeMap::new() }
+            NewMessage { message_id: new_message_id(), body, attributes: Attributes::new() }
         }
     }
 }

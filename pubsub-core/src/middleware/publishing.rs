@@ -68,7 +68,6 @@
 //! # }
 //! ```
 
-use std::collections::BTreeMap;
 use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -77,7 +76,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use crate::producer::PublishError;
-use crate::transport::OutgoingMessage;
+use crate::transport::{AttributeValue, Attributes, OutgoingMessage};
 use crate::unwind::{panic_text, CatchUnwind};
 
 /// What a publish layer sees: one message on its way out, and where it goes.
@@ -117,18 +116,19 @@ impl PublishRequest {
     }
 
     /// The message attributes besides `media_type`.
-    pub fn attributes(&self) -> &BTreeMap<String, String> {
+    pub fn attributes(&self) -> &Attributes {
         &self.message.attributes
     }
 
     /// The message attributes besides `media_type`, to change.
-    pub fn attributes_mut(&mut self) -> &mut BTreeMap<String, String> {
+    pub fn attributes_mut(&mut self) -> &mut Attributes {
         &mut self.message.attributes
     }
 
-    /// The value of the attribute `name`, if set.
+    /// The text of the attribute `name`, if set (a `String` or `Number` attribute; see
+    /// [`attributes`](PublishRequest::attributes) for `Binary` ones).
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.message.attributes.get(name).map(String::as_str)
+        self.message.attributes.get(name).and_then(AttributeValue::as_str)
     }
 
     /// Sets the attribute `name` to `value`; returns the value it replaced.
@@ -137,19 +137,27 @@ impl PublishRequest {
     /// [`PublishError::InvalidAttribute`]), `media_type`, an empty value, and more than
     /// [`MAX_MESSAGE_ATTRIBUTES`](crate::transport::MAX_MESSAGE_ATTRIBUTES) attributes with
     /// `media_type`.
-    pub fn set_attribute(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
+    pub fn set_attribute(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<AttributeValue>,
+    ) -> Option<AttributeValue> {
         self.message.attributes.insert(name.into(), value.into())
     }
 
     /// This request with the attribute `name` set to `value` (for `MapRequestLayer`
     /// closures).
-    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> PublishRequest {
+    pub fn with_attribute(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<AttributeValue>,
+    ) -> PublishRequest {
         self.set_attribute(name, value);
         self
     }
 
     /// Removes the attribute `name`; returns its value.
-    pub fn remove_attribute(&mut self, name: &str) -> Option<String> {
+    pub fn remove_attribute(&mut self, name: &str) -> Option<AttributeValue> {
         self.message.attributes.remove(name)
     }
 

@@ -31,7 +31,6 @@ pub(crate) use off::{give_way, inject_current, MessageTrace, ProducerTelemetry, 
 /// The same calls, doing nothing, when the feature is off.
 #[cfg(not(feature = "otel"))]
 mod off {
-    use std::collections::BTreeMap;
     use std::future::Future;
 
     use crate::dispatch::HandledMessage;
@@ -79,9 +78,9 @@ mod off {
         }
     }
 
-    pub(crate) fn inject_current(_: &mut BTreeMap<String, String>) {}
+    pub(crate) fn inject_current(_: &mut crate::transport::Attributes) {}
 
-    pub(crate) fn give_way(_: &mut BTreeMap<String, String>) {}
+    pub(crate) fn give_way(_: &mut crate::transport::Attributes) {}
 
     /// What a producer measures with.
     #[derive(Debug, Clone)]

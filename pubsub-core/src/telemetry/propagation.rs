@@ -2,12 +2,11 @@
 //! and `tracestate`, as OpenTelemetry's botocore, JavaScript and Java instrumentations write
 //! them.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use crate::transport::MAX_MESSAGE_ATTRIBUTES;
+use crate::transport::{Attributes, MAX_MESSAGE_ATTRIBUTES};
 
 /// The message attribute that carries the W3C `traceparent`.
 pub const TRACEPARENT: &str = "traceparent";
@@ -99,7 +98,7 @@ pub(crate) fn extract_xray(header: &str) -> Result<SpanContext, String> {
 /// Writes `context` as `traceparent` (and `tracestate`, if any) into `attributes`, unless
 /// there is no room for them beside `media_type` under SNS's limit, or a `traceparent` is
 /// there already.
-pub(crate) fn inject(context: &SpanContext, attributes: &mut BTreeMap<String, String>) {
+pub(crate) fn inject(context: &SpanContext, attributes: &mut Attributes) {
     if !context.is_valid() || attributes.contains_key(TRACEPARENT) {
         return;
     }
@@ -120,16 +119,17 @@ pub(crate) fn inject(context: &SpanContext, attributes: &mut BTreeMap<String, St
             context.trace_id(),
             context.span_id(),
             context.trace_flags().to_u8()
-        ),
+        )
+        .into(),
     );
     if !state.is_empty() {
-        attributes.insert(TRACESTATE.to_owned(), state);
+        attributes.insert(TRACESTATE.to_owned(), state.into());
     }
 }
 
 /// Drops `tracestate`, then `traceparent`, while `attributes` (with `media_type`) are over
 /// SNS's limit.
-pub(crate) fn give_way(attributes: &mut BTreeMap<String, String>) {
+pub(crate) fn give_way(attributes: &mut Attributes) {
     for name in [TRACESTATE, TRACEPARENT] {
         // `media_type` is one of the ten.
         if attributes.len() < MAX_MESSAGE_ATTRIBUTES {
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(format!("{:032x}", context.trace_id()), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(format!("{:016x}", context.span_id()), "00f067aa0ba902b7");
         assert!(context.is_sampled() && context.is_remote());
-        let mut attributes = BTreeMap::new();
+        let mut attributes = Attributes::new();
         inject(&context, &mut attributes);
         assert_eq!(attributes[TRACEPARENT], PARENT);
         assert_eq!(attributes[TRACESTATE], "congo=t61rcWkgMzE");
@@ -205,14 +205,14 @@ mod tests {
     #[test]
     fn the_context_is_left_out_when_sns_has_no_room_for_it() {
         let context = extract(PARENT, None).unwrap();
-        let mut full: BTreeMap<String, String> = (0..9).map(|i| (format!("a{i}"), "v".to_owned())).collect();
+        let mut full: Attributes = (0..9).map(|i| (format!("a{i}"), "v".into())).collect();
         inject(&context, &mut full);
         assert!(!full.contains_key(TRACEPARENT));
-        let mut room: BTreeMap<String, String> = (0..8).map(|i| (format!("a{i}"), "v".to_owned())).collect();
+        let mut room: Attributes = (0..8).map(|i| (format!("a{i}"), "v".into())).collect();
         inject(&context, &mut room);
         assert_eq!(room[TRACEPARENT], PARENT);
         // Attributes added after the context push it out, rather than fail the publish.
-        room.insert("late".to_owned(), "v".to_owned());
+        room.insert("late".to_owned(), "v".into());
         give_way(&mut room);
         assert!(!room.contains_key(TRACEPARENT));
         assert_eq!(room.len(), 9);

@@ -1,7 +1,6 @@
 //! The spans of a processed message and of a publish request, the context they hand on, and
 //! the instruments of the daemon and the producer.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +16,9 @@ use super::propagation::{extract, extract_xray, inject, TRACEPARENT, TRACESTATE}
 use crate::dispatch::HandledMessage;
 use crate::envelope::Envelope;
 use crate::outcome::Verdict;
-use crate::transport::{EntryError, MessageId, OutgoingMessage, ReceivedMessage, TransportError};
+use crate::transport::{
+    AttributeValue, Attributes, EntryError, MessageId, OutgoingMessage, ReceivedMessage, TransportError,
+};
 
 /// What a dispatcher traces with: the global tracer as it was when the daemon was built, and
 /// the queue's name.
@@ -174,8 +175,8 @@ impl MessageTrace {
 /// attribute (of the SQS message under raw delivery, of the SNS notification under enveloped
 /// delivery), else the `AWSTraceHeader` system attribute (X-Ray).
 fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) -> Option<SpanContext> {
-    let w3c = match message.attributes.get(TRACEPARENT) {
-        Some(traceparent) => Some((traceparent.clone(), message.attributes.get(TRACESTATE).cloned())),
+    let w3c = match message.attribute(TRACEPARENT) {
+        Some(traceparent) => Some((traceparent.to_owned(), message.attribute(TRACESTATE).map(str::to_owned))),
         None => envelope.and_then(|envelope| {
             Some((envelope.notification_attribute(TRACEPARENT)?, envelope.notification_attribute(TRACESTATE)))
         }),
@@ -196,7 +197,7 @@ fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) 
 
 /// Writes the current context (a span of the caller's, or the span of the message being
 /// handled) into `attributes`, for the message they belong to.
-pub(crate) fn inject_current(attributes: &mut BTreeMap<String, String>) {
+pub(crate) fn inject_current(attributes: &mut Attributes) {
     let context = Context::current();
     inject(context.span().span_context(), attributes);
 }
@@ -243,7 +244,7 @@ impl PublishSpan {
         let links = match messages {
             [_, _, ..] => messages
                 .iter()
-                .filter_map(|message| message.attributes.get(TRACEPARENT))
+                .filter_map(|message| message.attributes.get(TRACEPARENT).and_then(AttributeValue::as_str))
                 .filter_map(|traceparent| extract(traceparent, None).ok())
                 .map(Link::with_context)
                 .collect(),
