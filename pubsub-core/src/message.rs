@@ -20,6 +20,35 @@ use crate::opaque::OpaqueData;
 ///   `organization = "acme"` and the flag `public`: the lifecycle convention, computed at
 ///   compile time (`application/vnd.globality.pubsub._.created.order`).
 /// - `#[pubsub(crate = "path::to::pubsub_core")]`: for crates that re-export pubsub-core.
+/// - `#[message_group_id]` on one field: its value is the FIFO message group of each message
+///   (see [`message_group_id`](PubSubMessage::message_group_id)).
+/// - `#[message_deduplication_id]` on one field: its value is the FIFO deduplication id of
+///   each message (see [`message_deduplication_id`](PubSubMessage::message_deduplication_id)).
+///
+/// The field of `#[message_group_id]` or `#[message_deduplication_id]` is a string (`String`,
+/// `&str`, `Box<str>`, `Arc<str>`, `Cow<str>`) or an integer, written in decimal, or an
+/// `Option` of one, whose `None` leaves the id unset; any other type is a compile error.
+///
+/// ```
+/// use pubsub_core::{Message, PubSubMessage};
+/// use serde::{Deserialize, Serialize};
+/// use validator::Validate;
+///
+/// #[derive(Serialize, Deserialize, Validate, PubSubMessage)]
+/// #[media_type = "application/vnd.acme.pubsub.order-line-added"]
+/// struct OrderLineAdded {
+///     /// The lines of one order are handled in the order they were added.
+///     #[message_group_id]
+///     order_id: String,
+///     /// A line added twice within the deduplication interval is delivered once.
+///     #[message_deduplication_id]
+///     line_id: u64,
+/// }
+///
+/// let added = OrderLineAdded { order_id: "o-1".to_owned(), line_id: 42 };
+/// assert_eq!(Message::message_group_id(&added).as_deref(), Some("o-1"));
+/// assert_eq!(Message::message_deduplication_id(&added).as_deref(), Some("42"));
+/// ```
 ///
 /// Serde's renames decide the names on the wire, and the derive uses them to report failed
 /// validations by wire name. `#[serde(deny_unknown_fields)]` is refused: every body also
@@ -42,6 +71,41 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
             .iter()
             .find(|(rust, _)| *rust == rust_field)
             .map_or(rust_field, |(_, wire)| wire)
+    }
+
+    /// The FIFO message group of this message: `#[message_group_id]`'s field, else `None`.
+    ///
+    /// On an SNS FIFO topic and an SQS FIFO queue, the messages of one group are delivered in
+    /// the order they were published, one after another; messages of different groups may be
+    /// handled in parallel. A FIFO topic or queue requires a group on every message, and a
+    /// standard one has no use for it. SNS and SQS accept 1 to 128 characters: letters,
+    /// digits and punctuation.
+    ///
+    /// A producer can also set the group per call, e.g. for a type without the attribute.
+    ///
+    /// [`Message::message_group_id`] forwards here, so with both traits in scope, name the one
+    /// you call: `Message::message_group_id(&order)`.
+    fn message_group_id(&self) -> Option<String> {
+        None
+    }
+
+    /// The FIFO deduplication id of this message: `#[message_deduplication_id]`'s field, else
+    /// `None`.
+    ///
+    /// An SNS FIFO topic or SQS FIFO queue accepts a message whose deduplication id it has seen
+    /// in the last five minutes, but does not deliver it again. When no id is given, a topic or
+    /// queue with content-based deduplication turned on derives one from the body (a SHA-256
+    /// hash of it); without that, a FIFO topic or queue refuses the message. Standard topics
+    /// and queues ignore it. SNS and SQS accept 1 to 128 characters: letters, digits and
+    /// punctuation.
+    ///
+    /// A producer can also set the deduplication id per call, e.g. for a type without the
+    /// attribute.
+    ///
+    /// [`Message::message_deduplication_id`] forwards here, so with both traits in scope, name
+    /// the one you call: `Message::message_deduplication_id(&order)`.
+    fn message_deduplication_id(&self) -> Option<String> {
+        None
     }
 }
 
@@ -74,6 +138,29 @@ pub trait Message: Sized + Send + 'static {
     /// The media type this message is published under.
     fn media_type(&self) -> &str;
 
+    /// The FIFO message group to publish this message in, if it names one: for a
+    /// `#[derive(PubSubMessage)]` type, its `#[message_group_id]` field
+    /// ([`PubSubMessage::message_group_id`]); for an [`UntypedMessage`](crate::UntypedMessage),
+    /// `None`.
+    ///
+    /// The messages of one group are delivered in order by SNS FIFO topics and SQS FIFO
+    /// queues, which require a group on every message. A producer can also set it per call.
+    fn message_group_id(&self) -> Option<String> {
+        None
+    }
+
+    /// The FIFO deduplication id to publish this message with, if it names one: for a
+    /// `#[derive(PubSubMessage)]` type, its `#[message_deduplication_id]` field
+    /// ([`PubSubMessage::message_deduplication_id`]); for an
+    /// [`UntypedMessage`](crate::UntypedMessage), `None`.
+    ///
+    /// A FIFO topic or queue delivers once the messages that share an id within five minutes.
+    /// When no id is given, one with content-based deduplication turned on derives it from the
+    /// body. A producer can also set it per call.
+    fn message_deduplication_id(&self) -> Option<String> {
+        None
+    }
+
     /// The media type of every value of the type; empty when each value names its own
     /// ([`UntypedMessage`](crate::UntypedMessage)). For generated code.
     #[doc(hidden)]
@@ -91,6 +178,14 @@ pub trait Message: Sized + Send + 'static {
 impl<T: PubSubMessage> Message for T {
     fn media_type(&self) -> &str {
         T::MEDIA_TYPE
+    }
+
+    fn message_group_id(&self) -> Option<String> {
+        PubSubMessage::message_group_id(self)
+    }
+
+    fn message_deduplication_id(&self) -> Option<String> {
+        PubSubMessage::message_deduplication_id(self)
     }
 
     const TYPE_MEDIA_TYPE: &'static str = T::MEDIA_TYPE;
