@@ -100,7 +100,7 @@ impl Publisher for SnsPublisher {
 fn sns_attribute(value: &AttributeValue) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
     let builder = MessageAttributeValue::builder().data_type(value.data_type());
     match value {
-        AttributeValue::String(text) | AttributeValue::Number(text) => builder.string_value(text),
+        AttributeValue::Text(text) | AttributeValue::Number(text) => builder.string_value(text),
         AttributeValue::Binary(bytes) => {
             builder.binary_value(aws_sdk_sns::primitives::Blob::new(bytes.clone()))
         }

@@ -274,7 +274,7 @@ pub(crate) fn sqs_attribute_value(
     value: &aws_sdk_sqs::types::MessageAttributeValue,
 ) -> Option<AttributeValue> {
     match value.data_type().split('.').next()? {
-        "String" => Some(AttributeValue::String(value.string_value()?.to_owned())),
+        "String" => Some(AttributeValue::Text(value.string_value()?.to_owned())),
         "Number" => Some(AttributeValue::Number(value.string_value()?.to_owned())),
         "Binary" => Some(AttributeValue::Binary(value.binary_value()?.as_ref().to_vec())),
         _ => None,

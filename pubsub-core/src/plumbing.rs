@@ -124,3 +124,137 @@ pub fn collaborator<'c, T: Send + Sync + 'static>(context: &'c MessageContext, h
 pub fn handler_result<R: IntoHandlerResult>(result: R) -> Result<(), HandlerError> {
     result.into_handler_result()
 }
+
+/// The type of a `#[message_group_id]` field: a string or an integer, or an `Option` of one.
+#[diagnostic::on_unimplemented(
+    message = "the message group id field must be a string or an integer, not `{Self}`",
+    label = "#[message_group_id] is on a field of this type",
+    note = "a FIFO message group is text: make the field a `String` (or an integer, or an `Option` of one), converting the value when you build the message",
+    note = "or remove #[message_group_id] and set the group per call with the producer"
+)]
+pub trait MessageGroupKey {
+    /// The value as a group id; `None` for an `Option` that is `None`.
+    fn message_group_key(&self) -> Option<String>;
+}
+
+/// The type of a `#[message_deduplication_id]` field: a string or an integer, or an `Option`
+/// of one.
+#[diagnostic::on_unimplemented(
+    message = "the message deduplication id field must be a string or an integer, not `{Self}`",
+    label = "#[message_deduplication_id] is on a field of this type",
+    note = "a FIFO deduplication id is text: make the field a `String` (or an integer, or an `Option` of one), converting the value when you build the message",
+    note = "or remove #[message_deduplication_id] and set the deduplication id per call with the producer, or turn on content-based deduplication on the topic or queue"
+)]
+pub trait MessageDeduplicationKey {
+    /// The value as a deduplication id; `None` for an `Option` that is `None`.
+    fn message_deduplication_key(&self) -> Option<String>;
+}
+
+/// Implements both key traits for types whose id is their `Display` text.
+macro_rules! fifo_keys_by_display {
+    ($($ty:ty),* $(,)?) => {$(
+        impl MessageGroupKey for $ty {
+            fn message_group_key(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+
+        impl MessageDeduplicationKey for $ty {
+            fn message_deduplication_key(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+    )*};
+}
+
+fifo_keys_by_display!(
+    String,
+    str,
+    std::borrow::Cow<'_, str>,
+    Box<str>,
+    Arc<str>,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+);
+
+impl<T: MessageGroupKey + ?Sized> MessageGroupKey for &T {
+    fn message_group_key(&self) -> Option<String> {
+        T::message_group_key(self)
+    }
+}
+
+impl<T: MessageDeduplicationKey + ?Sized> MessageDeduplicationKey for &T {
+    fn message_deduplication_key(&self) -> Option<String> {
+        T::message_deduplication_key(self)
+    }
+}
+
+impl<T: MessageGroupKey> MessageGroupKey for Option<T> {
+    fn message_group_key(&self) -> Option<String> {
+        self.as_ref().and_then(T::message_group_key)
+    }
+}
+
+impl<T: MessageDeduplicationKey> MessageDeduplicationKey for Option<T> {
+    fn message_deduplication_key(&self) -> Option<String> {
+        self.as_ref().and_then(T::message_deduplication_key)
+    }
+}
+
+/// The group id of a `#[message_group_id]` field; `T` is the field's declared type, so a wrong
+/// one is reported there.
+pub fn message_group_id<T: MessageGroupKey + ?Sized>(field: &T) -> Option<String> {
+    field.message_group_key()
+}
+
+/// The deduplication id of a `#[message_deduplication_id]` field; `T` is the field's declared
+/// type, so a wrong one is reported there.
+pub fn message_deduplication_id<T: MessageDeduplicationKey + ?Sized>(field: &T) -> Option<String> {
+    field.message_deduplication_key()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use super::{message_deduplication_id, message_group_id};
+
+    #[test]
+    fn strings_are_ids_as_they_are() {
+        assert_eq!(message_group_id("a b/c").as_deref(), Some("a b/c"));
+        assert_eq!(message_group_id(&"ref").as_deref(), Some("ref"));
+        assert_eq!(message_group_id(&String::from("owned")).as_deref(), Some("owned"));
+        assert_eq!(message_group_id(&Cow::Borrowed("cow")).as_deref(), Some("cow"));
+        assert_eq!(message_group_id(&Box::<str>::from("boxed")).as_deref(), Some("boxed"));
+        assert_eq!(message_deduplication_id(&Arc::<str>::from("shared")).as_deref(), Some("shared"));
+        assert_eq!(message_deduplication_id(&&&String::from("deep")).as_deref(), Some("deep"));
+    }
+
+    #[test]
+    fn integers_are_ids_in_decimal() {
+        assert_eq!(message_group_id(&0u8).as_deref(), Some("0"));
+        assert_eq!(message_group_id(&u128::MAX).as_deref(), Some(u128::MAX.to_string().as_str()));
+        assert_eq!(message_group_id(&i128::MIN).as_deref(), Some(i128::MIN.to_string().as_str()));
+        assert_eq!(message_deduplication_id(&-1isize).as_deref(), Some("-1"));
+        assert_eq!(message_deduplication_id(&usize::MAX).as_deref(), Some(usize::MAX.to_string().as_str()));
+    }
+
+    #[test]
+    fn an_option_is_its_value_or_none() {
+        assert_eq!(message_group_id(&Some(3u16)).as_deref(), Some("3"));
+        assert_eq!(message_group_id(&None::<String>), None);
+        assert_eq!(message_deduplication_id(&Some("x")).as_deref(), Some("x"));
+        assert_eq!(message_deduplication_id(&None::<i32>), None);
+    }
+}

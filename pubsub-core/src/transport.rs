@@ -37,7 +37,7 @@ pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 /// ```
 /// use pubsub_core::transport::AttributeValue;
 ///
-/// assert_eq!(AttributeValue::from("eu"), AttributeValue::String("eu".into()));
+/// assert_eq!(AttributeValue::from("eu"), AttributeValue::Text("eu".into()));
 /// assert_eq!(AttributeValue::from(3), AttributeValue::Number("3".into()));
 /// assert_eq!(AttributeValue::from(2.5), AttributeValue::Number("2.5".into()));
 /// assert_eq!(AttributeValue::from(vec![1u8, 2]).data_type(), "Binary");
@@ -45,8 +45,9 @@ pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AttributeValue {
-    /// UTF-8 text.
-    String(String),
+    /// UTF-8 text (`DataType` `String`; named `Text` so that it does not shadow `String` in
+    /// the compiler's messages).
+    Text(String),
     /// A number, as the decimal text SNS and SQS carry (up to 38 significant digits, from
     /// 10^-128 to 10^+126); [`check`](AttributeValue::check) refuses text that is not one.
     Number(String),
@@ -58,7 +59,7 @@ impl AttributeValue {
     /// The `DataType` SNS and SQS give it: `String`, `Number` or `Binary`.
     pub fn data_type(&self) -> &'static str {
         match self {
-            AttributeValue::String(_) => "String",
+            AttributeValue::Text(_) => "String",
             AttributeValue::Number(_) => "Number",
             AttributeValue::Binary(_) => "Binary",
         }
@@ -67,7 +68,7 @@ impl AttributeValue {
     /// The text of a `String` or `Number` value; `None` for `Binary`.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            AttributeValue::String(text) | AttributeValue::Number(text) => Some(text),
+            AttributeValue::Text(text) | AttributeValue::Number(text) => Some(text),
             AttributeValue::Binary(_) => None,
         }
     }
@@ -75,7 +76,7 @@ impl AttributeValue {
     /// The bytes SNS and SQS count against a message's size: the value's.
     pub fn len(&self) -> usize {
         match self {
-            AttributeValue::String(text) | AttributeValue::Number(text) => text.len(),
+            AttributeValue::Text(text) | AttributeValue::Number(text) => text.len(),
             AttributeValue::Binary(bytes) => bytes.len(),
         }
     }
@@ -92,7 +93,7 @@ impl AttributeValue {
         use base64::Engine as _;
         let base = data_type.split('.').next().unwrap_or(data_type);
         match base {
-            "String" => Some(AttributeValue::String(text)),
+            "String" => Some(AttributeValue::Text(text)),
             "Number" => Some(AttributeValue::Number(text)),
             "Binary" => {
                 base64::engine::general_purpose::STANDARD.decode(text).ok().map(AttributeValue::Binary)
@@ -105,7 +106,7 @@ impl AttributeValue {
     pub fn to_text(&self) -> std::borrow::Cow<'_, str> {
         use base64::Engine as _;
         match self {
-            AttributeValue::String(text) | AttributeValue::Number(text) => std::borrow::Cow::Borrowed(text),
+            AttributeValue::Text(text) | AttributeValue::Number(text) => std::borrow::Cow::Borrowed(text),
             AttributeValue::Binary(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes).into(),
         }
     }
@@ -168,7 +169,7 @@ fn is_sns_number(text: &str) -> bool {
 /// A `String` value equals its text (a `Number` does not: compare [`as_str`](AttributeValue::as_str)).
 impl PartialEq<str> for AttributeValue {
     fn eq(&self, other: &str) -> bool {
-        matches!(self, AttributeValue::String(text) if text == other)
+        matches!(self, AttributeValue::Text(text) if text == other)
     }
 }
 
@@ -186,19 +187,19 @@ impl PartialEq<&str> for AttributeValue {
 
 impl From<String> for AttributeValue {
     fn from(text: String) -> Self {
-        AttributeValue::String(text)
+        AttributeValue::Text(text)
     }
 }
 
 impl From<&str> for AttributeValue {
     fn from(text: &str) -> Self {
-        AttributeValue::String(text.to_owned())
+        AttributeValue::Text(text.to_owned())
     }
 }
 
 impl From<&String> for AttributeValue {
     fn from(text: &String) -> Self {
-        AttributeValue::String(text.clone())
+        AttributeValue::Text(text.clone())
     }
 }
 

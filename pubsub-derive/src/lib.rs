@@ -9,10 +9,15 @@ mod serde_names;
 use proc_macro::TokenStream;
 
 /// Derives `pubsub_core::PubSubMessage`: the media type, the wire names of the fields (for
-/// validation errors), and the registration of the type in the runtime registry.
+/// validation errors), the FIFO message group and deduplication id (from the fields marked
+/// `#[message_group_id]` and `#[message_deduplication_id]`), and the registration of the type
+/// in the runtime registry.
 ///
 /// See the `pubsub_core::PubSubMessage` documentation for the attributes.
-#[proc_macro_derive(PubSubMessage, attributes(media_type, pubsub))]
+#[proc_macro_derive(
+    PubSubMessage,
+    attributes(media_type, pubsub, message_group_id, message_deduplication_id)
+)]
 pub fn derive_pubsub_message(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     message::expand(&input).into()

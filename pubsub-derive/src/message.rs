@@ -4,11 +4,11 @@
 //! shape is usable the trait impl is still emitted (with a placeholder media type), so a user
 //! sees the mistake itself and not a cascade of "trait not implemented" errors elsewhere.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use pubsub_media_type::{Change, Lifecycle, MediaType, DEFAULT_ORGANIZATION};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, Data, DeriveInput, Fields, LitStr, Meta};
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Meta, Type};
 
 use crate::ctxt::{path_text, skip_value, string_value, Errors};
 use crate::serde_names::{ContainerNames, FieldNames};
@@ -36,6 +36,7 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
     let krate = crate_path(&input.attrs, &mut errors);
     let media_type = media_type(input, &mut errors);
     let wire_names = wire_names(input, &mut errors);
+    let fifo_ids = fifo_ids(input, &mut errors);
     check_generics(input, &mut errors);
 
     let ident = &input.ident;
@@ -53,11 +54,29 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
                 }
             }
         });
+        let group_id = fifo_ids.group.map(|field| {
+            let call = field.call(&krate, "message_group_id");
+            quote! {
+                fn __message_group_id(&self) -> ::core::option::Option<::std::string::String> {
+                    #call
+                }
+            }
+        });
+        let deduplication_id = fifo_ids.deduplication.map(|field| {
+            let call = field.call(&krate, "message_deduplication_id");
+            quote! {
+                fn __message_deduplication_id(&self) -> ::core::option::Option<::std::string::String> {
+                    #call
+                }
+            }
+        });
         out.extend(quote! {
             #[automatically_derived]
             impl #krate::PubSubMessage for #ident {
                 const MEDIA_TYPE: &'static str = #media_type;
                 const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[#(#pairs),*];
+                #group_id
+                #deduplication_id
             }
             #registration
         });
@@ -310,6 +329,112 @@ fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, S
         }
     }
     Some(pairs)
+}
+
+/// The fields `#[message_group_id]` and `#[message_deduplication_id]` are on.
+#[derive(Default)]
+struct FifoIds {
+    group: Option<FifoField>,
+    deduplication: Option<FifoField>,
+}
+
+/// A named field whose value is a FIFO id.
+struct FifoField {
+    ident: Ident,
+    ty: Type,
+}
+
+impl FifoField {
+    /// The id of `self`'s field through `__private::{function}`, whose bound on the field's
+    /// type is reported at that type when it is not a string or an integer.
+    fn call(&self, krate: &syn::Path, function: &str) -> TokenStream {
+        let (ident, ty) = (&self.ident, &self.ty);
+        let function = Ident::new(function, Span::call_site());
+        quote_spanned! {ty.span()=>
+            #krate::__private::#function::<#ty>(&self.#ident)
+        }
+    }
+}
+
+/// The two FIFO id attributes: (attribute name, what its field's value is, example field).
+const FIFO_ATTRIBUTES: [(&str, &str, &str); 2] = [
+    ("message_group_id", "group", "order_id: String"),
+    ("message_deduplication_id", "deduplication id", "event_id: String"),
+];
+
+/// `#[message_group_id]` and `#[message_deduplication_id]`: each bare, on at most one named
+/// field. Mistakes are recorded; a rejected attribute leaves its id unset.
+fn fifo_ids(input: &DeriveInput, errors: &mut Errors) -> FifoIds {
+    let mut ids = FifoIds::default();
+    for attr in &input.attrs {
+        let Some((name, what, example)) = fifo_attribute(attr) else { continue };
+        errors.push_spanned(
+            attr,
+            format!(
+                "#[{name}] goes on a field, not on the struct: put it on the field whose value is the {what}, e.g. `#[{name}] {example}`"
+            ),
+        );
+    }
+    // Fields of a tuple struct or an enum are not looked at: the shape is reported already.
+    let Data::Struct(syn::DataStruct { fields: Fields::Named(fields), .. }) = &input.data else {
+        return ids;
+    };
+    for field in &fields.named {
+        let Some(ident) = &field.ident else { continue };
+        for attr in &field.attrs {
+            let Some((name, what, _)) = fifo_attribute(attr) else { continue };
+            let slot = if name == "message_group_id" { &mut ids.group } else { &mut ids.deduplication };
+            if let Some(value) = attribute_value(&attr.meta) {
+                errors.push_spanned(
+                    value,
+                    format!(
+                        "#[{name}] takes no value: the {what} is the value of the field it is on; write `#[{name}]` alone, above that field"
+                    ),
+                );
+                continue;
+            }
+            match slot {
+                Some(first) if first.ident == *ident => errors.push_spanned(
+                    attr,
+                    format!("#[{name}] is given twice on field `{}`: keep one", unraw(ident)),
+                ),
+                Some(first) => errors.push_spanned(
+                    attr,
+                    format!(
+                        "#[{name}] is already on field `{}`: a message has one {what}; remove the attribute from one of the two fields",
+                        unraw(&first.ident)
+                    ),
+                ),
+                None => *slot = Some(FifoField { ident: ident.clone(), ty: field.ty.clone() }),
+            }
+        }
+    }
+    ids
+}
+
+/// The name, what it stands for and an example field, when `attr` is a FIFO id attribute.
+fn fifo_attribute(attr: &Attribute) -> Option<(&'static str, &'static str, &'static str)> {
+    FIFO_ATTRIBUTES.iter().copied().find(|(name, _, _)| attr.path().is_ident(name))
+}
+
+/// What follows the attribute's name, if anything: `= value` or `(...)`.
+fn attribute_value(meta: &Meta) -> Option<TokenStream> {
+    match meta {
+        Meta::Path(_) => None,
+        Meta::NameValue(nv) => {
+            let (eq, value) = (&nv.eq_token, &nv.value);
+            Some(quote!(#eq #value))
+        }
+        Meta::List(list) => {
+            let span = list.delimiter.span().join();
+            Some(quote_spanned!(span=> ()))
+        }
+    }
+}
+
+/// A field name as written in the source, without `r#`.
+fn unraw(ident: &Ident) -> String {
+    ident.to_string().trim_start_matches("r#").to_owned()
 }
 
 fn check_generics(input: &DeriveInput, errors: &mut Errors) {

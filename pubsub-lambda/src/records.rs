@@ -180,7 +180,7 @@ mod tests {
             attributes,
             [
                 ("blob", &AttributeValue::Binary(vec![0, 1])),
-                ("team", &AttributeValue::String("billing".into())),
+                ("team", &AttributeValue::Text("billing".into())),
                 ("weight", &AttributeValue::Number("3".into()))
             ]
         );
