@@ -6,6 +6,10 @@
 //! instance role) provides them. Region, profile and endpoint come from the environment
 //! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`) or from [`AwsOptions`], which a command
 //! line's [`AwsArgs`] (`--region`, `--profile`, `--endpoint-url`) gives.
+//!
+//! Also: [`provision`] creates topics, queues and subscriptions; [`runner`] runs a daemon on
+//! SQS; [`redrive`] moves messages back from a dead-letter queue (each sent before it is
+//! deleted, bodies and message attributes unchanged), as `pubsub redrive` does.
 
 mod args;
 mod batch;
@@ -13,6 +17,7 @@ mod config;
 mod errors;
 mod metrics;
 pub mod provision;
+pub mod redrive;
 pub mod runner;
 mod sns;
 mod sqs;

@@ -1,11 +1,22 @@
-//! The `pubsub` command line: publish messages, read a queue, provision topics and queues.
+//! The `pubsub` command line: publish messages, read a queue, provision topics and queues,
+//! redrive a dead-letter queue.
 //!
 //! ```text
 //! pubsub publish --topic-arn ARN --media-type TYPE --json '{"uri": "..."}'
 //! cat messages.jsonl | pubsub publish --topic-arn ARN --media-type TYPE
 //! pubsub read --queue-url URL [--max N] [--wait-seconds S] [--nack] [--nack-timeout S]
 //! pubsub provision --config pubsub.toml
+//! pubsub redrive --from DLQ_URL --to QUEUE_URL [--max N] [--dry-run] [--visibility-timeout S]
 //! ```
+//!
+//! `pubsub redrive` moves messages back from a dead-letter queue (`pubsub_aws::redrive`): each
+//! is sent before it is deleted, body and message attributes unchanged (to a FIFO queue with
+//! its group, deduplicated by its dead-letter message id), and deleted only once printed: one
+//! JSON line per message moved (`message_id`, `new_message_id`, `media_type`,
+//! `receive_count`), then `moved N, left M` on stderr. `--dry-run` prints what would move
+//! (`new_message_id` null) and moves nothing. A message that could not be moved stays in the
+//! dead-letter queue, is named on stderr, and the exit status is 1; a request failing
+//! half-way stops the run with status 2 and says what moved before it.
 //!
 //! Credentials come from the AWS default chain; `--endpoint-url`, `--region` and `--profile`
 //! override the environment.
@@ -19,6 +30,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pubsub_aws::provision::{ProvisionConfig, Provisioner};
+use pubsub_aws::redrive::Redrive;
 use pubsub_aws::{load_config, AwsArgs, AwsOptions, SnsPublisher, SqsSubscriber};
 use pubsub_core::codec::DecodeError;
 use pubsub_core::producer::PublishError;
@@ -27,7 +39,10 @@ use pubsub_core::{decode, Consumer, Producer, TopicMap, UntypedMessage};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser)]
-#[command(name = "pubsub", about = "Publish to SNS, read from SQS, provision both")]
+#[command(
+    name = "pubsub",
+    about = "Publish to SNS, read from SQS, provision both, redrive dead-letter queues"
+)]
 struct Cli {
     #[command(flatten)]
     aws: AwsArgs,
@@ -75,6 +90,29 @@ enum Command {
         /// The TOML file.
         #[arg(long)]
         config: std::path::PathBuf,
+    },
+    /// Moves messages back from a dead-letter queue, each sent before it is deleted; prints one
+    /// JSON line per message moved, then a summary on stderr.
+    Redrive {
+        /// The dead-letter queue's URL.
+        #[arg(long)]
+        from: String,
+        /// The URL of the queue to move them to.
+        #[arg(long)]
+        to: String,
+        /// Move at most this many messages (else until a receive finds nothing new).
+        #[arg(long)]
+        max: Option<usize>,
+        /// Print what would move; move nothing (the messages received are made visible again).
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds each received message stays hidden: long enough to move one batch of ten
+        /// (with --dry-run, the whole run).
+        #[arg(long, default_value_t = 60)]
+        visibility_timeout: u64,
+        /// Long-poll wait of each receive, in seconds.
+        #[arg(long, default_value_t = 1)]
+        wait_seconds: u64,
     },
 }
 
@@ -143,7 +181,48 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
             }
             Ok(true)
         }
+        Command::Redrive { from, to, max, dry_run, visibility_timeout, wait_seconds } => {
+            let redrive = Redrive::new(&config, from, to)
+                .max_messages(max)
+                .dry_run(dry_run)
+                .visibility_timeout(Duration::from_secs(visibility_timeout))
+                .wait_time(Duration::from_secs(wait_seconds));
+            redrive_and_print(&redrive, &mut std::io::stdout().lock()).await
+        }
     }
+}
+
+/// Runs a redrive, printing each message moved as one JSON line on `out` (flushed before it
+/// is deleted), then the messages not moved and the summary on stderr.
+async fn redrive_and_print(
+    redrive: &Redrive,
+    out: &mut impl Write,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let result = redrive
+        .run(|moved| {
+            serde_json::to_writer(&mut *out, moved)?;
+            writeln!(out)?;
+            out.flush()
+        })
+        .await;
+    let report = match &result {
+        Ok(report) => Some(report),
+        Err(error) => error.report(),
+    };
+    if let Some(report) = report {
+        for failure in &report.not_moved {
+            eprintln!(
+                "message {}: not moved, still in the dead-letter queue: {}",
+                failure.message_id, failure.reason
+            );
+        }
+        for failure in &report.not_deleted {
+            eprintln!("message {}: in both queues: {}", failure.message_id, failure.reason);
+        }
+    }
+    let report = result?;
+    eprintln!("{report}");
+    Ok(report.is_complete())
 }
 
 /// Prints every message taken from the queue as one JSON line on `out`, then acknowledges (or
