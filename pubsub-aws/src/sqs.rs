@@ -211,35 +211,6 @@ impl Subscriber for SqsSubscriber {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_entries_map_to_their_index_with_retryability() {
-        let results = batch_results(
-            4,
-            ["0", "2"].into_iter(),
-            [("1", "ReceiptHandleIsInvalid", Some("stale"), true), ("3", "InternalError", None, false)]
-                .into_iter(),
-        );
-        assert_eq!(results[0], Ok(()));
-        assert_eq!(results[2], Ok(()));
-        assert_eq!(
-            results[1],
-            Err(EntryError {
-                code: "ReceiptHandleIsInvalid".into(),
-                message: "stale".into(),
-                retryable: false
-            })
-        );
-        assert!(matches!(&results[3], Err(e) if e.retryable && e.code == "InternalError"));
-        // An entry SQS says nothing about is reported, not taken as done.
-        let silent = batch_results(2, ["0"].into_iter(), std::iter::empty());
-        assert!(matches!(&silent[1], Err(e) if e.code == "NoResult" && e.retryable));
-    }
-}
-
 /// What SQS handed out, as the transport-neutral message.
 fn received_message(message: &aws_sdk_sqs::types::Message) -> ReceivedMessage {
     let system = |name: MessageSystemAttributeName| message.attributes().and_then(|a| a.get(&name)).cloned();
@@ -278,5 +249,34 @@ pub(crate) fn sqs_attribute_value(
         "Number" => Some(AttributeValue::Number(value.string_value()?.to_owned())),
         "Binary" => Some(AttributeValue::Binary(value.binary_value()?.as_ref().to_vec())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_entries_map_to_their_index_with_retryability() {
+        let results = batch_results(
+            4,
+            ["0", "2"].into_iter(),
+            [("1", "ReceiptHandleIsInvalid", Some("stale"), true), ("3", "InternalError", None, false)]
+                .into_iter(),
+        );
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[2], Ok(()));
+        assert_eq!(
+            results[1],
+            Err(EntryError {
+                code: "ReceiptHandleIsInvalid".into(),
+                message: "stale".into(),
+                retryable: false
+            })
+        );
+        assert!(matches!(&results[3], Err(e) if e.retryable && e.code == "InternalError"));
+        // An entry SQS says nothing about is reported, not taken as done.
+        let silent = batch_results(2, ["0"].into_iter(), std::iter::empty());
+        assert!(matches!(&silent[1], Err(e) if e.code == "NoResult" && e.retryable));
     }
 }
