@@ -4,11 +4,17 @@
 //! ```text
 //! cargo run --release --example throughput                    # 20 ms per request
 //! cargo run --release --example throughput -- --latency-ms 0 --messages 100000
+//! cargo run --release --example throughput -- --fifo-groups 1,10,100 --messages 5000
 //! ```
 //!
 //! Consume side: the queue is filled first (without latency), then a daemon with a no-op
 //! handler and info-level logs written to a sink drains it. Publish side, measured apart:
 //! `produce_batch` of the same messages with the same latency.
+//!
+//! FIFO side (`--fifo-groups`): the messages spread over that many message groups, sent
+//! straight to a FIFO queue, drained by one daemon at the first `--concurrency`; the daemon
+//! handles a group's messages one after another and the queue holds a group back while one of
+//! its messages is in flight, so fewer groups means less parallelism.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +38,19 @@ struct OrderCreated {
 #[handler]
 async fn no_op(_order: OrderCreated) {}
 
+/// A message of one FIFO group.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.step"]
+struct Step {
+    #[message_group_id]
+    group: usize,
+    #[message_deduplication_id]
+    id: usize,
+}
+
+#[handler]
+async fn no_op_step(_step: Step) {}
+
 #[derive(Parser)]
 struct Args {
     /// Simulated latency of every broker request.
@@ -43,6 +62,9 @@ struct Args {
     /// Concurrency settings to run.
     #[arg(long, value_delimiter = ',', default_value = "10,100,500,1000")]
     concurrency: Vec<usize>,
+    /// Instead: a FIFO queue, with its messages in this many groups (each a run).
+    #[arg(long, value_delimiter = ',')]
+    fifo_groups: Vec<usize>,
 }
 
 fn orders(n: usize) -> Vec<OrderCreated> {
@@ -70,6 +92,9 @@ async fn main() {
     // Info-level logs, formatted and thrown away: their cost is part of the figure.
     tracing_subscriber_sink();
     let latency = Duration::from_millis(args.latency_ms);
+    if !args.fifo_groups.is_empty() {
+        return fifo(&args, latency).await;
+    }
     let messages = orders(args.messages);
     println!(
         "{} messages, {} ms per broker request, no-op handler, info logs to a sink",
@@ -123,6 +148,48 @@ async fn main() {
             counts.receive,
             counts.ack_batch,
             counts.change_visibility_batch
+        );
+    }
+}
+
+/// One daemon draining a FIFO queue whose messages are in `groups` groups, per groups count.
+async fn fifo(args: &Args, latency: Duration) {
+    let concurrency = args.concurrency[0];
+    println!(
+        "{} messages on a FIFO queue, {} ms per broker request, concurrency {concurrency}, no-op handler",
+        args.messages, args.latency_ms
+    );
+    println!("{:>7} {:>12} {:>14} {:>10} {:>10}", "groups", "consume/s", "requests/msg", "receives", "deletes");
+    for &groups in &args.fifo_groups {
+        let broker = MemoryBroker::new();
+        let queue = broker.create_queue("steps.fifo", QueueOptions::default());
+        let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&queue));
+        // Round robin over the groups, as orders of many customers arrive.
+        let steps: Vec<Step> = (0..args.messages).map(|id| Step { group: id % groups.max(1), id }).collect();
+        producer.produce_batch(&steps).await.unwrap();
+        broker.set_latency(latency);
+        broker.reset_request_counts();
+        let daemon = DaemonBuilder::new("throughput")
+            .concurrency(concurrency)
+            .wait_time(Duration::from_secs(1))
+            .build(broker.subscriber("steps.fifo").unwrap())
+            .unwrap();
+        let started = Instant::now();
+        let run = tokio::spawn(daemon.run_until_idle());
+        while broker.queue_stats("steps.fifo").total > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let elapsed = started.elapsed();
+        let counts = broker.request_counts();
+        let report = run.await.unwrap();
+        assert_eq!(report.count(Verdict::Succeeded), args.messages as u64, "{report}");
+        println!(
+            "{:>7} {:>12.0} {:>14.3} {:>10} {:>10}",
+            groups,
+            args.messages as f64 / elapsed.as_secs_f64(),
+            counts.total() as f64 / args.messages as f64,
+            counts.receive,
+            counts.ack_batch
         );
     }
 }
