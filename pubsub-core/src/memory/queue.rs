@@ -636,6 +636,75 @@ fn parse_receipt(receipt: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Random sends, receives, deletes and timeouts on a FIFO queue, against a model: a
+    /// receive never returns a message of a group that had one in flight, and a group comes
+    /// back with its oldest message not deleted, the rest in order.
+    #[test]
+    fn fifo_receives_keep_group_order_under_random_operations() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        let queue = Queue::new("q.fifo", "memory://queue/q.fifo".to_owned(), QueueOptions::default());
+        let timeout = QueueOptions::default().visibility_timeout;
+        let mut now = Instant::now();
+        let mut sent: Vec<(String, u64)> = Vec::new(); // (group, id), in sending order
+        let mut deleted = BTreeSet::new();
+        let mut in_flight: HashMap<u64, (String, Instant)> = HashMap::new(); // id -> (receipt, until)
+        let (mut received, mut redelivered) = (0, 0);
+        for _ in 0..2000 {
+            match rng.u8(0..10) {
+                0..=3 => {
+                    let id = sent.len() as u64;
+                    let group = format!("g{}", rng.u8(0..4));
+                    let mut message = NewMessage::new(id.to_string(), id.to_string(), Attributes::new());
+                    message.group_id = Some(group.clone());
+                    message.deduplication_id = Some(id.to_string());
+                    assert!(queue.send(vec![message], now)[0].is_ok());
+                    sent.push((group, id));
+                }
+                4..=6 => {
+                    in_flight.retain(|_, (_, until)| *until > now);
+                    let busy: BTreeSet<&str> =
+                        in_flight.keys().map(|id| sent[*id as usize].0.as_str()).collect();
+                    let taken = queue.receive(rng.usize(1..=10), now).messages;
+                    let mut last_of_group: HashMap<String, u64> = HashMap::new();
+                    for message in &taken {
+                        let id: u64 = message.body.parse().unwrap();
+                        let group = message.group_id.clone().unwrap();
+                        assert!(!busy.contains(group.as_str()), "{group} had a message in flight");
+                        let expected = match last_of_group.get(&group) {
+                            // The next undeleted one after the previous of this receive.
+                            Some(previous) => {
+                                sent.iter().find(|(g, i)| *g == group && i > previous && !deleted.contains(i))
+                            }
+                            None => sent.iter().find(|(g, i)| *g == group && !deleted.contains(i)),
+                        };
+                        assert_eq!(expected.map(|(_, i)| *i), Some(id), "order of {group}");
+                        last_of_group.insert(group, id);
+                        received += 1;
+                        redelivered += usize::from(message.receive_count > 1);
+                        in_flight.insert(id, (message.receipt_handle.clone(), now + timeout));
+                    }
+                }
+                7 | 8 => {
+                    let live: Vec<u64> =
+                        in_flight.iter().filter(|(_, (_, until))| *until > now).map(|(id, _)| *id).collect();
+                    if let Some(&id) = live.get(rng.usize(0..live.len().max(1))) {
+                        let (receipt, _) = in_flight.remove(&id).unwrap();
+                        assert!(queue.delete(vec![receipt])[0].is_ok());
+                        deleted.insert(id);
+                    }
+                }
+                _ => now += Duration::from_secs(rng.u64(1..20)),
+            }
+            let stats = queue.stats(now);
+            assert_eq!(stats.total, sent.len() - deleted.len());
+        }
+        assert!(received > 300 && redelivered > 30, "{received} received, {redelivered} again");
+        let state = queue.state();
+        for (name, group) in &state.groups {
+            assert_eq!(group.ready_at.is_some(), group.in_flight == 0 && !group.visible.is_empty(), "{name}");
+        }
+    }
+
     #[test]
     fn the_message_table_gives_its_memory_back_once_a_backlog_drains() {
         let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
