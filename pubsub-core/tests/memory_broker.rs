@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pubsub_core::memory::{
-    FilterCondition, FilterPolicy, MemoryBroker, Operation, QueueOptions, Redrive, RequestCounts,
-    SubscriptionOptions, MAX_PAYLOAD_BYTES,
+    FilterCondition, FilterPolicy, MemoryBroker, NumericOperator, Operation, QueueOptions, Redrive,
+    RequestCounts, SubscriptionOptions, MAX_PAYLOAD_BYTES,
 };
 use pubsub_core::transport::{
-    OutgoingMessage, Publisher, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
+    AttributeValue, OutgoingMessage, Publisher, ReceivedMessage, Subscriber, TransportError,
+    VisibilityChange, MAX_BATCH,
 };
 use pubsub_core::{OpaqueData, UntypedMessage};
 use serde_json::{json, Value};
@@ -51,7 +52,7 @@ fn broker_with(queues: &[&str]) -> (MemoryBroker, String) {
 }
 
 fn queue_with_timeout(broker: &MemoryBroker, name: &str, visibility_timeout: Duration) {
-    broker.create_queue(name, QueueOptions { visibility_timeout, redrive: None });
+    broker.create_queue(name, QueueOptions { visibility_timeout, ..QueueOptions::default() });
 }
 
 async fn publish_one(broker: &MemoryBroker, topic: &str, message: OutgoingMessage) -> String {
@@ -220,11 +221,25 @@ fn filter_policy_json_round_trip() {
         r#"{"": ["x"]}"#,
         r#"{"media_type": {"prefix": "a/"}}"#,
         r#"{"a": ["1"], "b": ["1"], "c": ["1"], "d": ["1"], "e": ["1"], "f": ["1"]}"#,
-        r#"{"media_type": [{"anything-but": ["a/b"]}]}"#,
+        r#"{"media_type": [{"suffix": ".order"}]}"#,
+        r#"{"media_type": [{"equals-ignore-case": "a/b"}]}"#,
         r#"{"media_type": [{"prefix": "a/", "extra": 1}]}"#,
         r#"{"media_type": [{"prefix": ""}]}"#,
         r#"{"media_type": [{"prefix": 3}]}"#,
-        r#"{"media_type": [3]}"#,
+        r#"{"media_type": [true]}"#,
+        r#"{"media_type": [null]}"#,
+        r#"{"media_type": [{"exists": "yes"}]}"#,
+        r#"{"media_type": [{"anything-but": []}]}"#,
+        r#"{"media_type": [{"anything-but": ["a/b", 3]}]}"#,
+        r#"{"media_type": [{"anything-but": {"suffix": "b"}}]}"#,
+        r#"{"weight": [{"numeric": [">", 0, ">", 3]}]}"#,
+        r#"{"weight": [{"numeric": ["<", 10, ">", 0]}]}"#,
+        r#"{"weight": [{"numeric": [">", 10, "<", 0]}]}"#,
+        r#"{"weight": [{"numeric": ["=", 1, "<", 3]}]}"#,
+        r#"{"weight": [{"numeric": ["!=", 1]}]}"#,
+        r#"{"weight": [{"numeric": [">", "1"]}]}"#,
+        r#"{"weight": [{"numeric": [">"]}]}"#,
+        r#"{"weight": [{"numeric": []}]}"#,
     ] {
         let error = FilterPolicy::from_json(refused).expect_err(refused);
         assert!(!error.reason().is_empty());
@@ -807,7 +822,14 @@ async fn request_counts_count_every_request() {
     let counts = broker.request_counts();
     assert_eq!(
         counts,
-        RequestCounts { publish_batch: 2, receive: 3, ack_batch: 2, change_visibility_batch: 1, send: 1 },
+        RequestCounts {
+            publish_batch: 2,
+            receive: 3,
+            ack_batch: 2,
+            change_visibility_batch: 1,
+            send: 1,
+            send_message_batch: 0,
+        },
         "refused and failed requests count too"
     );
     assert_eq!(counts.total(), 9);
@@ -933,4 +955,88 @@ async fn twenty_thousand_messages_half_left_in_flight() {
     assert_eq!(received, count);
     let stats = broker.queue_stats("load");
     assert_eq!((stats.visible, stats.in_flight), (0, count / 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn filter_policies_match_numbers_existence_and_anything_but_on_typed_attributes() {
+    let (broker, topic) = broker_with(&[]);
+    let policies = [
+        ("exactly-three", r#"{"weight": [3]}"#),
+        ("light", r#"{"weight": [{"numeric": [">", 0, "<=", 10]}]}"#),
+        ("equal", r#"{"weight": [{"numeric": ["=", 2.5]}]}"#),
+        ("flagged", r#"{"flag": [{"exists": true}]}"#),
+        ("unflagged", r#"{"flag": [{"exists": false}]}"#),
+        ("not-eu", r#"{"region": [{"anything-but": ["eu", "eu-west"]}]}"#),
+        ("not-three", r#"{"weight": [{"anything-but": [3]}]}"#),
+        ("not-prefixed", r#"{"region": [{"anything-but": {"prefix": "eu"}}]}"#),
+    ];
+    for (queue, json) in policies {
+        broker.create_queue(queue, QueueOptions::default());
+        let filter = FilterPolicy::from_json(json).unwrap();
+        assert_eq!(FilterPolicy::from_json(&filter.to_json()).unwrap(), filter, "{json}");
+        let as_value: Value = serde_json::from_str(&filter.to_json()).unwrap();
+        assert_eq!(as_value, serde_json::from_str::<Value>(json).unwrap(), "{json}");
+        broker
+            .subscribe(&topic, queue, SubscriptionOptions { raw_delivery: true, filter: Some(filter) })
+            .unwrap();
+    }
+    let message = |body: &str| OutgoingMessage::new(CREATED_ORDER, body);
+    let batch = vec![
+        message("three").with_attribute("weight", 3),
+        message("three-point-oh").with_attribute("weight", AttributeValue::Number("3.0".into())),
+        message("text-three").with_attribute("weight", "3"),
+        message("two-and-a-half").with_attribute("weight", 2.5),
+        message("eleven").with_attribute("weight", 11).with_attribute("flag", "on"),
+        message("binary").with_attribute("flag", vec![1u8]).with_attribute("region", vec![2u8]),
+        message("eu").with_attribute("region", "eu"),
+        message("us").with_attribute("region", "us"),
+        message("eu-central").with_attribute("region", "eu-central"),
+    ];
+    let results = broker.publisher().publish_batch(&topic, batch).await.unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    let expected: [(&str, &[&str]); 8] = [
+        // A quoted "3" is a String: numbers match Number attributes only.
+        ("exactly-three", &["three", "three-point-oh"]),
+        ("light", &["three", "three-point-oh", "two-and-a-half"]),
+        ("equal", &["two-and-a-half"]),
+        ("flagged", &["eleven"]),
+        // A Binary attribute matches nothing, not even `exists`.
+        ("unflagged", &["three", "three-point-oh", "text-three", "two-and-a-half", "eu", "us", "eu-central"]),
+        // Without the attribute, anything-but does not match either.
+        ("not-eu", &["us", "eu-central"]),
+        ("not-three", &["text-three", "two-and-a-half", "eleven"]),
+        ("not-prefixed", &["us"]),
+    ];
+    for (queue, bodies) in expected {
+        assert_eq!(broker.messages(queue), bodies, "{queue}");
+    }
+
+    // A single value is a list of one.
+    assert_eq!(
+        FilterPolicy::from_json(r#"{"weight": [{"anything-but": 3}]}"#).unwrap(),
+        FilterPolicy::from_json(r#"{"weight": [{"anything-but": [3]}]}"#).unwrap()
+    );
+
+    // The same conditions built in code.
+    let light = FilterPolicy::attribute(
+        "weight",
+        [FilterCondition::between((NumericOperator::Greater, 0), (NumericOperator::LessOrEqual, 10))],
+    );
+    assert_eq!(light.to_json(), r#"{"weight":[{"numeric":[">",0,"<=",10]}]}"#);
+    let mixed = FilterPolicy::attribute(
+        "region",
+        [FilterCondition::anything_but(["eu"]), FilterCondition::exists(false)],
+    )
+    .and_attribute(
+        "weight",
+        [FilterCondition::number(3), FilterCondition::numeric(NumericOperator::Less, 0)],
+    );
+    assert_eq!(
+        mixed.to_json(),
+        r#"{"region":[{"anything-but":["eu"]},{"exists":false}],"weight":[3,{"numeric":["<",0]}]}"#
+    );
+    assert!(mixed.accepts_message(&message("x").with_attribute("weight", -1)));
+    assert!(!mixed.accepts_message(&message("x").with_attribute("weight", -1).with_attribute("region", "eu")));
+    let weight = AttributeValue::from(3);
+    assert!(mixed.accepts_values(|name| (name == "weight").then_some(&weight)));
 }

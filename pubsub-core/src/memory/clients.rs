@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::queue::Queue;
+use super::notification::new_message_id;
+use super::queue::{NewMessage, Queue};
 use super::simulation::{with_entry_failures, Operation};
+use super::topic::sqs_attributes;
 use super::MemoryBroker;
 use crate::transport::{
-    BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, Subscriber,
+    BoxFuture, Destination, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, Subscriber,
     TransportError, VisibilityChange, MAX_BATCH,
 };
 
 /// SNS's and SQS's limit on a message, and on the payload of a publish batch: 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
-/// Publishes to the topics of a [`MemoryBroker`]; from [`MemoryBroker::publisher`].
+/// Publishes to the topics of a [`MemoryBroker`], and sends to its queues by URL; from
+/// [`MemoryBroker::publisher`].
 #[derive(Debug, Clone)]
 pub struct MemoryPublisher {
     pub(super) broker: MemoryBroker,
@@ -41,28 +44,55 @@ fn check_batch(what: &str, len: usize) -> Result<(), TransportError> {
 }
 
 impl Publisher for MemoryPublisher {
-    /// Publishes to a topic given by ARN or name.
+    /// Publishes to a topic given by ARN or name (SNS `PublishBatch`), or sends to a queue
+    /// given by URL (`memory://queue/{name}`, SQS `SendMessageBatch`, counted as
+    /// [`Operation::SendMessageBatch`]).
+    ///
+    /// A queue gets each body as is, with the message's attributes and `media_type` as SQS
+    /// message attributes (as raw delivery from a topic gives them); see
+    /// [`MemoryBroker`]'s module docs for delays, groups and deduplication, and for the entry
+    /// errors of messages SNS or SQS would refuse.
     ///
     /// Refused whole (`Invalid`) when empty, over [`MAX_BATCH`] messages, or over
-    /// [`MAX_PAYLOAD_BYTES`] of bodies and attributes; `TopicNotFound` for an unknown topic.
+    /// [`MAX_PAYLOAD_BYTES`] of bodies and attributes; `TopicNotFound` for an unknown topic,
+    /// `QueueNotFound` for an unknown queue.
     fn publish_batch<'a>(
         &'a self,
         topic: &'a str,
         messages: Vec<OutgoingMessage>,
     ) -> BoxFuture<'a, Result<Vec<Result<MessageId, EntryError>>, TransportError>> {
         Box::pin(async move {
+            let to_queue = Destination::of(topic).is_queue();
+            let operation = if to_queue { Operation::SendMessageBatch } else { Operation::PublishBatch };
+            let what = if to_queue { "send" } else { "publish" };
             let simulation = &self.broker.inner.simulation;
-            simulation.begin(Operation::PublishBatch).await?;
-            check_batch("publish", messages.len())?;
+            simulation.begin(operation).await?;
+            check_batch(what, messages.len())?;
             let payload: usize = messages.iter().map(OutgoingMessage::size).sum();
             if payload > MAX_PAYLOAD_BYTES {
                 return Err(TransportError::Invalid(format!(
-                    "publish batch of {payload} bytes; at most {MAX_PAYLOAD_BYTES}"
+                    "{what} batch of {payload} bytes; at most {MAX_PAYLOAD_BYTES}"
                 )));
             }
+            let now = Instant::now();
+            if to_queue {
+                let queue = self.broker.queue(topic)?;
+                let failures = simulation.take_entry_failures(operation);
+                let messages = messages.into_iter().map(|message| NewMessage {
+                    attributes: sqs_attributes(&message),
+                    message_id: new_message_id(),
+                    body: message.body,
+                    group_id: message.group_id,
+                    deduplication_id: message.deduplication_id,
+                    delay: message.delay,
+                });
+                return Ok(with_entry_failures(messages.collect(), &failures, |messages| {
+                    queue.send(messages, now)
+                }));
+            }
             let topic = self.broker.topic(topic)?;
-            let failures = simulation.take_entry_failures(Operation::PublishBatch);
-            Ok(topic.publish(&messages, &failures))
+            let failures = simulation.take_entry_failures(operation);
+            Ok(topic.publish(&messages, &failures, now))
         })
     }
 }
@@ -80,7 +110,8 @@ impl MemorySubscriber {
 }
 
 impl Subscriber for MemorySubscriber {
-    /// Receives up to `max` (1 to [`MAX_BATCH`], else `Invalid`) messages, oldest first.
+    /// Receives up to `max` (1 to [`MAX_BATCH`], else `Invalid`) messages, oldest first (on
+    /// a FIFO queue, in order per group, skipping the groups with a message in flight).
     ///
     /// Returns as soon as one is visible, else waits up to `wait` (woken by new messages,
     /// visibility changes and visibility expiry). The broker's latency is paid first, on top

@@ -2,21 +2,53 @@
 //! services, for unit tests, examples and load benchmarks.
 //!
 //! - Topics fan a publish out to every subscribed queue whose [`FilterPolicy`] accepts the
-//!   message's attributes (its media type and the others), as an SNS notification body (the
-//!   attributes in its `MessageAttributes`) or, with raw delivery, as the message itself with
-//!   its attributes as SQS message attributes (`media_type` and the others).
+//!   message's attributes (its media type and the others, typed: strings, numbers, ranges,
+//!   `exists`, `anything-but`), as an SNS notification body (the attributes in its
+//!   `MessageAttributes`) or, with raw delivery, as the message itself with its attributes as
+//!   SQS message attributes (`media_type` and the others).
+//! - [`MemoryPublisher`] also sends straight to a queue given by URL (`memory://queue/{name}`,
+//!   what [`Destination::is_queue`] recognizes), as SQS `SendMessageBatch`
+//!   ([`Operation::SendMessageBatch`]): the body as is, the attributes and `media_type` as SQS
+//!   message attributes, as raw delivery gives them; so a `TopicMap` may route a media type
+//!   to a queue.
 //! - Queues hand messages out oldest first, hide each received message for the visibility
 //!   timeout, count receives, give a fresh receipt handle per receive, and move a message that
-//!   was received `max_receive_count` times to the dead-letter queue on its next receive.
-//! - Receives long-poll; every wait uses [`tokio::time`], so tests may pause and advance time.
+//!   was received `max_receive_count` times to the dead-letter queue on its next receive
+//!   (keeping its message id, group and deduplication id).
+//! - Delays: a message sent to a standard queue with a delay (up to 15 minutes), or any
+//!   message sent or delivered to a queue with [`QueueOptions::delay`], stays hidden until the
+//!   delay passes (the message's own overrides the queue's).
+//! - FIFO (names ending in `.fifo`): a FIFO topic or queue needs a message group on every
+//!   message, and a deduplication id unless it has content-based deduplication (the SHA-256 of
+//!   the body); a duplicate within 5 minutes is answered with the original's message id and not
+//!   enqueued or delivered again (per queue, or per group with
+//!   [`DeduplicationScope::MessageGroup`]). A FIFO queue refuses a message's own delay, gives
+//!   each message a growing 20-digit sequence number, and surfaces group, deduplication id
+//!   and sequence number on [`ReceivedMessage`](crate::transport::ReceivedMessage). A receive
+//!   returns messages in order per group, takes as many of the oldest group's as it can before
+//!   the next group's, and never returns a message of a group that has one in flight. A FIFO
+//!   topic delivers, in publish order, only to FIFO queues, whose dead-letter queues are FIFO
+//!   too: both are refused otherwise ([`MemoryBroker::subscribe`],
+//!   [`MemoryBroker::try_create_queue`]). The throughput limit is stored, not enforced.
+//! - Messages SNS or SQS would refuse in a batch (no group, no deduplication id, a delay on a
+//!   FIFO queue or over 15 minutes) fail alone, with the service's error code
+//!   (`MissingParameter`, `InvalidParameterValue`, SNS's `InvalidParameter`) and words.
+//! - Receives long-poll; every wait uses [`tokio::time`], so tests may pause and advance time
+//!   (visibility, delays, the deduplication interval).
 //! - [`MemoryBroker::set_latency`], [`MemoryBroker::fail_entries`] and
 //!   [`MemoryBroker::fail_next_request`] simulate a slow or failing service;
 //!   [`MemoryBroker::request_counts`] counts requests.
 //!
+//! Not simulated: SNS notification fields of FIFO topics (`SequenceNumber` in the
+//! notification JSON), message retention, queue and topic name validation, throttling.
+//!
 //! Operations cost O(log n) in the number of messages in a queue; each queue has its own
 //! lock, held only for the bookkeeping, never across an `.await`.
+//!
+//! [`Destination::is_queue`]: crate::transport::Destination::is_queue
 
 mod clients;
+mod dedup;
 mod filter;
 mod notification;
 mod options;
@@ -31,9 +63,13 @@ use std::time::Duration;
 
 pub use clients::{MemoryPublisher, MemorySubscriber, MAX_PAYLOAD_BYTES};
 pub use filter::{
-    FilterCondition, FilterPolicy, FilterPolicyError, MAX_FILTER_COMBINATIONS, MAX_FILTER_KEYS,
+    FilterCondition, FilterPolicy, FilterPolicyError, NumericOperator, MAX_FILTER_COMBINATIONS,
+    MAX_FILTER_KEYS,
 };
-pub use options::{QueueOptions, QueueStats, Redrive, SubscriptionOptions, DEFAULT_VISIBILITY_TIMEOUT};
+pub use options::{
+    DeduplicationScope, FifoThroughputLimit, QueueOptions, QueueStats, Redrive, SubscriptionOptions,
+    TopicOptions, DEDUPLICATION_INTERVAL, DEFAULT_VISIBILITY_TIMEOUT,
+};
 pub use simulation::{Operation, RequestCounts};
 
 use notification::{new_message_id, QUEUE_URL_PREFIX, TOPIC_ARN_PREFIX};
@@ -41,7 +77,7 @@ use queue::{NewMessage, Queue};
 use simulation::Simulation;
 use topic::Topic;
 
-use crate::transport::{AttributeValue, Attributes, MessageId, TransportError};
+use crate::transport::{AttributeValue, Attributes, Destination, MessageId, TransportError, MAX_DELAY};
 
 /// An in-process SNS+SQS: topics, queues, subscriptions, and a [`Publisher`] and
 /// [`Subscriber`]s over them. Clones share the same broker.
@@ -144,25 +180,69 @@ impl MemoryBroker {
 
     /// Creates the topic `name` if it does not exist; returns its ARN,
     /// `arn:aws:sns:us-east-1:000000000000:{name}`. Names are not validated: use SNS's
-    /// letters, digits, `-` and `_`.
+    /// letters, digits, `-` and `_`, and end a FIFO topic's in `.fifo`.
     pub fn create_topic(&self, name: &str) -> String {
         let name = topic_name(name);
         lock(&self.inner.topics)
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Topic::new(format!("{TOPIC_ARN_PREFIX}{name}"))))
+            .or_insert_with(|| {
+                Arc::new(Topic::new(name, format!("{TOPIC_ARN_PREFIX}{name}"), TopicOptions::default()))
+            })
             .arn
             .clone()
+    }
+
+    /// [`create_topic`](Self::create_topic) with options (content-based deduplication for a
+    /// FIFO topic), which replace those of an existing topic. Refused (`Invalid`) when SNS
+    /// would refuse them: content-based deduplication on a topic that is not FIFO.
+    pub fn create_topic_with(&self, name: &str, options: TopicOptions) -> Result<String, TransportError> {
+        let name = topic_name(name);
+        if options.content_based_deduplication && !Destination::of(name).is_fifo() {
+            return Err(TransportError::Invalid(format!(
+                "topic `{name}` is not FIFO (its name does not end in `.fifo`): only FIFO topics take \
+                 content-based deduplication"
+            )));
+        }
+        let mut topics = lock(&self.inner.topics);
+        if let Some(existing) = topics.get(name) {
+            existing.set_options(options);
+            return Ok(existing.arn.clone());
+        }
+        let topic = Arc::new(Topic::new(name, format!("{TOPIC_ARN_PREFIX}{name}"), options));
+        let arn = topic.arn.clone();
+        topics.insert(name.to_owned(), topic);
+        Ok(arn)
     }
 
     /// Creates the queue `name`, or sets the options of the existing one (for messages
     /// received from now on); returns its URL, `memory://queue/{name}`.
     ///
+    /// Options SQS would refuse (see [`try_create_queue`](Self::try_create_queue)) are logged
+    /// as an error and leave the queue as it was (not created: later calls on it fail with
+    /// `QueueNotFound`). Use `try_create_queue` to get the refusal itself.
+    pub fn create_queue(&self, name: &str, options: QueueOptions) -> String {
+        self.try_create_queue(name, options).unwrap_or_else(|error| {
+            tracing::error!(queue = name, %error, "queue options refused; the queue is left as it was");
+            format!("{QUEUE_URL_PREFIX}{}", queue_name(name))
+        })
+    }
+
+    /// Creates the queue `name`, or sets the options of the existing one (for messages
+    /// received from now on); returns its URL, `memory://queue/{name}`. A name ending in
+    /// `.fifo` makes a FIFO queue.
+    ///
     /// A redrive's dead-letter queue that does not exist yet is created with default options.
-    pub fn create_queue(&self, name: &str, mut options: QueueOptions) -> String {
+    ///
+    /// Refused (`Invalid`), with nothing created or changed, when SQS would refuse the
+    /// options: a delay over 15 minutes, a visibility timeout over 12 hours, FIFO settings on
+    /// a standard queue, or a dead-letter queue of the other kind (a FIFO queue's must be
+    /// FIFO, a standard queue's standard).
+    pub fn try_create_queue(&self, name: &str, mut options: QueueOptions) -> Result<String, TransportError> {
         let name = queue_name(name).to_owned();
         if let Some(redrive) = &mut options.redrive {
             redrive.dead_letter_queue = queue_name(&redrive.dead_letter_queue).to_owned();
         }
+        check_queue_options(&name, &options)?;
         let mut queues = lock(&self.inner.queues);
         if let Some(redrive) = &options.redrive {
             if redrive.dead_letter_queue != name && !queues.contains_key(&redrive.dead_letter_queue) {
@@ -174,16 +254,19 @@ impl MemoryBroker {
             let existing = Arc::clone(existing);
             drop(queues);
             existing.set_options(options);
-            return existing.url.clone();
+            return Ok(existing.url.clone());
         }
         let queue = new_queue(&name, options);
         let url = queue.url.clone();
         queues.insert(name, queue);
-        url
+        Ok(url)
     }
 
     /// Subscribes a queue (name or URL) to a topic (name or ARN); returns the subscription
     /// ARN. Subscribing the same queue again replaces its options and keeps its ARN.
+    ///
+    /// Refused (`Invalid`) across kinds, as SNS refuses it: a FIFO topic delivers only to
+    /// FIFO queues, and a FIFO queue can only be subscribed to a FIFO topic.
     pub fn subscribe(
         &self,
         topic: &str,
@@ -192,7 +275,7 @@ impl MemoryBroker {
     ) -> Result<String, TransportError> {
         let topic = self.topic(topic)?;
         let queue = self.queue(queue)?;
-        Ok(topic.subscribe(queue, options))
+        topic.subscribe(queue, options)
     }
 
     /// A [`Publisher`](crate::transport::Publisher) to this broker's topics.
@@ -206,7 +289,9 @@ impl MemoryBroker {
     }
 
     /// Sends `body` straight to a queue (name or URL), as SQS `SendMessage`; returns the
-    /// queue's message id. No topic, no filter, no notification wrapping.
+    /// queue's message id. No topic, no filter, no notification wrapping; the queue's delay
+    /// applies. A FIFO queue refuses it (`Invalid`: no message group): publish to its URL
+    /// instead (see [`MemoryPublisher`]).
     pub async fn send(&self, queue: &str, body: impl Into<String>) -> Result<MessageId, TransportError> {
         self.send_with_attributes(queue, body, Attributes::new()).await
     }
@@ -235,12 +320,14 @@ impl MemoryBroker {
                 "message of {size} bytes; at most {MAX_PAYLOAD_BYTES}"
             )));
         }
-        let message_id = new_message_id();
-        queue.push([NewMessage { message_id: message_id.clone(), body, attributes }]);
-        Ok(message_id)
+        let message = NewMessage::new(new_message_id(), body, attributes);
+        match queue.send(vec![message], tokio::time::Instant::now()).remove(0) {
+            Ok(message_id) => Ok(message_id),
+            Err(refused) => Err(TransportError::Invalid(refused.to_string())),
+        }
     }
 
-    /// Makes every request (publish batch, receive, ack batch, change-visibility batch, send)
+    /// Makes every request (publish or send batch, receive, ack batch, change-visibility batch, send)
     /// wait `latency` before taking effect; a receive waits it on top of its long poll.
     pub fn set_latency(&self, latency: Duration) {
         self.inner.simulation.set_latency(latency);
@@ -335,6 +422,53 @@ impl MemoryBroker {
             ),
         }
     }
+}
+
+/// What SQS would refuse in a queue's options, if anything.
+fn check_queue_options(name: &str, options: &QueueOptions) -> Result<(), TransportError> {
+    let fifo = Destination::of(name).is_fifo();
+    let refuse = |reason: String| Err(TransportError::Invalid(format!("queue `{name}`: {reason}")));
+    if options.delay > MAX_DELAY {
+        return refuse(format!("a delay of {:?} is over SQS's limit of 15 minutes", options.delay));
+    }
+    if options.visibility_timeout > queue::MAX_VISIBILITY_TIMEOUT {
+        return refuse(format!(
+            "a visibility timeout of {:?} is over SQS's limit of 12 hours",
+            options.visibility_timeout
+        ));
+    }
+    if !fifo {
+        let fifo_settings = [
+            (options.content_based_deduplication, "content-based deduplication"),
+            (
+                options.deduplication_scope != DeduplicationScope::Queue,
+                "a deduplication scope of message group",
+            ),
+            (
+                options.fifo_throughput_limit != FifoThroughputLimit::PerQueue,
+                "a throughput limit per message group",
+            ),
+        ];
+        if let Some((_, setting)) = fifo_settings.iter().find(|(set, _)| *set) {
+            return refuse(format!(
+                "{setting} is for FIFO queues only, and this one is standard (its name does not end in `.fifo`)"
+            ));
+        }
+    }
+    if let Some(redrive) = &options.redrive {
+        let dead_letter_fifo = Destination::of(&redrive.dead_letter_queue).is_fifo();
+        if dead_letter_fifo != fifo {
+            let kind = |fifo: bool| if fifo { "a FIFO queue" } else { "a standard queue" };
+            return refuse(format!(
+                "its dead-letter queue `{}` is {}, but the dead-letter queue of {} must be {} too",
+                redrive.dead_letter_queue,
+                kind(dead_letter_fifo),
+                kind(fifo),
+                kind(fifo)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn new_queue(name: &str, options: QueueOptions) -> Arc<Queue> {

@@ -1,26 +1,36 @@
-//! One SQS queue: visibility, receive counts, receipt handles, and the hand-off of messages
-//! that exhausted their receives to the dead-letter queue.
+//! One SQS queue: visibility, delays, receive counts, receipt handles, the hand-off of
+//! messages that exhausted their receives to the dead-letter queue, and FIFO semantics.
 //!
 //! Messages are numbered in arrival order. The visible ones are an ordered set of those
-//! numbers (a receive takes the oldest first); the in-flight ones have an entry in a min-heap
-//! of visibility deadlines. A heap entry carries the message's generation at the time it was
-//! pushed: deleting a message, changing its visibility or receiving it again makes the entry
-//! stale, and stale entries are dropped when they reach the top (lazy invalidation), so no
-//! operation scans the queue.
+//! numbers (a receive takes the oldest first); the in-flight and delayed ones have an entry
+//! in a min-heap of visibility deadlines. A heap entry carries the message's generation at
+//! the time it was pushed: deleting a message, changing its visibility or receiving it again
+//! makes the entry stale, and stale entries are dropped when they reach the top (lazy
+//! invalidation), so no operation scans the queue.
+//!
+//! A FIFO queue also keeps, per message group, its visible messages and how many are in
+//! flight, and an ordered set of the groups a receive may take from (none in flight, some
+//! visible), keyed by their oldest visible message: a receive takes the oldest such group's
+//! messages, in order, then the next group's, without scanning blocked groups.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::options::{QueueOptions, QueueStats};
-use crate::transport::{Attributes, EntryError, ReceivedMessage};
+use super::dedup::{content_id, Deduplication};
+use super::options::{DeduplicationScope, QueueOptions, QueueStats};
+use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
 
 /// SQS's limit on a visibility timeout.
-const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
+pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The first sequence number of a FIFO queue: SQS's are decimal strings of 20 digits and
+/// more, and this keeps ours 20 digits long (so they also sort as text).
+const FIRST_SEQUENCE_NUMBER: u128 = 18_000_000_000_000_000_000;
 
 /// A message on its way into a queue.
 #[derive(Debug, Clone)]
@@ -28,6 +38,19 @@ pub(crate) struct NewMessage {
     pub message_id: String,
     pub body: String,
     pub attributes: Attributes,
+    /// The FIFO message group (ignored by standard queues).
+    pub group_id: Option<String>,
+    /// The FIFO deduplication id (ignored by standard queues).
+    pub deduplication_id: Option<String>,
+    /// The message's own delay (standard queues only: a FIFO queue refuses it).
+    pub delay: Option<Duration>,
+}
+
+impl NewMessage {
+    /// A message with no attribute, group, deduplication id or delay.
+    pub(crate) fn new(message_id: String, body: String, attributes: Attributes) -> Self {
+        NewMessage { message_id, body, attributes, group_id: None, deduplication_id: None, delay: None }
+    }
 }
 
 /// What a receive took, and what it found for the dead-letter queue.
@@ -36,13 +59,15 @@ pub(crate) struct Taken {
     /// Messages that exhausted their receives, for `dead_letter_queue`.
     pub dead: Vec<NewMessage>,
     pub dead_letter_queue: Option<String>,
-    /// When the next in-flight message becomes visible, if any is in flight.
+    /// When the next in-flight or delayed message becomes visible, if any.
     pub next_visible_at: Option<Instant>,
 }
 
 pub(crate) struct Queue {
     pub name: String,
     pub url: String,
+    /// Whether it is a FIFO queue (its name ends in `.fifo`).
+    pub fifo: bool,
     state: Mutex<State>,
     /// Woken when a message may have become receivable sooner than waiters expect.
     pub notify: Notify,
@@ -52,6 +77,14 @@ impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue").field("url", &self.url).finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Visible,
+    InFlight,
+    /// Sent with a delay that has not passed yet.
+    Delayed,
 }
 
 struct Stored {
@@ -64,29 +97,66 @@ struct Stored {
     /// Bumped by every receive and visibility change: deadline entries of older generations
     /// are stale.
     generation: u64,
-    visible: bool,
+    status: Status,
 }
+
+/// One message group of a FIFO queue.
+#[derive(Default)]
+struct Group {
+    /// Its visible messages, oldest first.
+    visible: BTreeSet<u64>,
+    /// How many of its messages are in flight: while any is, the group is blocked.
+    in_flight: usize,
+    /// Its key in `State::ready`, if it is there.
+    ready_at: Option<u64>,
+}
+
+/// What becomes of a message sent to a queue.
+enum Admission {
+    /// Stored, with its deduplication id on a FIFO queue.
+    Enqueue(NewMessage),
+    /// A FIFO duplicate: not stored; the original's message id.
+    Duplicate(MessageId),
+}
+
+/// A deduplication id, in the group it is unique in (none: the queue).
+type DeduplicationKey = (Option<String>, String);
 
 struct State {
     options: QueueOptions,
+    fifo: bool,
     next_sequence: u64,
     messages: HashMap<u64, Stored>,
     visible: BTreeSet<u64>,
+    delayed: usize,
     /// (visible again at, sequence, generation), earliest first.
     deadlines: BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    /// FIFO: the groups with messages visible or in flight, by id.
+    groups: HashMap<String, Group>,
+    /// FIFO: the groups a receive may take from, by their oldest visible message.
+    ready: BTreeMap<u64, String>,
+    /// FIFO: the deduplication ids of the last 5 minutes.
+    deduplication: Deduplication<DeduplicationKey>,
 }
 
 impl Queue {
     pub(crate) fn new(name: &str, url: String, options: QueueOptions) -> Self {
+        let fifo = Destination::of(name).is_fifo();
         Queue {
             name: name.to_owned(),
             url,
+            fifo,
             state: Mutex::new(State {
                 options,
+                fifo,
                 next_sequence: 0,
                 messages: HashMap::new(),
                 visible: BTreeSet::new(),
+                delayed: 0,
                 deadlines: BinaryHeap::new(),
+                groups: HashMap::new(),
+                ready: BTreeMap::new(),
+                deduplication: Deduplication::new(),
             }),
             notify: Notify::new(),
         }
@@ -102,30 +172,47 @@ impl Queue {
 
     pub(crate) fn set_options(&self, options: QueueOptions) {
         self.state().options = options;
-        // A shorter timeout changes no deadline already set; nothing to wake.
+        // A shorter timeout or delay changes no deadline already set; nothing to wake.
     }
 
-    /// Appends messages, visible at once, and wakes long pollers.
+    /// Takes messages as SQS `SendMessage(Batch)` does (and SNS delivers): on a FIFO queue,
+    /// each needs a group and a deduplication id (or content-based deduplication), takes no
+    /// delay of its own, and a duplicate of the last 5 minutes is answered with the original's
+    /// message id but not enqueued again. A delay (the message's on a standard queue, else the
+    /// queue's) hides the message until it passes. One result each, in order.
+    pub(crate) fn send(&self, messages: Vec<NewMessage>, now: Instant) -> Vec<Result<MessageId, EntryError>> {
+        let mut enqueued = false;
+        let results = {
+            let mut state = self.state();
+            messages
+                .into_iter()
+                .map(|message| match state.admit(message, now)? {
+                    Admission::Enqueue(message) => {
+                        let message_id = message.message_id.clone();
+                        state.enqueue(message, now);
+                        enqueued = true;
+                        Ok(message_id)
+                    }
+                    Admission::Duplicate(original) => Ok(original),
+                })
+                .collect()
+        };
+        if enqueued {
+            // Wakes pollers also for a delayed message: its deadline may be the nearest.
+            self.notify.notify_waiters();
+        }
+        results
+    }
+
+    /// Appends messages moved from another queue (redrive): no checks, no deduplication, no
+    /// delay; group and deduplication id kept. Wakes long pollers.
     pub(crate) fn push(&self, messages: impl IntoIterator<Item = NewMessage>) {
         {
             let mut state = self.state();
-            let state = &mut *state;
-            let sent_at = SystemTime::now();
-            for message in messages {
-                let sequence = state.next_sequence;
-                state.next_sequence += 1;
-                state.messages.insert(
-                    sequence,
-                    Stored {
-                        message,
-                        sent_at,
-                        receive_count: 0,
-                        receipt: None,
-                        generation: 0,
-                        visible: true,
-                    },
-                );
-                state.visible.insert(sequence);
+            let now = Instant::now();
+            for mut message in messages {
+                message.delay = Some(Duration::ZERO);
+                state.enqueue(message, now);
             }
         }
         self.notify.notify_waiters();
@@ -133,27 +220,38 @@ impl Queue {
 
     /// Receives up to `max` visible messages, oldest first, making each invisible for the
     /// visibility timeout; messages already received `max_receive_count` times are taken out
-    /// for the dead-letter queue instead.
+    /// for the dead-letter queue instead. A FIFO queue skips the groups that have a message in
+    /// flight, and returns the oldest group's messages (in order) before the next group's.
     pub(crate) fn receive(&self, max: usize, now: Instant) -> Taken {
         let mut guard = self.state();
         let state = &mut *guard;
         state.make_due_visible(now);
-        let redrive = state.options.redrive.as_ref();
-        let max_receive_count = redrive.map(|redrive| redrive.max_receive_count.max(1));
+        let max_receive_count =
+            state.options.redrive.as_ref().map(|redrive| redrive.max_receive_count.max(1));
         let visible_until = now + state.options.visibility_timeout;
         let mut messages = Vec::with_capacity(max.min(state.visible.len()));
         let mut dead = Vec::new();
+        // FIFO: the group taken from last, whose next messages come first (as SQS returns as
+        // many of one group as it can); its own messages in flight are this receive's.
+        let mut current_group: Option<String> = None;
         while messages.len() < max {
-            let Some(sequence) = state.visible.pop_first() else { break };
+            let next_of_group = current_group
+                .as_ref()
+                .and_then(|group| state.groups.get(group))
+                .and_then(|entry| entry.visible.first().copied());
+            let Some(sequence) = next_of_group.or_else(|| state.next_receivable()) else { break };
+            current_group = state.group_of(sequence);
+            state.hide(sequence);
             let stored = state.messages.get_mut(&sequence).expect("a visible message is stored");
             if max_receive_count.is_some_and(|limit| stored.receive_count >= limit) {
                 let stored = state.messages.remove(&sequence).expect("a visible message is stored");
+                state.settle_group(stored.message.group_id.as_deref());
                 dead.push(stored.message);
                 continue;
             }
             stored.receive_count += 1;
             stored.generation += 1;
-            stored.visible = false;
+            stored.status = Status::InFlight;
             let receipt = new_receipt(sequence);
             stored.receipt = Some(receipt.clone());
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
@@ -162,31 +260,56 @@ impl Queue {
             received.receive_count = stored.receive_count;
             received.attributes = stored.message.attributes.clone();
             received.sent_at = Some(stored.sent_at);
+            if state.fifo {
+                received.group_id = stored.message.group_id.clone();
+                received.deduplication_id = stored.message.deduplication_id.clone();
+                received.sequence_number = Some((FIRST_SEQUENCE_NUMBER + u128::from(sequence)).to_string());
+            }
+            let group = stored.message.group_id.clone();
+            state.in_flight_changed(group.as_deref(), true);
             messages.push(received);
         }
-        let dead_letter_queue =
-            if dead.is_empty() { None } else { redrive.map(|redrive| redrive.dead_letter_queue.clone()) };
+        let dead_letter_queue = if dead.is_empty() {
+            None
+        } else {
+            state.options.redrive.as_ref().map(|redrive| redrive.dead_letter_queue.clone())
+        };
         state.compact();
         let next_visible_at = state.deadlines.peek().map(|Reverse((at, _, _))| *at);
         Taken { messages, dead, dead_letter_queue, next_visible_at }
     }
 
-    /// Deletes the messages of `receipts`; one result each, in order.
+    /// Deletes the messages of `receipts`; one result each, in order. On a FIFO queue, wakes
+    /// long pollers: a delete may unblock a group.
     pub(crate) fn delete(&self, receipts: Vec<String>) -> Vec<Result<(), EntryError>> {
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let results = receipts
-            .iter()
-            .map(|receipt| {
-                let sequence = state.current_receipt(receipt)?;
-                let stored = state.messages.remove(&sequence).expect("a current receipt's message is stored");
-                if stored.visible {
-                    state.visible.remove(&sequence);
-                }
-                Ok(())
-            })
-            .collect();
-        state.compact();
+        let results = {
+            let mut guard = self.state();
+            let state = &mut *guard;
+            let results = receipts
+                .iter()
+                .map(|receipt| {
+                    let sequence = state.current_receipt(receipt)?;
+                    let status = state.messages[&sequence].status;
+                    match status {
+                        Status::Visible => state.hide(sequence),
+                        Status::InFlight => {
+                            let group = state.messages[&sequence].message.group_id.clone();
+                            state.in_flight_changed(group.as_deref(), false);
+                        }
+                        Status::Delayed => unreachable!("a delayed message has no receipt"),
+                    }
+                    let stored =
+                        state.messages.remove(&sequence).expect("a current receipt's message is stored");
+                    state.settle_group(stored.message.group_id.as_deref());
+                    Ok(())
+                })
+                .collect();
+            state.compact();
+            results
+        };
+        if self.fifo {
+            self.notify.notify_waiters();
+        }
         results
     }
 
@@ -215,7 +338,7 @@ impl Queue {
                     }
                     let stored =
                         state.messages.get_mut(&sequence).expect("a current receipt's message is stored");
-                    if stored.visible {
+                    if stored.status != Status::InFlight {
                         return Err(EntryError {
                             code: "MessageNotInflight".to_owned(),
                             message: "the message is visible again: its visibility timeout ran out"
@@ -225,8 +348,9 @@ impl Queue {
                     }
                     stored.generation += 1;
                     if timeout.is_zero() {
-                        stored.visible = true;
-                        state.visible.insert(sequence);
+                        let group = stored.message.group_id.clone();
+                        state.in_flight_changed(group.as_deref(), false);
+                        state.show(sequence);
                         wake = true;
                     } else {
                         let at = now + *timeout;
@@ -250,7 +374,8 @@ impl Queue {
         state.make_due_visible(now);
         let total = state.messages.len();
         let visible = state.visible.len();
-        QueueStats { visible, in_flight: total - visible, total }
+        let delayed = state.delayed;
+        QueueStats { visible, in_flight: total - visible - delayed, delayed, total }
     }
 
     /// The bodies of all messages, oldest first.
@@ -262,23 +387,198 @@ impl Queue {
     }
 }
 
+/// An entry error SQS gives for a message it refuses.
+fn refused(code: &str, message: impl Into<String>) -> EntryError {
+    EntryError { code: code.to_owned(), message: message.into(), retryable: false }
+}
+
 impl State {
-    /// Moves the in-flight messages whose deadline has passed to the visible set, and drops
-    /// stale deadlines at the top of the heap (so its top, if any, is a live deadline).
+    /// What becomes of a message sent, or why SQS would refuse it.
+    fn admit(&mut self, mut message: NewMessage, now: Instant) -> Result<Admission, EntryError> {
+        if !self.fifo {
+            if let Some(delay) = message.delay.filter(|delay| *delay > MAX_DELAY) {
+                return Err(refused(
+                    "InvalidParameterValue",
+                    format!(
+                        "Value {} for parameter DelaySeconds is invalid. Reason: must be between 0 and 900.",
+                        delay.as_secs()
+                    ),
+                ));
+            }
+            // Standard queues have no groups nor deduplication.
+            message.group_id = None;
+            message.deduplication_id = None;
+            return Ok(Admission::Enqueue(message));
+        }
+        if let Some(delay) = message.delay {
+            return Err(refused(
+                "InvalidParameterValue",
+                format!(
+                    "Value {} for parameter DelaySeconds is invalid. Reason: The request include parameter \
+                     that is not valid for this queue type.",
+                    delay.as_secs()
+                ),
+            ));
+        }
+        let Some(group) = message.group_id.clone() else {
+            return Err(refused(
+                "MissingParameter",
+                "The request must contain the parameter MessageGroupId.",
+            ));
+        };
+        let deduplication_id = match message.deduplication_id.take() {
+            Some(id) => id,
+            None if self.options.content_based_deduplication => content_id(&message.body),
+            None => {
+                return Err(refused(
+                    "InvalidParameterValue",
+                    "The queue should either have ContentBasedDeduplication enabled or \
+                     MessageDeduplicationId provided explicitly",
+                ))
+            }
+        };
+        let scope = match self.options.deduplication_scope {
+            DeduplicationScope::Queue => None,
+            DeduplicationScope::MessageGroup => Some(group),
+        };
+        let key = (scope, deduplication_id.clone());
+        if let Some(original) = self.deduplication.duplicate_of(key, &message.message_id, now) {
+            tracing::debug!(deduplication_id, "duplicate within the deduplication interval; not enqueued");
+            return Ok(Admission::Duplicate(original));
+        }
+        message.deduplication_id = Some(deduplication_id);
+        Ok(Admission::Enqueue(message))
+    }
+
+    /// Stores an admitted message, visible at once or after its delay (the queue's if it
+    /// has none of its own).
+    fn enqueue(&mut self, mut message: NewMessage, now: Instant) {
+        let delay = message.delay.take().unwrap_or(self.options.delay);
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let status = if delay.is_zero() { Status::Visible } else { Status::Delayed };
+        self.messages.insert(
+            sequence,
+            Stored {
+                message,
+                sent_at: SystemTime::now(),
+                receive_count: 0,
+                receipt: None,
+                generation: 0,
+                status,
+            },
+        );
+        if status == Status::Delayed {
+            self.delayed += 1;
+            self.deadlines.push(Reverse((now + delay, sequence, 0)));
+        } else {
+            self.show(sequence);
+        }
+    }
+
+    /// The oldest message a receive may take: on a FIFO queue, the oldest of the groups
+    /// with nothing in flight.
+    fn next_receivable(&self) -> Option<u64> {
+        if self.fifo {
+            self.ready.first_key_value().map(|(sequence, _)| *sequence)
+        } else {
+            self.visible.first().copied()
+        }
+    }
+
+    /// Marks a stored message visible (in its group too).
+    fn show(&mut self, sequence: u64) {
+        let stored = self.messages.get_mut(&sequence).expect("a shown message is stored");
+        stored.status = Status::Visible;
+        self.visible.insert(sequence);
+        if let Some(group) = self.group_of(sequence) {
+            self.groups.entry(group.clone()).or_default().visible.insert(sequence);
+            self.refresh_ready(&group);
+        }
+    }
+
+    /// Takes a visible message out of the visible sets (to receive or delete it).
+    fn hide(&mut self, sequence: u64) {
+        self.visible.remove(&sequence);
+        if let Some(group) = self.group_of(sequence) {
+            if let Some(entry) = self.groups.get_mut(&group) {
+                entry.visible.remove(&sequence);
+            }
+            self.refresh_ready(&group);
+        }
+    }
+
+    /// One more (`started`) or one fewer message of `group` in flight.
+    fn in_flight_changed(&mut self, group: Option<&str>, started: bool) {
+        let Some(group) = group.filter(|_| self.fifo) else { return };
+        let entry = self.groups.entry(group.to_owned()).or_default();
+        if started {
+            entry.in_flight += 1;
+        } else {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+        self.refresh_ready(group);
+        self.settle_group(Some(group));
+    }
+
+    /// Forgets a group with nothing visible or in flight.
+    fn settle_group(&mut self, group: Option<&str>) {
+        let Some(group) = group else { return };
+        if self.groups.get(group).is_some_and(|entry| entry.visible.is_empty() && entry.in_flight == 0) {
+            self.refresh_ready(group);
+            self.groups.remove(group);
+        }
+    }
+
+    /// Puts `group` in `ready` under its oldest visible message if nothing of it is in
+    /// flight, else takes it out.
+    fn refresh_ready(&mut self, group: &str) {
+        let Some(entry) = self.groups.get_mut(group) else { return };
+        let wanted = if entry.in_flight == 0 { entry.visible.first().copied() } else { None };
+        if wanted == entry.ready_at {
+            return;
+        }
+        if let Some(old) = entry.ready_at.take() {
+            self.ready.remove(&old);
+        }
+        if let Some(new) = wanted {
+            self.ready.insert(new, group.to_owned());
+        }
+        entry.ready_at = wanted;
+    }
+
+    /// The FIFO group of a stored message (none on a standard queue).
+    fn group_of(&self, sequence: u64) -> Option<String> {
+        if !self.fifo {
+            return None;
+        }
+        self.messages.get(&sequence).and_then(|stored| stored.message.group_id.clone())
+    }
+
+    /// Moves the in-flight and delayed messages whose deadline has passed to the visible set,
+    /// and drops stale deadlines at the top of the heap (so its top, if any, is a live one).
     fn make_due_visible(&mut self, now: Instant) {
         while let Some(&Reverse((at, sequence, generation))) = self.deadlines.peek() {
-            let live = self
+            let status = self
                 .messages
                 .get(&sequence)
-                .is_some_and(|stored| stored.generation == generation && !stored.visible);
-            if live && at > now {
+                .filter(|stored| stored.generation == generation && stored.status != Status::Visible)
+                .map(|stored| stored.status);
+            if status.is_some() && at > now {
                 break;
             }
             self.deadlines.pop();
-            if live {
-                let stored = self.messages.get_mut(&sequence).expect("checked above");
-                stored.visible = true;
-                self.visible.insert(sequence);
+            match status {
+                Some(Status::InFlight) => {
+                    let group = self.group_of(sequence);
+                    self.in_flight_changed(group.as_deref(), false);
+                    self.show(sequence);
+                }
+                Some(Status::Delayed) => {
+                    self.delayed -= 1;
+                    self.show(sequence);
+                }
+                Some(Status::Visible) | None => {}
             }
         }
     }
@@ -293,13 +593,13 @@ impl State {
         if self.messages.capacity() > 4096 && self.messages.len() * 8 < self.messages.capacity() {
             self.messages.shrink_to(self.messages.len() * 2);
         }
-        let in_flight = self.messages.len() - self.visible.len();
-        if self.deadlines.len() > 64 && self.deadlines.len() > 2 * in_flight {
+        let waiting = self.messages.len() - self.visible.len();
+        if self.deadlines.len() > 64 && self.deadlines.len() > 2 * waiting {
             let messages = &self.messages;
             self.deadlines.retain(|Reverse((_, sequence, generation))| {
-                messages
-                    .get(sequence)
-                    .is_some_and(|stored| stored.generation == *generation && !stored.visible)
+                messages.get(sequence).is_some_and(|stored| {
+                    stored.generation == *generation && stored.status != Status::Visible
+                })
             });
         }
     }
@@ -336,15 +636,80 @@ fn parse_receipt(receipt: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Random sends, receives, deletes and timeouts on a FIFO queue, against a model: a
+    /// receive never returns a message of a group that had one in flight, and a group comes
+    /// back with its oldest message not deleted, the rest in order.
+    #[test]
+    fn fifo_receives_keep_group_order_under_random_operations() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        let queue = Queue::new("q.fifo", "memory://queue/q.fifo".to_owned(), QueueOptions::default());
+        let timeout = QueueOptions::default().visibility_timeout;
+        let mut now = Instant::now();
+        let mut sent: Vec<(String, u64)> = Vec::new(); // (group, id), in sending order
+        let mut deleted = BTreeSet::new();
+        let mut in_flight: HashMap<u64, (String, Instant)> = HashMap::new(); // id -> (receipt, until)
+        let (mut received, mut redelivered) = (0, 0);
+        for _ in 0..2000 {
+            match rng.u8(0..10) {
+                0..=3 => {
+                    let id = sent.len() as u64;
+                    let group = format!("g{}", rng.u8(0..4));
+                    let mut message = NewMessage::new(id.to_string(), id.to_string(), Attributes::new());
+                    message.group_id = Some(group.clone());
+                    message.deduplication_id = Some(id.to_string());
+                    assert!(queue.send(vec![message], now)[0].is_ok());
+                    sent.push((group, id));
+                }
+                4..=6 => {
+                    in_flight.retain(|_, (_, until)| *until > now);
+                    let busy: BTreeSet<&str> =
+                        in_flight.keys().map(|id| sent[*id as usize].0.as_str()).collect();
+                    let taken = queue.receive(rng.usize(1..=10), now).messages;
+                    let mut last_of_group: HashMap<String, u64> = HashMap::new();
+                    for message in &taken {
+                        let id: u64 = message.body.parse().unwrap();
+                        let group = message.group_id.clone().unwrap();
+                        assert!(!busy.contains(group.as_str()), "{group} had a message in flight");
+                        let expected = match last_of_group.get(&group) {
+                            // The next undeleted one after the previous of this receive.
+                            Some(previous) => {
+                                sent.iter().find(|(g, i)| *g == group && i > previous && !deleted.contains(i))
+                            }
+                            None => sent.iter().find(|(g, i)| *g == group && !deleted.contains(i)),
+                        };
+                        assert_eq!(expected.map(|(_, i)| *i), Some(id), "order of {group}");
+                        last_of_group.insert(group, id);
+                        received += 1;
+                        redelivered += usize::from(message.receive_count > 1);
+                        in_flight.insert(id, (message.receipt_handle.clone(), now + timeout));
+                    }
+                }
+                7 | 8 => {
+                    let live: Vec<u64> =
+                        in_flight.iter().filter(|(_, (_, until))| *until > now).map(|(id, _)| *id).collect();
+                    if let Some(&id) = live.get(rng.usize(0..live.len().max(1))) {
+                        let (receipt, _) = in_flight.remove(&id).unwrap();
+                        assert!(queue.delete(vec![receipt])[0].is_ok());
+                        deleted.insert(id);
+                    }
+                }
+                _ => now += Duration::from_secs(rng.u64(1..20)),
+            }
+            let stats = queue.stats(now);
+            assert_eq!(stats.total, sent.len() - deleted.len());
+        }
+        assert!(received > 300 && redelivered > 30, "{received} received, {redelivered} again");
+        let state = queue.state();
+        for (name, group) in &state.groups {
+            assert_eq!(group.ready_at.is_some(), group.in_flight == 0 && !group.visible.is_empty(), "{name}");
+        }
+    }
+
     #[test]
     fn the_message_table_gives_its_memory_back_once_a_backlog_drains() {
         let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
         let backlog = 20_000;
-        queue.push((0..backlog).map(|i| NewMessage {
-            message_id: i.to_string(),
-            body: String::new(),
-            attributes: Attributes::new(),
-        }));
+        queue.push((0..backlog).map(|i| NewMessage::new(i.to_string(), String::new(), Attributes::new())));
         let grown = queue.state().messages.capacity();
         assert!(grown >= backlog, "{grown}");
         let now = Instant::now();

@@ -21,27 +21,40 @@ pub enum Operation {
     ChangeVisibilityBatch,
     /// [`MemoryBroker::send`](super::MemoryBroker::send) (SQS `SendMessage`).
     Send,
+    /// [`Publisher::publish_batch`](crate::transport::Publisher::publish_batch) to a queue URL
+    /// (SQS `SendMessageBatch`).
+    SendMessageBatch,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; OPERATIONS] = [
         Operation::PublishBatch,
         Operation::Receive,
         Operation::AckBatch,
         Operation::ChangeVisibilityBatch,
         Operation::Send,
+        Operation::SendMessageBatch,
     ];
 
     fn index(self) -> usize {
         self as usize
     }
 
-    /// Whether its result has one entry per item of the request (the three batch calls).
+    /// Whether its result has one entry per item of the request (the four batch calls).
     pub fn has_entries(self) -> bool {
-        matches!(self, Operation::PublishBatch | Operation::AckBatch | Operation::ChangeVisibilityBatch)
+        matches!(
+            self,
+            Operation::PublishBatch
+                | Operation::AckBatch
+                | Operation::ChangeVisibilityBatch
+                | Operation::SendMessageBatch
+        )
     }
 }
+
+/// How many kinds of [`Operation`] there are.
+const OPERATIONS: usize = 6;
 
 /// How many requests of each kind the broker has served (failed ones included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,12 +69,19 @@ pub struct RequestCounts {
     pub change_visibility_batch: u64,
     /// Direct sends.
     pub send: u64,
+    /// Send batches (publishes to a queue URL).
+    pub send_message_batch: u64,
 }
 
 impl RequestCounts {
     /// All requests.
     pub fn total(&self) -> u64 {
-        self.publish_batch + self.receive + self.ack_batch + self.change_visibility_batch + self.send
+        self.publish_batch
+            + self.receive
+            + self.ack_batch
+            + self.change_visibility_batch
+            + self.send
+            + self.send_message_batch
     }
 
     /// The count of one operation.
@@ -72,6 +92,7 @@ impl RequestCounts {
             Operation::AckBatch => self.ack_batch,
             Operation::ChangeVisibilityBatch => self.change_visibility_batch,
             Operation::Send => self.send,
+            Operation::SendMessageBatch => self.send_message_batch,
         }
     }
 }
@@ -88,8 +109,8 @@ struct Faults {
 /// The broker's latency, injected failures and counters.
 pub(crate) struct Simulation {
     latency_nanos: AtomicU64,
-    counts: [AtomicU64; 5],
-    faults: Mutex<[Faults; 5]>,
+    counts: [AtomicU64; OPERATIONS],
+    faults: Mutex<[Faults; OPERATIONS]>,
 }
 
 impl Simulation {
@@ -101,7 +122,7 @@ impl Simulation {
         }
     }
 
-    fn faults(&self) -> MutexGuard<'_, [Faults; 5]> {
+    fn faults(&self) -> MutexGuard<'_, [Faults; OPERATIONS]> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -131,6 +152,7 @@ impl Simulation {
             ack_batch: count(Operation::AckBatch),
             change_visibility_batch: count(Operation::ChangeVisibilityBatch),
             send: count(Operation::Send),
+            send_message_batch: count(Operation::SendMessageBatch),
         }
     }
 

@@ -1,17 +1,28 @@
-//! One SNS topic: its subscriptions, filter policies, and the fan-out of a publish.
+//! One SNS topic: its subscriptions, filter policies, and the fan-out of a publish; on a FIFO
+//! topic, groups, deduplication and ordered delivery to FIFO queues.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use tokio::time::Instant;
+
+use super::dedup::{content_id, Deduplication};
 use super::notification::{new_message_id, notification_body, sns_timestamp, NotificationFields};
-use super::options::SubscriptionOptions;
+use super::options::{SubscriptionOptions, TopicOptions};
 use super::queue::{NewMessage, Queue};
 use super::simulation::injected_entry_error;
-use crate::transport::{Attributes, EntryError, MessageId, OutgoingMessage, MEDIA_TYPE_ATTRIBUTE};
+use crate::transport::{
+    Attributes, Destination, EntryError, MessageId, OutgoingMessage, TransportError, MEDIA_TYPE_ATTRIBUTE,
+};
 
 pub(crate) struct Topic {
     pub arn: String,
+    /// Whether it is a FIFO topic (its name ends in `.fifo`).
+    pub fifo: bool,
+    options: Mutex<TopicOptions>,
+    /// FIFO: the deduplication ids of the last 5 minutes.
+    deduplication: Mutex<Deduplication<String>>,
     /// Copied on write, so a publish reads a snapshot without holding the lock.
     subscriptions: Mutex<Arc<Vec<Arc<Subscription>>>>,
 }
@@ -22,14 +33,53 @@ struct Subscription {
     options: SubscriptionOptions,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An entry error SNS gives for a message it refuses.
+fn invalid_parameter(message: &str) -> EntryError {
+    EntryError { code: "InvalidParameter".to_owned(), message: message.to_owned(), retryable: false }
+}
+
 impl Topic {
-    pub(crate) fn new(arn: String) -> Self {
-        Topic { arn, subscriptions: Mutex::new(Arc::new(Vec::new())) }
+    pub(crate) fn new(name: &str, arn: String, options: TopicOptions) -> Self {
+        Topic {
+            arn,
+            fifo: Destination::of(name).is_fifo(),
+            options: Mutex::new(options),
+            deduplication: Mutex::new(Deduplication::new()),
+            subscriptions: Mutex::new(Arc::new(Vec::new())),
+        }
+    }
+
+    pub(crate) fn set_options(&self, options: TopicOptions) {
+        *lock(&self.options) = options;
     }
 
     /// Subscribes `queue` (again: its options are replaced); returns the subscription ARN.
-    pub(crate) fn subscribe(&self, queue: Arc<Queue>, options: SubscriptionOptions) -> String {
-        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Refused (`Invalid`) across FIFO and standard, as SNS refuses it.
+    pub(crate) fn subscribe(
+        &self,
+        queue: Arc<Queue>,
+        options: SubscriptionOptions,
+    ) -> Result<String, TransportError> {
+        match (self.fifo, queue.fifo) {
+            (true, false) => {
+                return Err(TransportError::Invalid(format!(
+                    "FIFO topic `{}` delivers only to FIFO queues, and `{}` is a standard queue",
+                    self.arn, queue.name
+                )))
+            }
+            (false, true) => {
+                return Err(TransportError::Invalid(format!(
+                    "FIFO queue `{}` can only be subscribed to a FIFO topic, and `{}` is a standard topic",
+                    queue.name, self.arn
+                )))
+            }
+            _ => {}
+        }
+        let mut subscriptions = lock(&self.subscriptions);
         let mut updated: Vec<Arc<Subscription>> = subscriptions.iter().cloned().collect();
         let arn = match updated.iter().position(|existing| Arc::ptr_eq(&existing.queue, &queue)) {
             Some(index) => {
@@ -44,41 +94,80 @@ impl Topic {
             }
         };
         *subscriptions = Arc::new(updated);
-        arn
+        Ok(arn)
     }
 
-    /// Delivers every message not in `failures` to every subscription that accepts it; one
-    /// result per message: its SNS message id, or the injected failure.
+    /// Delivers every message not in `failures` to every subscription that accepts it, in
+    /// order; one result per message: its SNS message id, or why it was not taken. A FIFO
+    /// topic refuses a message without a group, or without a deduplication id unless it has
+    /// content-based deduplication, and answers a duplicate of the last 5 minutes with the
+    /// original's message id without delivering it again.
     pub(crate) fn publish(
         &self,
         messages: &[OutgoingMessage],
         failures: &BTreeSet<usize>,
+        now: Instant,
     ) -> Vec<Result<MessageId, EntryError>> {
-        let results: Vec<Result<MessageId, EntryError>> =
-            (0..messages.len())
-                .map(|index| {
-                    if failures.contains(&index) {
-                        Err(injected_entry_error())
-                    } else {
-                        Ok(new_message_id())
+        let content_based = lock(&self.options).content_based_deduplication;
+        // (message, its deduplication id on a FIFO topic), for the ones to deliver.
+        let mut accepted: Vec<(&OutgoingMessage, Option<String>, MessageId)> = Vec::new();
+        let results: Vec<Result<MessageId, EntryError>> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                if failures.contains(&index) {
+                    return Err(injected_entry_error());
+                }
+                let message_id = new_message_id();
+                if !self.fifo {
+                    accepted.push((message, None, message_id.clone()));
+                    return Ok(message_id);
+                }
+                if message.group_id.is_none() {
+                    return Err(invalid_parameter(
+                        "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
+                    ));
+                }
+                let deduplication_id = match &message.deduplication_id {
+                    Some(id) => id.clone(),
+                    None if content_based => content_id(&message.body),
+                    None => {
+                        return Err(invalid_parameter(
+                            "Invalid parameter: The topic should either have ContentBasedDeduplication \
+                             enabled or MessageDeduplicationId provided explicitly",
+                        ))
                     }
-                })
-                .collect();
+                };
+                if let Some(original) =
+                    lock(&self.deduplication).duplicate_of(deduplication_id.clone(), &message_id, now)
+                {
+                    return Ok(original);
+                }
+                accepted.push((message, Some(deduplication_id), message_id.clone()));
+                Ok(message_id)
+            })
+            .collect();
         let timestamp = sns_timestamp(SystemTime::now());
-        let subscriptions = Arc::clone(&self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner));
+        let subscriptions = Arc::clone(&lock(&self.subscriptions));
         for subscription in subscriptions.iter() {
-            let deliveries: Vec<NewMessage> = messages
+            let deliveries: Vec<NewMessage> = accepted
                 .iter()
-                .zip(&results)
-                .filter_map(|(message, result)| {
-                    let sns_message_id = result.as_ref().ok()?;
-                    subscription
-                        .accepts(message)
-                        .then(|| subscription.delivery(self, sns_message_id, message, &timestamp))
+                .filter(|(message, _, _)| subscription.accepts(message))
+                .map(|(message, deduplication_id, sns_message_id)| {
+                    let mut delivery = subscription.delivery(self, sns_message_id, message, &timestamp);
+                    if self.fifo {
+                        delivery.group_id = message.group_id.clone();
+                        delivery.deduplication_id = deduplication_id.clone();
+                    }
+                    delivery
                 })
                 .collect();
-            if !deliveries.is_empty() {
-                subscription.queue.push(deliveries);
+            if deliveries.is_empty() {
+                continue;
+            }
+            for refused in subscription.queue.send(deliveries, now).into_iter().filter_map(Result::err) {
+                // Subscriptions pair FIFO with FIFO only, so this is not expected.
+                tracing::warn!(topic = %self.arn, queue = %subscription.queue.name, %refused, "delivery refused");
             }
         }
         results
@@ -100,9 +189,7 @@ impl Subscription {
         timestamp: &str,
     ) -> NewMessage {
         if self.options.raw_delivery {
-            let mut attributes = message.attributes.clone();
-            attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.as_str().into());
-            NewMessage { message_id: new_message_id(), body: message.body.clone(), attributes }
+            NewMessage::new(new_message_id(), message.body.clone(), sqs_attributes(message))
         } else {
             let body = notification_body(&NotificationFields {
                 message_id: sns_message_id,
@@ -113,7 +200,15 @@ impl Subscription {
                 media_type: &message.media_type,
                 attributes: &message.attributes,
             });
-            NewMessage { message_id: new_message_id(), body, attributes: Attributes::new() }
+            NewMessage::new(new_message_id(), body, Attributes::new())
         }
     }
+}
+
+/// A message's SQS message attributes as raw delivery and direct sends give them: its
+/// attributes and `media_type`.
+pub(crate) fn sqs_attributes(message: &OutgoingMessage) -> Attributes {
+    let mut attributes = message.attributes.clone();
+    attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.as_str().into());
+    attributes
 }
