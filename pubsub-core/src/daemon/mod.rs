@@ -38,8 +38,7 @@
 //! reads the same counts and would skip them with it. Remedies: headroom in `maxReceiveCount`,
 //! and in `max_attempts` when set (the attempts a message needs, plus those of the messages
 //! that may stand ahead of it); fewer messages per receive from a FIFO queue
-//! ([`DaemonConfig::receive_limit`]; at 1, none waits behind another); or `max_attempts`
-//! without a redrive policy, where a skipped message is deleted and its group goes on.
+//! ([`DaemonConfig::receive_limit`]; at 1, none waits behind another).
 //!
 //! The daemon's [`Health`] (phase, receives, counts) is updated as it runs: see
 //! [`Daemon::health`] and [`health`](crate::health).
