@@ -10,6 +10,7 @@ use crate::envelope::Envelope;
 use crate::error::DecodeError;
 use crate::plumbing::{DecodedMessage, HandlerCall, HandlerDecode, HandlerFuture, Need};
 
+pub use crate::chains::fifo_chains;
 pub use crate::dispatch::{Dispatcher, HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
 use crate::producer::{PublishError, PublishOptions, TopicMap};

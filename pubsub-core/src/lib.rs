@@ -82,6 +82,7 @@
 
 pub mod backoff;
 mod body;
+mod chains;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod consumer;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use pubsub_core::handlers::Dispatcher;
+use pubsub_core::handlers::{fifo_chains, Dispatcher};
 use pubsub_core::outcome::HandledMessage;
 use pubsub_core::Verdict;
 use tokio::sync::Semaphore;
@@ -139,7 +139,9 @@ pub(crate) async fn run(
     let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     let mut chain_of_task = HashMap::new();
-    for chain in chains(records) {
+    // One chain per FIFO message group, keyed by queue and group: one group id on two queues
+    // is two groups.
+    for chain in fifo_chains(records, |record| record.fifo_group.as_ref()) {
         let dispatcher = dispatcher.clone();
         let slots = slots.clone();
         let permits = permits.clone();
@@ -235,26 +237,6 @@ pub(crate) async fn run(
             },
         })
         .collect()
-}
-
-/// The records, as chains handled one record after another: one chain per FIFO message group
-/// (in the order of the event), one per record otherwise.
-fn chains(records: &[Record]) -> Vec<Vec<usize>> {
-    let mut chains: Vec<Vec<usize>> = Vec::new();
-    let mut group_chain: HashMap<&(String, String), usize> = HashMap::new();
-    for (index, record) in records.iter().enumerate() {
-        match &record.fifo_group {
-            Some(group) => match group_chain.get(group) {
-                Some(&chain) => chains[chain].push(index),
-                None => {
-                    group_chain.insert(group, chains.len());
-                    chains.push(vec![index]);
-                }
-            },
-            None => chains.push(vec![index]),
-        }
-    }
-    chains
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -27,7 +27,9 @@ pub struct DaemonConfig {
     /// under way gets one more second, then is dropped.
     pub wait_time: Duration,
     /// Messages asked for per receive at most, 1 to 10 (default 10; the seed's `limit`, SQS's
-    /// `MaxNumberOfMessages`). A receive asks for fewer when fewer handlers are free.
+    /// `MaxNumberOfMessages`). A receive asks for fewer when fewer handlers are free. On a
+    /// FIFO queue a smaller limit means fewer messages received behind one that fails (see
+    /// [FIFO queues](super#fifo-queues)).
     pub receive_limit: usize,
     /// How long a delete or visibility change waits for nine others while handlers are still
     /// running (default 50 ms); with none running it goes at once.
@@ -89,6 +91,13 @@ impl DaemonConfig {
 }
 
 /// Builds a [`Daemon`]: which handlers, which collaborators, which producer, how it runs.
+///
+/// On a FIFO queue the daemon keeps the order of each message group: the messages of a group
+/// one receive brings run one after another, and those behind one that fails go back to the
+/// queue unhandled, to come back after it. Other groups run in parallel. Every receive counts
+/// towards `maxReceiveCount` (and [`max_attempts`](DaemonBuilder::max_attempts)), also for the
+/// messages sent back behind a failed one: give them headroom, or lower the
+/// [`receive_limit`](DaemonBuilder::receive_limit); see [FIFO queues](super#fifo-queues).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -246,7 +255,9 @@ impl DaemonBuilder {
     }
 
     /// Messages asked for per receive at most, 1 to 10 (default 10): see
-    /// [`DaemonConfig::receive_limit`].
+    /// [`DaemonConfig::receive_limit`]. On a FIFO queue whose messages fail now and then, a
+    /// lower limit keeps fewer messages of a group behind each failure, whose receive counts
+    /// rise with its own.
     pub fn receive_limit(mut self, limit: usize) -> DaemonBuilder {
         self.config.receive_limit = limit.clamp(1, MAX_BATCH);
         self
@@ -267,6 +278,12 @@ impl DaemonBuilder {
     /// daemon deletes the message on receive `max_attempts + 1` and it never reaches the
     /// dead-letter queue. Leave this unset when a dead-letter queue should keep poison
     /// messages; it is for queues without one.
+    ///
+    /// On a FIFO queue, messages released behind a failed one of their group are received
+    /// again with it and their receive counts rise with its own, which `max_attempts` reads as
+    /// the queue's redrive policy does: leave headroom for the attempts of the messages that
+    /// may stand ahead of a message, or receive fewer at once
+    /// ([`receive_limit`](DaemonBuilder::receive_limit)); see [FIFO queues](super#fifo-queues).
     pub fn max_attempts(mut self, max_attempts: u32) -> DaemonBuilder {
         self.config.max_attempts = Some(max_attempts);
         self

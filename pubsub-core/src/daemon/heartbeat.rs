@@ -1,4 +1,5 @@
-//! The heartbeat: extends the visibility of messages whose handlers are still running.
+//! The heartbeat: extends the visibility of messages in flight: being handled, or waiting for
+//! their turn in their FIFO group.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub(super) async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: 
                 if now + extension <= message.visible_until {
                     message.extending = false;
                     tracing::warn!(receipt_handle = %truncate(receipt),
-                        "handler still running at the heartbeat maximum; no longer extending, the message may be handled elsewhere");
+                        "message still in flight at the heartbeat maximum; no longer extending, the message may be handled elsewhere");
                     continue;
                 }
                 message.visible_until = now + extension;

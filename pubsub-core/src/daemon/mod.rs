@@ -3,9 +3,11 @@
 //!
 //! Shape of the runtime (after tokio's graceful-shutdown guide):
 //! - `pollers` tasks receive only as many messages as there are free permits of the
-//!   concurrency semaphore, so a received message never waits for a slot;
+//!   concurrency semaphore, so a received message never waits for a slot (other than its
+//!   turn in its FIFO group);
 //! - each message runs in its own task (tracked), holding its permit until its outcome is
-//!   queued for settling;
+//!   queued for settling; the messages of one FIFO group that one receive brought share a
+//!   task, which runs them in order (see below);
 //! - one settler task batches deletes and visibility changes (up to ten, or `settle_delay`),
 //!   retries what failed, and flushes everything at shutdown;
 //! - one heartbeat task extends the visibility of messages still in flight.
@@ -15,10 +17,34 @@
 //! the settler, return the report. Receives failing for longer than `receive_failure_limit`
 //! (when set) start the same shutdown, and the report says the daemon failed.
 //!
+//! # FIFO queues
+//!
+//! Messages with a group ([`ReceivedMessage::group_id`](crate::transport::ReceivedMessage))
+//! that one receive brings are handled one after another, in the order received; other groups,
+//! and messages without a group, run in parallel up to the concurrency. A message waiting for
+//! its turn holds its permit and is kept invisible by the heartbeat, as one being handled. When
+//! one is to be retried (FAILED or RETRIED), the messages of its group received behind it are
+//! not handled: they are made visible again at once and counted in
+//! [`DaemonReport::released_behind_failure`], with a line each at info. SQS hands out no more
+//! of a FIFO group while one of its messages is invisible, so the group comes back in order
+//! when the failed message does. SKIPPED, IGNORED and EXPIRED messages are deleted and do not
+//! stop their group. At a shutdown the message being handled finishes and those waiting behind
+//! it go back to the queue at once.
+//!
+//! SQS counts every receive: the messages returned behind a failed one are received again with
+//! it, and their receive counts rise with its own (by one per failed attempt of the messages
+//! ahead of them). With a low `maxReceiveCount` they reach the dead-letter queue together with
+//! it, never having failed themselves; the daemon's [`max_attempts`](DaemonBuilder::max_attempts)
+//! reads the same counts and would skip them with it. Remedies: headroom in `maxReceiveCount`,
+//! and in `max_attempts` when set (the attempts a message needs, plus those of the messages
+//! that may stand ahead of it); fewer messages per receive from a FIFO queue
+//! ([`DaemonConfig::receive_limit`]; at 1, none waits behind another).
+//!
 //! The daemon's [`Health`] (phase, receives, counts) is updated as it runs: see
 //! [`Daemon::health`] and [`health`](crate::health).
 
 mod builder;
+mod chain;
 mod heartbeat;
 mod poll;
 mod report;
@@ -67,7 +93,8 @@ impl<S> fmt::Debug for Daemon<S> {
     }
 }
 
-/// A message whose handler is running.
+/// A received message not yet settled: being handled, or waiting for its turn in its FIFO
+/// group.
 struct InFlight {
     received_at: Instant,
     visible_until: Instant,
@@ -185,10 +212,12 @@ impl<S: Subscriber> Daemon<S> {
         match report.failure() {
             Some(failure) => {
                 tracing::error!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
-                released = report.released, %failure, "daemon stopped: failed")
+                released = report.released, released_behind_failure = report.released_behind_failure,
+                %failure, "daemon stopped: failed")
             }
             None => tracing::info!(daemon = %self.name, handled = report.total(), abandoned, unsettled,
-                released = report.released, "daemon stopped"),
+                released = report.released, released_behind_failure = report.released_behind_failure,
+                "daemon stopped"),
         }
         report
     }

@@ -1,17 +1,15 @@
-//! The pollers: receive as many messages as there are free permits, hand each to a handler
-//! task, and release at once what arrives after the stop began.
+//! The pollers: receive as many messages as there are free permits and hand them on (see
+//! [`chain`](super::chain)).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Instant;
 
-use super::settle::{retry_delay, Settle};
-use super::{DaemonFailure, InFlight, Shared};
-use crate::outcome::Disposition;
-use crate::transport::{ReceivedMessage, Subscriber, TransportError, MAX_BATCH};
+use super::settle::retry_delay;
+use super::{DaemonFailure, Shared};
+use crate::transport::{Subscriber, TransportError, MAX_BATCH};
 
 /// How long a long poll under way at the stop may go on before it is dropped.
 const RECEIVE_GRACE: Duration = Duration::from_secs(1);
@@ -75,9 +73,7 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             continue;
         }
         idle_streak = 0;
-        for (message, permit) in received.into_iter().zip(permits) {
-            shared.start(message, permit);
-        }
+        shared.start(received, permits);
     }
 }
 
@@ -121,41 +117,5 @@ impl<S: Subscriber> Shared<S> {
             }
         }
         permits
-    }
-
-    /// Hands `message` to a handler task, or back to the queue if a shutdown has begun. After
-    /// a stop for idleness it is handled: another poller took the queue for idle while this
-    /// one's receive was bringing it (pollers are awaited before the drain, so it is drained).
-    fn start(self: &Arc<Self>, message: ReceivedMessage, permit: OwnedSemaphorePermit) {
-        if self.stop_receiving.is_cancelled() && !self.stopped_idle.load(Ordering::SeqCst) {
-            self.report.lock().expect("report lock").released += 1;
-            self.dispatcher.telemetry.released();
-            self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
-            return;
-        }
-        self.health.message_started();
-        let now = Instant::now();
-        let visibility = self.subscriber.visibility_timeout();
-        self.in_flight.lock().expect("in-flight lock").insert(
-            message.receipt_handle.clone(),
-            InFlight { received_at: now, visible_until: now + visibility, extending: true },
-        );
-        let shared = self.clone();
-        self.handlers.spawn(async move {
-            let handled = shared.dispatcher.dispatch(&message).await;
-            // Out of the heartbeat's sight before the outcome is queued, so no extension can
-            // follow (and undo) a nack.
-            shared.in_flight.lock().expect("in-flight lock").remove(&message.receipt_handle);
-            shared.send(match handled.outcome.disposition {
-                Disposition::Delete => Settle::Delete(message.receipt_handle),
-                Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
-            });
-            shared.report.lock().expect("report lock").record(&handled);
-            shared.health.message_finished(handled.outcome.verdict);
-            if let Some(hook) = &shared.on_outcome {
-                hook(&handled);
-            }
-            drop(permit);
-        });
     }
 }

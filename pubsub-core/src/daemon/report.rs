@@ -14,14 +14,19 @@ pub struct DaemonReport {
     /// Count per media type (`-` when the body had none) per result. Media types no handler
     /// takes share the row [`OTHER_MEDIA_TYPES`] once there are 256 rows.
     pub results: BTreeMap<String, BTreeMap<Verdict, u64>>,
-    /// Handlers still running when the drain timeout ran out (their messages were neither
-    /// deleted nor released: they reappear after their visibility timeout).
+    /// Handlers still running when the drain timeout ran out (their messages, and those of
+    /// their FIFO group waiting behind them, were neither deleted nor released: they reappear
+    /// after their visibility timeout).
     pub abandoned: usize,
     /// Deletes and visibility changes still failing when the flush timeout ran out (those
     /// messages reappear after their visibility timeout and are handled again).
     pub unsettled: usize,
-    /// Messages received after the stop began, released at once.
+    /// Messages released at once, unhandled, by the shutdown: received after the stop began,
+    /// or waiting behind another of their FIFO group then.
     pub released: usize,
+    /// Messages of a FIFO group released at once, unhandled, because an earlier message of
+    /// the group received with them was to be retried (they come back after it, in order).
+    pub released_behind_failure: usize,
     /// Why the daemon stopped on its own, failed; see [`failure`](DaemonReport::failure).
     failure: Option<DaemonFailure>,
 }

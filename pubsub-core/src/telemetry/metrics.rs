@@ -82,7 +82,7 @@ impl ConsumeMetrics {
             released: meter
                 .u64_counter("pubsub.messages.released")
                 .with_unit("{message}")
-                .with_description("Messages received after a shutdown began, made visible again unhandled")
+                .with_description("Messages a shutdown made visible again unhandled: received after it began, or waiting behind another of their FIFO group")
                 .build(),
             queue,
             by_result,
@@ -107,7 +107,8 @@ impl ConsumeMetrics {
         self.settle_failures.add(count as u64, &self.queue);
     }
 
-    /// A message received during shutdown was released unhandled.
+    /// A shutdown released a message unhandled (received after it began, or waiting in its
+    /// FIFO group).
     pub(crate) fn released(&self) {
         self.released.add(1, &self.queue);
     }
