@@ -159,7 +159,10 @@ async fn fifo(args: &Args, latency: Duration) {
         "{} messages on a FIFO queue, {} ms per broker request, concurrency {concurrency}, no-op handler",
         args.messages, args.latency_ms
     );
-    println!("{:>7} {:>12} {:>14} {:>10} {:>10}", "groups", "consume/s", "requests/msg", "receives", "deletes");
+    println!(
+        "{:>7} {:>12} {:>14} {:>10} {:>10}",
+        "groups", "consume/s", "requests/msg", "receives", "deletes"
+    );
     for &groups in &args.fifo_groups {
         let broker = MemoryBroker::new();
         let queue = broker.create_queue("steps.fifo", QueueOptions::default());

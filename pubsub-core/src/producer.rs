@@ -586,7 +586,8 @@ impl Producer {
     }
 
     /// Publishes checked messages, up to ten (and [`MAX_MESSAGE_BYTES`] in all) per request
-    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
+    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once, but one at a time and
+    /// in order to a FIFO topic or queue; ids in input order.
     /// After a request fails whole no more are started, and those under way are awaited, so
     /// that the error's `sent` is complete.
     async fn publish(&self, entries: Vec<(String, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
@@ -598,15 +599,27 @@ impl Producer {
                 None => by_topic.push((topic, vec![(index, message)])),
             }
         }
-        let mut chunks = by_topic.into_iter().flat_map(|(topic, group)| {
-            chunk_group(group).into_iter().map(move |(indices, chunk)| (topic.clone(), indices, chunk))
-        });
+        let mut chunks: std::collections::VecDeque<_> = by_topic
+            .into_iter()
+            .flat_map(|(topic, group)| {
+                chunk_group(group).into_iter().map(move |(indices, chunk)| (topic.clone(), indices, chunk))
+            })
+            .collect();
+        // A FIFO destination keeps the order of what it is sent only within one request: its
+        // requests go one after another, in order, the others at once.
+        let mut fifo_busy: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut requests = tokio::task::JoinSet::new();
         let mut failures = Vec::new();
         let mut transport_error = None;
         loop {
             while transport_error.is_none() && requests.len() < PUBLISH_REQUESTS_IN_FLIGHT {
-                let Some((topic, indices, chunk)) = chunks.next() else { break };
+                let Some(next) = chunks.iter().position(|(topic, _, _)| !fifo_busy.contains(topic)) else {
+                    break;
+                };
+                let (topic, indices, chunk) = chunks.remove(next).expect("the position is in the queue");
+                if Destination::of(&topic).is_fifo() {
+                    fifo_busy.insert(topic.clone());
+                }
                 let publisher = self.publisher.clone();
                 // Started here, in the caller's context, which the spawned request does not have.
                 let span = self.telemetry.request(&topic, &chunk);
@@ -618,6 +631,7 @@ impl Producer {
             }
             let Some(done) = requests.join_next().await else { break };
             let (topic, indices, results) = done.expect("a publish request does not panic");
+            fifo_busy.remove(&topic);
             match results {
                 Ok(results) => {
                     for (index, result) in indices.into_iter().zip(results) {

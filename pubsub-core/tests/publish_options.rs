@@ -246,3 +246,64 @@ async fn handlers_see_the_typed_attributes_whether_delivered_raw_or_in_a_notific
         assert_eq!(group, &None);
     }
 }
+
+/// A publisher whose earlier requests are slower than later ones, recording the order in
+/// which requests end and how many overlap.
+#[derive(Default)]
+struct SlowFirst {
+    ended: Mutex<Vec<String>>,
+    running: std::sync::atomic::AtomicUsize,
+    most_at_once: std::sync::atomic::AtomicUsize,
+}
+
+impl pubsub_core::transport::Publisher for SlowFirst {
+    fn publish_batch<'a>(
+        &'a self,
+        _topic: &'a str,
+        messages: Vec<pubsub_core::transport::OutgoingMessage>,
+    ) -> pubsub_core::transport::BoxFuture<
+        'a,
+        Result<
+            Vec<Result<String, pubsub_core::transport::EntryError>>,
+            pubsub_core::transport::TransportError,
+        >,
+    > {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most_at_once.fetch_max(now, SeqCst);
+            let first = messages[0].deduplication_id.clone().unwrap_or_default();
+            let position: u64 = first.parse().unwrap();
+            tokio::time::sleep(Duration::from_millis(50 - position)).await;
+            self.ended.lock().unwrap().push(first);
+            self.running.fetch_sub(1, SeqCst);
+            Ok(messages
+                .iter()
+                .map(|m| Ok(format!("id-{}", m.deduplication_id.clone().unwrap_or_default())))
+                .collect())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_to_a_fifo_destination_go_one_after_another_in_order() {
+    for (destination, fifo) in
+        [("arn:aws:sns:us-east-1:1:steps.fifo", true), ("arn:aws:sns:us-east-1:1:steps", false)]
+    {
+        let publisher = Arc::new(SlowFirst::default());
+        let producer = Producer::from_shared(publisher.clone(), TopicMap::new().default_topic(destination));
+        // Four requests of ten: the first is the slowest.
+        let steps: Vec<Shipment> = (0..40).map(|i| shipment("o-1", i)).collect();
+        let ids = producer.produce_batch(&steps).await.unwrap();
+        assert_eq!(ids.len(), 40);
+        let ended = publisher.ended.lock().unwrap().clone();
+        let most_at_once = publisher.most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+        if fifo {
+            assert_eq!(ended, ["0", "10", "20", "30"], "in order");
+            assert_eq!(most_at_once, 1);
+        } else {
+            assert_eq!(ended, ["30", "20", "10", "0"], "at once, the slowest last");
+            assert_eq!(most_at_once, 4);
+        }
+    }
+}
