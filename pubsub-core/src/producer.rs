@@ -553,6 +553,22 @@ impl Producer {
         self.send(entries).await
     }
 
+    /// As [`produce_batch`](Producer::produce_batch), each message with its own settings (a
+    /// FIFO group or deduplication id, a delay, message attributes, opaque data; see
+    /// [`PublishOptions`]). To one FIFO topic or queue, the requests go one after another, so
+    /// each message group arrives in the order given.
+    pub async fn produce_batch_with_options<M: Message>(
+        &self,
+        messages: &[(M, PublishOptions)],
+    ) -> Result<Vec<MessageId>, PublishError> {
+        let entries = all_or_refused(
+            messages
+                .iter()
+                .map(|(message, options)| outgoing(message, &options.opaque, Some(options), &self.topics)),
+        )?;
+        self.send(entries).await
+    }
+
     /// Runs prepared messages through the publish layers, checks each as SNS would, then
     /// publishes them. If any is refused (by a layer or a check), nothing is sent:
     /// [`PublishError::Refused`] lists each by index.
@@ -586,7 +602,8 @@ impl Producer {
     }
 
     /// Publishes checked messages, up to ten (and [`MAX_MESSAGE_BYTES`] in all) per request
-    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once; ids in input order.
+    /// per topic, up to [`PUBLISH_REQUESTS_IN_FLIGHT`] requests at once (those to one FIFO
+    /// topic or queue one after another, in order); ids in input order.
     /// After a request fails whole no more are started, and those under way are awaited, so
     /// that the error's `sent` is complete.
     async fn publish(&self, entries: Vec<(String, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
@@ -598,40 +615,61 @@ impl Producer {
                 None => by_topic.push((topic, vec![(index, message)])),
             }
         }
-        let mut chunks = by_topic.into_iter().flat_map(|(topic, group)| {
-            chunk_group(group).into_iter().map(move |(indices, chunk)| (topic.clone(), indices, chunk))
+        // Each job is sent by one task, its requests one after another. A standard destination's
+        // requests are jobs of their own, sent at once; a FIFO destination's are one job, in
+        // order: sent at once, a later request could overtake an earlier one and deliver a
+        // message group out of order.
+        let mut jobs = by_topic.into_iter().flat_map(|(topic, group)| {
+            let chunks = chunk_group(group);
+            if Destination::of(&topic).is_fifo() {
+                vec![(topic, chunks)]
+            } else {
+                chunks.into_iter().map(|chunk| (topic.clone(), vec![chunk])).collect()
+            }
         });
         let mut requests = tokio::task::JoinSet::new();
         let mut failures = Vec::new();
         let mut transport_error = None;
         loop {
             while transport_error.is_none() && requests.len() < PUBLISH_REQUESTS_IN_FLIGHT {
-                let Some((topic, indices, chunk)) = chunks.next() else { break };
+                let Some((topic, chunks)) = jobs.next() else { break };
                 let publisher = self.publisher.clone();
-                // Started here, in the caller's context, which the spawned request does not have.
-                let span = self.telemetry.request(&topic, &chunk);
+                // Started here, in the caller's context, which the spawned requests do not have.
+                let spans: Vec<_> =
+                    chunks.iter().map(|(_, chunk)| self.telemetry.request(&topic, chunk)).collect();
                 requests.spawn(async move {
-                    let results = publisher.publish_batch(&topic, chunk).await;
-                    span.end(&results);
-                    (topic, indices, results)
+                    let mut done = Vec::with_capacity(chunks.len());
+                    for ((indices, chunk), span) in chunks.into_iter().zip(spans) {
+                        let results = publisher.publish_batch(&topic, chunk).await;
+                        span.end(&results);
+                        let failed = results.is_err();
+                        done.push((indices, results));
+                        // No request after one that failed whole, as across jobs.
+                        if failed {
+                            break;
+                        }
+                    }
+                    (topic, done)
                 });
             }
             let Some(done) = requests.join_next().await else { break };
-            let (topic, indices, results) = done.expect("a publish request does not panic");
-            match results {
-                Ok(results) => {
-                    for (index, result) in indices.into_iter().zip(results) {
-                        match result {
-                            Ok(id) => {
-                                tracing::debug!(message_id = %id, topic = %topic, "published");
-                                sent[index] = Some(id);
+            let (topic, done) = done.expect("a publish request does not panic");
+            for (indices, results) in done {
+                match results {
+                    Ok(results) => {
+                        for (index, result) in indices.into_iter().zip(results) {
+                            match result {
+                                Ok(id) => {
+                                    tracing::debug!(message_id = %id, topic = %topic, "published");
+                                    sent[index] = Some(id);
+                                }
+                                Err(error) => failures.push((index, error)),
                             }
-                            Err(error) => failures.push((index, error)),
                         }
                     }
+                    // Stop sending more; let the requests under way finish so `sent` is complete.
+                    Err(error) => transport_error = transport_error.or(Some(error)),
                 }
-                // Stop sending more; let the requests under way finish so `sent` is complete.
-                Err(error) => transport_error = transport_error.or(Some(error)),
             }
         }
         failures.sort_by_key(|(index, _)| *index);
