@@ -1,6 +1,7 @@
-//! The AWS transport of the pubsub toolkit: [`SnsPublisher`] and [`SqsSubscriber`] implement
-//! pubsub-core's `Publisher` and `Subscriber` with `aws-sdk-sns` and `aws-sdk-sqs`; all
-//! dispatch logic stays in pubsub-core.
+//! The AWS transport of the pubsub toolkit: [`SnsPublisher`] (to topics), [`SqsPublisher`]
+//! (straight to queues) and [`SqsSubscriber`] implement pubsub-core's `Publisher` and
+//! `Subscriber` with `aws-sdk-sns` and `aws-sdk-sqs`; [`AwsPublisher`] publishes to either,
+//! by the destination (a topic ARN or a queue URL). All dispatch logic stays in pubsub-core.
 //!
 //! Credentials are never configured here: the AWS default chain (environment, profile,
 //! instance role) provides them. Region, profile and endpoint come from the environment
@@ -17,14 +18,18 @@ mod config;
 mod errors;
 mod metrics;
 pub mod provision;
+mod publisher;
 pub mod redrive;
 pub mod runner;
 mod sns;
 mod sqs;
+mod sqs_publish;
 
 pub use args::{AwsArgs, SDK_LOG_TARGETS};
 pub use config::{load_config, AwsOptions, Timeouts};
 pub use metrics::{RequestCounter, RequestCounts};
+pub use publisher::AwsPublisher;
 pub use runner::{Runner, RunnerArgs};
 pub use sns::SnsPublisher;
 pub use sqs::SqsSubscriber;
+pub use sqs_publish::SqsPublisher;

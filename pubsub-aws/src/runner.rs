@@ -40,7 +40,7 @@ use pubsub_core::health::HealthServer;
 use pubsub_core::transport::Subscriber;
 use pubsub_core::{DaemonBuilder, Producer, TopicMap, Verdict};
 
-use crate::{load_config, AwsArgs, SnsPublisher, SqsSubscriber, SDK_LOG_TARGETS};
+use crate::{load_config, AwsArgs, AwsPublisher, SqsSubscriber, SDK_LOG_TARGETS};
 
 /// A daemon's command line: the daemon's options, the AWS ones, the topics what its handlers
 /// publish goes to, and its health address. Each option can come from the environment
@@ -55,11 +55,13 @@ pub struct RunnerArgs {
     /// The AWS options.
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// The topic of what handlers publish, for every media type the mappings do not route.
+    /// The topic of what handlers publish, for every media type the mappings do not route
+    /// (an SNS topic ARN, or an SQS queue URL to send to the queue directly).
     #[arg(long, value_name = "ARN")]
     pub sns_topic_arn_default: Option<String>,
     /// Topics by media type (or `prefix.*` pattern), a JSON object:
-    /// `{"application/vnd.acme.pubsub.greeting": "arn:aws:sns:..."}`.
+    /// `{"application/vnd.acme.pubsub.greeting": "arn:aws:sns:..."}`; a value may be an SQS
+    /// queue URL (`https://sqs...`), which is sent to directly.
     #[arg(long, value_name = "JSON", value_parser = topic_mappings)]
     pub sns_topic_arns_mappings: Option<TopicMappings>,
     /// Serve `/health/live` and `/health/ready` on this address (`0.0.0.0:8080`).
@@ -67,7 +69,7 @@ pub struct RunnerArgs {
     pub health_addr: Option<SocketAddr>,
 }
 
-/// Topics by media type pattern, as `--sns-topic-arns-mappings` gives them.
+/// Topics (or queue URLs) by media type pattern, as `--sns-topic-arns-mappings` gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopicMappings(pub BTreeMap<String, String>);
 
@@ -196,7 +198,7 @@ impl Runner {
                     Err(error) => return configuration_error(format!("queue {url}: {error}")),
                 };
                 if let Some(topics) = args.topics() {
-                    builder = builder.producer(Producer::new(SnsPublisher::new(&config), topics));
+                    builder = builder.producer(Producer::new(AwsPublisher::new(&config), topics));
                 }
                 let daemon = match builder.build(subscriber) {
                     Ok(daemon) => daemon,

@@ -1,15 +1,14 @@
 //! SnsPublisher: `PublishBatch` with the `media_type` attribute on every message (and the
-//! message's other attributes, each a `String`) and each entry's failure returned with its
-//! reason.
+//! message's other attributes, typed), the FIFO group and deduplication id to `.fifo` topics,
+//! and each entry's failure returned with its reason.
 
 use aws_config::SdkConfig;
-use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use aws_sdk_sns::types::PublishBatchRequestEntry;
 use pubsub_core::transport::{
-    AttributeValue, BoxFuture, Destination, EntryError, MessageId, OutgoingMessage, Publisher,
-    TransportError, MEDIA_TYPE_ATTRIBUTE,
+    BoxFuture, Destination, EntryError, MessageId, OutgoingMessage, Publisher, TransportError,
 };
 
-use crate::batch::{entries, entry_error, entry_index, no_results};
+use crate::batch::{batch_results, entries, message_attributes, sdk_attribute};
 use crate::errors::{transport_error, Resource};
 use crate::metrics::RequestCounter;
 
@@ -50,16 +49,9 @@ impl Publisher for SnsPublisher {
         Box::pin(async move {
             let fifo = Destination::of(topic).is_fifo();
             let entries = entries(&messages, |id, message| {
-                let mut entry =
-                    PublishBatchRequestEntry::builder().id(id).message(&message.body).message_attributes(
-                        MEDIA_TYPE_ATTRIBUTE,
-                        sns_attribute(&message.media_type.as_str().into())?,
-                    );
-                for (name, value) in &message.attributes {
-                    // The message's own media type wins over an attribute of the same name.
-                    if name != MEDIA_TYPE_ATTRIBUTE {
-                        entry = entry.message_attributes(name, sns_attribute(value)?);
-                    }
+                let mut entry = PublishBatchRequestEntry::builder().id(id).message(&message.body);
+                for (name, value) in message_attributes(message) {
+                    entry = entry.message_attributes(name, sdk_attribute!(aws_sdk_sns, &value)?);
                 }
                 // Standard topics take neither (the producer checked that FIFO ones have a group).
                 if fifo {
@@ -77,33 +69,12 @@ impl Publisher for SnsPublisher {
                 .send()
                 .await
                 .map_err(|e| transport_error(e, Resource::Topic(topic)))?;
-            let mut results: Vec<Result<MessageId, EntryError>> = no_results(messages.len(), "SNS");
-            for success in output.successful() {
-                if let (Some(index), Some(id)) =
-                    (entry_index(success.id(), results.len()), success.message_id())
-                {
-                    results[index] = Ok(id.to_owned());
-                }
-            }
-            for failure in output.failed() {
-                if let Some(index) = entry_index(Some(failure.id()), results.len()) {
-                    results[index] =
-                        Err(entry_error(failure.code(), failure.message(), failure.sender_fault()));
-                }
-            }
-            Ok(results)
+            Ok(batch_results(
+                messages.len(),
+                "SNS",
+                output.successful().iter().map(|s| (s.id(), s.message_id().map(str::to_owned))),
+                output.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault())),
+            ))
         })
     }
-}
-
-/// A message attribute as SNS takes it.
-fn sns_attribute(value: &AttributeValue) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
-    let builder = MessageAttributeValue::builder().data_type(value.data_type());
-    match value {
-        AttributeValue::Text(text) | AttributeValue::Number(text) => builder.string_value(text),
-        AttributeValue::Binary(bytes) => {
-            builder.binary_value(aws_sdk_sns::primitives::Blob::new(bytes.clone()))
-        }
-    }
-    .build()
 }

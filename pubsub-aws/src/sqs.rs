@@ -13,7 +13,7 @@ use pubsub_core::transport::{
     MAX_BATCH,
 };
 
-use crate::batch::{entries, entry_error, entry_index, no_results};
+use crate::batch::{batch_results, entries};
 use crate::config::Timeouts;
 use crate::errors::{transport_error, Resource};
 use crate::metrics::RequestCounter;
@@ -96,26 +96,6 @@ impl SqsSubscriber {
     }
 }
 
-/// One result per entry from SQS's `Successful` / `Failed` lists.
-fn batch_results<'a>(
-    len: usize,
-    successful: impl Iterator<Item = &'a str>,
-    failed: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>, bool)>,
-) -> Vec<Result<(), EntryError>> {
-    let mut results = no_results(len, "SQS");
-    for id in successful {
-        if let Some(index) = entry_index(Some(id), len) {
-            results[index] = Ok(());
-        }
-    }
-    for (id, code, message, sender_fault) in failed {
-        if let Some(index) = entry_index(Some(id), len) {
-            results[index] = Err(entry_error(code, message, sender_fault));
-        }
-    }
-    results
-}
-
 impl Subscriber for SqsSubscriber {
     fn receive(
         &self,
@@ -165,7 +145,8 @@ impl Subscriber for SqsSubscriber {
                 .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
             Ok(batch_results(
                 receipt_handles.len(),
-                output.successful().iter().map(|s| s.id()),
+                "SQS",
+                output.successful().iter().map(|s| (Some(s.id()), Some(()))),
                 output.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault())),
             ))
         })
@@ -195,7 +176,8 @@ impl Subscriber for SqsSubscriber {
                 .map_err(|e| transport_error(e, Resource::Queue(&self.queue_url)))?;
             Ok(batch_results(
                 changes.len(),
-                output.successful().iter().map(|s| s.id()),
+                "SQS",
+                output.successful().iter().map(|s| (Some(s.id()), Some(()))),
                 output.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault())),
             ))
         })
@@ -249,34 +231,5 @@ pub(crate) fn sqs_attribute_value(
         "Number" => Some(AttributeValue::Number(value.string_value()?.to_owned())),
         "Binary" => Some(AttributeValue::Binary(value.binary_value()?.as_ref().to_vec())),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_entries_map_to_their_index_with_retryability() {
-        let results = batch_results(
-            4,
-            ["0", "2"].into_iter(),
-            [("1", "ReceiptHandleIsInvalid", Some("stale"), true), ("3", "InternalError", None, false)]
-                .into_iter(),
-        );
-        assert_eq!(results[0], Ok(()));
-        assert_eq!(results[2], Ok(()));
-        assert_eq!(
-            results[1],
-            Err(EntryError {
-                code: "ReceiptHandleIsInvalid".into(),
-                message: "stale".into(),
-                retryable: false
-            })
-        );
-        assert!(matches!(&results[3], Err(e) if e.retryable && e.code == "InternalError"));
-        // An entry SQS says nothing about is reported, not taken as done.
-        let silent = batch_results(2, ["0"].into_iter(), std::iter::empty());
-        assert!(matches!(&silent[1], Err(e) if e.code == "NoResult" && e.retryable));
     }
 }

@@ -289,7 +289,7 @@ async fn a_nack_redelivers_with_receive_count_two() {
 async fn a_poison_message_is_redriven_to_the_dead_letter_queue() {
     let Some(env) = env().await else { return };
     let dlq_name = support::unique_name("dlq");
-    let spec = QueueSpec { visibility_timeout: None, dead_letter: Some((dlq_name.clone(), 2)) };
+    let spec = QueueSpec { dead_letter: Some((dlq_name.clone(), 2)), ..QueueSpec::default() };
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
     let orders = Arc::new(Orders(Default::default()));
@@ -320,7 +320,7 @@ async fn the_lower_of_max_attempts_and_max_receive_count_wins() {
     for (max_attempts, max_receive_count, dead_lettered) in [(5, 2, true), (2, 5, false)] {
         let dlq_name = support::unique_name("dlq");
         let spec =
-            QueueSpec { visibility_timeout: None, dead_letter: Some((dlq_name.clone(), max_receive_count)) };
+            QueueSpec { dead_letter: Some((dlq_name.clone(), max_receive_count)), ..QueueSpec::default() };
         let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
         env.producer(&topic).produce_batch(&[order("poison"), order("fine")]).await.unwrap();
         let orders = Arc::new(Orders(Default::default()));
@@ -391,7 +391,7 @@ async fn a_filter_policy_derived_from_a_daemons_handlers() {
 #[tokio::test]
 async fn the_heartbeat_keeps_a_slow_message_invisible_on_the_server() {
     let Some(env) = env().await else { return };
-    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
+    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), ..QueueSpec::default() };
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce(&SimpleMessage { message: "slow".into(), timestamp: 5.0 }).await.unwrap();
     let report = DaemonBuilder::new("slow")
@@ -420,7 +420,7 @@ async fn slow_simple(_message: SimpleMessage) {
 #[tokio::test]
 async fn past_the_heartbeat_maximum_a_hanging_message_is_handled_elsewhere() {
     let Some(env) = env().await else { return };
-    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), dead_letter: None };
+    let spec = QueueSpec { visibility_timeout: Some(Duration::from_secs(2)), ..QueueSpec::default() };
     let (topic, queue) = env.wire(SubscriptionSpec::default(), spec).await;
     env.producer(&topic).produce(&SimpleMessage { message: "hang".into(), timestamp: 7.0 }).await.unwrap();
     let started = std::time::Instant::now();
@@ -468,6 +468,7 @@ async fn provisioning_twice_changes_nothing() {
     let spec = QueueSpec {
         visibility_timeout: Some(Duration::from_secs(45)),
         dead_letter: Some((names.2.clone(), 5)),
+        ..QueueSpec::default()
     };
     let sub = SubscriptionSpec {
         raw_delivery: true,

@@ -136,7 +136,7 @@ impl World {
     async fn new(name: &str, visibility_timeout: Duration) -> Option<World> {
         support::require_emulator()?;
         let config = support::sdk_config().await;
-        let spec = QueueSpec { visibility_timeout: Some(visibility_timeout), dead_letter: None };
+        let spec = QueueSpec { visibility_timeout: Some(visibility_timeout), ..QueueSpec::default() };
         let queue = Provisioner::new(&config).queue(&support::unique_name(name), &spec).await.unwrap();
         let dir = std::env::temp_dir().join(support::unique_name(name));
         std::fs::create_dir_all(&dir).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use pubsub_aws::{SnsPublisher, SqsSubscriber};
+use pubsub_aws::{SnsPublisher, SqsPublisher, SqsSubscriber};
 use pubsub_core::transport::{OutgoingMessage, Publisher, Subscriber, TransportError};
 use pubsub_core::{producer::PublishError, Producer, TopicMap, UntypedMessage};
 
@@ -248,6 +248,70 @@ async fn every_attribute_is_a_string_message_attribute_of_its_entry() {
         ]),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_queue_refusing_some_entries_reports_them_and_gets_each_field_it_takes() {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = bodies.clone();
+    let http = infallible_client_fn(move |request| {
+        let body = request.body().bytes().map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+        seen.lock().unwrap().push(body.unwrap_or_default());
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(
+                r#"{"Successful": [{"Id": "0", "MessageId": "m-0", "MD5OfMessageBody": "x"}],
+                    "Failed": [{"Id": "1", "Code": "InvalidParameterValue", "Message": "no deduplication id", "SenderFault": true},
+                               {"Id": "2", "Code": "InternalError", "Message": "try again", "SenderFault": false}]}"#,
+            )
+            .unwrap()
+    });
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .http_client(http)
+        .build();
+    let publisher = SqsPublisher::with_client(aws_sdk_sqs::Client::from_conf(config));
+    let fifo = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo";
+    let message = |n: u32| {
+        OutgoingMessage::new("a/b", format!("{{\"n\": {n}}}"))
+            .with_group_id("g")
+            .with_attribute("weight", n)
+            .with_attribute("blob", vec![0u8, 255])
+    };
+    let mut first = message(0).with_deduplication_id("d-0");
+    // A delay is never sent to a FIFO queue (the producer refuses it before).
+    first.delay = Some(Duration::from_secs(5));
+    let results = publisher.publish_batch(fifo, vec![first, message(1), message(2)]).await.unwrap();
+    assert_eq!(results[0].as_deref(), Ok("m-0"));
+    assert!(matches!(&results[1], Err(e) if e.code == "InvalidParameterValue" && !e.retryable));
+    assert!(matches!(&results[2], Err(e) if e.code == "InternalError" && e.retryable));
+
+    let request: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(request["QueueUrl"], fifo);
+    let entry = &request["Entries"][0];
+    assert_eq!(entry["Id"], "0");
+    assert_eq!(entry["MessageBody"], r#"{"n": 0}"#);
+    assert_eq!(entry["MessageGroupId"], "g");
+    assert_eq!(entry["MessageDeduplicationId"], "d-0");
+    assert!(entry.get("DelaySeconds").is_none(), "{entry}");
+    let attributes = &entry["MessageAttributes"];
+    assert_eq!(attributes["media_type"], serde_json::json!({"DataType": "String", "StringValue": "a/b"}));
+    assert_eq!(attributes["weight"], serde_json::json!({"DataType": "Number", "StringValue": "0"}));
+    assert_eq!(attributes["blob"], serde_json::json!({"DataType": "Binary", "BinaryValue": "AP8="}));
+    assert!(request["Entries"][1].get("MessageDeduplicationId").is_none());
+
+    // To a standard queue: the delay, and no FIFO field.
+    let standard = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+    let delayed =
+        OutgoingMessage::new("a/b", "{}").with_group_id("g").with_delay(Duration::from_millis(2500));
+    publisher.publish_batch(standard, vec![delayed]).await.unwrap();
+    let request: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[1]).unwrap();
+    let entry = &request["Entries"][0];
+    assert_eq!(entry["DelaySeconds"], 3, "{entry}");
+    assert!(entry.get("MessageGroupId").is_none(), "{entry}");
 }
 
 /// A form-urlencoded key or value, decoded.

@@ -553,6 +553,22 @@ impl Producer {
         self.send(entries).await
     }
 
+    /// As [`produce_batch`](Producer::produce_batch), each message with its own settings (a
+    /// FIFO group or deduplication id, a delay, message attributes, opaque data; see
+    /// [`PublishOptions`]). To one FIFO topic or queue, the requests go one after another, so
+    /// each message group arrives in the order given.
+    pub async fn produce_batch_with_options<M: Message>(
+        &self,
+        messages: &[(M, PublishOptions)],
+    ) -> Result<Vec<MessageId>, PublishError> {
+        let entries = all_or_refused(
+            messages
+                .iter()
+                .map(|(message, options)| outgoing(message, &options.opaque, Some(options), &self.topics)),
+        )?;
+        self.send(entries).await
+    }
+
     /// Runs prepared messages through the publish layers, checks each as SNS would, then
     /// publishes them. If any is refused (by a layer or a check), nothing is sent:
     /// [`PublishError::Refused`] lists each by index.

@@ -27,9 +27,12 @@ struct AccountEvent {
     event_id: String,
 }
 
-/// Which daemon handled what: (account, seq, daemon), in the order handlers succeeded.
+/// One success: (account, seq, daemon).
+type Success = (u32, u32, &'static str);
+
+/// Which daemon handled what, in the order handlers succeeded.
 #[derive(Clone, Default)]
-struct Handled(Arc<Mutex<Vec<(u32, u32, &'static str)>>>);
+struct Handled(Arc<Mutex<Vec<Success>>>);
 
 /// The name of the daemon a handler runs in.
 #[derive(Clone, Copy)]

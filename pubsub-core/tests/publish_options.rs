@@ -191,9 +191,12 @@ async fn attribute_values_sns_and_sqs_refuse_are_refused_before_sending() {
     }
 }
 
+/// What a handler saw of a message's context: its attributes, its `team` attribute, its group.
+type Context = (Attributes, Option<String>, Option<String>);
+
 /// What the handler saw of each message's context.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(Attributes, Option<String>, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<Context>>>);
 
 #[handler]
 async fn sees_its_context(_shipment: Shipment, context: &MessageContext, seen: &Seen) {
@@ -306,4 +309,23 @@ async fn requests_to_a_fifo_destination_go_one_after_another_in_order() {
             assert_eq!(most_at_once, 4);
         }
     }
+}
+
+#[tokio::test]
+async fn a_batch_with_options_per_message_is_refused_whole_when_one_is_refused() {
+    let broker = MemoryBroker::new();
+    let queue = broker.create_queue("widgets.fifo", QueueOptions::default());
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&queue));
+    let mut widgets: Vec<(Shipment, PublishOptions)> =
+        (0..30).map(|i| (shipment("o-1", i), PublishOptions::new().group_id(format!("g-{i}")))).collect();
+    // The type names its group; an empty one per call wins, and is refused.
+    widgets[7].1.group_id = Some(String::new());
+    broker.reset_request_counts();
+    let error = producer.produce_batch_with_options(&widgets).await.unwrap_err();
+    assert!(error.to_string().contains("index 7") && error.to_string().contains("is empty"), "{error}");
+    assert_eq!(broker.request_counts().total(), 0, "nothing was sent");
+    widgets[7].1.group_id = None;
+    let ids = producer.produce_batch_with_options(&widgets).await.unwrap();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(broker.queue_stats("widgets.fifo").total, 30);
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use pubsub_aws::{AwsOptions, SnsPublisher};
+use pubsub_aws::{AwsOptions, AwsPublisher};
 use pubsub_core::{DaemonBuilder, Producer, TopicMap};
 
 use crate::config::topics_from_env;
@@ -111,9 +111,9 @@ impl LambdaBuilder {
 
     /// The SNS topics what handlers publish goes to (default: from the environment, as the
     /// daemon reads them: `{NAME}__SNS_TOPIC_ARNS__DEFAULT` and
-    /// `{NAME}__SNS_TOPIC_ARNS__MAPPINGS`, see [`topics_from_env`]). Either makes a producer
-    /// on SNS that replaces one given to the daemon builder; with neither, the daemon
-    /// builder's producer (if any) is used.
+    /// `{NAME}__SNS_TOPIC_ARNS__MAPPINGS`, see [`topics_from_env`]; a queue URL there is sent
+    /// to directly, on SQS). Either makes a producer on SNS and SQS that replaces one given to
+    /// the daemon builder; with neither, the daemon builder's producer (if any) is used.
     pub fn topics(mut self, topics: TopicMap) -> LambdaBuilder {
         self.topics = Some(topics);
         self
@@ -143,7 +143,7 @@ impl LambdaBuilder {
             None => None,
         };
         if let (Some(topics), Some(config)) = (topics, &aws) {
-            daemon = daemon.producer(Producer::new(SnsPublisher::new(config), topics));
+            daemon = daemon.producer(Producer::new(AwsPublisher::new(config), topics));
         }
         let sqs = match (change_visibility, sqs, &aws) {
             (false, _, _) => None,

@@ -4,10 +4,24 @@
 //! ```text
 //! pubsub publish --topic-arn ARN --media-type TYPE --json '{"uri": "..."}'
 //! cat messages.jsonl | pubsub publish --topic-arn ARN --media-type TYPE
+//! cat messages.jsonl | pubsub publish --queue-url URL --media-type TYPE \
+//!     [--message-group-id ID | --message-group-field FIELD] [--deduplication-id-field FIELD] \
+//!     [--delay-seconds N] [--attribute NAME=VALUE]...
 //! pubsub read --queue-url URL [--max N] [--wait-seconds S] [--nack] [--nack-timeout S]
 //! pubsub provision --config pubsub.toml
 //! pubsub redrive --from DLQ_URL --to QUEUE_URL [--max N] [--dry-run] [--visibility-timeout S]
 //! ```
+//!
+//! `pubsub publish` sends to an SNS topic (`--topic-arn`) or straight to an SQS queue
+//! (`--queue-url`), exactly one of them, with the `media_type` message attribute and each
+//! `--attribute` (`NAME=VALUE` is a String, `NAME:Number=3` a Number, `NAME:Binary=<base64>`
+//! bytes) on every message. To a FIFO topic or queue (a name ending in `.fifo`) every message
+//! needs a group: `--message-group-id` gives all the same, `--message-group-field` takes each
+//! message's from a field of its JSON object (a string or an integer), and
+//! `--deduplication-id-field` its deduplication id likewise. A line without the field is
+//! reported with its number and nothing of it is sent; the other lines go, each group's in
+//! the order given. `--delay-seconds` (up to 900) hides each message that long, to a standard
+//! queue only. One message id is printed per message sent.
 //!
 //! `pubsub redrive` moves messages back from a dead-letter queue (`pubsub_aws::redrive`): each
 //! is sent before it is deleted, body and message attributes unchanged (to a FIFO queue with
@@ -28,20 +42,20 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use pubsub_aws::provision::{ProvisionConfig, Provisioner};
 use pubsub_aws::redrive::Redrive;
-use pubsub_aws::{load_config, AwsArgs, AwsOptions, SnsPublisher, SqsSubscriber};
+use pubsub_aws::{load_config, AwsArgs, AwsOptions, AwsPublisher, SqsSubscriber};
 use pubsub_core::codec::DecodeError;
-use pubsub_core::producer::PublishError;
-use pubsub_core::transport::{ReceivedMessage, Subscriber};
+use pubsub_core::producer::{PublishError, PublishOptions};
+use pubsub_core::transport::{AttributeValue, Destination, ReceivedMessage, Subscriber, MAX_DELAY};
 use pubsub_core::{decode, Consumer, Producer, TopicMap, UntypedMessage};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser)]
 #[command(
     name = "pubsub",
-    about = "Publish to SNS, read from SQS, provision both, redrive dead-letter queues"
+    about = "Publish to SNS or SQS, read from SQS, provision both, redrive dead-letter queues"
 )]
 struct Cli {
     #[command(flatten)]
@@ -55,17 +69,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Publishes one message (--json), or one per line of standard input; prints each id.
+    /// Publishes one message (--json), or one per line of standard input, to a topic or a
+    /// queue; prints each id.
+    #[command(group(ArgGroup::new("destination").required(true).args(["topic_arn", "queue_url"])))]
     Publish {
-        /// The topic's ARN.
-        #[arg(long)]
-        topic_arn: String,
+        /// The SNS topic's ARN.
+        #[arg(long, value_name = "ARN")]
+        topic_arn: Option<String>,
+        /// The SQS queue's URL: send straight to the queue, with no topic between.
+        #[arg(long, value_name = "URL")]
+        queue_url: Option<String>,
         /// The media type of every message.
         #[arg(long)]
         media_type: String,
         /// The message's fields, a JSON object; without it, JSON objects are read from stdin.
         #[arg(long)]
         json: Option<String>,
+        #[command(flatten)]
+        options: PublishArgs,
     },
     /// Prints messages as JSON lines and acknowledges them (unless --nack).
     Read {
@@ -116,6 +137,80 @@ enum Command {
     },
 }
 
+/// What `pubsub publish` sets on each message besides its fields.
+#[derive(clap::Args)]
+struct PublishArgs {
+    /// The FIFO message group of every message (FIFO topics and queues require one).
+    #[arg(long, value_name = "ID", conflicts_with = "message_group_field")]
+    message_group_id: Option<String>,
+    /// The FIFO message group of each message: the value of this field of its JSON object, a
+    /// string or an integer. A line without it is reported with its number and not sent.
+    #[arg(long, value_name = "FIELD")]
+    message_group_field: Option<String>,
+    /// The FIFO deduplication id of each message: the value of this field of its JSON object,
+    /// a string or an integer (without it, a FIFO destination needs content-based
+    /// deduplication). A line without it is reported with its number and not sent.
+    #[arg(long, value_name = "FIELD")]
+    deduplication_id_field: Option<String>,
+    /// Hide each message this many seconds after it is sent (at most 900); standard queues
+    /// only (--queue-url).
+    #[arg(long, value_name = "N", requires = "queue_url")]
+    delay_seconds: Option<u64>,
+    /// A message attribute on every message, besides media_type; repeat it for more.
+    /// `NAME=VALUE` is a String; `NAME:Number=3` a Number; `NAME:Binary=<base64>` bytes
+    /// (`NAME:String=VALUE` is a String too).
+    #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
+    attributes: Vec<(String, AttributeValue)>,
+}
+
+/// `NAME=VALUE`, `NAME:String=VALUE`, `NAME:Number=3` or `NAME:Binary=<base64>`.
+fn parse_attribute(text: &str) -> Result<(String, AttributeValue), String> {
+    const FORMS: &str = "write NAME=VALUE (a String), NAME:Number=3 or NAME:Binary=<base64>";
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!("no `=` in {text:?}: {FORMS}"));
+    };
+    let (name, data_type) = key.split_once(':').unwrap_or((key, "String"));
+    if name.is_empty() {
+        return Err(format!("no attribute name in {text:?}: {FORMS}"));
+    }
+    if !matches!(data_type, "String" | "Number" | "Binary") {
+        return Err(format!(
+            "unknown type `{data_type}` in {text:?}: the types are String, Number and Binary; {FORMS}"
+        ));
+    }
+    let value = AttributeValue::from_typed(data_type, value.to_owned())
+        .ok_or_else(|| format!("the value of `{name}` is not base64: {FORMS}"))?;
+    value.check().map_err(|reason| format!("`{name}` {reason}"))?;
+    Ok((name.to_owned(), value))
+}
+
+impl PublishArgs {
+    /// The options of a message whose fields are `content`; an error names what is missing.
+    fn options_for(&self, content: &Value) -> Result<PublishOptions, String> {
+        let mut options = PublishOptions::new();
+        options.attributes = self.attributes.iter().cloned().collect();
+        options.delay = self.delay_seconds.map(Duration::from_secs);
+        options.group_id = match &self.message_group_field {
+            Some(field) => Some(id_field(content, field, "--message-group-field")?),
+            None => self.message_group_id.clone(),
+        };
+        if let Some(field) = &self.deduplication_id_field {
+            options.deduplication_id = Some(id_field(content, field, "--deduplication-id-field")?);
+        }
+        Ok(options)
+    }
+}
+
+/// The string or integer in `content`'s field `field`, as text.
+fn id_field(content: &Value, field: &str, flag: &str) -> Result<String, String> {
+    match content.get(field) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+        Some(other) => Err(format!("the field `{field}` ({flag}) is {other}, not a string or an integer")),
+        None => Err(format!("no field `{field}` ({flag}); nothing of this line was sent")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -153,16 +248,29 @@ async fn main() -> ExitCode {
 async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std::error::Error>> {
     let config = load_config(options).await;
     match command {
-        Command::Publish { topic_arn, media_type, json } => {
+        Command::Publish { topic_arn, queue_url, media_type, json, options } => {
+            let destination = topic_arn.or(queue_url).expect("clap requires one");
+            if let Some(delay) = options.delay_seconds {
+                if Destination::of(&destination).is_fifo() {
+                    return Err("--delay-seconds: a FIFO queue takes no delay per message (set the queue's \
+                                delay_seconds when provisioning it)"
+                        .into());
+                }
+                if delay > MAX_DELAY.as_secs() {
+                    return Err(format!("--delay-seconds {delay}: SQS takes at most 900").into());
+                }
+            }
             let producer =
-                Producer::new(SnsPublisher::new(&config), TopicMap::new().default_topic(&topic_arn));
+                Producer::new(AwsPublisher::new(&config), TopicMap::new().default_topic(&destination));
             match json {
                 Some(text) => {
-                    let message = UntypedMessage::new(&media_type, serde_json::from_str(&text)?)?;
-                    println!("{}", producer.produce_with(&message, &Default::default()).await?);
+                    let content: Value = serde_json::from_str(&text)?;
+                    let options = options.options_for(&content)?;
+                    let message = UntypedMessage::new(&media_type, content)?;
+                    println!("{}", producer.produce_with_options(&message, &options).await?);
                     Ok(true)
                 }
-                None => publish_lines(&producer, &media_type).await,
+                None => publish_lines(&producer, &media_type, &options).await,
             }
         }
         Command::Read { queue_url, max, wait_seconds, nack, nack_timeout } => {
@@ -336,7 +444,11 @@ const OPAQUE_DATA_KEY: &str = "opaqueData";
 
 /// Publishes one message per non-blank line of stdin, in batches; a bad line is reported with
 /// its number and the others go on.
-async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Box<dyn std::error::Error>> {
+async fn publish_lines(
+    producer: &Producer,
+    media_type: &str,
+    options: &PublishArgs,
+) -> Result<bool, Box<dyn std::error::Error>> {
     // Each message with its line number on stdin, so that every report names the line.
     let mut messages = Vec::new();
     let mut lines = Vec::new();
@@ -348,9 +460,12 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
         }
         let parsed = serde_json::from_str::<Value>(&line)
             .map_err(|e| e.to_string())
-            .and_then(|content| UntypedMessage::new(media_type, content).map_err(|e| e.to_string()))
-            .and_then(|message| {
-                message.check_convention().map(|()| message).map_err(|report| report.to_string())
+            .and_then(|content| Ok((options.options_for(&content)?, content)))
+            .and_then(|(options, content)| {
+                UntypedMessage::new(media_type, content).map(|m| (m, options)).map_err(|e| e.to_string())
+            })
+            .and_then(|(message, options)| {
+                message.check_convention().map(|()| (message, options)).map_err(|report| report.to_string())
             });
         match parsed {
             Ok(message) => {
@@ -363,7 +478,7 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
             }
         }
     }
-    let mut result = producer.produce_batch(&messages).await;
+    let mut result = producer.produce_batch_with_options(&messages).await;
     // Lines refused before sending (too large, say) are reported; the others still go.
     if let Err(PublishError::Refused { refused, .. }) = &result {
         let refused: Vec<(usize, String)> = refused.iter().map(|(i, e)| (*i, e.to_string())).collect();
@@ -373,7 +488,7 @@ async fn publish_lines(producer: &Producer, media_type: &str) -> Result<bool, Bo
             messages.remove(index);
             lines.remove(index);
         }
-        result = producer.produce_batch(&messages).await;
+        result = producer.produce_batch_with_options(&messages).await;
     }
     let (sent, failures, error) = match result {
         Ok(ids) => (ids.into_iter().map(Some).collect(), Vec::new(), None),
