@@ -531,3 +531,91 @@ fn pubsub_publish_to_a_queue_with_groups_attributes_and_delays() {
         assert!(text(&output.stderr).contains(expected), "{args:?}: {}", text(&output.stderr));
     }
 }
+
+/// An account's event, for the three daemons below.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.ledger-entry"]
+#[serde(rename_all = "camelCase")]
+struct LedgerEntry {
+    #[message_group_id]
+    account: u32,
+    seq: u32,
+    #[message_deduplication_id]
+    entry_id: String,
+}
+
+/// One success: (account, seq, daemon).
+type Applied = (u32, u32, &'static str);
+
+/// The ledger entries applied, in the order their handlers succeeded.
+#[derive(Clone, Default)]
+struct Ledger(std::sync::Arc<std::sync::Mutex<Vec<Applied>>>);
+
+/// The daemon a handler runs in.
+#[derive(Clone, Copy)]
+struct DaemonName(&'static str);
+
+#[pubsub_core::handler]
+async fn apply_ledger_entry(
+    entry: LedgerEntry,
+    context: &pubsub_core::MessageContext,
+    ledger: &Ledger,
+    daemon: &DaemonName,
+) -> Result<(), pubsub_core::HandlerError> {
+    // Every third entry fails on its first delivery: it and what follows it in its group come
+    // back, in order.
+    if entry.seq % 3 == 1 && context.receive_count() == 1 {
+        return Err(pubsub_core::HandlerError::failed("the ledger is busy"));
+    }
+    ledger.0.lock().unwrap().push((entry.account, entry.seq, daemon.0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_daemons_keep_each_groups_order_through_failures_and_retries() {
+    let Some(env) = env().await else { return };
+    let queue = env.fifo_queue("ledger", &QueueSpec::default()).await;
+    let (accounts, per_account) = (3, 8);
+    let entries: Vec<LedgerEntry> = (0..per_account)
+        .flat_map(|seq| {
+            (0..accounts).map(move |account| LedgerEntry {
+                account,
+                seq,
+                entry_id: format!("{account}-{seq}"),
+            })
+        })
+        .collect();
+    env.producer(&queue).produce_batch(&entries).await.unwrap();
+
+    let ledger = Ledger::default();
+    let mut runs = Vec::new();
+    for name in ["a", "b", "c"] {
+        let daemon = pubsub_core::DaemonBuilder::new("ledger")
+            .collaborator(ledger.clone())
+            .collaborator(DaemonName(name))
+            .concurrency(4)
+            .wait_time(Duration::from_secs(1))
+            .backoff(pubsub_core::backoff::BackoffPolicy::Fixed(Duration::ZERO))
+            .build(SqsSubscriber::new(&env.config, &queue).await.unwrap())
+            .unwrap();
+        runs.push(tokio::spawn(daemon.run_until_idle()));
+    }
+    let mut failed = 0;
+    for run in runs {
+        failed += run.await.unwrap().count(pubsub_core::Verdict::Failed);
+    }
+    assert_eq!(support::left_in(&env.sqs, &queue).await, 0, "nothing is left");
+    assert!(failed >= u64::from(accounts * 2), "{failed} failures, each retried");
+    let ledger = ledger.0.lock().unwrap().clone();
+    let mut by_account: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (account, seq, _) in &ledger {
+        by_account.entry(*account).or_default().push(*seq);
+    }
+    for account in 0..accounts {
+        assert_eq!(
+            by_account[&account],
+            (0..per_account).collect::<Vec<_>>(),
+            "account {account}: once each, in order"
+        );
+    }
+}
