@@ -13,6 +13,8 @@
 //!   parents); under enveloped delivery, where no OpenTelemetry package looks inside the SNS
 //!   notification, OpenTelemetry's W3C propagator extracts our span from the notification's
 //!   `MessageAttributes`, and the handler's span is its child.
+//! - Us straight to a queue: what our `Producer` sends to an SQS queue (`SendMessageBatch`, no
+//!   topic) microcosm-pubsub's consumer reads as it reads a raw delivery, trace context included.
 //!
 //! Needs the emulator (`AWS_ENDPOINT_URL`) and the Python set (`PUBSUB_INTEROP_PYTHON`, which
 //! scripts/interop.sh exports, else `.venv-interop/` at the repository root): without either the
@@ -29,7 +31,8 @@ use std::time::Duration;
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{global, Context, Value};
 use pubsub_aws::provision::{Provisioner, QueueSpec, SubscriptionSpec};
-use pubsub_aws::{SnsPublisher, SqsSubscriber};
+use pubsub_aws::{AwsPublisher, SnsPublisher, SqsSubscriber};
+use pubsub_core::producer::PublishOptions;
 use pubsub_core::{handler, DaemonBuilder, HandlerError, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -324,4 +327,44 @@ async fn what_our_producer_publishes_a_python_consumer_sees_in_the_producers_tra
             );
         }
     }
+}
+
+#[tokio::test]
+async fn what_our_producer_sends_straight_to_a_queue_a_python_consumer_reads_as_raw_delivery() {
+    let Some(env) = env().await else { return };
+    let queue =
+        env.provisioner.queue(&support::unique_name("interop-direct"), &QueueSpec::default()).await.unwrap();
+    let uri = format!("https://interop.invalid/jobs/{}", support::unique_name("direct"));
+    // SendMessageBatch, with typed attributes besides media_type and the trace context.
+    let producer = Producer::new(AwsPublisher::new(&env.config), TopicMap::new().default_topic(&queue));
+    let options = PublishOptions::new().attribute("team", "billing").attribute("weight", 3);
+    let span = global::tracer_provider().tracer("interop").start("rust send");
+    let ours = span.span_context().clone();
+    let context = Context::current_with_span(span);
+    {
+        let _attached = context.clone().attach();
+        producer.produce_with_options(&InteropJobCreated { uri: uri.clone() }, &options).await.unwrap();
+    }
+    context.span().end();
+
+    let consumed: Consumed =
+        peer(&env, "consume.py", &["--queue-url", &queue, "--count", "1", "--timeout", "20"]).await;
+    let [message] = consumed.messages.as_slice() else { panic!("one message, not {:?}", consumed.messages) };
+    assert_eq!(
+        (message.media_type.as_str(), message.uri.as_deref()),
+        (InteropJobCreated::MEDIA_TYPE, Some(&*uri))
+    );
+    // Read as a raw delivery is: OpenTelemetry's SQS instrumentation found our traceparent in
+    // the SQS message attributes.
+    let process = only(&consumed.spans, "boto3sqs's process", |span| {
+        span.scope.as_deref() == Some("opentelemetry.instrumentation.boto3sqs")
+            && span.name == format!("{} process", queue_name(&queue))
+    });
+    assert_eq!(
+        process.links,
+        [PyLink {
+            trace_id: format!("{:032x}", ours.trace_id()),
+            span_id: format!("{:016x}", ours.span_id())
+        }]
+    );
 }
