@@ -44,7 +44,8 @@ use crate::opaque::OpaqueData;
 use crate::outcome::{Outcome, Verdict};
 use crate::producer::{Producer, TopicMap};
 use crate::transport::{
-    BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, ReceivedMessage, TransportError,
+    AttributeValue, Attributes, BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher,
+    ReceivedMessage, TransportError, MEDIA_TYPE_ATTRIBUTE,
 };
 #[cfg(doc)]
 use crate::untyped::UntypedMessage;
@@ -64,6 +65,8 @@ pub struct HandlerTest {
     receive_count: u32,
     message_id: String,
     backoff: BackoffPolicy,
+    attributes: Attributes,
+    group_id: Option<String>,
 }
 
 impl Default for HandlerTest {
@@ -85,6 +88,8 @@ impl HandlerTest {
             receive_count: 1,
             message_id: "test-message-1".to_owned(),
             backoff: BackoffPolicy::default(),
+            attributes: Attributes::new(),
+            group_id: None,
         }
     }
 
@@ -139,6 +144,21 @@ impl HandlerTest {
         self
     }
 
+    /// A message attribute the message arrives with (besides `media_type`, which it always
+    /// has): what the handler's [`MessageContext::attributes`](crate::MessageContext::attributes)
+    /// shows.
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<AttributeValue>) -> HandlerTest {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// The FIFO message group the message arrives in (what
+    /// [`MessageContext::message_group_id`](crate::MessageContext::message_group_id) shows).
+    pub fn group_id(mut self, group_id: impl Into<String>) -> HandlerTest {
+        self.group_id = Some(group_id.into());
+        self
+    }
+
     /// Runs the handler on `message` (a derived type or an [`UntypedMessage`]).
     ///
     /// # Panics
@@ -152,7 +172,9 @@ impl HandlerTest {
             Some(handler) => handler,
             None => linked_handler_of(message.media_type()),
         };
-        self.run_handler(handler, &body).await
+        // As a raw delivery brings it: the media type among the attributes.
+        let media_type = (MEDIA_TYPE_ATTRIBUTE.to_owned(), AttributeValue::from(message.media_type()));
+        self.run_handler(handler, &body, Some(media_type)).await
     }
 
     /// Runs the handler named with [`handler`](HandlerTest::handler) on a raw SQS body (to test
@@ -164,10 +186,15 @@ impl HandlerTest {
         let handler = self.handler.unwrap_or_else(|| {
             panic!("run_body needs the handler to run: HandlerTest::new().handler::<your_handler>()")
         });
-        self.run_handler(handler, body).await
+        self.run_handler(handler, body, None).await
     }
 
-    async fn run_handler(&self, handler: Handler, body: &str) -> TestRun {
+    async fn run_handler(
+        &self,
+        handler: Handler,
+        body: &str,
+        media_type: Option<(String, AttributeValue)>,
+    ) -> TestRun {
         if let Some(type_name) = handler.missing_collaborator(&self.collaborators) {
             panic!(
                 "handler `{}` takes a `&{type_name}`, but the test has no such collaborator; add it with HandlerTest::collaborator",
@@ -191,6 +218,9 @@ impl HandlerTest {
         );
         let mut received = ReceivedMessage::new(self.message_id.clone(), "test-receipt", body);
         received.receive_count = self.receive_count;
+        received.attributes = self.attributes.clone();
+        received.attributes.extend(media_type);
+        received.group_id.clone_from(&self.group_id);
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));
         TestRun { outcome: handled.outcome, published }

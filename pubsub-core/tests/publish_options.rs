@@ -329,3 +329,18 @@ async fn a_batch_with_options_per_message_is_refused_whole_when_one_is_refused()
     assert_eq!(ids.len(), 30);
     assert_eq!(broker.queue_stats("widgets.fifo").total, 30);
 }
+
+#[tokio::test]
+async fn the_test_kit_gives_a_message_attributes_and_a_group() {
+    let seen = Seen::default();
+    let run = pubsub_core::testing::HandlerTest::new()
+        .collaborator(seen.clone())
+        .attribute("team", "billing")
+        .group_id("o-1")
+        .run(&shipment("o-1", 1))
+        .await;
+    assert_eq!(run.verdict(), Verdict::Succeeded);
+    let (attributes, team, group) = seen.0.lock().unwrap()[0].clone();
+    assert_eq!(attributes["media_type"], Shipment::MEDIA_TYPE);
+    assert_eq!((team.as_deref(), group.as_deref()), (Some("billing"), Some("o-1")));
+}
