@@ -323,7 +323,7 @@ async fn provisioning_fifo_and_filters_twice_changes_nothing() {
         queue = "{queue}"
         raw = true
         media_types = ["{STEP}"]
-        filter_policy = '{{"team": ["billing", {{"prefix": "ops-"}}]}}'
+        filter_policy = '{{"team": ["billing", {{"prefix": "ops-"}}], "weight": [{{"numeric": [">", 3]}}]}}'
 
         [[subscription]]
         topic = "{fifo_topic}"
@@ -380,9 +380,11 @@ async fn provisioning_fifo_and_filters_twice_changes_nothing() {
         Some("false")
     );
 
-    // The filter: the media type and a team of billing or ops-*.
+    // The filter: the media type, a team of billing or ops-*, and a weight over 3.
     let producer = env.producer(&arn(&topic));
-    let with_team = |n: usize, team: &str| (step(n), PublishOptions::new().attribute("team", team));
+    let with_team = |n: usize, team: &str| {
+        (step(n), PublishOptions::new().attribute("team", team).attribute("weight", 3 + n as i64))
+    };
     let other = UntypedMessage::new("application/vnd.acme.pubsub.other", json!({"n": 9})).unwrap();
     producer
         .produce_batch_with_options(&[
@@ -390,6 +392,7 @@ async fn provisioning_fifo_and_filters_twice_changes_nothing() {
             with_team(2, "ops-eu"),
             with_team(3, "sales"),
             (step(4), PublishOptions::new()),
+            (step(5), PublishOptions::new().attribute("team", "billing").attribute("weight", 3)),
             (other, PublishOptions::new().attribute("team", "billing")),
         ])
         .await
