@@ -100,6 +100,7 @@ mod message;
 pub mod middleware;
 mod opaque;
 pub mod outcome;
+pub mod payload;
 mod plumbing;
 pub mod producer;
 pub mod registry;
