@@ -77,12 +77,14 @@ impl Resolver {
         let mut resolved = message.clone();
         match carrier {
             Carrier::Body => resolved.body = body,
-            Carrier::Notification => resolved.body = with_message(&message.body, body).ok_or_else(|| {
-                unavailable(format!(
+            Carrier::Notification => {
+                resolved.body = with_message(&message.body, body).ok_or_else(|| {
+                    unavailable(format!(
                     "the SNS notification around the pointer to bucket `{}`, key `{}` could not be rewritten",
                     pointer.bucket, pointer.key
                 ))
-            })?,
+                })?
+            }
         }
         for name in [PAYLOAD_SIZE_ATTRIBUTE, LEGACY_PAYLOAD_SIZE_ATTRIBUTE] {
             resolved.attributes.remove(name);
