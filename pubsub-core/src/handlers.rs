@@ -253,7 +253,9 @@ impl MessageContext {
     /// be published when the handler succeeds. It is validated and encoded now, and its topic
     /// is chosen now, so a mistake fails the handler here. When it is sent, it goes through
     /// the publish layers of the daemon's producer (see [`Producer::layer`](crate::Producer::layer)):
-    /// a refusal there fails the handled message.
+    /// a refusal there fails the handled message. A message over SNS's limit is refused here
+    /// unless that producer offloads large bodies
+    /// ([`Producer::large_payloads`](crate::Producer::large_payloads)).
     pub fn publish<M: Message>(&self, message: &M) -> Result<(), PublishError> {
         self.queue(message, None)
     }

@@ -140,7 +140,7 @@ pub enum PublishError {
         /// Where its body was to go.
         pointer: PayloadPointer,
         /// What the store answered.
-        error: ObjectStoreError,
+        error: Box<ObjectStoreError>,
     },
     /// A publish layer refused the message (or panicked); nothing was sent.
     #[error("the `{media_type}` message was refused by a publish layer: {error}")]
@@ -691,7 +691,7 @@ impl Producer {
                     .into_iter()
                     .map(|(index, pointer, error)| {
                         let media_type = entries[index].1.media_type.clone();
-                        (index, PublishError::Offload { media_type, pointer, error })
+                        (index, PublishError::Offload { media_type, pointer, error: Box::new(error) })
                     })
                     .collect();
                 return Err(PublishError::Refused { total: entries.len(), refused });

@@ -383,10 +383,10 @@ async fn a_handler_publishes_a_large_message_through_an_offloading_producer() {
             .unwrap()
             .run_until_idle()
             .await;
-        let outcomes = outcomes.lock().unwrap();
-        assert_eq!(outcomes[0].0, expected, "{:?}", outcomes[0].1);
+        let (verdict, reason) = outcomes.lock().unwrap()[0].clone();
+        assert_eq!(verdict, expected, "{reason:?}");
         if expected == Verdict::Failed {
-            assert!(outcomes[0].1.as_deref().unwrap().contains("Producer::large_payloads"), "{outcomes:?}");
+            assert!(reason.as_deref().unwrap().contains("Producer::large_payloads"), "{reason:?}");
             tokio::time::advance(Duration::from_secs(61)).await;
         }
     }
