@@ -482,7 +482,7 @@ mod tests {
         let receipt = format!("a{}", "é".repeat(20));
         let request = Request::Deletes(vec![receipt.clone()]);
         let error = EntryError { code: "ReceiptHandleIsInvalid".into(), message: receipt, retryable: false };
-        assert_eq!(settle_results(Ok(vec![Err(error)]), &request, "delete"), (true, vec![], vec![]));
+        assert_eq!(settle_results(Ok(vec![Err(error)]), &request, "delete"), (true, vec![], vec![0]));
     }
 
     #[test]
