@@ -100,6 +100,7 @@ mod message;
 pub mod middleware;
 mod opaque;
 pub mod outcome;
+pub mod payload;
 mod plumbing;
 pub mod producer;
 pub mod registry;
@@ -111,6 +112,7 @@ pub mod testing;
 pub mod transport;
 mod untyped;
 mod unwind;
+mod uuid;
 mod validation;
 
 /// The wire codec: encoding and decoding the bodies microcosm-pubsub exchanges, the opaque data
