@@ -5,6 +5,7 @@
 //! cargo run --release --example throughput                    # 20 ms per request
 //! cargo run --release --example throughput -- --latency-ms 0 --messages 100000
 //! cargo run --release --example throughput -- --fifo-groups 1,10,100 --messages 5000
+//! cargo run --release --example throughput -- --payload-bytes 1048576 --messages 2000 --concurrency 100
 //! ```
 //!
 //! Consume side: the queue is filled first (without latency), then a daemon with a no-op
@@ -15,11 +16,17 @@
 //! straight to a FIFO queue, drained by one daemon at the first `--concurrency`; the daemon
 //! handles a group's messages one after another and the queue holds a group back while one of
 //! its messages is in flight, so fewer groups means less parallelism.
+//!
+//! Large messages (`--payload-bytes N`): each message carries N bytes more, the producer
+//! offloads every body over 256 KiB to the broker's object store (`Producer::large_payloads`)
+//! and the daemon reads them back (`DaemonBuilder::object_store`); S3 requests are counted
+//! apart from SNS's and SQS's. The messages are published 500 at a time, to bound memory.
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
+use pubsub_core::payload::LargePayloads;
 use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -65,24 +72,44 @@ struct Args {
     /// Instead: a FIFO queue, with its messages in this many groups (each a run).
     #[arg(long, value_delimiter = ',')]
     fifo_groups: Vec<usize>,
+    /// Bytes of payload per message; over 256 KiB, bodies are offloaded to the object store.
+    #[arg(long, default_value_t = 0)]
+    payload_bytes: usize,
 }
 
-fn orders(n: usize) -> Vec<OrderCreated> {
-    (0..n)
-        .map(|i| OrderCreated {
-            order_id: format!("o-{i}"),
-            amount: i as i64,
-            note: Some("deliver after 5pm".into()),
-        })
+/// The bucket large bodies are offloaded to.
+const BUCKET: &str = "payloads";
+
+/// How many large messages are made and published at once.
+const LARGE_CHUNK: usize = 500;
+
+fn orders(range: std::ops::Range<usize>, payload_bytes: usize) -> Vec<OrderCreated> {
+    let note = if payload_bytes == 0 { "deliver after 5pm".to_owned() } else { "x".repeat(payload_bytes) };
+    range
+        .map(|i| OrderCreated { order_id: format!("o-{i}"), amount: i as i64, note: Some(note.clone()) })
         .collect()
 }
 
-fn setup() -> (MemoryBroker, Producer) {
+/// Publishes `n` orders: in one batch, or large ones [`LARGE_CHUNK`] at a time.
+async fn publish(producer: &Producer, n: usize, payload_bytes: usize) {
+    let chunk = if payload_bytes == 0 { n.max(1) } else { LARGE_CHUNK };
+    for start in (0..n).step_by(chunk) {
+        producer.produce_batch(&orders(start..n.min(start + chunk), payload_bytes)).await.unwrap();
+    }
+}
+
+/// A broker with a topic and a subscribed queue, and a producer to the topic; with
+/// `large`, a bucket, and the producer offloads to it.
+fn setup(large: bool) -> (MemoryBroker, Producer) {
     let broker = MemoryBroker::new();
     let topic = broker.create_topic("orders");
     broker.create_queue("orders", QueueOptions::default());
     broker.subscribe(&topic, "orders", SubscriptionOptions::default()).unwrap();
-    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    let mut producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    if large {
+        broker.create_bucket(BUCKET);
+        producer = producer.large_payloads(LargePayloads::new(broker.object_store(), BUCKET));
+    }
     (broker, producer)
 }
 
@@ -95,39 +122,44 @@ async fn main() {
     if !args.fifo_groups.is_empty() {
         return fifo(&args, latency).await;
     }
-    let messages = orders(args.messages);
+    let large = args.payload_bytes > 0;
+    let payload =
+        if large { format!(", {} bytes of payload per message", args.payload_bytes) } else { String::new() };
     println!(
-        "{} messages, {} ms per broker request, no-op handler, info logs to a sink",
+        "{} messages{payload}, {} ms per broker request, no-op handler, info logs to a sink",
         args.messages, args.latency_ms
     );
 
-    let (broker, producer) = setup();
+    let (broker, producer) = setup(large);
     broker.set_latency(latency);
     let started = Instant::now();
-    producer.produce_batch(&messages).await.unwrap();
+    publish(&producer, args.messages, args.payload_bytes).await;
     let elapsed = started.elapsed();
     let counts = broker.request_counts();
     println!(
-        "publish: {:>9.0} msg/s, {:.3} requests per message ({} PublishBatch)",
+        "publish: {:>9.0} msg/s, {:.3} requests per message ({} PublishBatch, {:.3} S3 PutObject per message)",
         args.messages as f64 / elapsed.as_secs_f64(),
         counts.total() as f64 / args.messages as f64,
-        counts.publish_batch
+        counts.publish_batch,
+        counts.put_object as f64 / args.messages as f64
     );
+    drop((broker, producer));
 
     println!(
-        "{:>11} {:>12} {:>14} {:>10} {:>10} {:>10}",
-        "concurrency", "consume/s", "requests/msg", "receives", "deletes", "visibility"
+        "{:>11} {:>12} {:>14} {:>10} {:>10} {:>10} {:>10}",
+        "concurrency", "consume/s", "requests/msg", "receives", "deletes", "visibility", "s3/msg"
     );
     for concurrency in args.concurrency {
-        let (broker, producer) = setup();
-        producer.produce_batch(&messages).await.unwrap();
+        let (broker, producer) = setup(large);
+        publish(&producer, args.messages, args.payload_bytes).await;
         broker.set_latency(latency);
         broker.reset_request_counts();
-        let daemon = DaemonBuilder::new("throughput")
-            .concurrency(concurrency)
-            .wait_time(Duration::from_secs(1))
-            .build(broker.subscriber("orders").unwrap())
-            .unwrap();
+        let mut daemon =
+            DaemonBuilder::new("throughput").concurrency(concurrency).wait_time(Duration::from_secs(1));
+        if large {
+            daemon = daemon.object_store(broker.object_store());
+        }
+        let daemon = daemon.build(broker.subscriber("orders").unwrap()).unwrap();
         let started = Instant::now();
         let run = tokio::spawn(daemon.run_until_idle());
         // Timed to the last delete; the idle check that ends the run (one empty long poll) is
@@ -141,13 +173,14 @@ async fn main() {
         assert_eq!(report.count(Verdict::Succeeded), args.messages as u64, "{report}");
         assert_eq!(broker.queue_stats("orders").total, 0);
         println!(
-            "{:>11} {:>12.0} {:>14.3} {:>10} {:>10} {:>10}",
+            "{:>11} {:>12.0} {:>14.3} {:>10} {:>10} {:>10} {:>10.3}",
             concurrency,
             args.messages as f64 / elapsed.as_secs_f64(),
             counts.total() as f64 / args.messages as f64,
             counts.receive,
             counts.ack_batch,
-            counts.change_visibility_batch
+            counts.change_visibility_batch,
+            counts.objects() as f64 / args.messages as f64
         );
     }
 }

@@ -315,6 +315,7 @@ fn message() -> (ReceivedMessage, HandledMessage) {
         handler: Some(<no_op as HandlerFn>::HANDLER.name()),
         published: Vec::new(),
         elapsed: Duration::ZERO,
+        payload: None,
     };
     (received, handled)
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::BackoffPolicy;
-use crate::envelope::{decode, Decoded};
+use crate::envelope::{decode_envelope, Decoded, Envelope};
 use crate::error::DecodeError;
 use crate::message::Message;
+use crate::payload::{no_store, pointer_in, ObjectStore, PayloadPointer, Resolver};
 use crate::transport::{
     EntryError, ReceivedMessage, Subscriber, TransportError, VisibilityChange, MAX_BATCH,
 };
@@ -39,6 +40,7 @@ pub struct Consumer<S> {
     max_messages: usize,
     wait_time: Duration,
     backoff: BackoffPolicy,
+    resolver: Resolver,
 }
 
 impl<S: Subscriber> Consumer<S> {
@@ -49,6 +51,7 @@ impl<S: Subscriber> Consumer<S> {
             max_messages: MAX_BATCH,
             wait_time: Duration::from_secs(1),
             backoff: BackoffPolicy::default(),
+            resolver: Resolver::default(),
         }
     }
 
@@ -70,6 +73,17 @@ impl<S: Subscriber> Consumer<S> {
         self
     }
 
+    /// The object store (S3) that the bodies of messages that come as pointers are read from
+    /// (see [`payload`](crate::payload)), on receipt, all of a batch at once: then
+    /// [`Delivery::decode`] decodes the whole message, whether the pointer was the SQS body or
+    /// an SNS notification's `Message`. An object that is missing or cannot be read makes
+    /// `decode` fail with [`DecodeError::PayloadUnavailable`], naming bucket and key; so does a
+    /// pointer when no store is given.
+    pub fn object_store(mut self, store: impl ObjectStore) -> Consumer<S> {
+        self.resolver = Resolver::new(Some(std::sync::Arc::new(store)));
+        self
+    }
+
     /// The next batch; empty when the queue had nothing within the wait time.
     pub async fn consume(&self) -> Result<Vec<Delivery<S>>, TransportError> {
         self.consume_up_to(self.max_messages).await
@@ -79,10 +93,18 @@ impl<S: Subscriber> Consumer<S> {
     pub async fn consume_up_to(&self, max: usize) -> Result<Vec<Delivery<S>>, TransportError> {
         let max = max.clamp(1, self.max_messages);
         let messages = self.subscriber.receive(max, self.wait_time).await?;
-        Ok(messages
-            .into_iter()
-            .map(|message| Delivery { message, subscriber: self.subscriber.clone(), backoff: self.backoff })
-            .collect())
+        let delivery = |message, payload| Delivery {
+            message,
+            payload,
+            subscriber: self.subscriber.clone(),
+            backoff: self.backoff,
+        };
+        // Without a store, nothing is looked at here: `decode` says what a pointer needs.
+        if self.resolver.store().is_none() {
+            return Ok(messages.into_iter().map(|message| delivery(message, None)).collect());
+        }
+        let resolved = self.resolver.resolve_all(messages).await;
+        Ok(resolved.into_iter().map(|(message, payload)| delivery(message, payload)).collect())
     }
 
     /// Deletes every delivery from the queue: one request per ten (what one
@@ -180,6 +202,8 @@ impl<S> fmt::Debug for Consumer<S> {
 /// One received message, to be acknowledged or nacked.
 pub struct Delivery<S> {
     message: ReceivedMessage,
+    /// The pointer it came as, resolved or not.
+    payload: Option<Result<PayloadPointer, DecodeError>>,
     subscriber: Arc<S>,
     backoff: BackoffPolicy,
 }
@@ -201,15 +225,34 @@ pub enum ScopeError<E> {
 }
 
 impl<S: Subscriber> Delivery<S> {
-    /// The message as received.
+    /// The message as received; if it came as a pointer that was resolved, with the whole
+    /// body in its place.
     pub fn message(&self) -> &ReceivedMessage {
         &self.message
+    }
+
+    /// The object its body was offloaded to, if it came as a pointer (see
+    /// [`Consumer::object_store`]): to delete once the message is acknowledged, if this
+    /// queue is its only reader.
+    pub fn payload(&self) -> Option<&PayloadPointer> {
+        match &self.payload {
+            Some(Ok(pointer)) => Some(pointer),
+            Some(Err(DecodeError::PayloadUnavailable { pointer, .. })) => Some(pointer),
+            _ => None,
+        }
     }
 
     /// Decodes it as `M`: a derived type (its media type checked), or
     /// [`UntypedMessage`](crate::UntypedMessage) for any media type.
     pub fn decode<M: Message>(&self) -> Result<Decoded<M>, DecodeError> {
-        decode(&self.message.body)
+        if let Some(Err(DecodeError::PayloadUnavailable { pointer, reason })) = &self.payload {
+            return Err(DecodeError::PayloadUnavailable { pointer: pointer.clone(), reason: reason.clone() });
+        }
+        let envelope = Envelope::read(&self.message.body);
+        if let Some((pointer, _)) = pointer_in(&self.message.body, &envelope) {
+            return Err(no_store(&pointer));
+        }
+        decode_envelope(envelope?)
     }
 
     /// Deletes it from the queue (one request; [`Consumer::ack_all`] takes one per ten).

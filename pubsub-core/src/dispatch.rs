@@ -14,6 +14,7 @@ use crate::media_type::MediaTypeTable;
 use crate::middleware::{outcome_of_layer_error, BoxError, HandlerLayers, HandlerRequest, HandlerService};
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
+use crate::payload::{pointer_in, PayloadPointer, Resolver};
 use crate::producer::Producer;
 use crate::telemetry::{MessageTrace, Telemetry};
 use crate::transport::{MessageId, ReceivedMessage};
@@ -156,6 +157,10 @@ pub struct HandledMessage {
     pub published: Vec<MessageId>,
     /// Time from the start of dispatch to the outcome.
     pub elapsed: Duration,
+    /// The object its body was offloaded to, if it came as a pointer (see
+    /// [`payload`](crate::payload)): what to delete once the message is, if the objects are
+    /// not left to an S3 lifecycle rule.
+    pub payload: Option<PayloadPointer>,
 }
 
 /// Turns received messages into outcomes: the results table, the log line, the telemetry, and
@@ -170,6 +175,10 @@ pub struct Dispatcher {
     collaborators: Collaborators,
     max_attempts: Option<u32>,
     core: HandlerCore,
+    /// Reads the bodies of messages that come as pointers.
+    resolver: Resolver,
+    /// Whether an offloaded body is deleted once its message is.
+    pub(crate) delete_payloads: bool,
     /// The handlers with their layers; `None` without layers, to call them directly.
     layered: Option<HandlerService>,
     pub(crate) telemetry: Telemetry,
@@ -190,6 +199,20 @@ impl std::fmt::Debug for Dispatcher {
             .field("max_attempts", &self.max_attempts)
             .field("on_outcome", &self.on_outcome.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// How a dispatcher reads offloaded bodies, and whether it deletes them once their message is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Payloads {
+    pub(crate) resolver: Resolver,
+    pub(crate) delete: bool,
+}
+
+impl Dispatcher {
+    /// The store offloaded bodies are read from, if any.
+    pub(crate) fn object_store(&self) -> Option<&Arc<dyn crate::payload::ObjectStore>> {
+        self.resolver.store()
     }
 }
 
@@ -223,6 +246,7 @@ impl Dispatcher {
         producer: Option<Producer>,
         collaborators: Collaborators,
         handling: Handling,
+        payloads: Payloads,
     ) -> Dispatcher {
         let core = HandlerCore { timeouts: Arc::new(handling.timeouts), backoff: handling.backoff };
         let layered = handling.layers.build(handlers.handlers(), core.clone());
@@ -233,6 +257,8 @@ impl Dispatcher {
             collaborators,
             max_attempts: handling.max_attempts,
             core,
+            resolver: payloads.resolver,
+            delete_payloads: payloads.delete,
             layered,
             telemetry,
             on_outcome: None,
@@ -268,8 +294,23 @@ impl Dispatcher {
             handler: None,
             published: Vec::new(),
             elapsed: Duration::ZERO,
+            payload: None,
         };
-        let envelope = Envelope::read(&message.body);
+        let resolved;
+        let mut message = message;
+        let mut envelope = Envelope::read(&message.body);
+        // Only a body that is not an object is looked at: the common path costs nothing.
+        if let Some((pointer, carrier)) = pointer_in(&message.body, &envelope) {
+            match self.resolver.resolve(message, &pointer, carrier).await {
+                Ok(whole) => {
+                    handled.payload = Some(pointer);
+                    resolved = whole;
+                    message = &resolved;
+                    envelope = Envelope::read(&message.body);
+                }
+                Err(error) => envelope = Err(error),
+            }
+        }
         trace.start(&self.telemetry, message, envelope.as_ref().ok());
         let envelope = match envelope {
             Ok(envelope) => envelope,
@@ -315,7 +356,7 @@ impl Dispatcher {
         let context = Arc::new(MessageContext::new(
             message,
             &envelope,
-            self.producer.as_ref().map(|p| p.topics().clone()),
+            self.producer.as_ref(),
             self.collaborators.clone(),
         ));
         drop(envelope);

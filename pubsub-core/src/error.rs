@@ -112,6 +112,15 @@ pub enum DecodeError {
         /// serde_json's reason.
         reason: String,
     },
+    /// The message is a pointer to a body offloaded to an object store (S3), and the body
+    /// could not be read: the object is missing or unreadable, or no store is configured.
+    #[error("{reason}")]
+    PayloadUnavailable {
+        /// The object.
+        pointer: crate::payload::PayloadPointer,
+        /// Why, naming bucket and key.
+        reason: String,
+    },
     /// The media type is not what the caller asked for.
     #[error("media type mismatch: expected `{expected}`, found `{found}`")]
     MediaTypeMismatch {

@@ -13,7 +13,8 @@ use crate::plumbing::{DecodedMessage, HandlerCall, HandlerDecode, HandlerFuture,
 pub use crate::chains::fifo_chains;
 pub use crate::dispatch::{Dispatcher, HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
-use crate::producer::{PublishError, PublishOptions, TopicMap};
+use crate::payload::LargePayloads;
+use crate::producer::{Producer, PublishError, PublishOptions, TopicMap};
 use crate::transport::{Attributes, OutgoingMessage, ReceivedMessage};
 use crate::Message;
 
@@ -153,6 +154,8 @@ pub struct MessageContext {
     group_id: Option<String>,
     outgoing_opaque: OpaqueData,
     topics: Option<Arc<TopicMap>>,
+    /// How the daemon's producer offloads large bodies: what it offloads is not refused for size.
+    large: Option<Arc<LargePayloads>>,
     collaborators: Collaborators,
     outbox: Mutex<Vec<(String, OutgoingMessage)>>,
 }
@@ -169,7 +172,7 @@ impl MessageContext {
     pub(crate) fn new(
         message: &ReceivedMessage,
         envelope: &Envelope<'_>,
-        topics: Option<Arc<TopicMap>>,
+        producer: Option<&Producer>,
         collaborators: Collaborators,
     ) -> MessageContext {
         let opaque_data = envelope.opaque_data.clone();
@@ -185,7 +188,8 @@ impl MessageContext {
             attributes,
             group_id: message.group_id.clone(),
             outgoing_opaque,
-            topics,
+            topics: producer.map(|producer| producer.topics().clone()),
+            large: producer.and_then(|producer| producer.large().cloned()),
             collaborators,
             outbox: Mutex::new(Vec::new()),
         }
@@ -249,7 +253,9 @@ impl MessageContext {
     /// be published when the handler succeeds. It is validated and encoded now, and its topic
     /// is chosen now, so a mistake fails the handler here. When it is sent, it goes through
     /// the publish layers of the daemon's producer (see [`Producer::layer`](crate::Producer::layer)):
-    /// a refusal there fails the handled message.
+    /// a refusal there fails the handled message. A message over SNS's limit is refused here
+    /// unless that producer offloads large bodies
+    /// ([`Producer::large_payloads`](crate::Producer::large_payloads)).
     pub fn publish<M: Message>(&self, message: &M) -> Result<(), PublishError> {
         self.queue(message, None)
     }
@@ -271,7 +277,13 @@ impl MessageContext {
             return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
         // In the handler's span, or the message's: what it publishes continues the trace.
-        let entry = crate::producer::outgoing(message, &self.outgoing_opaque, options, topics)?;
+        let entry = crate::producer::outgoing(
+            message,
+            &self.outgoing_opaque,
+            options,
+            topics,
+            self.large.as_deref(),
+        )?;
         self.outbox.lock().expect("outbox lock").push(entry);
         Ok(())
     }

@@ -112,6 +112,7 @@ pub mod testing;
 pub mod transport;
 mod untyped;
 mod unwind;
+mod uuid;
 mod validation;
 
 /// The wire codec: encoding and decoding the bodies microcosm-pubsub exchanges, the opaque data

@@ -27,8 +27,13 @@
 //! assert_eq!(PayloadPointer::parse(r#"{"mediaType": "text/plain"}"#), None);
 //! ```
 
+mod offload;
+mod resolve;
+
 use std::sync::Arc;
 
+pub(crate) use offload::{as_sent, offload_all, put_all};
+pub(crate) use resolve::{no_store, pointer_in, Resolver};
 use serde::{Deserialize, Serialize};
 
 use crate::transport::BoxFuture;
@@ -123,7 +128,8 @@ pub enum ObjectStoreError {
 }
 
 /// Where offloaded bodies are kept: S3 (pubsub-aws's `S3ObjectStore`, feature `s3`), or the
-/// embedded broker's store ([`MemoryBroker::object_store`](crate::MemoryBroker::object_store)).
+/// embedded broker's store ([`MemoryBroker::object_store`](crate::MemoryBroker::object_store),
+/// a [`MemoryObjectStore`](crate::memory::MemoryObjectStore)).
 pub trait ObjectStore: Send + Sync + 'static {
     /// Writes `body` as the object `pointer`.
     fn put<'a>(

@@ -11,6 +11,7 @@ use crate::middleware::{BoxError, PublishLayer, PublishLayers};
 #[cfg(doc)]
 use crate::middleware::{PublishRequest, PublishService};
 use crate::opaque::OpaqueData;
+use crate::payload::{LargePayloads, ObjectStoreError, PayloadPointer};
 use crate::telemetry::ProducerTelemetry;
 use crate::transport::{
     AttributeValue, Attributes, Destination, EntryError, MessageId, OutgoingMessage, Publisher,
@@ -58,8 +59,8 @@ pub enum PublishError {
     /// The encoded message is over SNS's limit; nothing was sent.
     #[error(
         "the `{media_type}` message is {size} bytes (body and message attributes), over SNS's limit of \
-         {limit} bytes, so it was not sent: make it smaller (store a large payload elsewhere and send a \
-         reference to it)"
+         {limit} bytes, so it was not sent: offload large bodies to S3 with Producer::large_payloads (on \
+         the command line, --large-payload-bucket), or make it smaller"
     )]
     TooLarge {
         /// The media type.
@@ -123,6 +124,23 @@ pub enum PublishError {
         media_type: String,
         /// Why, and what to do.
         reason: String,
+    },
+    /// The message's body was to be offloaded (see [`Producer::large_payloads`]) and writing it
+    /// to the object store failed; nothing was sent (in a batch, none of it: the bodies already
+    /// written were deleted).
+    #[error(
+        "the `{media_type}` message was not sent: its body could not be written to S3 (bucket `{}`, key \
+         `{}`): {error}",
+        pointer.bucket,
+        pointer.key
+    )]
+    Offload {
+        /// The media type.
+        media_type: String,
+        /// Where its body was to go.
+        pointer: PayloadPointer,
+        /// What the store answered.
+        error: Box<ObjectStoreError>,
     },
     /// A publish layer refused the message (or panicked); nothing was sent.
     #[error("the `{media_type}` message was refused by a publish layer: {error}")]
@@ -377,13 +395,14 @@ impl PublishOptions {
 /// Encodes `message` with `opaque` into the message to send and routes it by `topics`: the
 /// options' group, deduplication id, delay and attributes (the type's group and deduplication
 /// id when the options have none), the current trace context, checked against the
-/// destination. The one place a message is made ready to send: the producer and a handler's
-/// context both use it.
+/// destination as it will be sent (offloaded by `large`, if it is over the threshold). The one
+/// place a message is made ready to send: the producer and a handler's context both use it.
 pub(crate) fn outgoing<M: Message>(
     message: &M,
     opaque: &OpaqueData,
     options: Option<&PublishOptions>,
     topics: &TopicMap,
+    large: Option<&LargePayloads>,
 ) -> Result<(String, OutgoingMessage), PublishError> {
     let media_type = message.media_type();
     let mut outgoing = OutgoingMessage::new(media_type, encode(message, opaque)?);
@@ -402,7 +421,7 @@ pub(crate) fn outgoing<M: Message>(
     // Published inside a span, the message carries its trace on.
     crate::telemetry::inject_current(&mut outgoing.attributes);
     let topic = topics.topic_for(media_type)?.to_owned();
-    check_outgoing(&topic, &outgoing)?;
+    check_outgoing(&topic, &crate::payload::as_sent(&outgoing, large))?;
     Ok((topic, outgoing))
 }
 
@@ -432,6 +451,8 @@ pub struct Producer {
     topics: Arc<TopicMap>,
     /// None without layers: then nothing is boxed, cloned or allocated for them.
     layers: Option<Arc<PublishLayers>>,
+    /// Where large bodies are offloaded; None: they are refused.
+    large: Option<Arc<LargePayloads>>,
     telemetry: ProducerTelemetry,
 }
 
@@ -443,7 +464,13 @@ impl Producer {
 
     /// A producer over a shared publisher.
     pub fn from_shared(publisher: Arc<dyn Publisher>, topics: TopicMap) -> Producer {
-        Producer { publisher, topics: Arc::new(topics), layers: None, telemetry: ProducerTelemetry::new() }
+        Producer {
+            publisher,
+            topics: Arc::new(topics),
+            layers: None,
+            large: None,
+            telemetry: ProducerTelemetry::new(),
+        }
     }
 
     /// This producer with a publish layer: every message it sends (from
@@ -497,6 +524,51 @@ impl Producer {
         Producer { layers: Some(Arc::new(layers)), ..self }
     }
 
+    /// This producer offloading large bodies, as AWS's extended client libraries do (see
+    /// [`payload`](crate::payload)): every message over the threshold of `large` (body and
+    /// attributes, as [`OutgoingMessage::size`] counts them), or every message if it says
+    /// `always`, has its body written to the object store under a fresh key (a random UUID),
+    /// and what is sent is the pointer, with the `Number` attribute `ExtendedPayloadSize` holding
+    /// the body's size in bytes. The `media_type` attribute, the other attributes and the trace
+    /// context are sent as they are (`ExtendedPayloadSize` is one of SNS's ten attributes: the
+    /// trace context gives way to it when there is no room for both).
+    ///
+    /// Offloading comes last, after the publish layers and the checks; the bodies of a batch
+    /// are written at once. If a write fails, nothing of the call is sent
+    /// ([`PublishError::Offload`], in a batch within [`PublishError::Refused`]; the bodies
+    /// already written are deleted, best effort). Handlers publishing through a daemon with
+    /// this producer are offloaded too.
+    ///
+    /// Content-based deduplication of a FIFO destination sees the pointer, whose key is new
+    /// every time: give offloaded FIFO messages a deduplication id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pubsub_core::payload::LargePayloads;
+    /// use pubsub_core::{MemoryBroker, Producer, TopicMap, UntypedMessage};
+    /// use serde_json::json;
+    ///
+    /// let broker = MemoryBroker::new();
+    /// let topic = broker.create_topic("documents");
+    /// broker.create_bucket("large-payloads");
+    /// let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(topic))
+    ///     .large_payloads(LargePayloads::new(broker.object_store(), "large-payloads"));
+    /// let document = UntypedMessage::new("application/vnd.acme.pubsub.document", json!({"text": "x".repeat(300_000)}))?;
+    /// producer.produce(&document).await?;
+    /// assert_eq!(broker.object_count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn large_payloads(self, large: LargePayloads) -> Producer {
+        Producer { large: Some(Arc::new(large)), ..self }
+    }
+
+    /// How this producer offloads large bodies, if it does.
+    pub(crate) fn large(&self) -> Option<&Arc<LargePayloads>> {
+        self.large.as_ref()
+    }
+
     /// The routes.
     pub fn topics(&self) -> &Arc<TopicMap> {
         &self.topics
@@ -514,7 +586,7 @@ impl Producer {
         message: &M,
         opaque: &OpaqueData,
     ) -> Result<MessageId, PublishError> {
-        self.produce_one(outgoing(message, opaque, None, &self.topics)?).await
+        self.produce_one(outgoing(message, opaque, None, &self.topics, self.large.as_deref())?).await
     }
 
     /// As [`produce`](Producer::produce), with per-call settings: a FIFO group or
@@ -524,7 +596,14 @@ impl Producer {
         message: &M,
         options: &PublishOptions,
     ) -> Result<MessageId, PublishError> {
-        self.produce_one(outgoing(message, &options.opaque, Some(options), &self.topics)?).await
+        self.produce_one(outgoing(
+            message,
+            &options.opaque,
+            Some(options),
+            &self.topics,
+            self.large.as_deref(),
+        )?)
+        .await
     }
 
     async fn produce_one(&self, entry: (String, OutgoingMessage)) -> Result<MessageId, PublishError> {
@@ -548,8 +627,11 @@ impl Producer {
     /// carry the id of every message that was published, by index.
     pub async fn produce_batch<M: Message>(&self, messages: &[M]) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
-        let entries =
-            all_or_refused(messages.iter().map(|message| outgoing(message, &opaque, None, &self.topics)))?;
+        let entries = all_or_refused(
+            messages
+                .iter()
+                .map(|message| outgoing(message, &opaque, None, &self.topics, self.large.as_deref())),
+        )?;
         self.send(entries).await
     }
 
@@ -561,22 +643,21 @@ impl Producer {
         &self,
         messages: &[(M, PublishOptions)],
     ) -> Result<Vec<MessageId>, PublishError> {
-        let entries = all_or_refused(
-            messages
-                .iter()
-                .map(|(message, options)| outgoing(message, &options.opaque, Some(options), &self.topics)),
-        )?;
+        let entries = all_or_refused(messages.iter().map(|(message, options)| {
+            outgoing(message, &options.opaque, Some(options), &self.topics, self.large.as_deref())
+        }))?;
         self.send(entries).await
     }
 
-    /// Runs prepared messages through the publish layers, checks each as SNS would, then
-    /// publishes them. If any is refused (by a layer or a check), nothing is sent:
+    /// Runs prepared messages through the publish layers, offloads the large ones' bodies,
+    /// checks each as SNS would, writes the offloaded bodies, then publishes them. If any is
+    /// refused (by a layer, a check, or a failed write), nothing is sent:
     /// [`PublishError::Refused`] lists each by index.
     pub(crate) async fn send(
         &self,
         entries: Vec<(String, OutgoingMessage)>,
     ) -> Result<Vec<MessageId>, PublishError> {
-        let entries = match &self.layers {
+        let mut entries = match &self.layers {
             None => entries,
             Some(layers) => {
                 let mut entries = layers.run(entries).await?;
@@ -588,6 +669,11 @@ impl Producer {
                 entries
             }
         };
+        // Offloaded last, so the checks see what is sent; written only once all pass.
+        let offloaded = self
+            .large
+            .as_deref()
+            .map(|large| crate::payload::offload_all(entries.iter_mut().map(|(_, message)| message), large));
         // By reference, so that the common case (nothing refused) allocates nothing.
         let mut refused = Vec::new();
         for (index, (destination, message)) in entries.iter().enumerate() {
@@ -597,6 +683,19 @@ impl Producer {
         }
         if !refused.is_empty() {
             return Err(PublishError::Refused { total: entries.len(), refused });
+        }
+        if let Some(offloaded) = offloaded.filter(|offloaded| !offloaded.is_empty()) {
+            let large = self.large.as_deref().expect("only a producer with large payloads offloads");
+            if let Err(failed) = crate::payload::put_all(large, offloaded).await {
+                let refused = failed
+                    .into_iter()
+                    .map(|(index, pointer, error)| {
+                        let media_type = entries[index].1.media_type.clone();
+                        (index, PublishError::Offload { media_type, pointer, error: Box::new(error) })
+                    })
+                    .collect();
+                return Err(PublishError::Refused { total: entries.len(), refused });
+            }
         }
         self.publish(entries).await
     }
@@ -681,6 +780,7 @@ impl std::fmt::Debug for Producer {
         f.debug_struct("Producer")
             .field("topics", &self.topics)
             .field("publish_layers", &self.layers.as_ref().map_or(0, |layers| layers.len()))
+            .field("large_payloads", &self.large)
             .finish_non_exhaustive()
     }
 }

@@ -36,12 +36,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandlerTable, HandlerTimeouts, Handling};
+use crate::dispatch::{Dispatcher, HandlerTable, HandlerTimeouts, Handling, Payloads};
 use crate::envelope::{decode, Decoded};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
+use crate::memory::MemoryObjectStore;
 use crate::middleware::{HandlerLayer, HandlerLayers};
 use crate::opaque::OpaqueData;
 use crate::outcome::{Outcome, Verdict};
+use crate::payload::{LargePayloads, PayloadPointer, Resolver};
 use crate::producer::{Producer, TopicMap};
 use crate::transport::{
     AttributeValue, Attributes, BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher,
@@ -53,6 +55,10 @@ use crate::{encode, MediaTypePattern, Message};
 
 /// The topic every message published in a test goes to.
 pub const TEST_TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:test";
+
+/// The bucket of the test's object store that large published messages are offloaded to
+/// (see [`HandlerTest::object_store`]).
+pub const TEST_BUCKET: &str = "test-payloads";
 
 /// Runs a handler on a message as the daemon would, with the context set up here.
 #[derive(Debug, Clone)]
@@ -67,6 +73,7 @@ pub struct HandlerTest {
     backoff: BackoffPolicy,
     attributes: Attributes,
     group_id: Option<String>,
+    object_store: Option<MemoryObjectStore>,
 }
 
 impl Default for HandlerTest {
@@ -90,6 +97,7 @@ impl HandlerTest {
             backoff: BackoffPolicy::default(),
             attributes: Attributes::new(),
             group_id: None,
+            object_store: None,
         }
     }
 
@@ -159,6 +167,17 @@ impl HandlerTest {
         self
     }
 
+    /// Runs as a daemon with an object store and a producer that offloads large bodies (see
+    /// [`payload`](crate::payload)): a body given to [`run_body`](HandlerTest::run_body) that
+    /// is a pointer is read from `store`, and what the handler publishes over the threshold is
+    /// offloaded to its bucket [`TEST_BUCKET`] (created here). [`TestRun::published`] reads
+    /// the offloaded bodies back.
+    pub fn object_store(mut self, store: MemoryObjectStore) -> HandlerTest {
+        store.broker().create_bucket(TEST_BUCKET);
+        self.object_store = Some(store);
+        self
+    }
+
     /// Runs the handler on `message` (a derived type or an [`UntypedMessage`]).
     ///
     /// # Panics
@@ -202,7 +221,11 @@ impl HandlerTest {
             );
         }
         let recorder = Arc::new(Recorder::default());
-        let producer = Producer::from_shared(recorder.clone(), TopicMap::new().default_topic(TEST_TOPIC));
+        let mut producer = Producer::from_shared(recorder.clone(), TopicMap::new().default_topic(TEST_TOPIC));
+        if let Some(store) = &self.object_store {
+            producer = producer.large_payloads(LargePayloads::new(store.clone(), TEST_BUCKET));
+        }
+        let store = self.object_store.clone().map(|store| Arc::new(store) as _);
         let handling = Handling {
             backoff: self.backoff,
             timeouts: HandlerTimeouts { default: self.timeout, by_handler: Default::default() },
@@ -215,6 +238,7 @@ impl HandlerTest {
             Some(producer),
             self.collaborators.clone(),
             handling,
+            Payloads { resolver: Resolver::new(store), delete: false },
         );
         let mut received = ReceivedMessage::new(self.message_id.clone(), "test-receipt", body);
         received.receive_count = self.receive_count;
@@ -223,7 +247,7 @@ impl HandlerTest {
         received.group_id.clone_from(&self.group_id);
         let handled = dispatcher.dispatch(&received).await;
         let published = std::mem::take(&mut *recorder.sent.lock().expect("recorder lock"));
-        TestRun { outcome: handled.outcome, published }
+        TestRun { outcome: handled.outcome, published, object_store: self.object_store.clone() }
     }
 }
 
@@ -249,8 +273,10 @@ fn linked_handler_of(media_type: &str) -> Handler {
 pub struct TestRun {
     /// The result, its reason and what it would do to the message.
     pub outcome: Outcome,
-    /// What the handler published and the daemon sent (only on SUCCEEDED or SKIPPED).
+    /// What the handler published and the daemon sent (only on SUCCEEDED or SKIPPED); an
+    /// offloaded message as sent, its body the pointer.
     pub published: Vec<OutgoingMessage>,
+    object_store: Option<MemoryObjectStore>,
 }
 
 impl TestRun {
@@ -259,13 +285,25 @@ impl TestRun {
         self.outcome.verdict
     }
 
-    /// The published messages of type `M`, decoded; with [`UntypedMessage`], every one.
+    /// The published messages of type `M`, decoded (an offloaded one from its body in the
+    /// object store); with [`UntypedMessage`], every one.
     pub fn published<M: Message>(&self) -> Vec<Decoded<M>> {
         self.published
             .iter()
             .filter(|m| M::TYPE_MEDIA_TYPE.is_empty() || m.media_type == M::TYPE_MEDIA_TYPE)
-            .map(|m| decode(&m.body).expect("what a handler published decodes"))
+            .map(|m| decode(&self.whole_body(m)).expect("what a handler published decodes"))
             .collect()
+    }
+
+    /// The body `message` was published with: read back from the store if it was offloaded.
+    fn whole_body(&self, message: &OutgoingMessage) -> String {
+        match (PayloadPointer::parse(&message.body), &self.object_store) {
+            (Some(pointer), Some(store)) => store
+                .broker()
+                .object(&pointer)
+                .unwrap_or_else(|| panic!("the offloaded body {pointer} is not in the test's object store")),
+            _ => message.body.clone(),
+        }
     }
 }
 

@@ -829,6 +829,9 @@ async fn request_counts_count_every_request() {
             change_visibility_batch: 1,
             send: 1,
             send_message_batch: 0,
+            put_object: 0,
+            get_object: 0,
+            delete_object: 0,
         },
         "refused and failed requests count too"
     );

@@ -183,8 +183,8 @@ async fn a_message_at_the_size_limit_is_sent_and_one_byte_more_is_not() {
     assert_eq!(
         error.to_string(),
         "the `application/vnd.globality.pubsub._.created.order` message is 262145 bytes (body and message \
-         attributes), over SNS's limit of 262144 bytes, so it was not sent: make it smaller (store a \
-         large payload elsewhere and send a reference to it)"
+         attributes), over SNS's limit of 262144 bytes, so it was not sent: offload large bodies to S3 \
+         with Producer::large_payloads (on the command line, --large-payload-bucket), or make it smaller"
     );
     assert_eq!(w.broker.request_counts().total(), 0);
 

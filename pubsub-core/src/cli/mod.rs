@@ -24,6 +24,7 @@ use crate::backoff::BackoffPolicy;
 use crate::daemon::{Daemon, DaemonBuilder, DaemonReport};
 use crate::handlers::HandlerSetError;
 use crate::memory::{MemoryBroker, MemorySubscriber, QueueOptions};
+use crate::payload::{ObjectStore, PayloadPointer};
 
 /// The arguments every daemon takes.
 #[derive(Debug, Clone, Parser)]
@@ -315,11 +316,17 @@ pub struct EmbeddedDaemon {
 
 impl EmbeddedDaemon {
     /// Reads the file or standard input into a queue of a new embedded broker and builds the
-    /// daemon that reads it.
+    /// daemon that reads it. Unless the builder has an object store of its own, the daemon
+    /// reads pointers from the broker's, and a line over SQS's limit is offloaded to it
+    /// (bucket [`EMBEDDED_BUCKET`]) and sent as a pointer.
     pub async fn new(builder: DaemonBuilder, source: &Source) -> Result<EmbeddedDaemon, CliError> {
         let broker = MemoryBroker::new();
         let queue = "daemon";
         broker.create_queue(queue, QueueOptions::default());
+        broker.create_bucket(EMBEDDED_BUCKET);
+        // A builder with a store of its own reads pointers from it: nothing is offloaded here.
+        let offload = !builder.has_object_store();
+        let builder = if offload { builder.object_store(broker.object_store()) } else { builder };
         let lines: Vec<(usize, String)> = match source {
             Source::Queue(url) => return Err(CliError::NotEmbedded(url.clone())),
             Source::File(path) => read_lines(std::io::BufReader::new(
@@ -332,7 +339,19 @@ impl EmbeddedDaemon {
             Source::Embedded => Vec::new(),
         };
         for (number, line) in lines {
-            // A line SQS could not carry (over 256 KiB) is reported and skipped, not fatal.
+            // Offloaded as an extended client would: a body SQS could not carry.
+            let line = if offload && line.len() > crate::memory::MAX_PAYLOAD_BYTES {
+                let pointer = PayloadPointer::new(EMBEDDED_BUCKET, crate::uuid::uuid_v4());
+                let body = pointer.to_body();
+                let offloaded = broker.object_store().put(&pointer, line).await;
+                if let Err(error) = offloaded {
+                    tracing::warn!(line = number, %error, "input line could not be offloaded; skipped");
+                    continue;
+                }
+                body
+            } else {
+                line
+            };
             if let Err(error) = broker.send(queue, line).await {
                 tracing::warn!(line = number, %error, "input line refused; skipped");
             }
@@ -351,6 +370,10 @@ impl EmbeddedDaemon {
         }
     }
 }
+
+/// The bucket of the embedded broker's object store that [`EmbeddedDaemon`] offloads input
+/// lines over SQS's limit to.
+pub const EMBEDDED_BUCKET: &str = "embedded-payloads";
 
 /// The embedded broker answers at once: a short long-poll keeps the idle check quick.
 const EMBEDDED_WAIT: Duration = Duration::from_millis(200);

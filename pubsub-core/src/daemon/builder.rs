@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use super::{Daemon, StoppedOnDrop};
 use crate::backoff::BackoffPolicy;
-use crate::dispatch::{Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts, Handling};
+use crate::dispatch::{
+    Dispatcher, HandledMessage, HandlerSetError, HandlerTable, HandlerTimeouts, Handling, Payloads,
+};
 use crate::handlers::{Collaborators, Handler, HandlerFn};
 use crate::health::Health;
 use crate::middleware::{HandlerLayer, HandlerLayers};
+use crate::payload::{ObjectStore, Resolver};
 use crate::producer::Producer;
 use crate::transport::{Subscriber, MAX_BATCH};
 
@@ -136,6 +139,8 @@ pub struct DaemonBuilder {
     allow_no_handlers: bool,
     collaborators: Collaborators,
     producer: Option<Producer>,
+    object_store: Option<Arc<dyn ObjectStore>>,
+    delete_payloads: bool,
     on_outcome: Option<OutcomeHook>,
     layers: HandlerLayers,
     config: DaemonConfig,
@@ -168,6 +173,8 @@ impl DaemonBuilder {
             allow_no_handlers: false,
             collaborators: Collaborators::new(),
             producer: None,
+            object_store: None,
+            delete_payloads: false,
             on_outcome: None,
             layers: HandlerLayers::new(),
             config: DaemonConfig::default(),
@@ -216,6 +223,38 @@ impl DaemonBuilder {
     pub fn producer(mut self, producer: Producer) -> DaemonBuilder {
         self.producer = Some(producer);
         self
+    }
+
+    /// The object store (S3) that the bodies of messages that come as pointers are read from
+    /// (see [`payload`](crate::payload)): what a producer with
+    /// [`Producer::large_payloads`] offloaded, or one of AWS's extended client libraries. A
+    /// pointer is resolved before the message is decoded, whether it is the SQS body (raw
+    /// delivery, or sent straight to the queue) or an SNS notification's `Message`; the
+    /// handler sees the message as if it had been sent whole.
+    ///
+    /// An object that is missing or cannot be read FAILS the message (retried with the
+    /// backoff, as any failure), the reason naming bucket and key; so does a pointer when no
+    /// store is given.
+    pub fn object_store(mut self, store: impl ObjectStore) -> DaemonBuilder {
+        self.object_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Whether an offloaded body is deleted from the object store once its message is deleted
+    /// from the queue (after the SQS delete succeeded; best effort, a failure is logged with
+    /// bucket and key). Off by default, as in AWS's Python `amazon-sqs-extended-client`
+    /// (`delete_payload_from_s3`, default `False`): an SNS topic fans one object out to every
+    /// subscribed queue, so the first queue to delete it would break the others. Turn it on
+    /// only when this queue is the object's sole reader (sent straight to it); otherwise let an
+    /// S3 lifecycle rule on the bucket expire objects after the queues' retention period.
+    pub fn delete_payloads(mut self, delete: bool) -> DaemonBuilder {
+        self.delete_payloads = delete;
+        self
+    }
+
+    /// Whether an object store was given with [`object_store`](DaemonBuilder::object_store).
+    pub fn has_object_store(&self) -> bool {
+        self.object_store.is_some()
     }
 
     /// Replaces the whole configuration.
@@ -475,7 +514,9 @@ impl DaemonBuilder {
             timeouts: HandlerTimeouts { default: self.config.handler_timeout, by_handler },
             layers: self.layers,
         };
-        let dispatcher = Dispatcher::new(queue_name, handlers, self.producer, self.collaborators, handling);
+        let payloads = Payloads { resolver: Resolver::new(self.object_store), delete: self.delete_payloads };
+        let dispatcher =
+            Dispatcher::new(queue_name, handlers, self.producer, self.collaborators, handling, payloads);
         Ok((dispatcher, Rest { name: self.name, on_outcome: self.on_outcome, config: self.config }))
     }
 }

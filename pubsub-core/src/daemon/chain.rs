@@ -113,8 +113,10 @@ impl<S: Subscriber> Shared<S> {
         // follow (and undo) a nack.
         self.in_flight.lock().expect("in-flight lock").remove(&message.receipt_handle);
         let disposition = handled.outcome.disposition;
+        // The offloaded body goes only after its message, and only if asked for.
+        let payload = if self.dispatcher.delete_payloads { handled.payload.clone() } else { None };
         self.send(match disposition {
-            Disposition::Delete => Settle::Delete(message.receipt_handle),
+            Disposition::Delete => Settle::Delete(message.receipt_handle, payload),
             Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
         });
         self.report.lock().expect("report lock").record(&handled);

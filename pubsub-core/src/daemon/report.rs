@@ -150,6 +150,7 @@ mod tests {
             handler,
             published: Vec::new(),
             elapsed: Duration::ZERO,
+            payload: None,
         }
     }
 

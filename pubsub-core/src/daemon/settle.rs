@@ -11,11 +11,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{truncate, Shared};
+use crate::payload::{ObjectStore, PayloadPointer};
 use crate::transport::{Subscriber, VisibilityChange, MAX_BATCH};
 
-/// A delete or visibility change on its way to the settler.
+/// A delete or visibility change on its way to the settler. A delete may carry the object
+/// the message's body was offloaded to, deleted once the message is.
 pub(super) enum Settle {
-    Delete(String),
+    Delete(String, Option<PayloadPointer>),
     Visibility(String, Duration),
 }
 
@@ -44,7 +46,10 @@ pub(super) async fn settle_loop<S: Subscriber>(
     let mut hold_until: Option<Instant> = None;
     let mut partial_due: Option<Instant> = None;
     let mut flush_deadline: Option<Instant> = None;
+    // Deletes of offloaded bodies, awaited before the settler returns.
+    let mut object_deletes: JoinSet<()> = JoinSet::new();
     loop {
+        while object_deletes.try_join_next().is_some() {}
         let now = Instant::now();
         let finishing = flush_deadline.is_some();
         if hold_until.is_some_and(|until| now >= until) {
@@ -91,6 +96,11 @@ pub(super) async fn settle_loop<S: Subscriber>(
             Some(done) = requests.join_next(), if !requests.is_empty() => {
                 let Ok(done) = done else { continue };
                 entries_in_requests -= done.request.len();
+                if let Some(store) = shared.dispatcher.object_store() {
+                    for pointer in pending.settled_payloads(&done) {
+                        object_deletes.spawn(delete_object(store.clone(), pointer));
+                    }
+                }
                 shared.unsettled.fetch_sub(done.request.len() - done.keep.len(), Ordering::SeqCst);
                 if done.went_through {
                     failures = 0;
@@ -114,6 +124,10 @@ pub(super) async fn settle_loop<S: Subscriber>(
             }
         }
     }
+    let deletes = async { while object_deletes.join_next().await.is_some() {} };
+    if tokio::time::timeout(shared.config.flush_timeout, deletes).await.is_err() {
+        tracing::warn!("deletes of offloaded bodies still running at shutdown; abandoned");
+    }
     let given_up = pending.len() + entries_in_requests;
     if given_up > 0 {
         tracing::error!(
@@ -122,6 +136,16 @@ pub(super) async fn settle_loop<S: Subscriber>(
         );
     }
     given_up
+}
+
+/// Deletes an offloaded body whose message was deleted; a failure is logged, not retried (an
+/// S3 lifecycle rule is the usual clean-up of what is left).
+async fn delete_object(store: std::sync::Arc<dyn ObjectStore>, pointer: PayloadPointer) {
+    match store.delete(&pointer).await {
+        Ok(()) => tracing::debug!(bucket = %pointer.bucket, key = %pointer.key, "offloaded body deleted"),
+        Err(error) => tracing::warn!(bucket = %pointer.bucket, key = %pointer.key, %error,
+            "the offloaded body of a deleted message could not be deleted; it is left in the bucket"),
+    }
 }
 
 async fn sleep_until_or_forever(when: Option<Instant>) {
@@ -137,6 +161,9 @@ async fn sleep_until_or_forever(when: Option<Instant>) {
 struct Pending {
     deletes: Vec<String>,
     changes: Vec<VisibilityChange>,
+    /// The offloaded bodies to delete after their messages, by receipt handle (empty unless
+    /// the daemon deletes payloads).
+    payloads: std::collections::HashMap<String, PayloadPointer>,
 }
 
 /// One batch request.
@@ -146,11 +173,13 @@ enum Request {
     Changes(Vec<VisibilityChange>),
 }
 
-/// A finished request: what it carried, whether it went through, which entries to retry.
+/// A finished request: what it carried, whether it went through, which entries to retry,
+/// which were refused for good.
 struct Settled {
     request: Request,
     went_through: bool,
     keep: Vec<usize>,
+    refused: Vec<usize>,
 }
 
 impl Request {
@@ -177,15 +206,20 @@ impl Request {
             Request::Changes(_) => "change visibility",
             Request::Deletes(_) => "delete",
         };
-        let (went_through, keep) = settle_results(result, &self, what);
-        Settled { request: self, went_through, keep }
+        let (went_through, keep, refused) = settle_results(result, &self, what);
+        Settled { request: self, went_through, keep, refused }
     }
 }
 
 impl Pending {
     fn push(&mut self, item: Settle) {
         match item {
-            Settle::Delete(receipt) => self.deletes.push(receipt),
+            Settle::Delete(receipt, payload) => {
+                if let Some(pointer) = payload {
+                    self.payloads.insert(receipt.clone(), pointer);
+                }
+                self.deletes.push(receipt);
+            }
             Settle::Visibility(receipt_handle, timeout) => {
                 match self.changes.iter_mut().find(|c| c.receipt_handle == receipt_handle) {
                     Some(change) => change.timeout = timeout,
@@ -218,6 +252,28 @@ impl Pending {
         None
     }
 
+    /// The offloaded bodies of the messages `done` deleted, no longer tracked; those of the
+    /// entries refused for good are dropped too (their messages reappear, and bring their
+    /// pointers again), those to retry stay.
+    fn settled_payloads(&mut self, done: &Settled) -> Vec<PayloadPointer> {
+        let Request::Deletes(receipts) = &done.request else { return Vec::new() };
+        if self.payloads.is_empty() {
+            return Vec::new();
+        }
+        let mut deleted = Vec::new();
+        for (index, receipt) in receipts.iter().enumerate() {
+            if done.keep.contains(&index) {
+                continue;
+            }
+            if let Some(pointer) = self.payloads.remove(receipt) {
+                if done.went_through && !done.refused.contains(&index) {
+                    deleted.push(pointer);
+                }
+            }
+        }
+        deleted
+    }
+
     /// Puts back the entries of `request` at `keep`.
     fn requeue(&mut self, request: Request, keep: &[usize]) {
         match request {
@@ -235,23 +291,28 @@ impl Pending {
     }
 }
 
-/// Reads one batch call's results: whether the request went through, and the indices of the
+/// Reads one batch call's results: whether the request went through, the indices of the
 /// entries to try again (all of them on a retryable request failure; the retryable failed
-/// entries otherwise). Non-retryable failures are logged and dropped: the message reappears.
+/// entries otherwise), and those of the entries refused for good. Non-retryable failures are
+/// logged and dropped: the message reappears.
 fn settle_results(
     result: Result<Vec<Result<(), crate::transport::EntryError>>, crate::transport::TransportError>,
     request: &Request,
     what: &str,
-) -> (bool, Vec<usize>) {
+) -> (bool, Vec<usize>, Vec<usize>) {
     let len = request.len();
     match result {
         Ok(entries) => {
             let mut keep = Vec::new();
+            let mut refused = Vec::new();
+            // A transport that answers for fewer entries leaves the rest unconfirmed.
+            refused.extend(entries.len()..len);
             for (index, entry) in entries.into_iter().enumerate() {
                 if let Err(error) = entry {
                     if error.retryable {
                         keep.push(index);
                     } else {
+                        refused.push(index);
                         // The service's words may quote the whole receipt handle: logs show its start.
                         let receipt = request.receipt(index);
                         let error = error.to_string().replace(receipt, &format!("{}…", truncate(receipt)));
@@ -260,15 +321,15 @@ fn settle_results(
                     }
                 }
             }
-            (true, keep)
+            (true, keep, refused)
         }
         Err(error) if error.is_retryable() => {
             tracing::warn!(%error, entries = len, "{what} failed; will retry");
-            (false, (0..len).collect())
+            (false, (0..len).collect(), Vec::new())
         }
         Err(error) => {
             tracing::error!(%error, entries = len, "{what} refused; those messages will reappear");
-            (false, Vec::new())
+            (false, Vec::new(), Vec::new())
         }
     }
 }
@@ -279,7 +340,7 @@ mod tests {
     use crate::transport::{EntryError, TransportError};
 
     fn delete(receipt: &str) -> Settle {
-        Settle::Delete(receipt.to_owned())
+        Settle::Delete(receipt.to_owned(), None)
     }
 
     fn visibility(receipt: &str, secs: u64) -> Settle {
@@ -302,7 +363,7 @@ mod tests {
     fn a_full_batch_of_deletes_goes_as_one_request_and_an_eleventh_waits() {
         let mut pending = Pending::default();
         for receipt in receipts("r", 11) {
-            pending.push(Settle::Delete(receipt));
+            pending.push(Settle::Delete(receipt, None));
         }
         assert_eq!(pending.next_request(false), Some(Request::Deletes(receipts("r", 10))));
         assert_eq!(pending.next_request(false), None, "one delete is not a full batch");
@@ -326,7 +387,7 @@ mod tests {
     fn visibility_changes_go_before_deletes() {
         let mut pending = Pending::default();
         for receipt in receipts("d", 10) {
-            pending.push(Settle::Delete(receipt));
+            pending.push(Settle::Delete(receipt, None));
         }
         pending.push(visibility("v", 30));
         // A full batch of deletes waits behind even a partial batch of changes.
@@ -336,7 +397,7 @@ mod tests {
         // Without `partial`, a full batch of changes still goes first.
         let mut pending = Pending::default();
         for receipt in receipts("d", 10) {
-            pending.push(Settle::Delete(receipt));
+            pending.push(Settle::Delete(receipt, None));
         }
         for receipt in receipts("v", 10) {
             pending.push(Settle::Visibility(receipt, Duration::ZERO));
@@ -389,27 +450,30 @@ mod tests {
     fn settle_results_keeps_the_retryable_failed_entries_only() {
         let request = Request::Deletes(receipts("r", 4));
         let result = Ok(vec![Ok(()), refused(true), refused(false), refused(true)]);
-        assert_eq!(settle_results(result, &request, "delete"), (true, vec![1, 3]));
+        assert_eq!(settle_results(result, &request, "delete"), (true, vec![1, 3], vec![2]));
     }
 
     #[test]
     fn settle_results_keeps_nothing_when_every_entry_went_through() {
         let request = Request::Changes(vec![change("a", 0), change("b", 0)]);
-        assert_eq!(settle_results(Ok(vec![Ok(()), Ok(())]), &request, "change visibility"), (true, vec![]));
+        assert_eq!(
+            settle_results(Ok(vec![Ok(()), Ok(())]), &request, "change visibility"),
+            (true, vec![], vec![])
+        );
     }
 
     #[test]
     fn settle_results_keeps_all_on_a_retryable_request_failure() {
         let request = Request::Deletes(receipts("r", 3));
         let result = Err(TransportError::Unavailable("timeout".into()));
-        assert_eq!(settle_results(result, &request, "delete"), (false, vec![0, 1, 2]));
+        assert_eq!(settle_results(result, &request, "delete"), (false, vec![0, 1, 2], vec![]));
     }
 
     #[test]
     fn settle_results_keeps_none_on_a_non_retryable_request_failure() {
         let request = Request::Deletes(receipts("r", 3));
         let result = Err(TransportError::Invalid("bad".into()));
-        assert_eq!(settle_results(result, &request, "delete"), (false, vec![]));
+        assert_eq!(settle_results(result, &request, "delete"), (false, vec![], vec![]));
     }
 
     #[test]
@@ -418,7 +482,7 @@ mod tests {
         let receipt = format!("a{}", "é".repeat(20));
         let request = Request::Deletes(vec![receipt.clone()]);
         let error = EntryError { code: "ReceiptHandleIsInvalid".into(), message: receipt, retryable: false };
-        assert_eq!(settle_results(Ok(vec![Err(error)]), &request, "delete"), (true, vec![]));
+        assert_eq!(settle_results(Ok(vec![Err(error)]), &request, "delete"), (true, vec![], vec![]));
     }
 
     #[test]

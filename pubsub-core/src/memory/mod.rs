@@ -35,6 +35,9 @@
 //!   (`MissingParameter`, `InvalidParameterValue`, SNS's `InvalidParameter`) and words.
 //! - Receives long-poll; every wait uses [`tokio::time`], so tests may pause and advance time
 //!   (visibility, delays, the deduplication interval).
+//! - An S3 object store ([`MemoryBroker::object_store`], buckets made with
+//!   [`MemoryBroker::create_bucket`]) for the payloads producers offload (see
+//!   [`payload`](crate::payload)); its requests are counted and delayed as the others.
 //! - [`MemoryBroker::set_latency`], [`MemoryBroker::fail_entries`] and
 //!   [`MemoryBroker::fail_next_request`] simulate a slow or failing service;
 //!   [`MemoryBroker::request_counts`] counts requests.
@@ -51,6 +54,7 @@ mod clients;
 mod dedup;
 mod filter;
 mod notification;
+mod objects;
 mod options;
 mod queue;
 mod simulation;
@@ -66,6 +70,7 @@ pub use filter::{
     FilterCondition, FilterPolicy, FilterPolicyError, NumericOperator, MAX_FILTER_COMBINATIONS,
     MAX_FILTER_KEYS,
 };
+pub use objects::MemoryObjectStore;
 pub use options::{
     DeduplicationScope, FifoThroughputLimit, QueueOptions, QueueStats, Redrive, SubscriptionOptions,
     TopicOptions, DEDUPLICATION_INTERVAL, DEFAULT_VISIBILITY_TIMEOUT,
@@ -130,6 +135,8 @@ struct Inner {
     topics: Mutex<HashMap<String, Arc<Topic>>>,
     /// By name.
     queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// The object store's buckets.
+    buckets: objects::Buckets,
     simulation: Simulation,
 }
 
@@ -173,6 +180,7 @@ impl MemoryBroker {
             inner: Arc::new(Inner {
                 topics: Mutex::new(HashMap::new()),
                 queues: Mutex::new(HashMap::new()),
+                buckets: Mutex::new(HashMap::new()),
                 simulation: Simulation::new(),
             }),
         }
@@ -327,8 +335,8 @@ impl MemoryBroker {
         }
     }
 
-    /// Makes every request (publish or send batch, receive, ack batch, change-visibility batch, send)
-    /// wait `latency` before taking effect; a receive waits it on top of its long poll.
+    /// Makes every request (publish or send batch, receive, ack batch, change-visibility batch, send,
+    /// and the object store's put, get and delete) wait `latency` before taking effect; a receive waits it on top of its long poll.
     pub fn set_latency(&self, latency: Duration) {
         self.inner.simulation.set_latency(latency);
     }

@@ -20,19 +20,9 @@ const UNSUBSCRIBE_URL_PREFIX: &str =
 /// Base64 of "memory-broker-fake-signature": nothing is signed.
 const SIGNATURE: &str = "bWVtb3J5LWJyb2tlci1mYWtlLXNpZ25hdHVyZQ==";
 
-/// A random id shaped as a UUID version 4, lower-case, as SNS and SQS message ids are.
-pub(crate) fn new_message_id() -> String {
-    let high = (fastrand::u64(..) & !(0xF << 12)) | (0x4 << 12);
-    let low = (fastrand::u64(..) & !(0b11 << 62)) | (0b10 << 62);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF
-    )
-}
+/// SNS's and SQS's message ids are random UUIDs (version 4), as the object keys of offloaded
+/// payloads are.
+pub(crate) use crate::uuid::uuid_v4 as new_message_id;
 
 /// `time` as SNS's `Timestamp`: ISO-8601 UTC with milliseconds, `2026-11-27T17:32:28.960Z`.
 pub(crate) fn sns_timestamp(time: SystemTime) -> String {

@@ -24,6 +24,13 @@ pub enum Operation {
     /// [`Publisher::publish_batch`](crate::transport::Publisher::publish_batch) to a queue URL
     /// (SQS `SendMessageBatch`).
     SendMessageBatch,
+    /// [`ObjectStore::put`](crate::payload::ObjectStore::put) on [`MemoryObjectStore`](super::MemoryObjectStore)
+    /// (S3 `PutObject`).
+    PutObject,
+    /// [`ObjectStore::get`](crate::payload::ObjectStore::get) (S3 `GetObject`).
+    GetObject,
+    /// [`ObjectStore::delete`](crate::payload::ObjectStore::delete) (S3 `DeleteObject`).
+    DeleteObject,
 }
 
 impl Operation {
@@ -35,6 +42,9 @@ impl Operation {
         Operation::ChangeVisibilityBatch,
         Operation::Send,
         Operation::SendMessageBatch,
+        Operation::PutObject,
+        Operation::GetObject,
+        Operation::DeleteObject,
     ];
 
     fn index(self) -> usize {
@@ -54,7 +64,7 @@ impl Operation {
 }
 
 /// How many kinds of [`Operation`] there are.
-const OPERATIONS: usize = 6;
+const OPERATIONS: usize = 9;
 
 /// How many requests of each kind the broker has served (failed ones included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,17 +81,33 @@ pub struct RequestCounts {
     pub send: u64,
     /// Send batches (publishes to a queue URL).
     pub send_message_batch: u64,
+    /// Object writes (S3 `PutObject`) of the broker's object store.
+    pub put_object: u64,
+    /// Object reads (S3 `GetObject`).
+    pub get_object: u64,
+    /// Object deletes (S3 `DeleteObject`).
+    pub delete_object: u64,
 }
 
 impl RequestCounts {
-    /// All requests.
+    /// All requests, SNS's, SQS's and S3's.
     pub fn total(&self) -> u64 {
+        self.messaging() + self.objects()
+    }
+
+    /// The SNS and SQS requests.
+    pub fn messaging(&self) -> u64 {
         self.publish_batch
             + self.receive
             + self.ack_batch
             + self.change_visibility_batch
             + self.send
             + self.send_message_batch
+    }
+
+    /// The S3 requests of the object store.
+    pub fn objects(&self) -> u64 {
+        self.put_object + self.get_object + self.delete_object
     }
 
     /// The count of one operation.
@@ -93,6 +119,9 @@ impl RequestCounts {
             Operation::ChangeVisibilityBatch => self.change_visibility_batch,
             Operation::Send => self.send,
             Operation::SendMessageBatch => self.send_message_batch,
+            Operation::PutObject => self.put_object,
+            Operation::GetObject => self.get_object,
+            Operation::DeleteObject => self.delete_object,
         }
     }
 }
@@ -153,6 +182,9 @@ impl Simulation {
             change_visibility_batch: count(Operation::ChangeVisibilityBatch),
             send: count(Operation::Send),
             send_message_batch: count(Operation::SendMessageBatch),
+            put_object: count(Operation::PutObject),
+            get_object: count(Operation::GetObject),
+            delete_object: count(Operation::DeleteObject),
         }
     }
 
