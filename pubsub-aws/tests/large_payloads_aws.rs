@@ -2,8 +2,10 @@
 //! scripts/test.sh): `S3ObjectStore` (put, get, delete, what a missing or unreadable object
 //! gives, request counting); a producer offloading 1 MiB and 10 MiB messages through SNS (raw
 //! and enveloped delivery) and straight to SQS, a daemon handling them whole; a missing object
-//! failing its message, retried, never deleted; deleting objects after settle; and the
-//! `pubsub` binary's `publish --large-payload-bucket` and `read`.
+//! failing its message, retried, never deleted; deleting objects after settle; the `pubsub`
+//! binary's `publish --large-payload-bucket` and `read`; and the runner (the built
+//! `simple_daemon`) reading an offloaded message and deleting its object when
+//! `EXAMPLE__DELETE_LARGE_PAYLOADS` says so.
 
 mod support;
 
@@ -390,4 +392,70 @@ async fn pubsub_publish_offloads_to_the_bucket_and_pubsub_read_prints_whole_mess
     assert!(error.contains("never-written"), "{error}");
     assert!(text(&output.stderr).contains("stays in the queue"), "{}", text(&output.stderr));
     assert_eq!(support::left_in(&env.sqs, &queue).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_reads_offloaded_messages_and_deletes_their_objects_when_told_by_the_environment() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let Some(env) = env("runner").await else { return };
+    let queue = env.queue("large-runner").await;
+    let simple = pubsub_core::UntypedMessage::new(
+        "application/vnd.globality.pubsub.simple",
+        serde_json::json!({"message": "m".repeat(300_000), "timestamp": 1.0}),
+    )
+    .unwrap();
+    env.producer(&queue, &RequestCounter::new()).produce(&simple).await.unwrap();
+    assert_eq!(env.keys().await.len(), 1);
+
+    // simple_daemon's main is Runner::new("example"): EXAMPLE__* configures it.
+    let mut command = Command::new(support::simple_daemon());
+    for (name, _) in std::env::vars() {
+        if ["EXAMPLE__", "OTEL_"].iter().any(|prefix| name.starts_with(prefix)) {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .env("EXAMPLE__SQS_CONSUMER__SQS_QUEUE_URL", &queue)
+        .env("EXAMPLE__SQS_CONSUMER__WAIT_SECONDS", "1")
+        .env("EXAMPLE__DELETE_LARGE_PAYLOADS", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (handled, was_handled) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("simple message") {
+                let _ = handled.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let waited =
+        tokio::task::spawn_blocking(move || was_handled.recv_timeout(Duration::from_secs(60))).await.unwrap();
+    if waited.is_err() {
+        let _ = child.kill();
+        panic!("not handled in 60 s: {:#?}", log.join().unwrap());
+    }
+    // The delete, then the object's, go out soon after.
+    let mut keys = Vec::new();
+    for _ in 0..50 {
+        keys = env.keys().await;
+        if keys.is_empty() && support::left_in(&env.sqs, &queue).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "exit 0 on SIGTERM: {status}; log: {log:#?}");
+    assert!(keys.is_empty(), "the object deleted after its message: {keys:?}; log: {log:#?}");
+    assert_eq!(support::left_in(&env.sqs, &queue).await, 0);
 }
