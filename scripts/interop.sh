@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python peers of the OpenTelemetry interop test (pubsub-aws/tests/otel_interop.rs):
-# microcosm-pubsub with OpenTelemetry's botocore and boto3sqs instrumentations and its SDK.
+# The Python peers of the interop tests: microcosm-pubsub with OpenTelemetry's botocore and
+# boto3sqs instrumentations and its SDK (pubsub-aws/tests/otel_interop.rs), and AWS's extended
+# clients for SNS and SQS, which offload large payloads to S3 (pubsub-aws/tests/extended_interop.rs).
 #
 # They come from PyPI, at the versions pinned in scripts/requirements-interop.txt, installed into
 # a virtual environment at .venv-interop/ (repository root, git-ignored; moto keeps its own
@@ -59,7 +60,8 @@ interop_imports() {
   "$INTEROP_VENV/bin/python" -c '
 import microcosm_pubsub.consumer, microcosm_pubsub.producer  # noqa: F401
 import opentelemetry.instrumentation.boto3sqs, opentelemetry.instrumentation.botocore  # noqa: F401
-import opentelemetry.sdk.trace  # noqa: F401'
+import opentelemetry.sdk.trace  # noqa: F401
+import sns_extended_client, sqs_extended_client  # noqa: F401'
 }
 
 # True when .venv-interop/ runs, holds the pinned set, and its packages import.

@@ -9,7 +9,7 @@
 # The AWS-transport tests (pubsub-aws) run against moto, an SNS/SQS emulator that
 # scripts/moto.sh installs (pinned, into .venv/) and starts on 127.0.0.1 for the whole run, then
 # stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip. The same
-# goes for the Python peers of the OpenTelemetry interop test (scripts/interop.sh, .venv-interop/).
+# goes for the Python peers of the interop tests (scripts/interop.sh, .venv-interop/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 echo "== SNS/SQS emulator (moto): install"
 moto_prepare || exit 1
+# The Python interop peers, before the first `cargo test`: pubsub-aws's extended_interop test
+# (large payloads with AWS's Python extended clients; S3 is a default feature) runs in the plain
+# workspace step, otel_interop in the OpenTelemetry one.
+# shellcheck source=scripts/interop.sh
+. scripts/interop.sh
+echo "== Python interop peers: install"
+interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
 
 if [ -z "${SKIP_LINT:-}" ]; then
   echo "== cargo fmt --check"
@@ -52,6 +59,9 @@ echo "== cargo test (unit, integration, trybuild, doc tests)"
 # visibility test against moto), and tests/bootstrap.rs, which builds the root's
 # examples/simple_lambda.rs itself (--features pubsub-suite/lambda) and runs it against a Lambda
 # Runtime API of its own on 127.0.0.1.
+# pubsub-aws's default feature `s3` is on here: large_payloads_aws (S3ObjectStore, offloading
+# through SNS, SQS and S3 on moto, the CLI's --large-payload-bucket) and extended_interop (AWS's
+# Python extended clients, both ways) run in this step.
 cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
 echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"
@@ -69,9 +79,6 @@ cargo test -p pubsub-core --features health --doc --locked health::
 #   (microcosm-pubsub under the botocore and boto3sqs instrumentations), installed by
 #   scripts/interop.sh into .venv-interop/; under CI a set that cannot be installed fails the run.
 echo "== OpenTelemetry through SNS/SQS, OTLP export, interop with Python (pubsub-aws --features otlp)"
-# shellcheck source=scripts/interop.sh
-. scripts/interop.sh
-interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
 cargo test -p pubsub-aws --features otlp --test telemetry_aws --test otlp_export --test otel_interop --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature (the export snippet under `otel`, the Lambda one under

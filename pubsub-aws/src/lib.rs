@@ -11,6 +11,9 @@
 //! Also: [`provision`] creates topics, queues and subscriptions; [`runner`] runs a daemon on
 //! SQS; [`redrive`] moves messages back from a dead-letter queue (each sent before it is
 //! deleted, bodies and message attributes unchanged), as `pubsub redrive` does.
+//!
+//! With the feature `s3` (on by default), `S3ObjectStore` keeps the bodies of large messages
+//! in S3, as AWS's extended client libraries do (pubsub-core's `payload`).
 
 mod args;
 mod batch;
@@ -21,6 +24,8 @@ pub mod provision;
 mod publisher;
 pub mod redrive;
 pub mod runner;
+#[cfg(feature = "s3")]
+mod s3;
 mod sns;
 mod sqs;
 mod sqs_publish;
@@ -30,6 +35,8 @@ pub use config::{load_config, AwsOptions, Timeouts};
 pub use metrics::{RequestCounter, RequestCounts};
 pub use publisher::AwsPublisher;
 pub use runner::{Runner, RunnerArgs};
+#[cfg(feature = "s3")]
+pub use s3::S3ObjectStore;
 pub use sns::SnsPublisher;
 pub use sqs::SqsSubscriber;
 pub use sqs_publish::SqsPublisher;

@@ -66,11 +66,12 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// A client of the SDK crate `$sdk` from `config`, with `counter` if given and, with the
-/// feature `otel`, the OpenTelemetry request counter: the one recipe both clients follow.
+/// A client of the SDK crate `$sdk` from `config` (or from a configuration builder, `builder =
+/// ...`), with `counter` if given and, with the feature `otel`, the OpenTelemetry request
+/// counter: the one recipe every client follows.
 macro_rules! client_with_meters {
-    ($sdk:ident, $config:expr, $counter:expr) => {{
-        let mut builder = $sdk::config::Builder::from($config);
+    ($sdk:ident, builder = $builder:expr, $counter:expr) => {{
+        let mut builder = $builder;
         if let Some(counter) = $counter {
             builder = builder.interceptor(counter.clone());
         }
@@ -80,6 +81,24 @@ macro_rules! client_with_meters {
         }
         $sdk::Client::from_conf(builder.build())
     }};
+    // After the arm above: `builder = ...` is an expression too.
+    ($sdk:ident, $config:expr, $counter:expr) => {{
+        client_with_meters!($sdk, builder = $sdk::config::Builder::from($config), $counter)
+    }};
+}
+
+/// The S3 client this crate makes (see [`client_with_meters`]): with an endpoint configured (an
+/// emulator), buckets addressed by path, not by host name.
+#[cfg(feature = "s3")]
+pub(crate) fn s3_client(
+    config: &aws_config::SdkConfig,
+    counter: Option<&RequestCounter>,
+) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config);
+    if config.endpoint_url().is_some() {
+        builder = builder.force_path_style(true);
+    }
+    client_with_meters!(aws_sdk_s3, builder = builder, counter)
 }
 
 /// The SNS client this crate makes (see [`client_with_meters`]).

@@ -5,7 +5,10 @@
 //! the report; and exits 0 (stopped cleanly), 2 (bad configuration, before any message) or
 //! 1 (the daemon itself failed: receives failing past `--receive-failure-limit-seconds`, a
 //! panic outside the handlers). `--health-addr` serves `/health/live` and `/health/ready`
-//! meanwhile. `--testing`, `--stdin` and a file run on the embedded broker through the same
+//! meanwhile. With the feature `s3` (a default one), messages that come as S3 pointers (large
+//! payloads, see pubsub-core's `payload`) are read from S3, `--large-payload-bucket` offloads
+//! what handlers publish over 256 KiB, and `--delete-large-payloads` deletes an object once its
+//! message is deleted. `--testing`, `--stdin` and a file run on the embedded broker through the same
 //! call.
 //!
 //! ```no_run
@@ -67,6 +70,18 @@ pub struct RunnerArgs {
     /// Serve `/health/live` and `/health/ready` on this address (`0.0.0.0:8080`).
     #[arg(long, value_name = "HOST:PORT")]
     pub health_addr: Option<SocketAddr>,
+    /// Offload what handlers publish over 256 KiB (body and attributes) to this S3 bucket, as
+    /// AWS's extended client libraries do: the message sent is a pointer to the object. Messages
+    /// that come as pointers are read from S3 with or without it.
+    #[cfg(feature = "s3")]
+    #[arg(long, value_name = "BUCKET")]
+    pub large_payload_bucket: Option<String>,
+    /// Delete a large payload's S3 object once its message is deleted from the queue. Only when
+    /// this queue is the object's sole reader: through an SNS topic, every subscribed queue
+    /// reads the same object.
+    #[cfg(feature = "s3")]
+    #[arg(long)]
+    pub delete_large_payloads: bool,
 }
 
 /// Topics (or queue URLs) by media type pattern, as `--sns-topic-arns-mappings` gives them.
@@ -85,7 +100,20 @@ fn topic_mappings(text: &str) -> Result<TopicMappings, String> {
 
 impl RunnerArgs {
     /// The environment variable of each option of ours, after the daemon's name: the seed's
-    /// `SNS_TOPIC_ARNS` group, and `DAEMON__HEALTH_ADDR`.
+    /// `SNS_TOPIC_ARNS` group, `DAEMON__HEALTH_ADDR`, and with the feature `s3`
+    /// `LARGE_PAYLOAD_BUCKET` and `DELETE_LARGE_PAYLOADS`.
+    #[cfg(feature = "s3")]
+    pub const ENVIRONMENT: EnvironmentTable = &[
+        ("sns_topic_arn_default", "SNS_TOPIC_ARNS__DEFAULT"),
+        ("sns_topic_arns_mappings", "SNS_TOPIC_ARNS__MAPPINGS"),
+        ("health_addr", "DAEMON__HEALTH_ADDR"),
+        ("large_payload_bucket", "LARGE_PAYLOAD_BUCKET"),
+        ("delete_large_payloads", "DELETE_LARGE_PAYLOADS"),
+    ];
+
+    /// The environment variable of each option of ours, after the daemon's name: the seed's
+    /// `SNS_TOPIC_ARNS` group and `DAEMON__HEALTH_ADDR`.
+    #[cfg(not(feature = "s3"))]
     pub const ENVIRONMENT: EnvironmentTable = &[
         ("sns_topic_arn_default", "SNS_TOPIC_ARNS__DEFAULT"),
         ("sns_topic_arns_mappings", "SNS_TOPIC_ARNS__MAPPINGS"),
@@ -197,8 +225,29 @@ impl Runner {
                     Ok(subscriber) => subscriber,
                     Err(error) => return configuration_error(format!("queue {url}: {error}")),
                 };
-                if let Some(topics) = args.topics() {
-                    builder = builder.producer(Producer::new(AwsPublisher::new(&config), topics));
+                let producer = args.topics().map(|topics| Producer::new(AwsPublisher::new(&config), topics));
+                // With S3 compiled in, pointers are always resolved: a message offloaded by any
+                // producer (or an extended client) is handled whole, whatever this one publishes.
+                #[cfg(feature = "s3")]
+                let producer = {
+                    let store: std::sync::Arc<dyn pubsub_core::payload::ObjectStore> =
+                        std::sync::Arc::new(crate::S3ObjectStore::new(&config));
+                    builder = builder.object_store(store.clone()).delete_payloads(args.delete_large_payloads);
+                    match (producer, &args.large_payload_bucket) {
+                        (Some(producer), Some(bucket)) => {
+                            Some(producer.large_payloads(pubsub_core::payload::LargePayloads::from_shared(
+                                store, bucket,
+                            )))
+                        }
+                        (None, Some(bucket)) => {
+                            tracing::warn!(%bucket, "--large-payload-bucket without a topic: nothing is published");
+                            None
+                        }
+                        (producer, None) => producer,
+                    }
+                };
+                if let Some(producer) = producer {
+                    builder = builder.producer(producer);
                 }
                 let daemon = match builder.build(subscriber) {
                     Ok(daemon) => daemon,
@@ -310,5 +359,30 @@ mod tests {
                 runner.try_parse_args_from(["example", "--sns-topic-arns-mappings", bad]).unwrap_err();
             assert!(error.to_string().contains("--sns-topic-arns-mappings"), "{error}");
         }
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn the_large_payload_options_come_from_flags_or_the_environment() {
+        let runner = Runner::new("large_payload_runner_test");
+        let args = runner.try_parse_args_from(["large_payload_runner_test", "--testing"]).unwrap();
+        assert_eq!((args.large_payload_bucket, args.delete_large_payloads), (None, false));
+        let args = runner
+            .try_parse_args_from([
+                "large_payload_runner_test",
+                "--large-payload-bucket",
+                "big",
+                "--delete-large-payloads",
+            ])
+            .unwrap();
+        assert_eq!((args.large_payload_bucket.as_deref(), args.delete_large_payloads), (Some("big"), true));
+        // Variables no other test reads (this test's daemon name).
+        std::env::set_var("LARGE_PAYLOAD_RUNNER_TEST__LARGE_PAYLOAD_BUCKET", "from-env");
+        std::env::set_var("LARGE_PAYLOAD_RUNNER_TEST__DELETE_LARGE_PAYLOADS", "true");
+        let args = runner.try_parse_args_from(["large_payload_runner_test"]).unwrap();
+        assert_eq!(
+            (args.large_payload_bucket.as_deref(), args.delete_large_payloads),
+            (Some("from-env"), true)
+        );
     }
 }

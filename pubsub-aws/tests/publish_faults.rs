@@ -152,8 +152,8 @@ async fn an_oversize_message_is_refused_before_any_request_and_one_at_the_limit_
     assert_eq!(
         error.to_string(),
         "the `application/vnd.globality.pubsub._.created.order` message is 262145 bytes (body and message \
-         attributes), over SNS's limit of 262144 bytes, so it was not sent: make it smaller (store a large \
-         payload elsewhere and send a reference to it)"
+         attributes), over SNS's limit of 262144 bytes, so it was not sent: offload large bodies to S3 with \
+         Producer::large_payloads (on the command line, --large-payload-bucket), or make it smaller"
     );
     // In a batch, the oversize one stops the whole batch, by index.
     let batch = [order("a"), order_of_size("over", 300 * 1024), order("c")];

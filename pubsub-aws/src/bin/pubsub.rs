@@ -7,6 +7,8 @@
 //! cat messages.jsonl | pubsub publish --queue-url URL --media-type TYPE \
 //!     [--message-group-id ID | --message-group-field FIELD] [--deduplication-id-field FIELD] \
 //!     [--delay-seconds N] [--attribute NAME=VALUE]...
+//! cat documents.jsonl | pubsub publish --topic-arn ARN --media-type TYPE \
+//!     --large-payload-bucket BUCKET [--large-payload-threshold BYTES | --always-offload]
 //! pubsub read --queue-url URL [--max N] [--wait-seconds S] [--nack] [--nack-timeout S]
 //! pubsub provision --config pubsub.toml
 //! pubsub redrive --from DLQ_URL --to QUEUE_URL [--max N] [--dry-run] [--visibility-timeout S]
@@ -22,6 +24,13 @@
 //! reported with its number and nothing of it is sent; the other lines go, each group's in
 //! the order given. `--delay-seconds` (up to 900) hides each message that long, to a standard
 //! queue only. One message id is printed per message sent.
+//!
+//! With `--large-payload-bucket`, a message over 256 KiB (body and attributes; or over
+//! `--large-payload-threshold`, or every message with `--always-offload`) has its body written
+//! to that S3 bucket and a pointer sent in its place, as AWS's extended client libraries do.
+//! `pubsub read` reads the body of any message that comes as such a pointer from S3 (the pointer
+//! names bucket and key) and prints the whole message; one whose object cannot be read is
+//! printed with the error and left in the queue.
 //!
 //! `pubsub redrive` moves messages back from a dead-letter queue (`pubsub_aws::redrive`): each
 //! is sent before it is deleted, body and message attributes unchanged (to a FIFO queue with
@@ -45,11 +54,13 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser, Subcommand};
 use pubsub_aws::provision::{ProvisionConfig, Provisioner};
 use pubsub_aws::redrive::Redrive;
-use pubsub_aws::{load_config, AwsArgs, AwsOptions, AwsPublisher, SqsSubscriber};
+use pubsub_aws::{load_config, AwsArgs, AwsOptions, AwsPublisher, S3ObjectStore, SqsSubscriber};
 use pubsub_core::codec::DecodeError;
+use pubsub_core::consumer::Delivery;
+use pubsub_core::payload::LargePayloads;
 use pubsub_core::producer::{PublishError, PublishOptions};
 use pubsub_core::transport::{AttributeValue, Destination, ReceivedMessage, Subscriber, MAX_DELAY};
-use pubsub_core::{decode, Consumer, Producer, TopicMap, UntypedMessage};
+use pubsub_core::{Consumer, Decoded, Producer, TopicMap, UntypedMessage};
 use serde_json::{json, Map, Value};
 
 #[derive(Parser)]
@@ -161,6 +172,18 @@ struct PublishArgs {
     /// (`NAME:String=VALUE` is a String too).
     #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
     attributes: Vec<(String, AttributeValue)>,
+    /// Offload the body of each message over 256 KiB (body and attributes) to this S3 bucket
+    /// and send a pointer to it instead, as AWS's extended client libraries do.
+    #[arg(long, value_name = "BUCKET")]
+    large_payload_bucket: Option<String>,
+    /// With --large-payload-bucket: offload what is over this many bytes instead (at most
+    /// 262144).
+    #[arg(long, value_name = "BYTES", requires = "large_payload_bucket", conflicts_with = "always_offload",
+          value_parser = clap::value_parser!(u32).range(0..=262_144))]
+    large_payload_threshold: Option<u32>,
+    /// With --large-payload-bucket: offload every message, whatever its size.
+    #[arg(long, requires = "large_payload_bucket")]
+    always_offload: bool,
 }
 
 /// `NAME=VALUE`, `NAME:String=VALUE`, `NAME:Number=3` or `NAME:Binary=<base64>`.
@@ -185,6 +208,19 @@ fn parse_attribute(text: &str) -> Result<(String, AttributeValue), String> {
 }
 
 impl PublishArgs {
+    /// How the producer offloads large bodies, if it does (`--large-payload-bucket`).
+    fn large_payloads(&self, config: &aws_config::SdkConfig) -> Option<LargePayloads> {
+        let bucket = self.large_payload_bucket.as_ref()?;
+        let mut large = LargePayloads::new(S3ObjectStore::new(config), bucket);
+        if let Some(bytes) = self.large_payload_threshold {
+            large = large.threshold(bytes as usize);
+        }
+        if self.always_offload {
+            large = large.always();
+        }
+        Some(large)
+    }
+
     /// The options of a message whose fields are `content`; an error names what is missing.
     fn options_for(&self, content: &Value) -> Result<PublishOptions, String> {
         let mut options = PublishOptions::new();
@@ -260,8 +296,11 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
                     return Err(format!("--delay-seconds {delay}: SQS takes at most 900").into());
                 }
             }
-            let producer =
+            let mut producer =
                 Producer::new(AwsPublisher::new(&config), TopicMap::new().default_topic(&destination));
+            if let Some(large) = options.large_payloads(&config) {
+                producer = producer.large_payloads(large);
+            }
             match json {
                 Some(text) => {
                     let content: Value = serde_json::from_str(&text)?;
@@ -274,8 +313,10 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
             }
         }
         Command::Read { queue_url, max, wait_seconds, nack, nack_timeout } => {
+            // Messages that come as S3 pointers are printed whole: the pointer names the bucket.
             let consumer = Consumer::new(SqsSubscriber::new(&config, &queue_url).await?)
-                .wait_time(Duration::from_secs(wait_seconds));
+                .wait_time(Duration::from_secs(wait_seconds))
+                .object_store(S3ObjectStore::new(&config));
             let nack = nack.then(|| Duration::from_secs(nack_timeout));
             read(&consumer, max, nack, &mut std::io::stdout().lock()).await
         }
@@ -336,7 +377,10 @@ async fn redrive_and_print(
 /// Prints every message taken from the queue as one JSON line on `out`, then acknowledges (or
 /// with `nack`, returns) what one receive brought in one request. A message that fails a
 /// check is printed too, with `error`, and with `body` when it does not parse: nothing is
-/// deleted unseen. Nothing is acknowledged once writing `out` fails.
+/// deleted unseen. Nothing is acknowledged once writing `out` fails. A message whose
+/// offloaded body cannot be read from S3 is printed with the error (and the pointer as
+/// `body`) and neither acknowledged nor returned: it stays in the queue, hidden for its
+/// visibility timeout.
 async fn read<S: Subscriber>(
     consumer: &Consumer<S>,
     max: Option<usize>,
@@ -351,12 +395,26 @@ async fn read<S: Subscriber>(
             break;
         }
         for delivery in &deliveries {
-            let (line, good) = message_line(delivery.message());
+            let (line, good) = message_line(delivery.message(), delivery.decode());
             all_good &= good;
             // Flushed line by line: an acknowledgement follows only what reached stdout.
             writeln!(out, "{line}")
                 .and_then(|()| out.flush())
                 .map_err(|error| format!("cannot write to standard output: {error}; the messages of this receive stay in the queue"))?;
+        }
+        read += deliveries.len();
+        // What came as a pointer whose object cannot be read stays in the queue, to be read
+        // once the object is there.
+        let (unresolved, deliveries): (Vec<_>, Vec<_>) =
+            deliveries.into_iter().partition(|delivery| unresolved_payload(delivery).is_some());
+        for delivery in &unresolved {
+            all_good = false;
+            eprintln!(
+                "message {}: its body {} cannot be read, so it stays in the queue: {}",
+                delivery.message().message_id,
+                delivery.payload().expect("a pointer"),
+                unresolved_payload(delivery).expect("unresolved"),
+            );
         }
         let results = match nack {
             Some(delay) => consumer.nack_all(&deliveries, Some(delay)).await?,
@@ -369,14 +427,27 @@ async fn read<S: Subscriber>(
                 eprintln!("message {}: printed but not {verb}: {error}", delivery.message().message_id);
             }
         }
-        read += deliveries.len();
     }
     Ok(all_good)
 }
 
+/// Why the body `delivery` points at could not be read, if it came as a pointer that was not
+/// resolved.
+fn unresolved_payload<S: Subscriber>(delivery: &Delivery<S>) -> Option<String> {
+    delivery.payload()?;
+    match delivery.decode::<UntypedMessage>() {
+        Err(DecodeError::PayloadUnavailable { reason, .. }) => Some(reason),
+        _ => None,
+    }
+}
+
 /// One output line: `message_id`, `media_type`, `receive_count`, `opaque_data`, `content`;
 /// `error` when a check failed, `body` when the body does not parse. `false` with an error.
-fn message_line(message: &ReceivedMessage) -> (Value, bool) {
+/// `decoded` is the message as the consumer decoded it (its offloaded body read).
+fn message_line(
+    message: &ReceivedMessage,
+    decoded: Result<Decoded<UntypedMessage>, DecodeError>,
+) -> (Value, bool) {
     let mut line = json!({
         "message_id": message.message_id,
         "media_type": Value::Null,
@@ -385,7 +456,7 @@ fn message_line(message: &ReceivedMessage) -> (Value, bool) {
         "content": Value::Null,
     });
     let fields = line.as_object_mut().expect("a JSON object");
-    match decode::<UntypedMessage>(&message.body) {
+    match decoded {
         Ok(decoded) => {
             fields.insert("media_type".into(), decoded.media_type.into());
             let opaque: Map<String, Value> =
