@@ -115,7 +115,7 @@ pub(crate) struct Limits {
 enum Slot {
     Waiting,
     Running,
-    Done(HandledMessage),
+    Done(Box<HandledMessage>),
     Blocked,
 }
 
@@ -160,7 +160,7 @@ pub(crate) async fn run(
                     lock(&slots)[index] = Slot::Running;
                     let handled = dispatcher.dispatch(&message).await;
                     let failed = !handled.outcome.verdict.deletes();
-                    lock(&slots)[index] = Slot::Done(handled);
+                    lock(&slots)[index] = Slot::Done(Box::new(handled));
                     if failed {
                         // Only FIFO chains hold more than one record: keep the group's order.
                         break;
@@ -217,7 +217,7 @@ pub(crate) async fn run(
         .into_iter()
         .enumerate()
         .map(|(index, slot)| match slot {
-            Slot::Done(handled) => RecordOutcome::Handled(handled),
+            Slot::Done(handled) => RecordOutcome::Handled(*handled),
             Slot::Running => RecordOutcome::Interrupted {
                 reason: panicked.remove(&index).unwrap_or_else(|| {
                     "cancelled: the invocation neared its deadline while it was being handled; what it published was not sent".to_owned()
