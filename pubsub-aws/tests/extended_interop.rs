@@ -18,7 +18,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -69,7 +69,10 @@ struct Env {
 
 async fn env() -> Option<Env> {
     support::require_emulator()?;
-    let python = require_interop_python()?;
+    let python = support::interop_python(
+        PEER_IMPORTS,
+        "AWS's extended clients (amazon-sns-extended-client, amazon-sqs-extended-client)",
+    )?;
     let config = support::sdk_config().await;
     let store = S3ObjectStore::new(&config);
     let bucket = support::unique_name("extended").to_ascii_lowercase().replace('_', "-");
@@ -95,7 +98,7 @@ impl Env {
 
     /// Runs a script of scripts/interop/ to its end; what it printed, parsed.
     fn script(&self, name: &str, args: &[&str]) -> Value {
-        let script = repository_root().join("scripts/interop").join(name);
+        let script = support::repository_root().join("scripts/interop").join(name);
         let output = Command::new(&self.python)
             .arg(&script)
             .args(args)
@@ -114,52 +117,8 @@ impl Env {
     }
 }
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// What the scripts import: a venv without them is no venv for these tests.
 const PEER_IMPORTS: &str = "import boto3, sns_extended_client, sqs_extended_client";
-
-/// The interpreter of the Python peers: `PUBSUB_INTEROP_PYTHON`, else `.venv-interop/`'s.
-/// `None` means "skip": neither is there (under CI that fails instead).
-///
-/// # Panics
-///
-/// When `PUBSUB_INTEROP_PYTHON` is set but cannot import the extended clients, and under CI
-/// when there is no interpreter that can.
-fn require_interop_python() -> Option<PathBuf> {
-    let explicit = std::env::var_os("PUBSUB_INTEROP_PYTHON").filter(|value| !value.is_empty());
-    let python = match &explicit {
-        Some(path) => PathBuf::from(path),
-        None => repository_root().join(".venv-interop/bin/python"),
-    };
-    let ready = Command::new(&python)
-        .args(["-c", PEER_IMPORTS])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if ready {
-        return Some(python);
-    }
-    let why = format!(
-        "{} cannot import AWS's extended clients (amazon-sns-extended-client, \
-         amazon-sqs-extended-client); ./scripts/interop.sh install puts them in .venv-interop/",
-        python.display()
-    );
-    if explicit.is_some() {
-        panic!("PUBSUB_INTEROP_PYTHON is set, but {why}");
-    }
-    if support::under_ci() {
-        panic!("CI is set: the interop tests fail, not skip, under CI: {why}");
-    }
-    let current = std::thread::current();
-    // Straight to the process's stderr: the harness shows captured output only on failure.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "skipped: {}: {why}", current.name().unwrap_or("this test"));
-    None
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_their_extended_clients_offload_our_daemon_handles_whole() {

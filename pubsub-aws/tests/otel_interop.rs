@@ -23,7 +23,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -68,61 +68,17 @@ struct Env {
 /// The emulator and the Python peers, once the other test of this file is done with them.
 async fn env() -> Option<Env> {
     support::require_emulator()?;
-    let python = require_interop_python()?;
+    let python = support::interop_python(PEER_IMPORTS, "the interop peers' packages (microcosm-pubsub, OpenTelemetry's botocore and boto3sqs instrumentations, its SDK)")?;
     support::span_exporter();
     let serial = SERIAL.lock().await;
     let config = support::sdk_config().await;
     Some(Env { _serial: serial, provisioner: Provisioner::new(&config), config, python })
 }
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// What the peers import: a venv without them is no venv for these tests.
 const PEER_IMPORTS: &str = "import microcosm_pubsub.consumer, microcosm_pubsub.producer, \
      opentelemetry.instrumentation.boto3sqs, opentelemetry.instrumentation.botocore, \
      opentelemetry.sdk.trace";
-
-/// The interpreter of the Python peers: `PUBSUB_INTEROP_PYTHON`, else `.venv-interop/`'s.
-/// `None` means "skip": neither is there (under CI that fails instead).
-///
-/// # Panics
-///
-/// When `PUBSUB_INTEROP_PYTHON` is set but cannot import the peers' packages, and under CI
-/// when there is no interpreter that can.
-fn require_interop_python() -> Option<PathBuf> {
-    let explicit = std::env::var_os("PUBSUB_INTEROP_PYTHON").filter(|value| !value.is_empty());
-    let python = match &explicit {
-        Some(path) => PathBuf::from(path),
-        None => repository_root().join(".venv-interop/bin/python"),
-    };
-    let ready = Command::new(&python)
-        .args(["-c", PEER_IMPORTS])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if ready {
-        return Some(python);
-    }
-    let why = format!(
-        "{} cannot import the interop peers' packages (microcosm-pubsub, OpenTelemetry's botocore and \
-         boto3sqs instrumentations, its SDK); ./scripts/interop.sh install puts them in .venv-interop/",
-        python.display()
-    );
-    if explicit.is_some() {
-        panic!("PUBSUB_INTEROP_PYTHON is set, but {why}");
-    }
-    if support::under_ci() {
-        panic!("CI is set: the interop tests fail, not skip, under CI: {why}");
-    }
-    let current = std::thread::current();
-    // Straight to the process's stderr: the harness shows captured output only on failure.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "skipped: {}: {why}", current.name().unwrap_or("this test"));
-    None
-}
 
 /// A span as a Python peer reports it (scripts/interop/peer.py): ids in lower-case hex.
 #[derive(Debug, Deserialize)]
@@ -174,7 +130,7 @@ fn only<'a>(spans: &'a [PySpan], what: &str, matches: impl Fn(&PySpan) -> bool) 
 /// it prints.
 async fn peer<T: serde::de::DeserializeOwned>(env: &Env, script: &str, args: &[&str]) -> T {
     let mut command = Command::new(&env.python);
-    command.arg(repository_root().join("scripts/interop").join(script)).args(args);
+    command.arg(support::repository_root().join("scripts/interop").join(script)).args(args);
     // Only what is set here: no profile, no per-service endpoint, no other OpenTelemetry
     // set-up (OTEL_PROPAGATORS would change what is written and read).
     for (name, _) in std::env::vars_os() {

@@ -272,3 +272,49 @@ pub fn span_exporter() -> &'static opentelemetry_sdk::trace::InMemorySpanExporte
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The repository's root (the workspace's directory).
+#[allow(dead_code)]
+pub fn repository_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The interpreter of the Python interop peers: `PUBSUB_INTEROP_PYTHON`, else
+/// `.venv-interop/`'s, if it runs `imports` (what the peers import; `packages` names them in the
+/// message). `None` means "skip": neither is there (under CI that fails instead).
+///
+/// # Panics
+///
+/// When `PUBSUB_INTEROP_PYTHON` is set but cannot import them, and under CI when there is no
+/// interpreter that can.
+#[allow(dead_code)]
+pub fn interop_python(imports: &str, packages: &str) -> Option<std::path::PathBuf> {
+    let explicit = std::env::var_os("PUBSUB_INTEROP_PYTHON").filter(|value| !value.is_empty());
+    let python = match &explicit {
+        Some(path) => std::path::PathBuf::from(path),
+        None => repository_root().join(".venv-interop/bin/python"),
+    };
+    let ready = Command::new(&python)
+        .args(["-c", imports])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if ready {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import {packages}; ./scripts/interop.sh install puts them in .venv-interop/",
+        python.display()
+    );
+    if explicit.is_some() {
+        panic!("PUBSUB_INTEROP_PYTHON is set, but {why}");
+    }
+    if under_ci() {
+        panic!("CI is set: the interop tests fail, not skip, under CI: {why}");
+    }
+    let current = std::thread::current();
+    // Straight to the process's stderr: the harness shows captured output only on failure.
+    let _ = writeln!(std::io::stderr(), "skipped: {}: {why}", current.name().unwrap_or("this test"));
+    None
+}
