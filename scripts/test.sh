@@ -20,41 +20,47 @@ export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A CI machine builds once from nothing: incremental compilation would only write files that
+# are never read again.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+
+# Each step's heading says how long the run has taken so far, so a slow step shows in CI's log.
+step() { echo "== [${SECONDS}s] $*"; }
 
 # The SNS/SQS emulator: installed first (so that a run that cannot have it stops early), started
 # before the tests, stopped however the script ends.
 # shellcheck source=scripts/moto.sh
 . scripts/moto.sh
-trap 'moto_stop $?' EXIT
+trap 'status=$?; echo "== [${SECONDS}s] end (status $status)"; moto_stop $status' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-echo "== SNS/SQS emulator (moto): install"
+step "SNS/SQS emulator (moto): install"
 moto_prepare || exit 1
 # The Python interop peers, before the first `cargo test`: pubsub-aws's extended_interop test
 # (large payloads with AWS's Python extended clients; S3 is a default feature) runs in the plain
 # workspace step, otel_interop in the OpenTelemetry one.
 # shellcheck source=scripts/interop.sh
 . scripts/interop.sh
-echo "== Python interop peers: install"
+step "Python interop peers: install"
 interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
 
 if [ -z "${SKIP_LINT:-}" ]; then
-  echo "== cargo fmt --check"
+  step "cargo fmt --check"
   cargo fmt --all -- --check
-  echo "== cargo clippy"
+  step "cargo clippy"
   cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-  echo "== cargo doc (a broken or private link is an error)"
+  step "cargo doc (a broken or private link is an error)"
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
-  echo "== rust-version covers the dependencies"
+  step "rust-version covers the dependencies"
   ./scripts/msrv.sh
 fi
 
-echo "== SNS/SQS emulator (moto): start"
+step "SNS/SQS emulator (moto): start"
 moto_up || exit 1 # exports AWS_ENDPOINT_URL=http://127.0.0.1:PORT (loopback only)
 
-echo "== benches, run once each as tests"
+step "benches, run once each as tests"
 cargo test --workspace --benches --locked
-echo "== cargo test (unit, integration, trybuild, doc tests)"
+step "cargo test (unit, integration, trybuild, doc tests)"
 # pubsub-lambda's tests run here too: tests/handler.rs on recorded SQS and SNS events (its
 # visibility test against moto), and tests/bootstrap.rs, which builds the root's
 # examples/simple_lambda.rs itself (--features pubsub-suite/lambda) and runs it against a Lambda
@@ -64,11 +70,11 @@ echo "== cargo test (unit, integration, trybuild, doc tests)"
 # Python extended clients, both ways) run in this step.
 cargo test --workspace --locked
 # The OpenTelemetry code is behind pubsub-core's `otel` feature, which the step above leaves off.
-echo "== OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"
+step "OpenTelemetry (pubsub-core --features otlp: unit tests, tests/telemetry.rs, the otel benches once each, the export docs)"
 cargo test -p pubsub-core --features otlp --lib --test telemetry --bench pipeline --bench otel_spans --locked
 cargo test -p pubsub-core --features otlp --doc --locked telemetry::
 # The health server is behind pubsub-core's `health` feature too (the health state is not).
-echo "== Health endpoints (pubsub-core --features health: tests/health.rs over HTTP on 127.0.0.1, the server docs)"
+step "Health endpoints (pubsub-core --features health: tests/health.rs over HTTP on 127.0.0.1, the server docs)"
 cargo test -p pubsub-core --features health --test health --locked
 cargo test -p pubsub-core --features health --doc --locked health::
 # pubsub-aws's OpenTelemetry tests, built once with `otlp` (which includes `otel`):
@@ -78,10 +84,10 @@ cargo test -p pubsub-core --features health --doc --locked health::
 # - otel_interop: trace context against OpenTelemetry's own Python instrumentation
 #   (microcosm-pubsub under the botocore and boto3sqs instrumentations), installed by
 #   scripts/interop.sh into .venv-interop/; under CI a set that cannot be installed fails the run.
-echo "== OpenTelemetry through SNS/SQS, OTLP export, interop with Python (pubsub-aws --features otlp)"
+step "OpenTelemetry through SNS/SQS, OTLP export, interop with Python (pubsub-aws --features otlp)"
 cargo test -p pubsub-aws --features otlp --test telemetry_aws --test otlp_export --test otel_interop --locked
 # The README's snippets are doc tests of the root package; those that use pubsub-aws compile
 # only under its `aws` feature (the export snippet under `otel`, the Lambda one under
 # `lambda`), which the steps above leave off.
-echo "== README snippets that need pubsub-aws, OTLP export or pubsub-lambda (doc tests, --features aws,otel,lambda)"
+step "README snippets that need pubsub-aws, OTLP export or pubsub-lambda (doc tests, --features aws,otel,lambda)"
 cargo test -p pubsub-suite --features aws,otel,lambda --doc --locked
