@@ -1,8 +1,11 @@
 //! The seed README's daemon, named `example`: handles `application/vnd.globality.pubsub.simple`
-//! messages. Its `main` is the runner (pubsub-aws), which reads the command line and the
-//! environment as a microcosm daemon does, so it needs `--features aws`:
+//! messages. Its `main` reads the command line and the environment as a microcosm daemon does.
+//! Built with `--features aws` it is pubsub-aws's runner, which reads SQS; without, it runs on the
+//! embedded broker (`--stdin`, a file, `--testing`). Either way, `--asyncapi` prints its AsyncAPI
+//! document and exits:
 //!
 //! ```text
+//! cargo run --example simple_daemon -- --asyncapi --asyncapi-format yaml
 //! cargo build --features aws --example simple_daemon
 //! EXAMPLE__SQS_CONSUMER__SQS_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/example \
 //!   target/debug/examples/simple_daemon                 # until SIGTERM or ctrl-c
@@ -32,7 +35,16 @@ async fn handle_simple(message: SimpleMessage, context: &MessageContext) -> Resu
     Ok(())
 }
 
+/// With `aws`: pubsub-aws's runner (SQS, SNS, S3, the health probes).
+#[cfg(feature = "aws")]
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     pubsub_aws::Runner::new("example").run().await
+}
+
+/// Without: the same command line on the embedded broker (`--stdin`, a file, `--testing`).
+#[cfg(not(feature = "aws"))]
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    pubsub_core::cli::run("example").await
 }

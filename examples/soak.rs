@@ -43,7 +43,7 @@ use tokio::sync::{oneshot, Notify};
 use validator::Validate;
 
 /// One line of an order.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderLine {
     #[validate(length(min = 1))]

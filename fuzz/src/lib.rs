@@ -64,7 +64,7 @@ pub struct FuzzOrder {
 }
 
 /// A customer, snake_case on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub struct Customer {
     /// Must look like an e-mail address.
@@ -80,7 +80,7 @@ pub struct Customer {
 }
 
 /// An address.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 pub struct Address {
     /// Lines of the address.
     pub lines: Vec<String>,
@@ -90,7 +90,7 @@ pub struct Address {
 }
 
 /// One line of an order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     /// Required, not empty.
@@ -106,7 +106,7 @@ pub struct Line {
 }
 
 /// An externally tagged enum: unit, struct and newtype variants.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     /// `"PENDING"`.
@@ -123,7 +123,7 @@ pub enum Status {
 }
 
 /// An internally tagged enum.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Payment {
     /// `{"kind": "card", "last4": ..}`.
@@ -143,7 +143,7 @@ pub enum Payment {
 }
 
 /// An untagged enum: the first variant that fits wins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Measure {
     /// A whole count.

@@ -41,7 +41,7 @@ use pubsub_core::cli::{parse_with_environment, DaemonArgs, EmbeddedDaemon, Envir
 use pubsub_core::daemon::Daemon;
 use pubsub_core::health::HealthServer;
 use pubsub_core::transport::Subscriber;
-use pubsub_core::{DaemonBuilder, Producer, TopicMap, Verdict};
+use pubsub_core::{DaemonBuilder, Producer, TopicMap};
 
 use crate::{load_config, AwsArgs, AwsPublisher, SqsSubscriber, SDK_LOG_TARGETS};
 
@@ -200,6 +200,14 @@ impl Runner {
 
     /// Runs with `args`; the exit code.
     pub async fn run_with(self, args: RunnerArgs) -> ExitCode {
+        let mut builder = args.daemon.builder();
+        for configure in self.configure {
+            builder = configure(builder);
+        }
+        // Before the logs and the exporter: with `--asyncapi`, the document is all there is.
+        if let Some(code) = args.daemon.print_asyncapi(&builder, args.topics().as_ref()) {
+            return code;
+        }
         match args.daemon.logging().quiet(SDK_LOG_TARGETS).try_init() {
             // A program that set up its own logs keeps them.
             Ok(()) | Err(pubsub_core::logging::LoggingError::AlreadySet(_)) => {}
@@ -210,10 +218,6 @@ impl Runner {
             Ok(export) => export,
             Err(error) => return configuration_error(error),
         };
-        let mut builder = args.daemon.builder();
-        for configure in self.configure {
-            builder = configure(builder);
-        }
         let source = match args.daemon.source() {
             Ok(source) => source,
             Err(error) => return configuration_error(error),
@@ -306,17 +310,7 @@ async fn serve_and_run<S: Subscriber + 'static>(
         // It ends once the daemon has stopped.
         let _ = serving.await;
     }
-    eprintln!("{report}");
-    if report.count(Verdict::Failed) > 0 {
-        eprintln!("some messages failed; see the log lines above");
-    }
-    match report.failure() {
-        Some(failure) => {
-            eprintln!("error: the daemon failed: {failure}");
-            ExitCode::FAILURE
-        }
-        None => ExitCode::SUCCESS,
-    }
+    pubsub_core::cli::exit_code(&report)
 }
 
 /// Exit 2, before any message: the configuration cannot work.

@@ -104,6 +104,8 @@ pub mod payload;
 mod plumbing;
 pub mod producer;
 pub mod registry;
+#[cfg(feature = "schema")]
+pub mod schema;
 #[cfg(feature = "otel")]
 pub mod telemetry;
 #[cfg(not(feature = "otel"))]
@@ -174,6 +176,8 @@ pub mod __private {
     pub use crate::plumbing::*;
     pub use crate::registry::MessageRegistration;
     pub use inventory;
+    #[cfg(feature = "schema")]
+    pub use schemars;
     pub use std::boxed::Box;
     pub use std::sync::Arc;
 }

@@ -223,6 +223,38 @@ pub fn message_deduplication_id<T: MessageDeduplicationKey + ?Sized>(field: &T) 
     field.message_deduplication_key()
 }
 
+/// What `#[derive(PubSubMessage)]` puts in its impl for the JSON Schema: the method itself with
+/// the feature `schema`, nothing without (the derive cannot see this crate's features).
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pubsub_json_schema_method {
+    ($($method:tt)*) => { $($method)* };
+}
+
+/// What `#[derive(PubSubMessage)]` puts in its impl for the JSON Schema: nothing, without the
+/// feature `schema`.
+#[cfg(not(feature = "schema"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pubsub_json_schema_method {
+    ($($method:tt)*) => {};
+}
+
+pub use crate::__pubsub_json_schema_method as json_schema_method;
+
+/// The body schema of `S`, the derive's copy of a message type's fields and attributes, titled
+/// with the message type's name.
+#[cfg(feature = "schema")]
+pub fn message_body_schema<S: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+    title: &str,
+) -> schemars::Schema {
+    let mut schema = S::json_schema(generator);
+    schema.insert("title".to_owned(), title.into());
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

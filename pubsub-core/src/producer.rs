@@ -303,6 +303,16 @@ impl TopicMap {
         self
     }
 
+    /// Each route's pattern (a media type or `prefix.*`) and topic, sorted by pattern.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes.sorted().into_iter().map(|(pattern, topic)| (pattern, topic.as_str()))
+    }
+
+    /// The topic of media types with no route, if there is one.
+    pub fn default_route(&self) -> Option<&str> {
+        self.default.as_deref()
+    }
+
     /// The topic for `media_type`.
     pub fn topic_for(&self, media_type: &str) -> Result<&str, PublishError> {
         self.routes

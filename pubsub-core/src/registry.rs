@@ -23,12 +23,20 @@ pub struct MessageRegistration {
     media_type: &'static str,
     type_name: &'static str,
     decode: DecodeFn,
+    #[cfg(feature = "schema")]
+    json_schema: crate::schema::BodySchemaFn,
 }
 
 impl MessageRegistration {
     /// The registration of `T`, named `type_name`.
     pub const fn of<T: PubSubMessage>(type_name: &'static str) -> MessageRegistration {
-        MessageRegistration { media_type: T::MEDIA_TYPE, type_name, decode: decode_typed::<T> }
+        MessageRegistration {
+            media_type: T::MEDIA_TYPE,
+            type_name,
+            decode: decode_typed::<T>,
+            #[cfg(feature = "schema")]
+            json_schema: T::__json_schema,
+        }
     }
 }
 
@@ -110,6 +118,9 @@ pub struct Schema {
     type_name: String,
     kind: SchemaKind,
     decode: DecodeFn,
+    /// A typed schema's body schema; `None` for untyped ones.
+    #[cfg(feature = "schema")]
+    json_schema: Option<crate::schema::BodySchemaFn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +151,30 @@ impl Schema {
     /// Decodes `body` with this schema (the media type is checked again).
     pub fn decode(&self, body: &str) -> Result<Decoded<DynMessage>, DecodeError> {
         (self.decode)(Envelope::read(body)?)
+    }
+
+    /// The JSON Schema (draft 2020-12) of the bodies this schema decodes, as they travel
+    /// (feature `schema`; see [`schema`](crate::schema)): a typed schema's is its type's; an
+    /// untyped pattern's is any object under its media types; the lifecycle convention's is one
+    /// of its three conventions.
+    #[cfg(feature = "schema")]
+    pub fn json_schema(&self) -> Value {
+        match &self.matches {
+            SchemaMatch::LifecycleConvention => crate::schema::lifecycle_convention_schema(),
+            SchemaMatch::Pattern(pattern) => crate::schema::standalone(self.json_schema, pattern)
+                // A type that implements PubSubMessage by hand has no schema: any object.
+                .or_else(|| crate::schema::standalone(None, pattern))
+                .expect("an untyped schema always has one"),
+        }
+    }
+
+    /// The pattern it answers to, and the body schema of a typed one, for documents.
+    #[cfg(feature = "schema")]
+    pub(crate) fn parts(&self) -> (Option<&MediaTypePattern>, Option<crate::schema::BodySchemaFn>) {
+        match &self.matches {
+            SchemaMatch::Pattern(pattern) => (Some(pattern), self.json_schema),
+            SchemaMatch::LifecycleConvention => (None, None),
+        }
     }
 }
 
@@ -195,6 +230,8 @@ impl RegistryBuilder {
                 type_name: registration.type_name.to_owned(),
                 kind: SchemaKind::Typed,
                 decode: registration.decode,
+                #[cfg(feature = "schema")]
+                json_schema: Some(registration.json_schema),
             });
         }
         Ok(self)
@@ -213,6 +250,8 @@ impl RegistryBuilder {
             type_name: std::any::type_name::<T>().to_owned(),
             kind: SchemaKind::Typed,
             decode: decode_typed::<T>,
+            #[cfg(feature = "schema")]
+            json_schema: Some(T::__json_schema),
         });
         Ok(self)
     }
@@ -224,6 +263,8 @@ impl RegistryBuilder {
             type_name: "untyped".to_owned(),
             kind: SchemaKind::Untyped,
             decode: decode_untyped_dyn,
+            #[cfg(feature = "schema")]
+            json_schema: None,
         });
         Ok(self)
     }
@@ -256,6 +297,8 @@ impl RegistryBuilder {
                 type_name: "untyped".to_owned(),
                 kind: SchemaKind::Untyped,
                 decode: decode_untyped_dyn,
+                #[cfg(feature = "schema")]
+                json_schema: None,
             }),
         })
     }
@@ -313,6 +356,36 @@ impl Registry {
             .lookup(&envelope.media_type)
             .ok_or_else(|| DecodeError::UnknownMediaType(envelope.media_type.clone()))?;
         (schema.decode)(envelope)
+    }
+
+    /// The JSON Schema (draft 2020-12) of the bodies of `media_type` as they travel (feature
+    /// `schema`): its typed schema's, an untyped pattern's, or the lifecycle convention's for
+    /// its change; `None` when this registry would not decode it.
+    ///
+    /// ```
+    /// use pubsub_core::{PubSubMessage, registry::Registry};
+    /// # use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+    /// #[media_type = "application/vnd.acme.pubsub.ping"]
+    /// struct Ping {
+    ///     sequence: u32,
+    /// }
+    ///
+    /// let registry = Registry::global()?;
+    /// let ping = registry.json_schema("application/vnd.acme.pubsub.ping").unwrap();
+    /// assert_eq!(ping["properties"]["sequence"]["minimum"], 0);
+    /// let created = registry.json_schema("application/vnd.acme.pubsub._.created.widget").unwrap();
+    /// assert_eq!(created["required"], serde_json::json!(["mediaType", "uri"]));
+    /// # Ok::<(), pubsub_core::registry::RegistryError>(())
+    /// ```
+    #[cfg(feature = "schema")]
+    pub fn json_schema(&self, media_type: &str) -> Option<Value> {
+        let schema = self.lookup(media_type)?;
+        match &schema.matches {
+            SchemaMatch::LifecycleConvention => crate::schema::lifecycle_json_schema(media_type),
+            SchemaMatch::Pattern(_) => Some(schema.json_schema()),
+        }
     }
 
     /// The registered media types and patterns, sorted.

@@ -21,7 +21,7 @@ struct OrderCreated {
     tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 struct Line {
     #[validate(length(min = 1))]
     sku: String,

@@ -31,7 +31,7 @@ struct Step {
     then: Then,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 enum Then {
     Succeed,
     Fail,

@@ -7,7 +7,7 @@ use pubsub_core::{
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineItem {
     #[validate(length(min = 1))]
@@ -16,7 +16,7 @@ struct LineItem {
     unit_price_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 struct Address {
     #[validate(length(min = 2))]

@@ -70,6 +70,8 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
                 }
             }
         });
+        // Only for a type that is registered: a rejected one would add schemars' errors to ours.
+        let json_schema = registered.then(|| crate::schema::json_schema_method(input, &krate));
         out.extend(quote! {
             #[automatically_derived]
             impl #krate::PubSubMessage for #ident {
@@ -77,6 +79,7 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
                 const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[#(#pairs),*];
                 #group_id
                 #deduplication_id
+                #json_schema
             }
             #registration
         });

@@ -16,6 +16,7 @@ pub use environment::{parse_with_environment, Environment, EnvironmentTable};
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -89,6 +90,15 @@ pub struct DaemonArgs {
     /// sent. No limit when absent.
     #[arg(long = "handler-timeout", value_name = "[NAME=]SECONDS", value_parser = HandlerTimeout::parse, value_delimiter = ',')]
     pub handler_timeouts: Vec<HandlerTimeout>,
+    /// Print this daemon's AsyncAPI 3.0 document (the queue it reads, the topics it publishes
+    /// to, the schema of each message) to standard output, and exit.
+    #[cfg(feature = "schema")]
+    #[arg(long)]
+    pub asyncapi: bool,
+    /// The format of `--asyncapi`.
+    #[cfg(feature = "schema")]
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::schema::AsyncApiFormat::Json)]
+    pub asyncapi_format: crate::schema::AsyncApiFormat,
 }
 
 /// One `--handler-timeout`: a limit for every handler, or for the one named.
@@ -185,6 +195,9 @@ pub enum CliError {
     /// The handlers cannot run together.
     #[error(transparent)]
     Handlers(#[from] HandlerSetError),
+    /// The linked message types cannot be told apart.
+    #[error(transparent)]
+    Registry(crate::registry::RegistryError),
     /// Reading the input failed.
     #[error("cannot read {what}: {error}")]
     Read {
@@ -295,6 +308,115 @@ impl DaemonArgs {
     pub fn logging(&self) -> crate::logging::Logging {
         crate::logging::Logging::new().debug(self.debug)
     }
+}
+
+impl DaemonArgs {
+    /// With `--asyncapi`: prints the AsyncAPI document of the daemon `builder` would build
+    /// (with `topics` as what it publishes, when given) to standard output and returns the exit
+    /// code, 0, or 2 when its handlers cannot run together. `None` without `--asyncapi`, or
+    /// without the feature `schema`: run the daemon.
+    ///
+    /// Call it before anything else happens: the document is all that goes to standard output.
+    pub fn print_asyncapi(
+        &self,
+        builder: &DaemonBuilder,
+        topics: Option<&crate::TopicMap>,
+    ) -> Option<ExitCode> {
+        #[cfg(feature = "schema")]
+        if self.asyncapi {
+            return Some(match self.asyncapi_document(builder, topics) {
+                Ok(document) => {
+                    print!("{document}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            });
+        }
+        let _ = (builder, topics);
+        None
+    }
+
+    /// The AsyncAPI document `--asyncapi` prints, in the `--asyncapi-format` asked for. The
+    /// queue is `--sqs-queue-url`'s when it is a URL, else the daemon's name.
+    #[cfg(feature = "schema")]
+    pub fn asyncapi_document(
+        &self,
+        builder: &DaemonBuilder,
+        topics: Option<&crate::TopicMap>,
+    ) -> Result<String, CliError> {
+        let queue = match self.source() {
+            Ok(Source::Queue(url)) => url,
+            _ => self.name.clone(),
+        };
+        let mut document = builder.asyncapi(&queue)?;
+        if let Some(topics) = topics {
+            document = document.topics(topics.clone());
+        }
+        let registry = crate::registry::Registry::global().map_err(CliError::Registry)?;
+        Ok(document.render(registry, self.asyncapi_format))
+    }
+}
+
+/// Runs the daemon named `default_name` (unless `--name` says otherwise) from its command line
+/// and environment, on the embedded broker: a file or standard input is handled until drained,
+/// `--testing` runs until ctrl-c or SIGTERM, and `--asyncapi` prints the daemon's document
+/// (feature `schema`). Reading a queue takes a transport: pubsub-aws's runner is this plus SQS,
+/// SNS and S3.
+///
+/// The exit code is 0, 1 when the daemon failed, 2 on a configuration error (printed).
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     pubsub_core::cli::run("example").await
+/// }
+/// ```
+pub async fn run(default_name: &str) -> ExitCode {
+    let args = DaemonArgs::parse_for(default_name);
+    let builder = args.builder();
+    if let Some(code) = args.print_asyncapi(&builder, None) {
+        return code;
+    }
+    match args.logging().try_init() {
+        // A program that set up its own logs keeps them.
+        Ok(()) | Err(crate::logging::LoggingError::AlreadySet(_)) => {}
+        Err(error) => return configuration_error(error),
+    }
+    let source = match args.source() {
+        Ok(Source::Queue(url)) => return configuration_error(CliError::NotEmbedded(url)),
+        Ok(source) => source,
+        Err(error) => return configuration_error(error),
+    };
+    match EmbeddedDaemon::new(builder, &source).await {
+        Ok(daemon) => exit_code(&daemon.run().await),
+        Err(error) => configuration_error(error),
+    }
+}
+
+/// Prints a stopped daemon's report to standard error and returns the exit code: 1 when the
+/// daemon itself failed (messages that failed are in the report and the log, not a failure of
+/// the daemon), else 0.
+pub fn exit_code(report: &DaemonReport) -> ExitCode {
+    eprintln!("{report}");
+    if report.count(crate::Verdict::Failed) > 0 {
+        eprintln!("some messages failed; see the log lines above");
+    }
+    match report.failure() {
+        Some(failure) => {
+            eprintln!("error: the daemon failed: {failure}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Exit 2, before any message: the configuration cannot work.
+fn configuration_error(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
 }
 
 /// Runs `builder` on the embedded broker with what `source` holds: a file or standard input is

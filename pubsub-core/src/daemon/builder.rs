@@ -466,6 +466,41 @@ impl DaemonBuilder {
         Ok(limits)
     }
 
+    /// The AsyncAPI document of this daemon reading `queue` (a URL or a name), feature
+    /// `schema`: what its handlers take, and what its producer's topic map may send. Write it
+    /// with [`AsyncApi::render`](crate::schema::AsyncApi::render).
+    ///
+    /// ```
+    /// use pubsub_core::registry::Registry;
+    /// use pubsub_core::{handler, DaemonBuilder, HandlerError, PubSubMessage};
+    /// # use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize, validator::Validate, PubSubMessage)]
+    /// #[media_type = "application/vnd.acme.pubsub.ping"]
+    /// struct Ping {}
+    ///
+    /// #[handler]
+    /// async fn on_ping(_ping: Ping) -> Result<(), HandlerError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// let document = DaemonBuilder::new("pinger").handler::<on_ping>().asyncapi("pings")?.document(Registry::global()?);
+    /// assert_eq!(document["operations"]["receive_application_vnd_acme_pubsub_ping"]["action"], "receive");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "schema")]
+    pub fn asyncapi(&self, queue: &str) -> Result<crate::schema::AsyncApi, HandlerSetError> {
+        let table = self.handler_table()?;
+        let media_types: Vec<&str> = table.handlers().map(|handler| handler.media_type()).collect();
+        let document = crate::schema::AsyncApi::new(&self.name)
+            .receives(queue, media_types)
+            .expect("a handler's media type is a pattern");
+        Ok(match &self.producer {
+            Some(producer) => document.topics(crate::producer::TopicMap::clone(producer.topics())),
+            None => document,
+        })
+    }
+
     /// The daemon's name, as given to [`new`](DaemonBuilder::new).
     pub fn name(&self) -> &str {
         &self.name
