@@ -104,6 +104,8 @@ pub mod payload;
 mod plumbing;
 pub mod producer;
 pub mod registry;
+#[cfg(feature = "schema")]
+pub mod schema;
 #[cfg(feature = "otel")]
 pub mod telemetry;
 #[cfg(not(feature = "otel"))]

@@ -1,0 +1,3 @@
+//! Message schemas as contracts: [`compat`] classifies the changes between two versions.
+
+pub mod compat;

@@ -1,0 +1,190 @@
+//! Schema compatibility: which changes between two versions of a service's messages break
+//! whom. Behind `pubsub schema check --baseline OLD.json --current NEW.json`.
+//!
+//! [`compare`] takes two inputs, each either an AsyncAPI 3 document (a service's messages with
+//! their roles) or the JSON Schema of one message, matches their messages by media type, walks
+//! both schemas together and reports each change with two verdicts.
+//!
+//! # The two verdicts
+//!
+//! - **consumers**: a consumer built on the CURRENT schema reading messages from producers
+//!   still on the BASELINE. Breaking when some body valid under the baseline is invalid under
+//!   the current schema (the current schema accepts fewer bodies: a new required field, a type
+//!   narrowed, a constraint tightened, an enum variant removed).
+//! - **producers**: messages written by a producer on the CURRENT schema, read by consumers
+//!   still on the BASELINE. Breaking when some body valid under the current schema is invalid
+//!   under the baseline (it accepts more: a required field removed or made optional, a type
+//!   widened, a constraint loosened, a variant added).
+//!
+//! Some changes break both: a renamed field (a required field removed and one with the same
+//! schema added), a type changed to an unrelated one, a `pattern` changed (patterns cannot be
+//! compared), a removed media type.
+//!
+//! Bodies are the ones each side's code writes: a field the schema no longer declares is
+//! assumed absent, so an optional field added or removed is compatible both ways, as unknown
+//! fields are ignored. A schema that sets `additionalProperties: false` does reject them: then
+//! an added field breaks producers, and a removed one consumers.
+//!
+//! # Which verdict gates
+//!
+//! A message's roles come from its AsyncAPI operations: a service that **receives** it is a
+//! consumer (the consumers verdict gates), one that **sends** it a producer (the producers
+//! verdict gates); both roles, no role, or a bare schema: both gate. A change breaking only for
+//! a role the message does not have is reported, marked as not gating. [`Report::is_breaking`]
+//! is whether some change gates: the check's exit status.
+//!
+//! # What is compared
+//!
+//! Per message: its `contentType`, then its payload schema recursively: `type` (with `integer` a
+//! part of `number`), bounds (`minLength`, `maximum`, `exclusiveMinimum`, ...), `multipleOf`,
+//! `pattern`, `format` (integer and float formats by range), `uniqueItems`, `const`/`enum`,
+//! properties and `required`, `additionalProperties` (closed objects, map values), array items
+//! (`items`, `prefixItems`), `anyOf`/`oneOf` branches paired by their tag (internally,
+//! adjacently and externally tagged enums), `$ref` or type (untagged), and `allOf` (merged).
+//! `$ref`s are followed anywhere in a document (`#/...` JSON Pointers); recursive types are
+//! compared once per pair of locations. Paths are in wire names: `lines[].quantity` (`[]` the
+//! items of an array, `[0]` a tuple's first, `*` a map's values).
+//!
+//! ```
+//! use pubsub_core::schema::compat::{compare, ChangeKind, Verdict};
+//! use serde_json::json;
+//!
+//! let baseline = json!({
+//!     "title": "Order", "type": "object",
+//!     "properties": {"id": {"type": "string", "maxLength": 100}, "note": {"type": "string"}},
+//!     "required": ["id"],
+//! });
+//! let current = json!({
+//!     "title": "Order", "type": "object",
+//!     "properties": {"id": {"type": "string", "maxLength": 50}, "note": {"type": "string"}},
+//!     "required": ["id", "note"],
+//! });
+//! let report = compare(&baseline, &current)?;
+//! let changes = &report.messages[0].changes;
+//! assert_eq!(changes[0].path, "id");
+//! assert_eq!(changes[0].kind, ChangeKind::ConstraintTightened);
+//! assert_eq!(changes[0].description, "`maxLength` 100 -> 50");
+//! assert_eq!((changes[0].consumers, changes[0].producers), (Verdict::Breaking, Verdict::Compatible));
+//! assert_eq!(changes[1].kind, ChangeKind::BecameRequired);
+//! // A bare schema has no role: both verdicts gate.
+//! assert!(report.is_breaking());
+//! assert!(report.to_string().ends_with(
+//!     "2 breaking, 0 compatible\nBreaking changes fail the check: make them in compatible steps \
+//!      (add a field as optional first, loosen before tightening, stop sending before removing), \
+//!      or publish the new shape under a new media type.\n"));
+//! # Ok::<(), pubsub_core::schema::compat::CompatError>(())
+//! ```
+
+mod branches;
+mod constraints;
+mod document;
+mod error;
+mod finding;
+mod report;
+mod resolve;
+mod types;
+mod walk;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+pub use self::error::{CompatError, Side};
+use self::finding::Finding;
+pub use self::report::{Change, ChangeKind, MessageReport, MessageStatus, Report, Role, Summary, Verdict};
+use self::resolve::Resolver;
+use self::walk::{FieldPath, Walker};
+
+/// Compares the `baseline` document (or schema) with the `current` one: per media type, each
+/// change and whether it breaks consumers and producers (see the [module docs](self)).
+///
+/// Fails when an input is neither an AsyncAPI 3 document nor a JSON Schema, when a bare schema
+/// has no name, or on a `$ref` that cannot be followed.
+pub fn compare(baseline: &Value, current: &Value) -> Result<Report, CompatError> {
+    let baseline_resolver = Resolver::new(baseline, Side::Baseline);
+    let current_resolver = Resolver::new(current, Side::Current);
+    let old = document::messages(baseline, &baseline_resolver)?;
+    let new = document::messages(current, &current_resolver)?;
+    let media_types: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut messages = Vec::with_capacity(media_types.len());
+    for media_type in media_types {
+        let report = match (old.get(media_type), new.get(media_type)) {
+            (Some(old), None) => message_report(
+                media_type,
+                old.roles.clone(),
+                MessageStatus::Removed,
+                vec![Finding::breaks_both(
+                    "",
+                    ChangeKind::MediaTypeRemoved,
+                    "media type removed: its messages are no longer written or read by this service",
+                )],
+            ),
+            (None, Some(new)) => message_report(
+                media_type,
+                new.roles.clone(),
+                MessageStatus::Added,
+                vec![Finding::new(
+                    "",
+                    ChangeKind::MediaTypeAdded,
+                    "media type added",
+                    Verdict::Compatible,
+                    Verdict::Compatible,
+                )],
+            ),
+            (Some(old), Some(new)) => {
+                let mut walker = Walker::new(baseline_resolver, current_resolver);
+                if let (Some(before), Some(after)) = (&old.content_type, &new.content_type) {
+                    if before != after {
+                        walker.push(Finding::breaks_both(
+                            "",
+                            ChangeKind::ContentTypeChanged,
+                            format!(
+                                "`contentType` {before} -> {after}: the other side cannot decode the body"
+                            ),
+                        ));
+                    }
+                }
+                walker.compare(
+                    old.payload,
+                    &old.payload_location,
+                    new.payload,
+                    &new.payload_location,
+                    &FieldPath::root(),
+                )?;
+                let findings = walker.into_findings();
+                let status =
+                    if findings.is_empty() { MessageStatus::Unchanged } else { MessageStatus::Changed };
+                // The current roles decide, unless the current input is a bare schema.
+                let roles = if new.roles.is_empty() { old.roles.clone() } else { new.roles.clone() };
+                message_report(media_type, roles, status, findings)
+            }
+            (None, None) => unreachable!("every media type comes from one of the inputs"),
+        };
+        messages.push(report);
+    }
+    Ok(Report { messages })
+}
+
+/// A message's report: its findings, each marked as gating or not by the message's roles.
+fn message_report(
+    media_type: &str,
+    roles: Vec<Role>,
+    status: MessageStatus,
+    findings: Vec<Finding>,
+) -> MessageReport {
+    let mut report = MessageReport { media_type: media_type.to_owned(), roles, status, changes: Vec::new() };
+    let (consumers_gate, producers_gate) = (report.consumers_gate(), report.producers_gate());
+    report.changes = findings
+        .into_iter()
+        .map(|finding| Change {
+            gates: (finding.consumers.is_breaking() && consumers_gate)
+                || (finding.producers.is_breaking() && producers_gate),
+            path: finding.path,
+            kind: finding.kind,
+            description: finding.description,
+            consumers: finding.consumers,
+            producers: finding.producers,
+        })
+        .collect();
+    report
+}

@@ -1,0 +1,497 @@
+//! The comparison of two schemas, node by node: types and constraints here, then properties
+//! (objects), items (arrays), map values and branches (enums), recursively.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::branches;
+use super::constraints;
+use super::error::CompatError;
+use super::finding::Finding;
+use super::report::{ChangeKind, Verdict};
+use super::resolve::{escape, Resolved, Resolver};
+use super::types::TypeSet;
+
+/// The schema every value satisfies: what an absent `items` or property schema means.
+static ANYTHING: Value = Value::Bool(true);
+
+/// A field's place in a body, in wire names: `order.lines[].quantity`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FieldPath(String);
+
+impl FieldPath {
+    /// The body itself.
+    pub(crate) fn root() -> Self {
+        FieldPath(String::new())
+    }
+
+    fn field(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            FieldPath(name.to_owned())
+        } else {
+            FieldPath(format!("{}.{name}", self.0))
+        }
+    }
+
+    fn items(&self) -> Self {
+        FieldPath(format!("{}[]", self.0))
+    }
+
+    fn item(&self, index: usize) -> Self {
+        FieldPath(format!("{}[{index}]", self.0))
+    }
+
+    fn map_values(&self) -> Self {
+        self.field("*")
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Compares a baseline schema with a current one, collecting [`Finding`]s.
+pub(crate) struct Walker<'a> {
+    baseline: Resolver<'a>,
+    current: Resolver<'a>,
+    /// The (baseline, current) locations being compared further up: meeting a pair again is a
+    /// recursive type come round, whose changes are already being found.
+    in_progress: HashSet<(String, String)>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Walker<'a> {
+    pub(crate) fn new(baseline: Resolver<'a>, current: Resolver<'a>) -> Self {
+        Walker { baseline, current, in_progress: HashSet::new(), findings: Vec::new() }
+    }
+
+    /// The findings, each once (a schema met through two branches is compared twice).
+    pub(crate) fn into_findings(self) -> Vec<Finding> {
+        let mut unique: Vec<Finding> = Vec::with_capacity(self.findings.len());
+        for finding in self.findings {
+            if !unique.contains(&finding) {
+                unique.push(finding);
+            }
+        }
+        unique
+    }
+
+    pub(crate) fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    /// Compares `baseline` (at `baseline_location` in its document) with `current`.
+    pub(crate) fn compare(
+        &mut self,
+        baseline: &Value,
+        baseline_location: &str,
+        current: &Value,
+        current_location: &str,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        let baseline = self.baseline.resolve(baseline, baseline_location)?;
+        let current = self.current.resolve(current, current_location)?;
+        self.compare_resolved(&baseline, &current, path)
+    }
+
+    fn compare_resolved(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        let pair = (baseline.location.clone(), current.location.clone());
+        if !self.in_progress.insert(pair.clone()) {
+            return Ok(());
+        }
+        let result = self.compare_alternatives(baseline, current, path);
+        self.in_progress.remove(&pair);
+        result
+    }
+
+    /// Splits both sides into branches when either has some, pairs them and compares the pairs.
+    fn compare_alternatives(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        // Enum values are compared as branches only against branches or values: against a plain
+        // string, an `enum` is a constraint added.
+        let split_values = branches::has_choices(&baseline.schema) && branches::has_choices(&current.schema);
+        let baseline_branches = alternatives(&self.baseline, baseline, split_values)?;
+        let current_branches = alternatives(&self.current, current, split_values)?;
+        let (baseline_branches, current_branches) = match (baseline_branches, current_branches) {
+            (None, None) => return self.compare_single(baseline, current, path),
+            (b, c) => {
+                (b.unwrap_or_else(|| vec![baseline.clone()]), c.unwrap_or_else(|| vec![current.clone()]))
+            }
+        };
+        let pairing = branches::pair(&baseline_branches, &current_branches);
+        for (i, j) in pairing.matched {
+            self.compare_resolved(&baseline_branches[i], &current_branches[j], path)?;
+        }
+        for i in pairing.removed {
+            self.push(branches::removed(&baseline_branches[i], path.as_str()));
+        }
+        for j in pairing.added {
+            self.push(branches::added(&current_branches[j], path.as_str()));
+        }
+        Ok(())
+    }
+
+    /// Compares two schemas without branches: types, constraints, then properties and items.
+    fn compare_single(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        let baseline_types = TypeSet::of_schema(&baseline.schema);
+        let current_types = TypeSet::of_schema(&current.schema);
+        if baseline_types != current_types {
+            let description = format!("type {baseline_types} -> {current_types}");
+            self.push(if current_types.is_subset_of(baseline_types) {
+                Finding::narrows(path.as_str(), ChangeKind::TypeNarrowed, description)
+            } else if baseline_types.is_subset_of(current_types) {
+                Finding::widens(path.as_str(), ChangeKind::TypeWidened, description)
+            } else {
+                Finding::breaks_both(path.as_str(), ChangeKind::TypeChanged, description)
+            });
+        }
+        let common = baseline_types.intersection(current_types);
+        if common.is_empty() {
+            // Nothing is valid under both: the type change says it all.
+            return Ok(());
+        }
+        constraints::compare(&baseline.schema, &current.schema, path.as_str(), &mut self.findings);
+        if common.contains(TypeSet::OBJECT) {
+            self.compare_objects(baseline, current, path)?;
+        }
+        if common.contains(TypeSet::ARRAY) {
+            self.compare_arrays(baseline, current, path)?;
+        }
+        Ok(())
+    }
+
+    fn compare_objects(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        let (old, new) = (ObjectShape::of(&baseline.schema), ObjectShape::of(&current.schema));
+        let mut removed: Vec<&str> =
+            old.names.iter().copied().filter(|name| !new.names.contains(name)).collect();
+        let mut added: Vec<&str> =
+            new.names.iter().copied().filter(|name| !old.names.contains(name)).collect();
+
+        // A required field gone and one with the same schema new: most likely a rename.
+        let mut renames = Vec::new();
+        removed.retain(|&old_name| {
+            let rename = added.iter().position(|&new_name| {
+                (old.is_required(old_name) || new.is_required(new_name))
+                    && same_schema(old.schema(old_name), new.schema(new_name))
+            });
+            match rename {
+                Some(index) => {
+                    renames.push((old_name, added.remove(index)));
+                    false
+                }
+                None => true,
+            }
+        });
+        for (old_name, new_name) in renames {
+            self.push(Finding::breaks_both(
+                path.field(old_name).as_str(),
+                ChangeKind::FieldRenamed,
+                format!(
+                    "renamed to `{new_name}`: bodies of either side lack the field the other reads \
+                     (add the new name beside the old one first)"
+                ),
+            ));
+        }
+        for name in removed {
+            let required = old.is_required(name);
+            let description = match (required, new.closed) {
+                (true, _) => "required field removed: consumers on the baseline require it",
+                (false, true) => "optional field removed, and unknown fields are not allowed",
+                (false, false) => "optional field removed",
+            };
+            let consumers = if new.closed { Verdict::Breaking } else { Verdict::Compatible };
+            let producers = if required { Verdict::Breaking } else { Verdict::Compatible };
+            let field = path.field(name);
+            self.push(Finding::new(
+                field.as_str(),
+                ChangeKind::FieldRemoved,
+                description,
+                consumers,
+                producers,
+            ));
+        }
+        for name in added {
+            let required = new.is_required(name);
+            let description = match (required, old.closed) {
+                (true, _) => "required field added: bodies from producers on the baseline lack it",
+                (false, true) => "optional field added, and the baseline allows no unknown fields",
+                (false, false) => "optional field added",
+            };
+            let consumers = if required { Verdict::Breaking } else { Verdict::Compatible };
+            let producers = if old.closed { Verdict::Breaking } else { Verdict::Compatible };
+            let field = path.field(name);
+            self.push(Finding::new(
+                field.as_str(),
+                ChangeKind::FieldAdded,
+                description,
+                consumers,
+                producers,
+            ));
+        }
+        for &name in old.names.iter().filter(|name| new.names.contains(name)) {
+            let field = path.field(name);
+            match (old.is_required(name), new.is_required(name)) {
+                (false, true) => self.push(Finding::narrows(
+                    field.as_str(),
+                    ChangeKind::BecameRequired,
+                    "optional field became required: bodies from producers on the baseline may lack it",
+                )),
+                (true, false) => self.push(Finding::widens(
+                    field.as_str(),
+                    ChangeKind::BecameOptional,
+                    "required field became optional: consumers on the baseline require it",
+                )),
+                _ => {}
+            }
+            let baseline_location = format!("{}/properties/{}", baseline.location, escape(name));
+            let current_location = format!("{}/properties/{}", current.location, escape(name));
+            self.compare(old.schema(name), &baseline_location, new.schema(name), &current_location, &field)?;
+        }
+        self.compare_additional_properties(baseline, current, &old, &new, path)
+    }
+
+    /// `additionalProperties`: closed objects and the values of maps.
+    fn compare_additional_properties(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        old: &ObjectShape<'_>,
+        new: &ObjectShape<'_>,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        match (old.closed, new.closed) {
+            (false, true) => self.push(Finding::narrows(
+                path.as_str(),
+                ChangeKind::ConstraintTightened,
+                "unknown fields no longer allowed (`additionalProperties: false`)",
+            )),
+            (true, false) => self.push(Finding::widens(
+                path.as_str(),
+                ChangeKind::ConstraintLoosened,
+                "unknown fields allowed (`additionalProperties: false` removed)",
+            )),
+            (true, true) => {}
+            (false, false) => {
+                let (old_values, new_values) = (old.additional, new.additional);
+                if old_values.is_some() || new_values.is_some() {
+                    self.compare(
+                        old_values.unwrap_or(&ANYTHING),
+                        &format!("{}/additionalProperties", baseline.location),
+                        new_values.unwrap_or(&ANYTHING),
+                        &format!("{}/additionalProperties", current.location),
+                        &path.map_values(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tuples position by position (`prefixItems`, or draft-07's array `items`), then the rest.
+    fn compare_arrays(
+        &mut self,
+        baseline: &Resolved,
+        current: &Resolved,
+        path: &FieldPath,
+    ) -> Result<(), CompatError> {
+        let (old, new) = (ArrayShape::of(baseline), ArrayShape::of(current));
+        for index in 0..old.prefix.len().max(new.prefix.len()) {
+            let (old_item, old_location) = old.at(index);
+            let (new_item, new_location) = new.at(index);
+            self.compare(old_item, &old_location, new_item, &new_location, &path.item(index))?;
+        }
+        if old.rest.is_some() || new.rest.is_some() {
+            self.compare(
+                old.rest.unwrap_or(&ANYTHING),
+                &old.rest_location,
+                new.rest.unwrap_or(&ANYTHING),
+                &new.rest_location,
+                &path.items(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `node`'s branches (resolved, and split into values when `split_values`), or `None` when it
+/// has none.
+fn alternatives(
+    resolver: &Resolver<'_>,
+    node: &Resolved,
+    split_values: bool,
+) -> Result<Option<Vec<Resolved>>, CompatError> {
+    let mut split = false;
+    let mut alternatives = match branches::combinator(&node.schema) {
+        Some(combinator) => {
+            split = true;
+            let mut resolved = Vec::new();
+            for (schema, location, reference) in branches::branch_schemas(node, combinator) {
+                let mut branch = resolver.resolve(&schema, &location)?;
+                branch.reference = reference.or(branch.reference);
+                resolved.push(branch);
+            }
+            resolved
+        }
+        None => vec![node.clone()],
+    };
+    if split_values {
+        let mut values = Vec::with_capacity(alternatives.len());
+        for alternative in alternatives {
+            match branches::value_branches(&alternative) {
+                Some(each) => {
+                    split = true;
+                    values.extend(each);
+                }
+                None => values.push(alternative),
+            }
+        }
+        alternatives = values;
+    }
+    Ok(split.then_some(alternatives))
+}
+
+/// What an object schema says about its properties.
+struct ObjectShape<'s> {
+    properties: Option<&'s Map<String, Value>>,
+    /// Declared properties, then required ones without a schema.
+    names: Vec<&'s str>,
+    required: Vec<&'s str>,
+    /// `additionalProperties: false`.
+    closed: bool,
+    /// A schema for the other properties' values (a map's values).
+    additional: Option<&'s Value>,
+}
+
+impl<'s> ObjectShape<'s> {
+    fn of(schema: &'s Map<String, Value>) -> Self {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut names: Vec<&str> =
+            properties.into_iter().flat_map(|map| map.keys().map(String::as_str)).collect();
+        for name in &required {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+        let additional = schema.get("additionalProperties");
+        ObjectShape {
+            properties,
+            names,
+            required,
+            closed: additional == Some(&Value::Bool(false)),
+            additional: additional.filter(|value| **value != Value::Bool(true)),
+        }
+    }
+
+    fn is_required(&self, name: &str) -> bool {
+        self.required.contains(&name)
+    }
+
+    fn schema(&self, name: &str) -> &'s Value {
+        self.properties.and_then(|map| map.get(name)).unwrap_or(&ANYTHING)
+    }
+}
+
+/// What an array schema says about its items.
+struct ArrayShape<'s> {
+    prefix: Vec<&'s Value>,
+    prefix_location: String,
+    rest: Option<&'s Value>,
+    rest_location: String,
+}
+
+impl<'s> ArrayShape<'s> {
+    fn of(node: &'s Resolved) -> Self {
+        let schema = &node.schema;
+        let location = &node.location;
+        match (schema.get("prefixItems"), schema.get("items")) {
+            (Some(Value::Array(prefix)), rest) => ArrayShape {
+                prefix: prefix.iter().collect(),
+                prefix_location: format!("{location}/prefixItems"),
+                rest,
+                rest_location: format!("{location}/items"),
+            },
+            (_, Some(Value::Array(prefix))) => ArrayShape {
+                prefix: prefix.iter().collect(),
+                prefix_location: format!("{location}/items"),
+                rest: schema.get("additionalItems"),
+                rest_location: format!("{location}/additionalItems"),
+            },
+            (_, rest) => ArrayShape {
+                prefix: Vec::new(),
+                prefix_location: String::new(),
+                rest,
+                rest_location: format!("{location}/items"),
+            },
+        }
+    }
+
+    /// The schema of the item at `index`, and where it is.
+    fn at(&self, index: usize) -> (&'s Value, String) {
+        match self.prefix.get(index) {
+            Some(item) => (item, format!("{}/{index}", self.prefix_location)),
+            None => (self.rest.unwrap_or(&ANYTHING), self.rest_location.clone()),
+        }
+    }
+}
+
+/// Whether two property schemas are the same, annotations (`description`, `title`, ...) aside.
+fn same_schema(a: &Value, b: &Value) -> bool {
+    without_annotations(a) == without_annotations(b)
+}
+
+fn without_annotations(schema: &Value) -> Value {
+    let Value::Object(map) = schema else { return schema.clone() };
+    let keywords = map
+        .iter()
+        .filter(|(keyword, _)| !matches!(keyword.as_str(), "title" | "description" | "examples" | "default"));
+    let stripped = keywords.map(|(keyword, value)| {
+        let value = match (keyword.as_str(), value) {
+            // Maps of names to schemas: the names stay, whatever they are.
+            ("properties" | "patternProperties" | "$defs" | "definitions", Value::Object(schemas)) => {
+                Value::Object(
+                    schemas
+                        .iter()
+                        .map(|(name, schema)| (name.clone(), without_annotations(schema)))
+                        .collect(),
+                )
+            }
+            ("anyOf" | "oneOf" | "allOf" | "prefixItems" | "items", Value::Array(schemas)) => {
+                Value::Array(schemas.iter().map(without_annotations).collect())
+            }
+            ("items" | "additionalProperties" | "additionalItems" | "not", schema) => {
+                without_annotations(schema)
+            }
+            // Values (`const`, `enum`) and everything else as they are.
+            (_, value) => value.clone(),
+        };
+        (keyword.clone(), value)
+    });
+    Value::Object(stripped.collect())
+}
