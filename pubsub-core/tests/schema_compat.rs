@@ -344,3 +344,161 @@ fn each_change_gets_its_verdicts() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A billing service's AsyncAPI document: it receives orders and sends invoices (and, in the
+/// baseline, a legacy message; in the current one, refunds).
+fn billing_document(order_id_max_length: u64, invoice_minimum: Option<i64>, version: &str) -> Value {
+    let mut invoice =
+        json!({"type": "object", "properties": {"amount": {"type": "integer"}}, "required": ["amount"]});
+    if let Some(minimum) = invoice_minimum {
+        invoice["properties"]["amount"]["minimum"] = json!(minimum);
+    }
+    let message = |name: &str, title: &str, payload: Value| json!({"name": name, "title": title, "contentType": "application/json", "payload": payload});
+    let (extra_key, extra_name) = if version == "baseline" {
+        ("Legacy", "application/vnd.acme.pubsub.legacy")
+    } else {
+        ("Refund", "application/vnd.acme.pubsub.refund")
+    };
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {"title": "billing", "version": version},
+        "channels": {
+            "orders": {"address": "orders", "messages": {"Order": {"$ref": "#/components/messages/Order"}}},
+            "invoices": {"address": "invoices", "messages": {
+                "Invoice": {"$ref": "#/components/messages/Invoice"},
+                extra_key: {"$ref": format!("#/components/messages/{extra_key}")}}}
+        },
+        "operations": {
+            "receiveOrder": {"action": "receive", "channel": {"$ref": "#/channels/orders"},
+                             "messages": [{"$ref": "#/channels/orders/messages/Order"}]},
+            "sendInvoice": {"action": "send", "channel": {"$ref": "#/channels/invoices"},
+                            "messages": [{"$ref": "#/channels/invoices/messages/Invoice"},
+                                         {"$ref": format!("#/channels/invoices/messages/{extra_key}")}]}
+        },
+        "components": {
+            "messages": {
+                "Order": message("application/vnd.acme.pubsub.order", "Order", json!({
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "maxLength": order_id_max_length},
+                        "lines": {"type": "array", "items": {"$ref": "#/components/schemas/Line"}}},
+                    "required": ["id", "lines"]})),
+                "Invoice": message("application/vnd.acme.pubsub.invoice", "Invoice", invoice),
+                extra_key: message(extra_name, extra_key, json!({"type": "object"}))
+            },
+            "schemas": {"Line": {"type": "object", "properties": {"quantity": {"type": "integer", "maximum": 100}}}}
+        }
+    })
+}
+
+#[test]
+fn roles_decide_which_verdict_gates() {
+    // The service receives orders: a loosened constraint breaks only producers, which it is not.
+    let baseline = billing_document(100, Some(0), "current");
+    let loosened_received = compare(&baseline, &billing_document(200, Some(0), "current")).unwrap();
+    let order = &loosened_received.messages[1];
+    assert_eq!(order.media_type, "application/vnd.acme.pubsub.order");
+    assert_eq!(order.roles, [Role::Receive]);
+    assert_eq!(order.changes.len(), 1, "{loosened_received}");
+    assert_eq!((order.changes[0].consumers, order.changes[0].producers), (C, B));
+    assert!(!order.changes[0].gates);
+    assert!(!loosened_received.is_breaking(), "{loosened_received}");
+
+    // It sends invoices: the same kind of change there gates.
+    let loosened_sent = compare(&baseline, &billing_document(100, None, "current")).unwrap();
+    let invoice = &loosened_sent.messages[0];
+    assert_eq!(invoice.media_type, "application/vnd.acme.pubsub.invoice");
+    assert_eq!(invoice.roles, [Role::Send]);
+    assert_eq!(invoice.changes[0].path, "amount");
+    assert_eq!(invoice.changes[0].kind, ConstraintLoosened);
+    assert!(invoice.changes[0].gates);
+    assert!(loosened_sent.is_breaking());
+
+    // A tightened constraint on a received message gates, through a `$ref` to a component schema.
+    let mut tightened = billing_document(100, Some(0), "current");
+    tightened["components"]["schemas"]["Line"]["properties"]["quantity"]["maximum"] = json!(50);
+    let report = compare(&baseline, &tightened).unwrap();
+    let change = &report.messages[1].changes[0];
+    assert_eq!(
+        (change.path.as_str(), change.kind, change.gates),
+        ("lines[].quantity", ConstraintTightened, true)
+    );
+
+    // The same document against itself: nothing to report.
+    let same = compare(&baseline, &baseline).unwrap();
+    assert!(same
+        .messages
+        .iter()
+        .all(|message| message.status == MessageStatus::Unchanged && message.changes.is_empty()));
+    assert!(!same.is_breaking());
+}
+
+#[test]
+fn media_types_removed_and_added_and_the_outputs() {
+    let report =
+        compare(&billing_document(100, Some(0), "baseline"), &billing_document(200, None, "current"))
+            .unwrap();
+    let statuses: Vec<_> = report.messages.iter().map(|m| (m.media_type.as_str(), m.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            ("application/vnd.acme.pubsub.invoice", MessageStatus::Changed),
+            ("application/vnd.acme.pubsub.legacy", MessageStatus::Removed),
+            ("application/vnd.acme.pubsub.order", MessageStatus::Changed),
+            ("application/vnd.acme.pubsub.refund", MessageStatus::Added),
+        ]
+    );
+    let legacy = &report.messages[1].changes[0];
+    assert_eq!(
+        (legacy.kind, legacy.consumers, legacy.producers, legacy.gates),
+        (MediaTypeRemoved, B, B, true)
+    );
+    let refund = &report.messages[3].changes[0];
+    assert_eq!(
+        (refund.kind, refund.consumers, refund.producers, refund.gates),
+        (MediaTypeAdded, C, C, false)
+    );
+    assert!(report.is_breaking());
+
+    let text = report.to_string();
+    for line in [
+        "application/vnd.acme.pubsub.invoice (changed; sent: the producers verdict gates)",
+        "  BREAKING   amount: `minimum` 0 removed [constraint loosened]",
+        "application/vnd.acme.pubsub.legacy (removed; sent: the producers verdict gates)",
+        "  BREAKING   (message): media type removed: its messages are no longer written or read by this service [media type removed]",
+        "application/vnd.acme.pubsub.order (changed; received: the consumers verdict gates)",
+        "  compatible id: `maxLength` 100 -> 200 [constraint loosened]",
+        "             consumers: compatible, producers: breaking (not gating: this service only receives it)",
+        "  compatible (message): media type added [media type added]",
+        "2 breaking, 2 compatible (1 of them breaking only for a role the service does not have)",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
+    }
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["breaking"], json!(true));
+    assert_eq!(json["summary"], json!({"breaking": 2, "compatible": 2, "breaking_for_other_roles": 1}));
+    assert_eq!(json["messages"][2]["roles"], json!(["receive"]));
+    assert_eq!(
+        json["messages"][2]["changes"][0],
+        json!({"path": "id", "kind": "constraint_loosened", "description": "`maxLength` 100 -> 200",
+               "consumers": "compatible", "producers": "breaking", "gates": false})
+    );
+    assert_eq!(json["messages"][1]["status"], json!("removed"));
+}
+
+#[test]
+fn bad_inputs_say_what_is_wrong() {
+    let good = billing_document(100, Some(0), "current");
+    let mut dangling = good.clone();
+    dangling["components"]["schemas"] = json!({});
+    let error = compare(&good, &dangling).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "the current input: `$ref` \"#/components/schemas/Line\" at \
+         #/components/messages/Order/payload/properties/lines/items points to nothing in the document: \
+         add the missing definition or fix the reference"
+    );
+    let error = compare(&json!({"openapi": "3.1.0"}), &good).unwrap_err().to_string();
+    assert!(error.starts_with("the baseline input is neither an AsyncAPI 3 document"), "{error}");
+}
