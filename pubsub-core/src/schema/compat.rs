@@ -80,8 +80,10 @@ mod constraints;
 mod document;
 mod error;
 mod finding;
+mod path;
 mod report;
 mod resolve;
+mod shapes;
 mod types;
 mod walk;
 
@@ -100,6 +102,30 @@ use self::walk::{FieldPath, Walker};
 ///
 /// Fails when an input is neither an AsyncAPI 3 document nor a JSON Schema, when a bare schema
 /// has no name, or on a `$ref` that cannot be followed.
+///
+/// ```
+/// use pubsub_core::schema::compat::{compare, ChangeKind, Verdict};
+/// use serde_json::json;
+///
+/// // A received message (the service is its consumer) whose `note` became required.
+/// let document = |required: serde_json::Value| json!({
+///     "asyncapi": "3.0.0",
+///     "channels": {"orders": {"address": "orders", "messages": {"Order": {"$ref": "#/components/messages/Order"}}}},
+///     "operations": {"receiveOrder": {"action": "receive", "channel": {"$ref": "#/channels/orders"},
+///                                     "messages": [{"$ref": "#/channels/orders/messages/Order"}]}},
+///     "components": {"messages": {"Order": {"name": "application/vnd.acme.pubsub.order", "payload": {
+///         "type": "object", "properties": {"note": {"type": "string"}}, "required": required}}}},
+/// });
+/// let report = compare(&document(json!([])), &document(json!(["note"])))?;
+/// let change = &report.messages[0].changes[0];
+/// assert_eq!((change.path.as_str(), change.kind), ("note", ChangeKind::BecameRequired));
+/// // Orders from producers still on the baseline may lack it: this consumer breaks.
+/// assert_eq!(change.consumers, Verdict::Breaking);
+/// assert!(report.is_breaking());
+/// // Read backwards, the same change breaks only producers, which this service is not.
+/// assert!(!compare(&document(json!(["note"])), &document(json!([])))?.is_breaking());
+/// # Ok::<(), pubsub_core::schema::compat::CompatError>(())
+/// ```
 pub fn compare(baseline: &Value, current: &Value) -> Result<Report, CompatError> {
     let baseline_resolver = Resolver::new(baseline, Side::Baseline);
     let current_resolver = Resolver::new(current, Side::Current);
@@ -151,6 +177,20 @@ pub fn compare(baseline: &Value, current: &Value) -> Result<Report, CompatError>
                     &new.payload_location,
                     &FieldPath::root(),
                 )?;
+                if old.headers.is_some() || new.headers.is_some() {
+                    let anything = Value::Bool(true);
+                    let (old_headers, old_location) =
+                        old.headers.clone().unwrap_or((&anything, String::new()));
+                    let (new_headers, new_location) =
+                        new.headers.clone().unwrap_or((&anything, String::new()));
+                    walker.compare(
+                        old_headers,
+                        &old_location,
+                        new_headers,
+                        &new_location,
+                        &FieldPath::headers(),
+                    )?;
+                }
                 let findings = walker.into_findings();
                 let status =
                     if findings.is_empty() { MessageStatus::Unchanged } else { MessageStatus::Changed };
@@ -187,4 +227,75 @@ fn message_report(
         })
         .collect();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kinds(report: &Report) -> Vec<(String, ChangeKind)> {
+        let changes = report.messages.iter().flat_map(|message| &message.changes);
+        changes.map(|change| (change.path.clone(), change.kind)).collect()
+    }
+
+    #[test]
+    fn option_written_as_a_type_array_or_an_any_of_is_the_same() {
+        let type_array =
+            json!({"title": "M", "type": "object", "properties": {"note": {"type": ["string", "null"]}}});
+        let any_of = json!({"title": "M", "type": "object",
+                            "properties": {"note": {"anyOf": [{"$ref": "#/$defs/Note"}, {"type": "null"}]}},
+                            "$defs": {"Note": {"type": "string"}}});
+        assert_eq!(kinds(&compare(&type_array, &any_of).unwrap()), []);
+        assert_eq!(kinds(&compare(&any_of, &type_array).unwrap()), []);
+    }
+
+    #[test]
+    fn headers_are_compared_under_their_own_path() {
+        let document = |headers: Value| {
+            json!({"asyncapi": "3.0.0", "components": {"messages": {"M": {"name": "application/vnd.m",
+                   "headers": headers, "payload": {"type": "object"}}}}})
+        };
+        let baseline = document(json!({"type": "object", "properties": {"x-tenant": {"type": "string"}}}));
+        let current = document(json!({"type": "object", "properties": {"x-tenant": {"type": "string"}},
+                                      "required": ["x-tenant"]}));
+        let report = compare(&baseline, &current).unwrap();
+        assert_eq!(kinds(&report), [("(headers).x-tenant".to_owned(), ChangeKind::BecameRequired)]);
+        // No operation uses the message: both verdicts gate.
+        assert!(report.messages[0].roles.is_empty());
+        assert!(report.is_breaking());
+    }
+
+    #[test]
+    fn a_bare_schema_meets_its_asyncapi_message() {
+        let bare = json!({"$ref": "#/$defs/Order",
+                          "$defs": {"Order": {"title": "Order", "type": "object",
+                                              "properties": {"mediaType": {"const": "application/vnd.order"},
+                                                             "id": {"type": "string"}}}}});
+        let document = json!({"asyncapi": "3.0.0",
+            "channels": {"c": {"address": "c", "messages": {"Order": {"$ref": "#/components/messages/Order"}}}},
+            "operations": {"send": {"action": "send", "channel": {"$ref": "#/channels/c"}}},
+            "components": {"messages": {"Order": {"name": "application/vnd.order", "payload": {
+                "type": "object", "properties": {"mediaType": {"const": "application/vnd.order"},
+                                                 "id": {"type": "string", "minLength": 1}}}}}}});
+        let report = compare(&bare, &document).unwrap();
+        assert_eq!(report.messages.len(), 1, "{report}");
+        assert_eq!(report.messages[0].roles, [Role::Send]);
+        assert_eq!(kinds(&report), [("id".to_owned(), ChangeKind::ConstraintTightened)]);
+        // Tightened: breaks consumers only, and this service only sends it.
+        assert!(!report.is_breaking());
+    }
+
+    #[test]
+    fn content_type_changes_break_both() {
+        let document = |content_type: &str| {
+            json!({"asyncapi": "3.0.0", "defaultContentType": content_type,
+                   "components": {"messages": {"M": {"name": "application/vnd.m", "payload": {"type": "object"}}}}})
+        };
+        let report = compare(&document("application/json"), &document("application/avro")).unwrap();
+        let change = &report.messages[0].changes[0];
+        assert_eq!(change.kind, ChangeKind::ContentTypeChanged);
+        assert_eq!((change.consumers, change.producers), (Verdict::Breaking, Verdict::Breaking));
+    }
 }

@@ -51,6 +51,29 @@ pub(crate) fn value_branches(node: &Resolved) -> Option<Vec<Resolved>> {
     Some(branches.collect())
 }
 
+/// `branches`, with each one of several types (`["string", "null"]`) split into one branch a
+/// type, so that it pairs with the `anyOf` that says the same (`Option<T>` written either way).
+pub(crate) fn split_by_type(branches: Vec<Resolved>) -> Vec<Resolved> {
+    let mut split = Vec::with_capacity(branches.len());
+    for branch in branches {
+        match branch.schema.get("type") {
+            Some(Value::Array(names)) if names.len() > 1 => {
+                for (index, name) in names.iter().enumerate() {
+                    let mut schema = branch.schema.clone();
+                    schema.insert("type".to_owned(), name.clone());
+                    split.push(Resolved {
+                        schema,
+                        location: format!("{}/type/{index}", branch.location),
+                        reference: branch.reference.clone(),
+                    });
+                }
+            }
+            _ => split.push(branch),
+        }
+    }
+    split
+}
+
 /// What tells a branch apart from its siblings.
 #[derive(Debug, Clone, PartialEq)]
 enum Discriminant {
@@ -275,6 +298,15 @@ mod tests {
         let b = branch(json!({"type": "string", "const": "b"}));
         let pairing = pair(&[any_string], &[a, b]);
         assert_eq!(pairing, Pairing { matched: vec![(0, 0), (0, 1)], removed: vec![], added: vec![] });
+    }
+
+    #[test]
+    fn several_types_become_branches() {
+        let nullable = branch(json!({"type": ["string", "null"], "maxLength": 3}));
+        let split = split_by_type(vec![nullable]);
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0].schema, *json!({"type": "string", "maxLength": 3}).as_object().unwrap());
+        assert_eq!(split[1].location, "#/type/1");
     }
 
     #[test]

@@ -56,6 +56,44 @@ pub(crate) fn compare(baseline: &Schema, current: &Schema, path: &str, findings:
         _ => {}
     }
     compare_values(allowed_values(baseline), allowed_values(current), path, findings);
+    compare_unanalysed(baseline, current, path, findings);
+}
+
+/// Keywords that constrain values but are not analysed: a change to one is assumed to break
+/// both sides, so that the check errs on the safe side.
+const UNANALYSED: &[&str] = &[
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "patternProperties",
+    "propertyNames",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+];
+
+fn compare_unanalysed(baseline: &Schema, current: &Schema, path: &str, findings: &mut Vec<Finding>) {
+    for keyword in UNANALYSED {
+        let (before, after) = (baseline.get(*keyword), current.get(*keyword));
+        if before != after {
+            let change = match (before, after) {
+                (None, _) => "added",
+                (_, None) => "removed",
+                _ => "changed",
+            };
+            findings.push(Finding::breaks_both(
+                path,
+                ChangeKind::ConstraintChanged,
+                format!("`{keyword}` {change} (not analysed: assumed breaking both ways; check it by hand)"),
+            ));
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -405,6 +443,16 @@ mod tests {
         assert_eq!(findings(json!({"format": "int32"}), json!({"format": "uint32"}))[0].0, ConstraintChanged);
         assert_eq!(findings(json!({}), json!({"format": "email"}))[0].0, ConstraintTightened);
         assert_eq!(findings(json!({"format": "email"}), json!({"format": "uri"}))[0].0, ConstraintChanged);
+    }
+
+    #[test]
+    fn unanalysed_keywords_break_both_when_changed() {
+        let found = findings(json!({"not": {"type": "null"}}), json!({}));
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].0, found[0].2, found[0].3), (ConstraintChanged, Breaking, Breaking));
+        assert!(found[0].1.starts_with("`not` removed"), "{}", found[0].1);
+        assert!(findings(json!({"contains": {"type": "integer"}}), json!({"contains": {"type": "integer"}}))
+            .is_empty());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(crate) struct MessageSchema<'a> {
     pub(crate) content_type: Option<String>,
     pub(crate) payload: &'a Value,
     pub(crate) payload_location: String,
+    /// The schema of its headers (AsyncAPI only), and where it is.
+    pub(crate) headers: Option<(&'a Value, String)>,
 }
 
 /// The messages of `document`, by media type.
@@ -56,20 +58,31 @@ pub(crate) fn messages<'a>(
             if !is_schema {
                 return Err(CompatError::NotADocument { side });
             }
-            let media_type = document
-                .pointer("/properties/mediaType/const")
-                .or_else(|| document.get("title"))
-                .and_then(Value::as_str)
-                .ok_or(CompatError::UnnamedSchema { side })?;
+            let media_type = bare_schema_name(document, resolver)?;
             let message = MessageSchema {
                 roles: Vec::new(),
                 content_type: None,
                 payload: document,
                 payload_location: "#".to_owned(),
+                headers: None,
             };
-            Ok(BTreeMap::from([(media_type.to_owned(), message)]))
+            Ok(BTreeMap::from([(media_type, message)]))
         }
     }
+}
+
+/// A bare schema's media type: its `properties.mediaType.const` (the envelope field), else its
+/// title; looked for in the schema as written, then in what its root `$ref` leads to.
+fn bare_schema_name(document: &Value, resolver: &Resolver<'_>) -> Result<String, CompatError> {
+    let name_in = |schema: &Value| {
+        let media_type = schema.pointer("/properties/mediaType/const");
+        media_type.or_else(|| schema.get("title")).and_then(Value::as_str).map(str::to_owned)
+    };
+    if let Some(name) = name_in(document) {
+        return Ok(name);
+    }
+    let resolved = Value::Object(resolver.resolve(document, "#")?.schema);
+    name_in(&resolved).ok_or(CompatError::UnnamedSchema { side: resolver.side() })
 }
 
 /// Gathers an AsyncAPI document's messages, wherever they are declared, then their roles.
@@ -93,17 +106,9 @@ impl<'a> Collector<'_, 'a> {
         };
         // A message is its media type (`name`); the key is only the document's handle for it.
         let media_type = message.get("name").and_then(Value::as_str).unwrap_or(key).to_owned();
-        let (payload, payload_location) = match message.get("payload") {
-            // A multi-format schema: `{schemaFormat, schema}`.
-            Some(payload) if payload.get("schemaFormat").is_some() => {
-                let schema = payload.get("schema").ok_or_else(|| {
-                    self.malformed(&format!("{location}/payload"), "has a `schemaFormat` but no `schema`")
-                })?;
-                (schema, format!("{location}/payload/schema"))
-            }
-            Some(payload) => (payload, format!("{location}/payload")),
-            None => (&ANY_PAYLOAD, format!("{location}/payload")),
-        };
+        let payload = self.schema_of(message.get("payload"), format!("{location}/payload"))?;
+        let (payload, payload_location) = payload.unwrap_or((&ANY_PAYLOAD, format!("{location}/payload")));
+        let headers = self.schema_of(message.get("headers"), format!("{location}/headers"))?;
         let content_type = message
             .get("contentType")
             .and_then(Value::as_str)
@@ -115,8 +120,28 @@ impl<'a> Collector<'_, 'a> {
             content_type,
             payload,
             payload_location,
+            headers,
         });
         Ok(())
+    }
+
+    /// The schema of a message's `payload` or `headers` (`value`, at `location`): the value
+    /// itself, or the `schema` of a multi-format schema (`{schemaFormat, schema}`).
+    fn schema_of(
+        &self,
+        value: Option<&'a Value>,
+        location: String,
+    ) -> Result<Option<(&'a Value, String)>, CompatError> {
+        match value {
+            Some(multi_format) if multi_format.get("schemaFormat").is_some() => {
+                let schema = multi_format
+                    .get("schema")
+                    .ok_or_else(|| self.malformed(&location, "has a `schemaFormat` but no `schema`"))?;
+                Ok(Some((schema, format!("{location}/schema"))))
+            }
+            Some(schema) => Ok(Some((schema, location))),
+            None => Ok(None),
+        }
     }
 
     /// Gives `role` to the message `reference` (any `$ref` chain) leads to.

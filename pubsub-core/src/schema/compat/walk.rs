@@ -3,53 +3,17 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::branches;
 use super::constraints;
 use super::error::CompatError;
 use super::finding::Finding;
+pub(crate) use super::path::FieldPath;
 use super::report::{ChangeKind, Verdict};
 use super::resolve::{escape, Resolved, Resolver};
+use super::shapes::{same_schema, ArrayShape, ObjectShape, ANYTHING};
 use super::types::TypeSet;
-
-/// The schema every value satisfies: what an absent `items` or property schema means.
-static ANYTHING: Value = Value::Bool(true);
-
-/// A field's place in a body, in wire names: `order.lines[].quantity`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct FieldPath(String);
-
-impl FieldPath {
-    /// The body itself.
-    pub(crate) fn root() -> Self {
-        FieldPath(String::new())
-    }
-
-    fn field(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            FieldPath(name.to_owned())
-        } else {
-            FieldPath(format!("{}.{name}", self.0))
-        }
-    }
-
-    fn items(&self) -> Self {
-        FieldPath(format!("{}[]", self.0))
-    }
-
-    fn item(&self, index: usize) -> Self {
-        FieldPath(format!("{}[{index}]", self.0))
-    }
-
-    fn map_values(&self) -> Self {
-        self.field("*")
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// Compares a baseline schema with a current one, collecting [`Finding`]s.
 pub(crate) struct Walker<'a> {
@@ -124,9 +88,10 @@ impl<'a> Walker<'a> {
         let current_branches = alternatives(&self.current, current, split_values)?;
         let (baseline_branches, current_branches) = match (baseline_branches, current_branches) {
             (None, None) => return self.compare_single(baseline, current, path),
-            (b, c) => {
-                (b.unwrap_or_else(|| vec![baseline.clone()]), c.unwrap_or_else(|| vec![current.clone()]))
-            }
+            (b, c) => (
+                branches::split_by_type(b.unwrap_or_else(|| vec![baseline.clone()])),
+                branches::split_by_type(c.unwrap_or_else(|| vec![current.clone()])),
+            ),
         };
         let pairing = branches::pair(&baseline_branches, &current_branches);
         for (i, j) in pairing.matched {
@@ -368,130 +333,4 @@ fn alternatives(
         alternatives = values;
     }
     Ok(split.then_some(alternatives))
-}
-
-/// What an object schema says about its properties.
-struct ObjectShape<'s> {
-    properties: Option<&'s Map<String, Value>>,
-    /// Declared properties, then required ones without a schema.
-    names: Vec<&'s str>,
-    required: Vec<&'s str>,
-    /// `additionalProperties: false`.
-    closed: bool,
-    /// A schema for the other properties' values (a map's values).
-    additional: Option<&'s Value>,
-}
-
-impl<'s> ObjectShape<'s> {
-    fn of(schema: &'s Map<String, Value>) -> Self {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let mut names: Vec<&str> =
-            properties.into_iter().flat_map(|map| map.keys().map(String::as_str)).collect();
-        for name in &required {
-            if !names.contains(name) {
-                names.push(name);
-            }
-        }
-        let additional = schema.get("additionalProperties");
-        ObjectShape {
-            properties,
-            names,
-            required,
-            closed: additional == Some(&Value::Bool(false)),
-            additional: additional.filter(|value| **value != Value::Bool(true)),
-        }
-    }
-
-    fn is_required(&self, name: &str) -> bool {
-        self.required.contains(&name)
-    }
-
-    fn schema(&self, name: &str) -> &'s Value {
-        self.properties.and_then(|map| map.get(name)).unwrap_or(&ANYTHING)
-    }
-}
-
-/// What an array schema says about its items.
-struct ArrayShape<'s> {
-    prefix: Vec<&'s Value>,
-    prefix_location: String,
-    rest: Option<&'s Value>,
-    rest_location: String,
-}
-
-impl<'s> ArrayShape<'s> {
-    fn of(node: &'s Resolved) -> Self {
-        let schema = &node.schema;
-        let location = &node.location;
-        match (schema.get("prefixItems"), schema.get("items")) {
-            (Some(Value::Array(prefix)), rest) => ArrayShape {
-                prefix: prefix.iter().collect(),
-                prefix_location: format!("{location}/prefixItems"),
-                rest,
-                rest_location: format!("{location}/items"),
-            },
-            (_, Some(Value::Array(prefix))) => ArrayShape {
-                prefix: prefix.iter().collect(),
-                prefix_location: format!("{location}/items"),
-                rest: schema.get("additionalItems"),
-                rest_location: format!("{location}/additionalItems"),
-            },
-            (_, rest) => ArrayShape {
-                prefix: Vec::new(),
-                prefix_location: String::new(),
-                rest,
-                rest_location: format!("{location}/items"),
-            },
-        }
-    }
-
-    /// The schema of the item at `index`, and where it is.
-    fn at(&self, index: usize) -> (&'s Value, String) {
-        match self.prefix.get(index) {
-            Some(item) => (item, format!("{}/{index}", self.prefix_location)),
-            None => (self.rest.unwrap_or(&ANYTHING), self.rest_location.clone()),
-        }
-    }
-}
-
-/// Whether two property schemas are the same, annotations (`description`, `title`, ...) aside.
-fn same_schema(a: &Value, b: &Value) -> bool {
-    without_annotations(a) == without_annotations(b)
-}
-
-fn without_annotations(schema: &Value) -> Value {
-    let Value::Object(map) = schema else { return schema.clone() };
-    let keywords = map
-        .iter()
-        .filter(|(keyword, _)| !matches!(keyword.as_str(), "title" | "description" | "examples" | "default"));
-    let stripped = keywords.map(|(keyword, value)| {
-        let value = match (keyword.as_str(), value) {
-            // Maps of names to schemas: the names stay, whatever they are.
-            ("properties" | "patternProperties" | "$defs" | "definitions", Value::Object(schemas)) => {
-                Value::Object(
-                    schemas
-                        .iter()
-                        .map(|(name, schema)| (name.clone(), without_annotations(schema)))
-                        .collect(),
-                )
-            }
-            ("anyOf" | "oneOf" | "allOf" | "prefixItems" | "items", Value::Array(schemas)) => {
-                Value::Array(schemas.iter().map(without_annotations).collect())
-            }
-            ("items" | "additionalProperties" | "additionalItems" | "not", schema) => {
-                without_annotations(schema)
-            }
-            // Values (`const`, `enum`) and everything else as they are.
-            (_, value) => value.clone(),
-        };
-        (keyword.clone(), value)
-    });
-    Value::Object(stripped.collect())
 }
