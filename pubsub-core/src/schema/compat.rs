@@ -41,8 +41,8 @@
 //! properties and `required`, `additionalProperties` (closed objects, map values), array items
 //! (`items`, `prefixItems`), `anyOf`/`oneOf` branches paired by their tag (internally,
 //! adjacently and externally tagged enums), `$ref` or type (untagged), and `allOf` (merged).
-//! `$ref`s are followed anywhere in a document (`#/...` JSON Pointers); recursive types are
-//! compared once per pair of locations. Paths are in wire names: `lines[].quantity` (`[]` the
+//! `$ref`s are followed anywhere in a document (`#/...` JSON Pointers); a recursive type is not
+//! followed round again while the same pair of locations is being compared further up. Paths are in wire names: `lines[].quantity` (`[]` the
 //! items of an array, `[0]` a tuple's first, `*` a map's values).
 //!
 //! ```

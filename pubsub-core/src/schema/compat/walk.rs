@@ -334,3 +334,84 @@ fn alternatives(
     }
     Ok(split.then_some(alternatives))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::compat::error::Side;
+
+    /// (path, kind) of each finding between two documents' roots.
+    fn walk(baseline: &Value, current: &Value) -> Vec<(String, ChangeKind)> {
+        let mut walker =
+            Walker::new(Resolver::new(baseline, Side::Baseline), Resolver::new(current, Side::Current));
+        walker.compare(baseline, "#", current, "#", &FieldPath::root()).unwrap();
+        walker.into_findings().into_iter().map(|finding| (finding.path, finding.kind)).collect()
+    }
+
+    #[test]
+    fn recursion_unrolled_differently_on_each_side_ends() {
+        // The baseline refers to itself at every level, the current one every other level.
+        let baseline = json!({"$ref": "#/$defs/N", "$defs": {"N": {"type": "object", "properties": {
+            "value": {"type": "string"}, "next": {"$ref": "#/$defs/N"}}}}});
+        let current = json!({"$ref": "#/$defs/A", "$defs": {
+            "A": {"type": "object", "properties": {"value": {"type": "string", "maxLength": 5},
+                                                   "next": {"$ref": "#/$defs/B"}}},
+            "B": {"type": "object", "properties": {"value": {"type": "string"},
+                                                   "next": {"$ref": "#/$defs/A"}}}}});
+        assert_eq!(walk(&baseline, &current), [("value".to_owned(), ChangeKind::ConstraintTightened)]);
+        // The tightening is met again under `next.next`, where the pair (N, A) is already being
+        // compared: it is reported once, at its first place.
+    }
+
+    #[test]
+    fn mutual_recursion_through_branches_ends() {
+        let expr = json!({"$ref": "#/$defs/Expr", "$defs": {
+            "Expr": {"oneOf": [
+                {"type": "object", "properties": {"type": {"const": "lit"}, "value": {"type": "integer"}},
+                 "required": ["type", "value"]},
+                {"type": "object", "properties": {"type": {"const": "sum"},
+                                                  "terms": {"type": "array", "items": {"$ref": "#/$defs/Expr"}}},
+                 "required": ["type", "terms"]}]}}});
+        let mut narrower = expr.clone();
+        narrower["$defs"]["Expr"]["oneOf"][1]["properties"]["terms"]["minItems"] = json!(2);
+        assert_eq!(walk(&expr, &expr), []);
+        assert_eq!(walk(&expr, &narrower), [("terms".to_owned(), ChangeKind::ConstraintTightened)]);
+    }
+
+    #[test]
+    fn draft_07_tuples_and_maps() {
+        let baseline = json!({"type": "object", "properties": {
+            "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}]},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}});
+        let current = json!({"type": "object", "properties": {
+            "pair": {"type": "array", "items": [{"type": "string"}, {"type": "number"}], "additionalItems": false},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}}});
+        // Properties come in the order of serde_json's map (sorted, unless `preserve_order`).
+        let mut found = walk(&baseline, &current);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("counts.*".to_owned(), ChangeKind::ConstraintTightened),
+                ("pair[1]".to_owned(), ChangeKind::TypeWidened),
+                ("pair[]".to_owned(), ChangeKind::TypeNarrowed),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_enum_against_a_plain_string_is_a_constraint() {
+        let string = json!({"type": "string"});
+        let choice = json!({"type": "string", "enum": ["a", "b"]});
+        assert_eq!(walk(&string, &choice), [(String::new(), ChangeKind::ConstraintTightened)]);
+        assert_eq!(walk(&choice, &string), [(String::new(), ChangeKind::ConstraintLoosened)]);
+        // Against single values as branches, each value is a variant.
+        let one_of = json!({"oneOf": [{"type": "string", "const": "a"}, {"type": "string", "const": "c"}]});
+        assert_eq!(
+            walk(&choice, &one_of),
+            [(String::new(), ChangeKind::VariantRemoved), (String::new(), ChangeKind::VariantAdded)]
+        );
+    }
+}
