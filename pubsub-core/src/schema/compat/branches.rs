@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::finding::Finding;
 use super::report::ChangeKind;
 use super::resolve::Resolved;
+use super::shapes::required_names;
 use super::types::TypeSet;
 
 /// Whether `schema` offers alternatives: branches or a list of values.
@@ -99,13 +100,7 @@ fn discriminant(schema: &Map<String, Value>) -> Option<Discriminant> {
         return Some(Discriminant::Value(value.clone()));
     }
     let properties = schema.get("properties").and_then(Value::as_object)?;
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let required = required_names(schema);
     let tag: Vec<(String, Value)> = properties
         .iter()
         .filter(|(name, _)| required.contains(&name.as_str()))

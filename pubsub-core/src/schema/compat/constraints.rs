@@ -42,9 +42,9 @@ pub(crate) fn compare(baseline: &Schema, current: &Schema, path: &str, findings:
         path,
         findings,
     );
-    compare_multiple_of(baseline.get("multipleOf"), current.get("multipleOf"), path, findings);
-    compare_pattern(baseline.get("pattern"), current.get("pattern"), path, findings);
-    compare_format(baseline.get("format"), current.get("format"), path, findings);
+    compare_multiple_of(baseline, current, path, findings);
+    compare_pattern(baseline, current, path, findings);
+    compare_format(baseline, current, path, findings);
     let unique = |schema: &Schema| schema.get("uniqueItems") == Some(&Value::Bool(true));
     match (unique(baseline), unique(current)) {
         (false, true) => {
@@ -201,69 +201,64 @@ fn compare_bounds(
     }
 }
 
-fn compare_multiple_of(
-    baseline: Option<&Value>,
-    current: Option<&Value>,
+/// Pushes the finding for `keyword` present on one side only (added tightens, removed loosens);
+/// returns both values when both sides have it and they differ.
+fn added_or_removed<'v>(
+    keyword: &str,
+    baseline: Option<&'v Value>,
+    current: Option<&'v Value>,
     path: &str,
     findings: &mut Vec<Finding>,
-) {
-    let (baseline, current) = (baseline.and_then(Value::as_f64), current.and_then(Value::as_f64));
+) -> Option<(&'v Value, &'v Value)> {
+    match (baseline, current) {
+        (None, Some(current)) => {
+            let description = format!("`{keyword}` {current} added");
+            findings.push(Finding::narrows(path, ChangeKind::ConstraintTightened, description));
+            None
+        }
+        (Some(baseline), None) => {
+            let description = format!("`{keyword}` {baseline} removed");
+            findings.push(Finding::widens(path, ChangeKind::ConstraintLoosened, description));
+            None
+        }
+        (Some(baseline), Some(current)) if baseline != current => Some((baseline, current)),
+        _ => None,
+    }
+}
+
+fn compare_multiple_of(baseline: &Schema, current: &Schema, path: &str, findings: &mut Vec<Finding>) {
+    let (before, after) = (baseline.get("multipleOf"), current.get("multipleOf"));
+    let Some((before, after)) = added_or_removed("multipleOf", before, after, path, findings) else { return };
+    let description = format!("`multipleOf` {before} -> {after}");
+    let (Some(before), Some(after)) = (before.as_f64(), after.as_f64()) else {
+        findings.push(Finding::breaks_both(path, ChangeKind::ConstraintChanged, description));
+        return;
+    };
     let divides = |divisor: f64, multiple: f64| {
         let ratio = multiple / divisor;
         (ratio - ratio.round()).abs() < 1e-9
     };
-    match (baseline, current) {
-        (None, Some(current)) => findings.push(Finding::narrows(
-            path,
-            ChangeKind::ConstraintTightened,
-            format!("`multipleOf` {current} added"),
-        )),
-        (Some(baseline), None) => findings.push(Finding::widens(
-            path,
-            ChangeKind::ConstraintLoosened,
-            format!("`multipleOf` {baseline} removed"),
-        )),
-        (Some(baseline), Some(current)) if baseline != current => {
-            let description = format!("`multipleOf` {baseline} -> {current}");
-            // Multiples of 10 are multiples of 5: 5 -> 10 admits fewer values.
-            findings.push(if divides(baseline, current) {
-                Finding::narrows(path, ChangeKind::ConstraintTightened, description)
-            } else if divides(current, baseline) {
-                Finding::widens(path, ChangeKind::ConstraintLoosened, description)
-            } else {
-                Finding::breaks_both(path, ChangeKind::ConstraintChanged, description)
-            });
-        }
-        _ => {}
-    }
+    // Multiples of 10 are multiples of 5: 5 -> 10 admits fewer values.
+    findings.push(if divides(before, after) {
+        Finding::narrows(path, ChangeKind::ConstraintTightened, description)
+    } else if divides(after, before) {
+        Finding::widens(path, ChangeKind::ConstraintLoosened, description)
+    } else {
+        Finding::breaks_both(path, ChangeKind::ConstraintChanged, description)
+    });
 }
 
-fn compare_pattern(
-    baseline: Option<&Value>,
-    current: Option<&Value>,
-    path: &str,
-    findings: &mut Vec<Finding>,
-) {
-    match (baseline, current) {
-        (None, Some(current)) => findings.push(Finding::narrows(
-            path,
-            ChangeKind::ConstraintTightened,
-            format!("`pattern` {current} added"),
-        )),
-        (Some(baseline), None) => findings.push(Finding::widens(
-            path,
-            ChangeKind::ConstraintLoosened,
-            format!("`pattern` {baseline} removed"),
-        )),
+fn compare_pattern(baseline: &Schema, current: &Schema, path: &str, findings: &mut Vec<Finding>) {
+    let (before, after) = (baseline.get("pattern"), current.get("pattern"));
+    if let Some((before, after)) = added_or_removed("pattern", before, after, path, findings) {
         // Regular expressions cannot be ordered by the strings they match: assume the worst.
-        (Some(baseline), Some(current)) if baseline != current => findings.push(Finding::breaks_both(
+        findings.push(Finding::breaks_both(
             path,
             ChangeKind::ConstraintChanged,
             format!(
-                "`pattern` {baseline} -> {current} (patterns cannot be compared: assumed breaking both ways)"
+                "`pattern` {before} -> {after} (patterns cannot be compared: assumed breaking both ways)"
             ),
-        )),
-        _ => {}
+        ));
     }
 }
 
@@ -284,38 +279,20 @@ fn format_range(format: &str) -> Option<(f64, f64)> {
     })
 }
 
-fn compare_format(
-    baseline: Option<&Value>,
-    current: Option<&Value>,
-    path: &str,
-    findings: &mut Vec<Finding>,
-) {
-    match (baseline, current) {
-        (None, Some(current)) => findings.push(Finding::narrows(
-            path,
-            ChangeKind::ConstraintTightened,
-            format!("`format` {current} added"),
-        )),
-        (Some(baseline), None) => findings.push(Finding::widens(
-            path,
-            ChangeKind::ConstraintLoosened,
-            format!("`format` {baseline} removed"),
-        )),
-        (Some(baseline), Some(current)) if baseline != current => {
-            let description = format!("`format` {baseline} -> {current}");
-            let ranges = (baseline.as_str().and_then(format_range), current.as_str().and_then(format_range));
-            findings.push(match ranges {
-                (Some((base_low, base_high)), Some((low, high))) if base_low <= low && high <= base_high => {
-                    Finding::narrows(path, ChangeKind::ConstraintTightened, description)
-                }
-                (Some((base_low, base_high)), Some((low, high))) if low <= base_low && base_high <= high => {
-                    Finding::widens(path, ChangeKind::ConstraintLoosened, description)
-                }
-                _ => Finding::breaks_both(path, ChangeKind::ConstraintChanged, description),
-            });
+fn compare_format(baseline: &Schema, current: &Schema, path: &str, findings: &mut Vec<Finding>) {
+    let (before, after) = (baseline.get("format"), current.get("format"));
+    let Some((before, after)) = added_or_removed("format", before, after, path, findings) else { return };
+    let description = format!("`format` {before} -> {after}");
+    let ranges = (before.as_str().and_then(format_range), after.as_str().and_then(format_range));
+    findings.push(match ranges {
+        (Some((old_low, old_high)), Some((low, high))) if old_low <= low && high <= old_high => {
+            Finding::narrows(path, ChangeKind::ConstraintTightened, description)
         }
-        _ => {}
-    }
+        (Some((old_low, old_high)), Some((low, high))) if low <= old_low && old_high <= high => {
+            Finding::widens(path, ChangeKind::ConstraintLoosened, description)
+        }
+        _ => Finding::breaks_both(path, ChangeKind::ConstraintChanged, description),
+    });
 }
 
 /// The values `const` or `enum` allow; `None` when any value of the type is allowed.

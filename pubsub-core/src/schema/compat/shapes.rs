@@ -8,6 +8,12 @@ use super::resolve::Resolved;
 /// The schema every value satisfies: what an absent `items` or property schema means.
 pub(crate) static ANYTHING: Value = Value::Bool(true);
 
+/// The names in `schema`'s `required`.
+pub(crate) fn required_names(schema: &Map<String, Value>) -> Vec<&str> {
+    let names = schema.get("required").and_then(Value::as_array).into_iter().flatten();
+    names.filter_map(Value::as_str).collect()
+}
+
 /// What an object schema says about its properties.
 pub(crate) struct ObjectShape<'s> {
     properties: Option<&'s Map<String, Value>>,
@@ -23,13 +29,7 @@ pub(crate) struct ObjectShape<'s> {
 impl<'s> ObjectShape<'s> {
     pub(crate) fn of(schema: &'s Map<String, Value>) -> Self {
         let properties = schema.get("properties").and_then(Value::as_object);
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let required = required_names(schema);
         let mut names: Vec<&str> =
             properties.into_iter().flat_map(|map| map.keys().map(String::as_str)).collect();
         for name in &required {
