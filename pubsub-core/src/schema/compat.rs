@@ -100,6 +100,10 @@ use self::walk::{FieldPath, Walker};
 /// Compares the `baseline` document (or schema) with the `current` one: per media type, each
 /// change and whether it breaks consumers and producers (see the [module docs](self)).
 ///
+/// Two documents: every media type in either. Two schemas: the message of each (of different
+/// names, one is removed and the other added). A schema against a document: that schema's
+/// message only, with its roles from the document.
+///
 /// Fails when an input is neither an AsyncAPI 3 document nor a JSON Schema, when a bare schema
 /// has no name, or on a `$ref` that cannot be followed.
 ///
@@ -131,7 +135,13 @@ pub fn compare(baseline: &Value, current: &Value) -> Result<Report, CompatError>
     let current_resolver = Resolver::new(current, Side::Current);
     let old = document::messages(baseline, &baseline_resolver)?;
     let new = document::messages(current, &current_resolver)?;
-    let media_types: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    // A bare schema against a document: the check is about that one message only.
+    let media_types: BTreeSet<&String> =
+        match (document::is_asyncapi(baseline), document::is_asyncapi(current)) {
+            (true, false) => new.keys().collect(),
+            (false, true) => old.keys().collect(),
+            _ => old.keys().chain(new.keys()).collect(),
+        };
     let mut messages = Vec::with_capacity(media_types.len());
     for media_type in media_types {
         let report = match (old.get(media_type), new.get(media_type)) {
@@ -285,6 +295,19 @@ mod tests {
         assert_eq!(kinds(&report), [("id".to_owned(), ChangeKind::ConstraintTightened)]);
         // Tightened: breaks consumers only, and this service only sends it.
         assert!(!report.is_breaking());
+    }
+
+    #[test]
+    fn a_bare_schema_against_a_document_checks_that_message_only() {
+        let document = json!({"asyncapi": "3.0.0", "components": {"messages": {
+            "A": {"name": "application/vnd.a", "payload": {"type": "object"}},
+            "B": {"name": "application/vnd.b", "payload": {"type": "object"}}}}});
+        let bare = json!({"title": "application/vnd.a", "type": "object"});
+        for report in [compare(&bare, &document).unwrap(), compare(&document, &bare).unwrap()] {
+            let media_types: Vec<_> = report.messages.iter().map(|m| m.media_type.as_str()).collect();
+            assert_eq!(media_types, ["application/vnd.a"]);
+            assert_eq!(report.messages[0].status, MessageStatus::Unchanged);
+        }
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub(crate) struct MessageSchema<'a> {
     pub(crate) headers: Option<(&'a Value, String)>,
 }
 
+/// Whether `document` is an AsyncAPI document (of any version) rather than a bare schema.
+pub(crate) fn is_asyncapi(document: &Value) -> bool {
+    document.get("asyncapi").is_some()
+}
+
 /// The messages of `document`, by media type.
 pub(crate) fn messages<'a>(
     document: &'a Value,
