@@ -35,15 +35,20 @@
 //!
 //! # What is compared
 //!
-//! Per message: its `contentType`, then its payload schema recursively: `type` (with `integer` a
-//! part of `number`), bounds (`minLength`, `maximum`, `exclusiveMinimum`, ...), `multipleOf`,
-//! `pattern`, `format` (integer and float formats by range), `uniqueItems`, `const`/`enum`,
-//! properties and `required`, `additionalProperties` (closed objects, map values), array items
-//! (`items`, `prefixItems`), `anyOf`/`oneOf` branches paired by their tag (internally,
-//! adjacently and externally tagged enums), `$ref` or type (untagged), and `allOf` (merged).
-//! `$ref`s are followed anywhere in a document (`#/...` JSON Pointers); a recursive type is not
-//! followed round again while the same pair of locations is being compared further up. Paths are in wire names: `lines[].quantity` (`[]` the
-//! items of an array, `[0]` a tuple's first, `*` a map's values).
+//! Per message: its `contentType`, then its payload schema, then its headers schema (paths under
+//! `(headers)`), recursively: `type` (with `integer` a part of `number`), bounds (`minLength`,
+//! `maximum`, `exclusiveMinimum`, ...), `multipleOf`, `pattern`, `format` (integer and float
+//! formats by range), `uniqueItems`, `const`/`enum`, properties and `required`,
+//! `additionalProperties` (closed objects, map values), array items (`items`, `prefixItems`),
+//! `anyOf`/`oneOf` branches paired by their tag (internally, adjacently and externally tagged
+//! enums), `$ref` or type (untagged), and `allOf` (merged). A change to a keyword that is not
+//! analysed (`not`, `if`, `patternProperties`, `contains`, ...) is reported as breaking both ways.
+//! Annotations (`description`, `title`, `default`, `examples`) are not compared.
+//!
+//! `$ref`s are followed anywhere in a document (`#/...` JSON Pointers, `~0`/`~1` escapes); a
+//! recursive type is not followed round again while the same pair of locations is being compared
+//! further up. Paths are in wire names: `lines[].quantity` (`[]` the items of an array, `[0]` a
+//! tuple's first, `*` a map's values; empty for the message itself).
 //!
 //! ```
 //! use pubsub_core::schema::compat::{compare, ChangeKind, Verdict};

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::finding::Finding;
 use super::report::ChangeKind;
-use super::resolve::Resolved;
+use super::resolve::{Resolved, ANNOTATIONS};
 use super::shapes::required_names;
 use super::types::TypeSet;
 
@@ -24,7 +24,7 @@ pub(crate) fn combinator(schema: &Map<String, Value>) -> Option<&'static str> {
 pub(crate) fn branch_schemas(node: &Resolved, combinator: &str) -> Vec<(Value, String, Option<String>)> {
     let mut siblings = node.schema.clone();
     let Some(Value::Array(branches)) = siblings.remove(combinator) else { return Vec::new() };
-    siblings.retain(|keyword, _| !matches!(keyword.as_str(), "title" | "description" | "$schema" | "$defs"));
+    siblings.retain(|keyword, _| !ANNOTATIONS.contains(&keyword.as_str()));
     branches
         .into_iter()
         .enumerate()

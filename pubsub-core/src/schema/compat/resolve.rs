@@ -8,7 +8,7 @@ use super::types::TypeSet;
 
 /// Keywords that describe a schema without constraining it: a `$ref` with only these beside it
 /// is the schema it points to.
-const ANNOTATIONS: &[&str] = &[
+pub(crate) const ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
     "$comment",
