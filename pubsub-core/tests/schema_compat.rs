@@ -252,6 +252,28 @@ pair!(object_closed {
     #[derive(JsonSchema, Deserialize)] #[serde(deny_unknown_fields)] pub struct Order { pub id: String }
 });
 
+pair!(const_added_and_multiple_of_tightened {
+    #[derive(JsonSchema, Deserialize)]
+    pub struct Order { pub version: String, #[schemars(extend("multipleOf" = 5))] pub cents: u32 }
+} => {
+    #[derive(JsonSchema, Deserialize)]
+    pub struct Order {
+        #[schemars(extend("const" = "2"))]
+        pub version: String,
+        #[schemars(extend("multipleOf" = 10))]
+        pub cents: u32,
+    }
+});
+
+// The `validator` attributes the messages carry are read by schemars too.
+pair!(validator_attributes {
+    #[derive(JsonSchema, Deserialize, validator::Validate)]
+    pub struct Order { #[validate(length(max = 20))] pub name: String, #[validate(email)] pub contact: String }
+} => {
+    #[derive(JsonSchema, Deserialize, validator::Validate)]
+    pub struct Order { #[validate(length(min = 1, max = 20))] pub name: String, pub contact: String }
+});
+
 /// (path, kind, consumers verdict, producers verdict) of each change, sorted.
 type Expected = &'static [(&'static str, ChangeKind, Verdict, Verdict)];
 
@@ -325,6 +347,14 @@ fn each_change_gets_its_verdicts() {
         row!(recursive_root, &[("reason", FieldAdded, B, C)]),
         row!(closed_object_gains_optional_field, &[("note", FieldAdded, C, B)]),
         row!(object_closed, &[("", ConstraintTightened, B, C)]),
+        row!(
+            validator_attributes,
+            &[("contact", ConstraintLoosened, C, B), ("name", ConstraintTightened, B, C)]
+        ),
+        row!(
+            const_added_and_multiple_of_tightened,
+            &[("cents", ConstraintTightened, B, C), ("version", ConstraintTightened, B, C)]
+        ),
     ];
     let mut failures = Vec::new();
     for (name, baseline, current, expected) in table {
