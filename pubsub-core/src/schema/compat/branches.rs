@@ -87,7 +87,7 @@ enum Discriminant {
     Wrapper(String),
 }
 
-fn single_value(schema: &Value) -> Option<&Value> {
+fn single_value(schema: &Map<String, Value>) -> Option<&Value> {
     match (schema.get("const"), schema.get("enum").and_then(Value::as_array)) {
         (Some(value), _) => Some(value),
         (None, Some(values)) if values.len() == 1 => Some(&values[0]),
@@ -96,7 +96,7 @@ fn single_value(schema: &Value) -> Option<&Value> {
 }
 
 fn discriminant(schema: &Map<String, Value>) -> Option<Discriminant> {
-    if let Some(value) = single_value(&Value::Object(schema.clone())) {
+    if let Some(value) = single_value(schema) {
         return Some(Discriminant::Value(value.clone()));
     }
     let properties = schema.get("properties").and_then(Value::as_object)?;
@@ -104,7 +104,7 @@ fn discriminant(schema: &Map<String, Value>) -> Option<Discriminant> {
     let tag: Vec<(String, Value)> = properties
         .iter()
         .filter(|(name, _)| required.contains(&name.as_str()))
-        .filter_map(|(name, property)| Some((name.clone(), single_value(property)?.clone())))
+        .filter_map(|(name, property)| Some((name.clone(), single_value(property.as_object()?)?.clone())))
         .collect();
     if !tag.is_empty() {
         return Some(Discriminant::Tag(tag));

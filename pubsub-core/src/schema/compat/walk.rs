@@ -305,20 +305,9 @@ fn alternatives(
     node: &Resolved,
     split_values: bool,
 ) -> Result<Option<Vec<Resolved>>, CompatError> {
-    let mut split = false;
-    let mut alternatives = match branches::combinator(&node.schema) {
-        Some(combinator) => {
-            split = true;
-            let mut resolved = Vec::new();
-            for (schema, location, reference) in branches::branch_schemas(node, combinator) {
-                let mut branch = resolver.resolve(&schema, &location)?;
-                branch.reference = reference.or(branch.reference);
-                resolved.push(branch);
-            }
-            resolved
-        }
-        None => vec![node.clone()],
-    };
+    let mut split = branches::combinator(&node.schema).is_some();
+    let mut alternatives = Vec::new();
+    flatten_branches(resolver, node, &mut vec![node.location.clone()], &mut alternatives)?;
     if split_values {
         let mut values = Vec::with_capacity(alternatives.len());
         for alternative in alternatives {
@@ -333,6 +322,32 @@ fn alternatives(
         alternatives = values;
     }
     Ok(split.then_some(alternatives))
+}
+
+/// Pushes `node`'s branches onto `out`, those of a branch that has branches of its own in its
+/// place (`Option<Enum>` is an `anyOf` of the enum's `oneOf` and `null`: its variants and
+/// `null`); `node` itself when it has none. `seen` keeps a self-referring `anyOf` from looping.
+fn flatten_branches(
+    resolver: &Resolver<'_>,
+    node: &Resolved,
+    seen: &mut Vec<String>,
+    out: &mut Vec<Resolved>,
+) -> Result<(), CompatError> {
+    let Some(combinator) = branches::combinator(&node.schema) else {
+        out.push(node.clone());
+        return Ok(());
+    };
+    for (schema, location, reference) in branches::branch_schemas(node, combinator) {
+        let mut branch = resolver.resolve(&schema, &location)?;
+        branch.reference = reference.or(branch.reference);
+        if branches::combinator(&branch.schema).is_some() && !seen.contains(&branch.location) {
+            seen.push(branch.location.clone());
+            flatten_branches(resolver, &branch, seen, out)?;
+        } else {
+            out.push(branch);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -399,6 +414,20 @@ mod tests {
                 ("pair[]".to_owned(), ChangeKind::TypeNarrowed),
             ]
         );
+    }
+
+    #[test]
+    fn an_optional_enum_pairs_with_the_enum_variant_by_variant() {
+        let defs = json!({"Payment": {"oneOf": [
+            {"type": "object", "properties": {"type": {"const": "cash"}}, "required": ["type"]},
+            {"type": "object", "properties": {"type": {"const": "card"}, "number": {"type": "string"}},
+             "required": ["type", "number"]}]}});
+        let required = json!({"$ref": "#/$defs/Payment", "$defs": defs});
+        let optional = json!({"anyOf": [{"$ref": "#/$defs/Payment"}, {"type": "null"}], "$defs": defs});
+        assert_eq!(walk(&required, &optional), [(String::new(), ChangeKind::TypeWidened)]);
+        // An `anyOf` that refers to itself is flattened once.
+        let looping = json!({"$ref": "#/$defs/L", "$defs": {"L": {"anyOf": [{"$ref": "#/$defs/L"}, {"type": "string"}]}}});
+        assert_eq!(walk(&looping, &looping), []);
     }
 
     #[test]
