@@ -1,6 +1,7 @@
 //! The change classifier on schemas schemars generates from before/after Rust types: a table
-//! of pairs, each with its expected changes and verdicts; then roles and gating on two small
-//! AsyncAPI documents, and the text and JSON output.
+//! of pairs, each with its expected changes and verdicts; the same types in draft 2020-12 and
+//! draft-07 (no changes); then roles and gating on two small AsyncAPI documents, and the text
+//! and JSON output.
 
 // The types exist for their schemas only.
 #![allow(dead_code)]
@@ -373,6 +374,52 @@ fn each_change_gets_its_verdicts() {
         assert_eq!(status == MessageStatus::Unchanged, expected.is_empty(), "{name}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The schema of `T` as draft-07 writes it (`definitions`, tuples as `items` arrays, ...), the
+/// dialect of AsyncAPI payloads.
+fn draft_07_schema<T: JsonSchema>() -> Value {
+    let generator = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft07());
+    serde_json::to_value(generator.into_root_schema_for::<T>()).expect("a schema serializes")
+}
+
+#[test]
+fn the_same_type_in_either_draft_has_no_changes() {
+    macro_rules! same {
+        ($($name:ident),* $(,)?) => {
+            [$(
+                (concat!(stringify!($name), " v1"), schema::<$name::v1::Order>(), draft_07_schema::<$name::v1::Order>()),
+                (concat!(stringify!($name), " v2"), schema::<$name::v2::Order>(), draft_07_schema::<$name::v2::Order>()),
+            )*]
+        };
+    }
+    let pairs = same!(
+        unchanged,
+        became_required,
+        number_to_integer,
+        u8_to_u16,
+        pattern_added_and_email_added,
+        unit_variant_removed_and_added,
+        externally_tagged,
+        internally_tagged,
+        adjacently_tagged,
+        untagged,
+        nested_objects_and_arrays,
+        optional_object_made_required,
+        map_values_widened,
+        tuple_item_changed,
+        recursive_type,
+        recursive_root,
+        closed_object_gains_optional_field,
+        const_added_and_multiple_of_tightened,
+    );
+    for (name, draft_2020_12, draft_07) in pairs {
+        assert_ne!(draft_2020_12, draft_07, "{name}: the drafts should differ");
+        for (baseline, current) in [(&draft_2020_12, &draft_07), (&draft_07, &draft_2020_12)] {
+            let report = compare(baseline, current).unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert_eq!(report.messages[0].status, MessageStatus::Unchanged, "{name}:\n{report}");
+        }
+    }
 }
 
 /// A billing service's AsyncAPI document: it receives orders and sends invoices (and, in the
