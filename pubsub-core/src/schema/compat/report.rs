@@ -275,6 +275,7 @@ fn role_note(verdict: Verdict, gates: bool, does: &str) -> String {
     }
 }
 
+/// The kind's JSON name with spaces: "constraint tightened".
 fn kind_name(kind: ChangeKind) -> String {
     serde_json::to_value(kind)
         .ok()
