@@ -42,6 +42,7 @@
 //! break consumers or producers (`pubsub schema check`).
 
 mod asyncapi;
+pub mod compat;
 
 pub use asyncapi::{AsyncApi, AsyncApiFormat, ASYNCAPI_VERSION};
 
