@@ -9,7 +9,8 @@
 # The AWS-transport tests (pubsub-aws) run against moto, an SNS/SQS emulator that
 # scripts/moto.sh installs (pinned, into .venv/) and starts on 127.0.0.1 for the whole run, then
 # stops. Under CI an emulator that cannot be had fails the run; elsewhere its tests skip. The same
-# goes for the Python peers of the interop tests (scripts/interop.sh, .venv-interop/).
+# goes for the Python peers of the interop tests (scripts/interop.sh, .venv-interop/) and for
+# AsyncAPI's parser from npm (scripts/asyncapi.sh, scripts/asyncapi/node_modules/; needs node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,11 @@ moto_prepare || exit 1
 . scripts/interop.sh
 step "Python interop peers: install"
 interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
+# AsyncAPI's own parser (npm, pinned), for pubsub-core's tests/asyncapi.rs in the workspace step.
+# shellcheck source=scripts/asyncapi.sh
+. scripts/asyncapi.sh
+step "AsyncAPI parser: install"
+asyncapi_prepare || exit 1 # exports PUBSUB_ASYNCAPI_VALIDATOR
 
 if [ -z "${SKIP_LINT:-}" ]; then
   step "cargo fmt --check"

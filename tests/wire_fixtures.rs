@@ -158,3 +158,32 @@ fn the_registry_decodes_every_fixture() {
         }
     }
 }
+
+#[test]
+fn every_captured_message_validates_against_its_schema() {
+    let registry = Registry::global().unwrap();
+    for entry in captured_entries() {
+        let message = message_value(&entry.body);
+        let media_type = message["mediaType"].as_str().unwrap();
+        let schema = registry
+            .json_schema(media_type)
+            .unwrap_or_else(|| panic!("{}: no schema for {media_type}", entry.file));
+        let validator =
+            jsonschema::draft202012::options().should_validate_formats(true).build(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&message).map(|error| error.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}\n{schema:#}", entry.file);
+        // And the schema is no rubber stamp: the same message without its conventional or
+        // declared field is refused.
+        let mut incomplete = message.clone();
+        let field =
+            ["orderId", "uri", "id"].into_iter().find(|field| incomplete.get(*field).is_some()).unwrap();
+        incomplete.as_object_mut().unwrap().remove(field);
+        assert!(!validator.is_valid(&incomplete), "{}: {field} is required", entry.file);
+    }
+    // The typed fixtures were read with the Rust type's schema, the lifecycle ones with the
+    // convention's.
+    assert_eq!(
+        registry.json_schema(OrderCreated::MEDIA_TYPE),
+        pubsub_core::schema::json_schema::<OrderCreated>()
+    );
+}

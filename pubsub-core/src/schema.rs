@@ -52,6 +52,38 @@ use serde_json::{json, Map, Value};
 
 use crate::{Change, Lifecycle, MediaTypePattern, PubSubMessage};
 
+/// A document or schema written as JSON or YAML (what `--asyncapi` prints in either format),
+/// read for [`compat::compare`].
+///
+/// ```
+/// let yaml = pubsub_core::schema::read_document("asyncapi: 3.0.0\ninfo:\n  title: billing\n")?;
+/// assert_eq!(yaml["info"]["title"], "billing");
+/// let json = pubsub_core::schema::read_document(r#"{"asyncapi": "3.0.0"}"#)?;
+/// assert_eq!(json["asyncapi"], "3.0.0");
+/// # Ok::<(), pubsub_core::schema::UnreadableDocument>(())
+/// ```
+pub fn read_document(text: &str) -> Result<Value, UnreadableDocument> {
+    match serde_json::from_str(text) {
+        Ok(document) => Ok(document),
+        // YAML's error says more about a document that is not JSON to begin with.
+        Err(json) => serde_norway::from_str(text).map_err(|yaml| UnreadableDocument {
+            reason: if text.trim_start().starts_with(['{', '[']) {
+                json.to_string()
+            } else {
+                yaml.to_string()
+            },
+        }),
+    }
+}
+
+/// A document that is neither JSON nor YAML.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("neither JSON nor YAML: {reason}")]
+pub struct UnreadableDocument {
+    /// What the parser said.
+    pub reason: String,
+}
+
 /// The JSON Schema dialect of [`json_schema`] and the registry's schemas.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 

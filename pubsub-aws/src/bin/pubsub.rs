@@ -1,5 +1,5 @@
 //! The `pubsub` command line: publish messages, read a queue, provision topics and queues,
-//! redrive a dead-letter queue.
+//! redrive a dead-letter queue, check a schema change.
 //!
 //! ```text
 //! pubsub publish --topic-arn ARN --media-type TYPE --json '{"uri": "..."}'
@@ -12,6 +12,7 @@
 //! pubsub read --queue-url URL [--max N] [--wait-seconds S] [--nack] [--nack-timeout S]
 //! pubsub provision --config pubsub.toml
 //! pubsub redrive --from DLQ_URL --to QUEUE_URL [--max N] [--dry-run] [--visibility-timeout S]
+//! pubsub schema check --baseline asyncapi.json --current new.json [--json]
 //! ```
 //!
 //! `pubsub publish` sends to an SNS topic (`--topic-arn`) or straight to an SQS queue
@@ -41,6 +42,14 @@
 //! dead-letter queue, is named on stderr, and the exit status is 1; a request failing
 //! half-way stops the run with status 2 and says what moved before it.
 //!
+//! `pubsub schema check` compares two AsyncAPI documents (what a daemon's `--asyncapi` prints) or
+//! two JSON Schemas, JSON or YAML (`pubsub_core::schema::compat`): per message, each change and
+//! whether it breaks consumers (built on the new schema, reading what producers on the old one
+//! send) or producers (writing the new shape for consumers still on the old one). A message the
+//! service only receives gates on the consumers verdict, one it only sends on the producers
+//! verdict. Exit status 1 when a gating change is breaking, so it can gate CI; `--json` prints
+//! the report for tools. It needs no AWS.
+//!
 //! Credentials come from the AWS default chain; `--endpoint-url`, `--region` and `--profile`
 //! override the environment.
 //!
@@ -48,6 +57,7 @@
 //! `OTEL_*` variables ask for it (service name `pubsub` unless `OTEL_SERVICE_NAME` says).
 
 use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -59,6 +69,7 @@ use pubsub_core::codec::DecodeError;
 use pubsub_core::consumer::Delivery;
 use pubsub_core::payload::LargePayloads;
 use pubsub_core::producer::{PublishError, PublishOptions};
+use pubsub_core::schema::compat;
 use pubsub_core::transport::{AttributeValue, Destination, ReceivedMessage, Subscriber, MAX_DELAY};
 use pubsub_core::{Consumer, Decoded, Producer, TopicMap, UntypedMessage};
 use serde_json::{json, Map, Value};
@@ -66,7 +77,7 @@ use serde_json::{json, Map, Value};
 #[derive(Parser)]
 #[command(
     name = "pubsub",
-    about = "Publish to SNS or SQS, read from SQS, provision both, redrive dead-letter queues"
+    about = "Publish to SNS or SQS, read from SQS, provision both, redrive dead-letter queues, check schema changes"
 )]
 struct Cli {
     #[command(flatten)]
@@ -145,6 +156,30 @@ enum Command {
         /// Long-poll wait of each receive, in seconds.
         #[arg(long, default_value_t = 1)]
         wait_seconds: u64,
+    },
+    /// Message schemas as contracts.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Compares two AsyncAPI documents (what `--asyncapi` prints) or two JSON Schemas, JSON or
+    /// YAML, and reports each change of each message as breaking or compatible for consumers
+    /// and for producers. Exit status 1 when a change breaks a role the service has, 0 when
+    /// none does, 2 when a file cannot be read.
+    Check {
+        /// The contract as it was: e.g. the asyncapi.json kept in the repository.
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+        /// The contract as it is now: e.g. what the service's `--asyncapi` prints.
+        #[arg(long, value_name = "FILE")]
+        current: PathBuf,
+        /// Print the report as JSON, for tools.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -280,8 +315,13 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs a command; `Ok(false)` when some input lines or messages failed but others went on.
+/// Runs a command; `Ok(false)` when some input lines or messages failed but others went on
+/// (or, for `schema check`, when a change is breaking).
 async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std::error::Error>> {
+    // No AWS in it: nothing to load.
+    if let Command::Schema { command: SchemaCommand::Check { baseline, current, json } } = &command {
+        return schema_check(baseline, current, *json, &mut std::io::stdout().lock());
+    }
     let config = load_config(options).await;
     match command {
         Command::Publish { topic_arn, queue_url, media_type, json, options } => {
@@ -338,7 +378,30 @@ async fn run(command: Command, options: &AwsOptions) -> Result<bool, Box<dyn std
                 .wait_time(Duration::from_secs(wait_seconds));
             redrive_and_print(&redrive, &mut std::io::stdout().lock()).await
         }
+        Command::Schema { .. } => unreachable!("answered above, without AWS"),
     }
+}
+
+/// `pubsub schema check`: the report on `out`; `Ok(false)` when a change is breaking.
+fn schema_check(
+    baseline: &Path,
+    current: &Path,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let read = |path: &Path| -> Result<Value, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        pubsub_core::schema::read_document(&text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let report = compat::compare(&read(baseline)?, &read(current)?)?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{report}")?;
+    }
+    Ok(!report.is_breaking())
 }
 
 /// Runs a redrive, printing each message moved as one JSON line on `out` (flushed before it
