@@ -9,7 +9,9 @@
 //! payloads, see pubsub-core's `payload`) are read from S3, `--large-payload-bucket` offloads
 //! what handlers publish over 256 KiB, and `--delete-large-payloads` deletes an object once its
 //! message is deleted. `--testing`, `--stdin` and a file run on the embedded broker through the same
-//! call.
+//! call. With the feature `schema` (a default one), `--asyncapi` prints the daemon's AsyncAPI
+//! document (its queue, the topics of `--sns-topic-arn-default` and the mappings, the schema of
+//! each message) and exits 0, before anything else happens.
 //!
 //! ```no_run
 //! use pubsub_core::{handler, HandlerError, PubSubMessage};

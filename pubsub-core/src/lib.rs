@@ -32,8 +32,9 @@
 //! [`transport`] (the traits a transport implements), [`memory`] (the embedded broker),
 //! [`testing`] (run one handler on one message), [`health`] (a daemon's phase, receives and
 //! counts, for probes; served over HTTP with the feature `health`), and, behind features, `logging`
-//! (`pubsub_core::logging::init()`: no subscriber, no logs) and `cli` (the daemon command
-//! line).
+//! (`pubsub_core::logging::init()`: no subscriber, no logs), `cli` (the daemon command
+//! line) and `schema` (JSON Schemas of message types, AsyncAPI documents, the breaking-change
+//! check).
 //!
 //! # Example
 //!
