@@ -243,6 +243,24 @@ macro_rules! __pubsub_json_schema_method {
 
 pub use crate::__pubsub_json_schema_method as json_schema_method;
 
+/// The type of a field of a message, with the feature `schema`: one that has a JSON Schema.
+#[cfg(feature = "schema")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no JSON Schema, which every field of a message type needs with pubsub-core's feature `schema`",
+    label = "this field's type does not implement `schemars::JsonSchema`",
+    note = "derive it beside Validate: `#[derive(schemars::JsonSchema)]` on `{Self}` (with `schemars = \"1\"` among your dependencies)",
+    note = "or describe the field by hand, e.g. `#[schemars(with = \"String\")]` on it"
+)]
+pub trait FieldSchema {}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema + ?Sized> FieldSchema for T {}
+
+/// Checks that a message field's type `T` has a JSON Schema, so a missing one is reported at
+/// the field with what to do (schemars' own error says only which trait is missing).
+#[cfg(feature = "schema")]
+pub fn field_schema<T: FieldSchema + ?Sized>() {}
+
 /// The body schema of `S`, the derive's copy of a message type's fields and attributes, titled
 /// with the message type's name.
 #[cfg(feature = "schema")]

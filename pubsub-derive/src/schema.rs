@@ -9,7 +9,8 @@
 //! output names.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields};
 
 use crate::ctxt::skip_value;
@@ -28,15 +29,22 @@ pub fn json_schema_method(input: &DeriveInput, krate: &syn::Path) -> TokenStream
     };
     let copy = syn::Ident::new(COPY, proc_macro2::Span::call_site());
     let container_attributes = input.attrs.iter().filter(|attr| is_schema_attribute(attr));
+    let schema_type = |field: &syn::Field| match option_content(&field.ty) {
+        // validator's `required` refuses `None`, so the body must hold a value, not `null`:
+        // the copy's field is the `Option`'s content.
+        Some(content) if validates_required(&field.attrs) => content.clone(),
+        _ => field.ty.clone(),
+    };
+    // Fields whose schema comes from their own type: a missing one is explained at the field.
+    let field_checks =
+        fields.named.iter().filter(|field| !schema_given_otherwise(&field.attrs)).map(|field| {
+            let ty = schema_type(field);
+            quote_spanned!(ty.span()=> #krate::__private::field_schema::<#ty>();)
+        });
     let field_definitions = fields.named.iter().map(|field| {
         let attributes = field.attrs.iter().filter(|attr| is_schema_attribute(attr));
         let ident = &field.ident;
-        // validator's `required` refuses `None`, so the body must hold a value, not `null`:
-        // the copy's field is the `Option`'s content.
-        let ty = match option_content(&field.ty) {
-            Some(content) if validates_required(&field.attrs) => content,
-            _ => &field.ty,
-        };
+        let ty = schema_type(field);
         quote!(#(#attributes)* #ident: #ty)
     });
     // schemars' `crate` takes the path as a string.
@@ -69,6 +77,7 @@ pub fn json_schema_method(input: &DeriveInput, krate: &syn::Path) -> TokenStream
                     #(#field_definitions,)*
                 }
                 #copy_default
+                #(#field_checks)*
                 ::core::option::Option::Some(
                     #krate::__private::message_body_schema::<#copy>(generator, #title)
                 )
@@ -86,6 +95,27 @@ fn option_content(ty: &syn::Type) -> Option<&syn::Type> {
         (true, Some(syn::GenericArgument::Type(content))) if arguments.args.len() == 1 => Some(content),
         _ => None,
     }
+}
+
+/// Whether a field's schema does not come from its type: skipped by serde, read or written
+/// through functions of its own (`with`), or described with `#[schemars(...)]`.
+fn schema_given_otherwise(attrs: &[Attribute]) -> bool {
+    const SERDE_KEYS: [&str; 5] =
+        ["skip", "skip_deserializing", "with", "deserialize_with", "serialize_with"];
+    attrs.iter().any(|attr| {
+        if attr.path().is_ident("schemars") {
+            return true;
+        }
+        let mut found = false;
+        if attr.path().is_ident("serde") {
+            // A malformed serde attribute is serde_derive's to report.
+            let _ = attr.parse_nested_meta(|meta| {
+                found |= SERDE_KEYS.iter().any(|key| meta.path.is_ident(key));
+                skip_value(&meta)
+            });
+        }
+        found
+    })
 }
 
 /// Whether a field has `#[validate(required)]` (or `required(message = ...)`).
