@@ -138,6 +138,17 @@ impl Logging {
         self.subscriber(filter, std::io::stderr, colour).try_init().map_err(LoggingError::AlreadySet)
     }
 
+    /// Installs these logs as the global subscriber, writing to `writer` instead of standard
+    /// error (a file, a pipe, or a sink in a benchmark), never coloured: a writer of one's own
+    /// is not a terminal. `RUST_LOG` applies as in [`try_init`](Logging::try_init).
+    pub fn try_init_writer<W>(self, writer: W) -> Result<(), LoggingError>
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let filter = self.filter(std::env::var(FILTER_ENV).ok().as_deref())?;
+        self.subscriber(filter, writer, false).try_init().map_err(LoggingError::AlreadySet)
+    }
+
     /// `rust_log` when it is set and not blank, else [`default_filter`](Logging::default_filter).
     fn filter(&self, rust_log: Option<&str>) -> Result<EnvFilter, LoggingError> {
         let filter = match rust_log {
