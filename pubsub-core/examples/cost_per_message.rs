@@ -4,8 +4,13 @@
 //! count).
 //!
 //! ```text
-//! cargo run --release -p pubsub-core --example cost_per_message -- MODE ROUNDS
+//! cargo run --release -p pubsub-core --example cost_per_message -- MODE ROUNDS [multi-thread]
 //! ```
+//!
+//! It runs on tokio's current-thread runtime, so that the count is the same from one run to
+//! the next (on the multi-threaded one, as the bench runs, the workers' parking and stealing
+//! under valgrind moved it by up to 8,000 instructions a message); `multi-thread` as a third
+//! argument runs it as the bench does.
 //!
 //! Each round is 2,000 messages on a fresh broker, as one iteration of the bench. The modes
 //! are cumulative, each the one before plus one more stage:
@@ -146,7 +151,12 @@ fn main() {
         .unwrap(),
         _ => {}
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = match args.next().as_deref() {
+        Some("multi-thread") => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(other) => panic!("unknown argument {other:?}: the third, if any, is `multi-thread`"),
+    }
+    .unwrap();
     let orders = orders();
     for _ in 0..rounds {
         runtime.block_on(round(&mode, std::hint::black_box(&orders)));
