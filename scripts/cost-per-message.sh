@@ -12,6 +12,9 @@
 #   settle   = the daemon around it: poller, permits, handler tasks, settler batches
 #   log      = the per-message info line, formatted and written to a sink (pubsub_core::logging)
 #
+# The example runs on tokio's current-thread runtime, so that counts are steady (within about
+# 1%); the bench's multi-threaded runtime adds the workers' wake-ups and moves by several %.
+#
 # Usage: scripts/cost-per-message.sh [ROUNDS]   (default 3: 6,000 messages counted per mode;
 # about two minutes). Under perf each count is the median of REPEAT runs (default 3).
 set -euo pipefail
@@ -21,9 +24,14 @@ REPEAT=${REPEAT:-3}
 TOOL=${TOOL:-callgrind}
 MESSAGES_PER_ROUND=2000
 
-cargo build --release --quiet -p pubsub-core --example cost_per_message
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-binary="$target_dir/release/examples/cost_per_message"
+# BINARY=path counts a build made earlier (another commit's, for a before/after comparison).
+if [ -n "${BINARY:-}" ]; then
+    binary=$BINARY
+else
+    cargo build --release --quiet -p pubsub-core --example cost_per_message
+    target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    binary="$target_dir/release/examples/cost_per_message"
+fi
 
 # Instructions (user space) of one run of MODE at R rounds.
 count() {

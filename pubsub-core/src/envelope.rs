@@ -189,27 +189,9 @@ impl<'b> Envelope<'b> {
     /// The SNS notification's message attributes (SNS writes `"MessageAttributes": {"name":
     /// {"Type": "String", "Value": "..."}}`, `Binary` values in base64); `None` when the body is
     /// not a notification with attributes. An attribute that cannot be read is left out.
+    #[cfg(test)]
     pub(crate) fn notification_attributes(&self) -> Option<Attributes> {
-        #[derive(Deserialize)]
-        struct Attribute<'a> {
-            #[serde(rename = "Type", borrow)]
-            data_type: Cow<'a, str>,
-            #[serde(rename = "Value", borrow)]
-            value: Cow<'a, str>,
-        }
-        let raw = self.notification_attributes?.get();
-        let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
-            serde_json::from_str(raw).ok()?;
-        Some(
-            attributes
-                .into_iter()
-                .filter_map(|(name, attribute)| {
-                    let value =
-                        AttributeValue::from_typed(&attribute.data_type, attribute.value.into_owned())?;
-                    Some((name.into_owned(), value))
-                })
-                .collect(),
-        )
+        read_notification_attributes(self.notification_attributes?.get())
     }
 
     /// The value of the SNS notification's message attribute `name` (SNS writes
@@ -245,6 +227,30 @@ impl<'b> Envelope<'b> {
             _ => malformed(self.layer, &self.message, &e),
         })
     }
+}
+
+/// The attributes of an SNS notification's `MessageAttributes` object, `raw` (see
+/// [`Envelope::notification_attributes`]); `None` if it is not such an object. An attribute
+/// that cannot be read is left out.
+pub(crate) fn read_notification_attributes(raw: &str) -> Option<Attributes> {
+    #[derive(Deserialize)]
+    struct Attribute<'a> {
+        #[serde(rename = "Type", borrow)]
+        data_type: Cow<'a, str>,
+        #[serde(rename = "Value", borrow)]
+        value: Cow<'a, str>,
+    }
+    let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
+        serde_json::from_str(raw).ok()?;
+    Some(
+        attributes
+            .into_iter()
+            .filter_map(|(name, attribute)| {
+                let value = AttributeValue::from_typed(&attribute.data_type, attribute.value.into_owned())?;
+                Some((name.into_owned(), value))
+            })
+            .collect(),
+    )
 }
 
 /// A string-valued key, or what it held instead.

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::dedup::{content_id, Deduplication};
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
+use crate::hash::FastMap;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
 
 /// SQS's limit on a visibility timeout.
@@ -126,7 +127,7 @@ struct State {
     options: QueueOptions,
     fifo: bool,
     next_sequence: u64,
-    messages: HashMap<u64, Stored>,
+    messages: FastMap<u64, Stored>,
     visible: BTreeSet<u64>,
     delayed: usize,
     /// (visible again at, sequence, generation), earliest first.
@@ -150,7 +151,7 @@ impl Queue {
                 options,
                 fifo,
                 next_sequence: 0,
-                messages: HashMap::new(),
+                messages: FastMap::default(),
                 visible: BTreeSet::new(),
                 delayed: 0,
                 deadlines: BinaryHeap::new(),
