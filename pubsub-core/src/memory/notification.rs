@@ -1,6 +1,7 @@
 //! What SNS writes: message ids, ARNs, and the notification JSON a non-raw subscription
 //! delivers to its queue.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::transport::MEDIA_TYPE_ATTRIBUTE;
@@ -62,6 +63,34 @@ pub(crate) struct NotificationFields<'a> {
     pub media_type: &'a str,
     /// The other message attributes.
     pub attributes: &'a crate::transport::Attributes,
+}
+
+/// What a queue keeps of a notification until it is received: its parts, shared where
+/// they can be (the topic's and the subscription's ARN, the batch's timestamp).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingNotification {
+    pub message_id: String,
+    pub topic_arn: Arc<str>,
+    pub subscription_arn: Arc<str>,
+    pub message: Box<str>,
+    pub timestamp: Arc<str>,
+    pub media_type: Box<str>,
+    pub attributes: crate::transport::Attributes,
+}
+
+impl PendingNotification {
+    /// The notification's JSON, as SQS delivers it.
+    pub(crate) fn body(&self) -> String {
+        notification_body(&NotificationFields {
+            message_id: &self.message_id,
+            topic_arn: &self.topic_arn,
+            subscription_arn: &self.subscription_arn,
+            message: &self.message,
+            timestamp: &self.timestamp,
+            media_type: &self.media_type,
+            attributes: &self.attributes,
+        })
+    }
 }
 
 /// The notification body, written by hand in the order SNS writes it, with the strings escaped

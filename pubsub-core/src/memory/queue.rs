@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::dedup::{content_id, Deduplication};
+use super::notification::PendingNotification;
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
 use crate::hash::FastMap;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
@@ -33,11 +34,38 @@ pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 
 /// more, and this keeps ours 20 digits long (so they also sort as text).
 const FIRST_SEQUENCE_NUMBER: u128 = 18_000_000_000_000_000_000;
 
+/// A message's body as a queue keeps it.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// The text itself: raw delivery, a direct send, a message moved from another queue.
+    Text(String),
+    /// An SNS notification, kept as its parts and written out at each receive: its JSON is
+    /// four times the message it carries (the message escaped, the URLs and the signature),
+    /// and it was most of what a backlog held.
+    Notification(Box<PendingNotification>),
+}
+
+impl Body {
+    /// The body as SQS gives it.
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text(text) => std::borrow::Cow::Borrowed(text),
+            Body::Notification(notification) => std::borrow::Cow::Owned(notification.body()),
+        }
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::Text(text)
+    }
+}
+
 /// A message on its way into a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct NewMessage {
     pub message_id: String,
-    pub body: String,
+    pub body: Body,
     pub attributes: Attributes,
     /// The FIFO message group (ignored by standard queues).
     pub group_id: Option<String>,
@@ -49,8 +77,15 @@ pub(crate) struct NewMessage {
 
 impl NewMessage {
     /// A message with no attribute, group, deduplication id or delay.
-    pub(crate) fn new(message_id: String, body: String, attributes: Attributes) -> Self {
-        NewMessage { message_id, body, attributes, group_id: None, deduplication_id: None, delay: None }
+    pub(crate) fn new(message_id: String, body: impl Into<Body>, attributes: Attributes) -> Self {
+        NewMessage {
+            message_id,
+            body: body.into(),
+            attributes,
+            group_id: None,
+            deduplication_id: None,
+            delay: None,
+        }
     }
 }
 
@@ -93,8 +128,9 @@ struct Stored {
     /// When the queue took it (SQS's `SentTimestamp`).
     sent_at: SystemTime,
     receive_count: u32,
-    /// The handle of the latest receive.
-    receipt: Option<String>,
+    /// The random half of the latest receive's handle (the other half is the sequence
+    /// number); 0 before the first receive.
+    receipt_nonce: u64,
     /// Bumped by every receive and visibility change: deadline entries of older generations
     /// are stale.
     generation: u64,
@@ -253,11 +289,14 @@ impl Queue {
             stored.receive_count += 1;
             stored.generation += 1;
             stored.status = Status::InFlight;
-            let receipt = new_receipt(sequence);
-            stored.receipt = Some(receipt.clone());
+            stored.receipt_nonce = fastrand::u64(1..);
+            let receipt = receipt_handle(sequence, stored.receipt_nonce);
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
-            let mut received =
-                ReceivedMessage::new(stored.message.message_id.clone(), receipt, stored.message.body.clone());
+            let mut received = ReceivedMessage::new(
+                stored.message.message_id.clone(),
+                receipt,
+                stored.message.body.text().into_owned(),
+            );
             received.receive_count = stored.receive_count;
             received.attributes = stored.message.attributes.clone();
             received.sent_at = Some(stored.sent_at);
@@ -384,7 +423,10 @@ impl Queue {
         let state = self.state();
         let mut sequences: Vec<u64> = state.messages.keys().copied().collect();
         sequences.sort_unstable();
-        sequences.into_iter().map(|sequence| state.messages[&sequence].message.body.clone()).collect()
+        sequences
+            .into_iter()
+            .map(|sequence| state.messages[&sequence].message.body.text().into_owned())
+            .collect()
     }
 }
 
@@ -429,7 +471,7 @@ impl State {
         };
         let deduplication_id = match message.deduplication_id.take() {
             Some(id) => id,
-            None if self.options.content_based_deduplication => content_id(&message.body),
+            None if self.options.content_based_deduplication => content_id(&message.body.text()),
             None => {
                 return Err(refused(
                     "InvalidParameterValue",
@@ -464,7 +506,7 @@ impl State {
                 message,
                 sent_at: SystemTime::now(),
                 receive_count: 0,
-                receipt: None,
+                receipt_nonce: 0,
                 generation: 0,
                 status,
             },
@@ -608,9 +650,10 @@ impl State {
     /// The message whose latest receive gave `receipt`.
     fn current_receipt(&self, receipt: &str) -> Result<u64, EntryError> {
         parse_receipt(receipt)
-            .filter(|sequence| {
-                self.messages.get(sequence).is_some_and(|stored| stored.receipt.as_deref() == Some(receipt))
+            .filter(|(sequence, nonce)| {
+                self.messages.get(sequence).is_some_and(|stored| stored.receipt_nonce == *nonce)
             })
+            .map(|(sequence, _)| sequence)
             .ok_or_else(|| EntryError {
                 code: "ReceiptHandleIsInvalid".to_owned(),
                 message: format!(
@@ -621,20 +664,23 @@ impl State {
     }
 }
 
-/// A fresh receipt handle: the message's sequence and a random nonce, in hex (written digit by
-/// digit: `format!` cost ten times as much).
-fn new_receipt(sequence: u64) -> String {
+/// A receipt handle: the message's sequence and the receive's random nonce, in lower-case hex
+/// (written digit by digit: `format!` cost ten times as much).
+fn receipt_handle(sequence: u64, nonce: u64) -> String {
     let mut receipt = String::with_capacity(32);
     crate::uuid::push_hex_u64(&mut receipt, sequence);
-    crate::uuid::push_hex_u64(&mut receipt, fastrand::u64(..));
+    crate::uuid::push_hex_u64(&mut receipt, nonce);
     receipt
 }
 
-fn parse_receipt(receipt: &str) -> Option<u64> {
-    if receipt.len() != 32 {
+/// The sequence and nonce of a handle [`receipt_handle`] wrote; `None` for any other text.
+fn parse_receipt(receipt: &str) -> Option<(u64, u64)> {
+    let lower_hex =
+        |text: &str| text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+    if receipt.len() != 32 || !lower_hex(receipt) {
         return None;
     }
-    u64::from_str_radix(receipt.get(..16)?, 16).ok()
+    Some((u64::from_str_radix(&receipt[..16], 16).ok()?, u64::from_str_radix(&receipt[16..], 16).ok()?))
 }
 
 #[cfg(test)]

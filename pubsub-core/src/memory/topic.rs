@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::dedup::{content_id, Deduplication};
-use super::notification::{new_message_id, notification_body, sns_timestamp, NotificationFields};
+use super::notification::{new_message_id, sns_timestamp, PendingNotification};
 use super::options::{SubscriptionOptions, TopicOptions};
-use super::queue::{NewMessage, Queue};
+use super::queue::{Body, NewMessage, Queue};
 use super::simulation::injected_entry_error;
 use crate::transport::{
     Attributes, Destination, EntryError, MessageId, OutgoingMessage, TransportError, MEDIA_TYPE_ATTRIBUTE,
@@ -147,14 +147,23 @@ impl Topic {
                 Ok(message_id)
             })
             .collect();
-        let timestamp = sns_timestamp(SystemTime::now());
+        // Shared by the batch's notifications, as long as a queue keeps them.
+        let timestamp: Arc<str> = sns_timestamp(SystemTime::now()).into();
+        let topic_arn: Arc<str> = self.arn.as_str().into();
         let subscriptions = Arc::clone(&lock(&self.subscriptions));
         for subscription in subscriptions.iter() {
+            let subscription_arn: Arc<str> = subscription.arn.as_str().into();
             let deliveries: Vec<NewMessage> = accepted
                 .iter()
                 .filter(|(message, _, _)| subscription.accepts(message))
                 .map(|(message, deduplication_id, sns_message_id)| {
-                    let mut delivery = subscription.delivery(self, sns_message_id, message, &timestamp);
+                    let mut delivery = subscription.delivery(
+                        &topic_arn,
+                        &subscription_arn,
+                        sns_message_id,
+                        message,
+                        &timestamp,
+                    );
                     if self.fifo {
                         delivery.group_id = message.group_id.clone();
                         delivery.deduplication_id = deduplication_id.clone();
@@ -181,26 +190,28 @@ impl Subscription {
 
     /// What the queue receives: the raw message with its attributes (SQS message
     /// attributes), or a notification (whose `MessageAttributes` holds them).
+    /// The notification is written out when received (see [`Body::Notification`]).
     fn delivery(
         &self,
-        topic: &Topic,
+        topic_arn: &Arc<str>,
+        subscription_arn: &Arc<str>,
         sns_message_id: &str,
         message: &OutgoingMessage,
-        timestamp: &str,
+        timestamp: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
             NewMessage::new(new_message_id(), message.body.clone(), sqs_attributes(message))
         } else {
-            let body = notification_body(&NotificationFields {
-                message_id: sns_message_id,
-                topic_arn: &topic.arn,
-                subscription_arn: &self.arn,
-                message: &message.body,
-                timestamp,
-                media_type: &message.media_type,
-                attributes: &message.attributes,
-            });
-            NewMessage::new(new_message_id(), body, Attributes::new())
+            let notification = PendingNotification {
+                message_id: sns_message_id.to_owned(),
+                topic_arn: topic_arn.clone(),
+                subscription_arn: subscription_arn.clone(),
+                message: message.body.as_str().into(),
+                timestamp: timestamp.clone(),
+                media_type: message.media_type.as_str().into(),
+                attributes: message.attributes.clone(),
+            };
+            NewMessage::new(new_message_id(), Body::Notification(Box::new(notification)), Attributes::new())
         }
     }
 }
