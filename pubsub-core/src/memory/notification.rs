@@ -74,7 +74,7 @@ pub(crate) struct PendingNotification {
     pub subscription_arn: Arc<str>,
     pub message: Box<str>,
     pub timestamp: Arc<str>,
-    pub media_type: Box<str>,
+    pub media_type: Arc<str>,
     pub attributes: crate::transport::Attributes,
 }
 

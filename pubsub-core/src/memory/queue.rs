@@ -123,8 +123,54 @@ enum Status {
     Delayed,
 }
 
+/// A [`NewMessage`] as a queue keeps it: its delay spent on arrival, its FIFO ids boxed
+/// (standard queues have none), so that a backlog's table entries stay small.
+struct Kept {
+    message_id: Box<str>,
+    body: Body,
+    attributes: Attributes,
+    /// The FIFO group and deduplication id, if either.
+    fifo: Option<Box<(Option<String>, Option<String>)>>,
+}
+
+impl Kept {
+    fn new(message: NewMessage) -> Kept {
+        let fifo = match (message.group_id, message.deduplication_id) {
+            (None, None) => None,
+            ids => Some(Box::new(ids)),
+        };
+        Kept {
+            message_id: message.message_id.into(),
+            body: message.body,
+            attributes: message.attributes,
+            fifo,
+        }
+    }
+
+    /// Back to a message, for another queue (the dead-letter queue).
+    fn into_message(self) -> NewMessage {
+        let (group_id, deduplication_id) = self.fifo.map(|ids| *ids).unwrap_or_default();
+        NewMessage {
+            message_id: self.message_id.into(),
+            body: self.body,
+            attributes: self.attributes,
+            group_id,
+            deduplication_id,
+            delay: None,
+        }
+    }
+
+    fn group_id(&self) -> Option<&str> {
+        self.fifo.as_ref().and_then(|ids| ids.0.as_deref())
+    }
+
+    fn deduplication_id(&self) -> Option<&str> {
+        self.fifo.as_ref().and_then(|ids| ids.1.as_deref())
+    }
+}
+
 struct Stored {
-    message: NewMessage,
+    message: Kept,
     /// When the queue took it (SQS's `SentTimestamp`).
     sent_at: SystemTime,
     receive_count: u32,
@@ -282,8 +328,8 @@ impl Queue {
             let stored = state.messages.get_mut(&sequence).expect("a visible message is stored");
             if max_receive_count.is_some_and(|limit| stored.receive_count >= limit) {
                 let stored = state.messages.remove(&sequence).expect("a visible message is stored");
-                state.settle_group(stored.message.group_id.as_deref());
-                dead.push(stored.message);
+                state.settle_group(stored.message.group_id());
+                dead.push(stored.message.into_message());
                 continue;
             }
             stored.receive_count += 1;
@@ -293,7 +339,7 @@ impl Queue {
             let receipt = receipt_handle(sequence, stored.receipt_nonce);
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
             let mut received = ReceivedMessage::new(
-                stored.message.message_id.clone(),
+                stored.message.message_id.to_string(),
                 receipt,
                 stored.message.body.text().into_owned(),
             );
@@ -301,11 +347,11 @@ impl Queue {
             received.attributes = stored.message.attributes.clone();
             received.sent_at = Some(stored.sent_at);
             if state.fifo {
-                received.group_id = stored.message.group_id.clone();
-                received.deduplication_id = stored.message.deduplication_id.clone();
+                received.group_id = stored.message.group_id().map(str::to_owned);
+                received.deduplication_id = stored.message.deduplication_id().map(str::to_owned);
                 received.sequence_number = Some((FIRST_SEQUENCE_NUMBER + u128::from(sequence)).to_string());
             }
-            let group = stored.message.group_id.clone();
+            let group = stored.message.group_id().map(str::to_owned);
             state.in_flight_changed(group.as_deref(), true);
             messages.push(received);
         }
@@ -333,14 +379,14 @@ impl Queue {
                     match status {
                         Status::Visible => state.hide(sequence),
                         Status::InFlight => {
-                            let group = state.messages[&sequence].message.group_id.clone();
+                            let group = state.messages[&sequence].message.group_id().map(str::to_owned);
                             state.in_flight_changed(group.as_deref(), false);
                         }
                         Status::Delayed => unreachable!("a delayed message has no receipt"),
                     }
                     let stored =
                         state.messages.remove(&sequence).expect("a current receipt's message is stored");
-                    state.settle_group(stored.message.group_id.as_deref());
+                    state.settle_group(stored.message.group_id());
                     Ok(())
                 })
                 .collect();
@@ -388,7 +434,7 @@ impl Queue {
                     }
                     stored.generation += 1;
                     if timeout.is_zero() {
-                        let group = stored.message.group_id.clone();
+                        let group = stored.message.group_id().map(str::to_owned);
                         state.in_flight_changed(group.as_deref(), false);
                         state.show(sequence);
                         wake = true;
@@ -503,7 +549,7 @@ impl State {
         self.messages.insert(
             sequence,
             Stored {
-                message,
+                message: Kept::new(message),
                 sent_at: SystemTime::now(),
                 receive_count: 0,
                 receipt_nonce: 0,
@@ -595,7 +641,7 @@ impl State {
         if !self.fifo {
             return None;
         }
-        self.messages.get(&sequence).and_then(|stored| stored.message.group_id.clone())
+        self.messages.get(&sequence).and_then(|stored| stored.message.group_id().map(str::to_owned))
     }
 
     /// Moves the in-flight and delayed messages whose deadline has passed to the visible set,

@@ -150,20 +150,34 @@ impl Topic {
         // Shared by the batch's notifications, as long as a queue keeps them.
         let timestamp: Arc<str> = sns_timestamp(SystemTime::now()).into();
         let topic_arn: Arc<str> = self.arn.as_str().into();
+        // One copy of each media type of the batch (most batches have one).
+        let mut known: Vec<Arc<str>> = Vec::new();
+        let media_types: Vec<Arc<str>> = accepted
+            .iter()
+            .map(|(message, _, _)| {
+                let found = known.iter().find(|media_type| ***media_type == *message.media_type).cloned();
+                found.unwrap_or_else(|| {
+                    let media_type: Arc<str> = message.media_type.as_str().into();
+                    known.push(media_type.clone());
+                    media_type
+                })
+            })
+            .collect();
         let subscriptions = Arc::clone(&lock(&self.subscriptions));
         for subscription in subscriptions.iter() {
             let subscription_arn: Arc<str> = subscription.arn.as_str().into();
             let deliveries: Vec<NewMessage> = accepted
                 .iter()
-                .filter(|(message, _, _)| subscription.accepts(message))
-                .map(|(message, deduplication_id, sns_message_id)| {
-                    let mut delivery = subscription.delivery(
-                        &topic_arn,
-                        &subscription_arn,
-                        sns_message_id,
-                        message,
-                        &timestamp,
-                    );
+                .zip(&media_types)
+                .filter(|((message, _, _), _)| subscription.accepts(message))
+                .map(|((message, deduplication_id, sns_message_id), media_type)| {
+                    let shared = Shared {
+                        topic_arn: &topic_arn,
+                        subscription_arn: &subscription_arn,
+                        timestamp: &timestamp,
+                        media_type,
+                    };
+                    let mut delivery = subscription.delivery(&shared, sns_message_id, message);
                     if self.fifo {
                         delivery.group_id = message.group_id.clone();
                         delivery.deduplication_id = deduplication_id.clone();
@@ -183,6 +197,14 @@ impl Topic {
     }
 }
 
+/// The parts a batch's notifications share.
+struct Shared<'a> {
+    topic_arn: &'a Arc<str>,
+    subscription_arn: &'a Arc<str>,
+    timestamp: &'a Arc<str>,
+    media_type: &'a Arc<str>,
+}
+
 impl Subscription {
     fn accepts(&self, message: &OutgoingMessage) -> bool {
         self.options.filter.as_ref().is_none_or(|filter| filter.accepts_message(message))
@@ -191,24 +213,17 @@ impl Subscription {
     /// What the queue receives: the raw message with its attributes (SQS message
     /// attributes), or a notification (whose `MessageAttributes` holds them).
     /// The notification is written out when received (see [`Body::Notification`]).
-    fn delivery(
-        &self,
-        topic_arn: &Arc<str>,
-        subscription_arn: &Arc<str>,
-        sns_message_id: &str,
-        message: &OutgoingMessage,
-        timestamp: &Arc<str>,
-    ) -> NewMessage {
+    fn delivery(&self, shared: &Shared<'_>, sns_message_id: &str, message: &OutgoingMessage) -> NewMessage {
         if self.options.raw_delivery {
             NewMessage::new(new_message_id(), message.body.clone(), sqs_attributes(message))
         } else {
             let notification = PendingNotification {
                 message_id: sns_message_id.to_owned(),
-                topic_arn: topic_arn.clone(),
-                subscription_arn: subscription_arn.clone(),
+                topic_arn: shared.topic_arn.clone(),
+                subscription_arn: shared.subscription_arn.clone(),
                 message: message.body.as_str().into(),
-                timestamp: timestamp.clone(),
-                media_type: message.media_type.as_str().into(),
+                timestamp: shared.timestamp.clone(),
+                media_type: shared.media_type.clone(),
                 attributes: message.attributes.clone(),
             };
             NewMessage::new(new_message_id(), Body::Notification(Box::new(notification)), Attributes::new())
