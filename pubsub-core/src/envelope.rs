@@ -186,14 +186,6 @@ impl<'b> Envelope<'b> {
         Ok(Envelope { message, media_type, opaque_data, layer, notification_attributes })
     }
 
-    /// The SNS notification's message attributes (SNS writes `"MessageAttributes": {"name":
-    /// {"Type": "String", "Value": "..."}}`, `Binary` values in base64); `None` when the body is
-    /// not a notification with attributes. An attribute that cannot be read is left out.
-    #[cfg(test)]
-    pub(crate) fn notification_attributes(&self) -> Option<Attributes> {
-        read_notification_attributes(self.notification_attributes?.get())
-    }
-
     /// The value of the SNS notification's message attribute `name` (SNS writes
     /// `"MessageAttributes": {"name": {"Type": "String", "Value": "..."}}`), if the body is a
     /// notification that has it.
@@ -229,9 +221,9 @@ impl<'b> Envelope<'b> {
     }
 }
 
-/// The attributes of an SNS notification's `MessageAttributes` object, `raw` (see
-/// [`Envelope::notification_attributes`]); `None` if it is not such an object. An attribute
-/// that cannot be read is left out.
+/// The attributes of an SNS notification's `MessageAttributes` object, `raw` (SNS writes
+/// `"MessageAttributes": {"name": {"Type": "String", "Value": "..."}}`, `Binary` values in
+/// base64); `None` if it is not such an object. An attribute that cannot be read is left out.
 pub(crate) fn read_notification_attributes(raw: &str) -> Option<Attributes> {
     #[derive(Deserialize)]
     struct Attribute<'a> {

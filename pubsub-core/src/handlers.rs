@@ -177,17 +177,18 @@ impl MessageContext {
     /// notification (its `MessageAttributes`).
     pub(crate) fn new(
         message: &ReceivedMessage,
-        envelope: &Envelope<'_>,
+        envelope: Envelope<'_>,
         producer: Option<&Producer>,
         collaborators: Collaborators,
     ) -> MessageContext {
         MessageContext {
             message_id: message.message_id.clone(),
             receive_count: message.receive_count,
-            media_type: envelope.media_type.clone(),
-            opaque_data: envelope.opaque_data.clone(),
             attributes: OnceLock::new(),
             notification_attributes: envelope.notification_attributes.map(|raw| raw.get().into()),
+            // Taken from the envelope, which the handler's decoded message no longer needs.
+            media_type: envelope.media_type,
+            opaque_data: envelope.opaque_data,
             message_attributes: message.attributes.clone(),
             group_id: message.group_id.clone(),
             topics: producer.map(|producer| producer.topics().clone()),

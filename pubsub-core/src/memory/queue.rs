@@ -802,6 +802,13 @@ mod tests {
         }
     }
 
+    /// A backlog's cost per message is mostly its table entry and its body: the entry stays
+    /// small (FIFO ids boxed, no delay, the receipt's nonce as a number).
+    #[test]
+    fn a_stored_message_is_small() {
+        assert!(std::mem::size_of::<(u64, Stored)>() <= 128, "{}", std::mem::size_of::<(u64, Stored)>());
+    }
+
     #[test]
     fn the_message_table_gives_its_memory_back_once_a_backlog_drains() {
         let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
