@@ -293,6 +293,34 @@ impl PlainVisitor<'_> {
     }
 }
 
+/// `value` in thousandths, when it is a whole number of them under a billion units, not
+/// negative: a duration in milliseconds from microseconds (`elapsed_ms`). Such a value's
+/// `Debug` is that decimal, trailing zeros dropped: the shortest text that reads back as
+/// it, since under a billion half its spacing to the next `f64` is under 10^-7, and any
+/// other decimal of three places or fewer is 10^-3 away.
+fn thousandths(value: f64) -> Option<u64> {
+    if !(0.0..1e9).contains(&value) || value.is_sign_negative() {
+        return None;
+    }
+    let thousandths = (value * 1000.0).round();
+    (thousandths / 1000.0 == value).then_some(thousandths as u64)
+}
+
+/// `thousandths` / 1000 as `f64`'s `Debug` writes it: `1.5`, `0.001`, `12.0`.
+fn write_thousandths(writer: &mut Writer<'_>, thousandths: u64) -> fmt::Result {
+    write!(writer, "{}.", thousandths / 1000)?;
+    let mut fraction = thousandths % 1000;
+    if fraction == 0 {
+        return fmt::Write::write_char(writer, '0');
+    }
+    let mut digits = 3;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    write!(writer, "{fraction:0digits$}")
+}
+
 /// Whether `str`'s `Debug` is the text in quotes: printable ASCII, no quote, no backslash.
 fn debug_is_quoted(text: &str) -> bool {
     text.bytes().all(|byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\')
@@ -323,6 +351,19 @@ impl Visit for PlainVisitor<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.display(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.result.is_err() {
+            return;
+        }
+        match (self.plain(field), thousandths(value)) {
+            (true, Some(thousandths)) => {
+                self.result =
+                    self.start(field).and_then(|()| write_thousandths(&mut self.writer, thousandths));
+            }
+            _ => self.record_debug(field, &value),
+        }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -447,7 +488,7 @@ mod tests {
                 let error = std::io::Error::other("disk \"full\"");
                 let none: Option<&str> = None;
                 tracing::info!(message_id = "m-1", media_type = "application/vnd.x+json", count = 3u32, delta = -7i64,
-                    ok = true, elapsed_ms = 1.5, big = 1e21, quoted = "say \"hi\"", slash = "a\\b", line = "a\nb",
+                    ok = true, elapsed_ms = 1.5, whole_ms = 12.0, tiny = 0.001, third = 0.1 + 0.2, big = 1e21, quoted = "say \"hi\"", slash = "a\\b", line = "a\nb",
                     unicode = "café ☕", tab = "a\tb", del = "a\u{7f}", empty = "", absent = none, r#type = "t",
                     debug = ?vec![1, 2], display = %"shown", error = &error as &dyn std::error::Error,
                     "message {} handled", 7);
@@ -487,6 +528,22 @@ mod tests {
         SystemTime.format_time(&mut Writer::new(&mut default)).unwrap();
         assert_eq!(ours.len(), default.len());
         assert_eq!(ours[..10], default[..10], "{ours} {default}");
+    }
+
+    #[test]
+    fn thousandths_are_written_as_debug_writes_them() {
+        let mut values: Vec<f64> = (0..200_000u64).map(|micros| micros as f64 / 1000.0).collect();
+        let mut rng = fastrand::Rng::with_seed(16);
+        values.extend((0..100_000).map(|_| rng.u64(..1_000_000_000_000) as f64 / 1000.0));
+        for value in values {
+            let thousandths = thousandths(value).unwrap();
+            let mut text = String::new();
+            write_thousandths(&mut Writer::new(&mut text), thousandths).unwrap();
+            assert_eq!(text, format!("{value:?}"));
+        }
+        for other in [-0.0, -1.5, 0.0001, 1e-7, 1e9, 2.5e15, f64::NAN, f64::INFINITY, 0.1 + 0.2] {
+            assert_eq!(thousandths(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -9,19 +9,16 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(crate) fn uuid_v4() -> String {
     let high = (fastrand::u64(..) & !(0xF << 12)) | (0x4 << 12);
     let low = (fastrand::u64(..) & !(0b11 << 62)) | (0b10 << 62);
-    let mut text = [0u8; 36];
-    let mut at = 0;
-    // The 32 digits of `high` then `low`, with a dash before digits 8, 12, 16 and 20.
-    for (index, nibble) in (0..32).map(|digit| {
-        let word = if digit < 16 { high } else { low };
-        (digit, (word >> (60 - 4 * (digit % 16))) & 0xF)
-    }) {
-        if matches!(index, 8 | 12 | 16 | 20) {
-            text[at] = b'-';
-            at += 1;
-        }
-        text[at] = HEX[nibble as usize];
-        at += 1;
+    // Where each of the 32 digits goes: dashes at 8, 13, 18 and 23.
+    const AT: [u8; 32] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30,
+        31, 32, 33, 34, 35,
+    ];
+    let mut text = *b"00000000-0000-0000-0000-000000000000";
+    for digit in 0..16 {
+        let shift = 60 - 4 * digit;
+        text[usize::from(AT[digit])] = HEX[((high >> shift) & 0xF) as usize];
+        text[usize::from(AT[16 + digit])] = HEX[((low >> shift) & 0xF) as usize];
     }
     String::from_utf8(text.to_vec()).expect("hex digits and dashes are ASCII")
 }
