@@ -22,6 +22,7 @@ const SIGNATURE: &str = "bWVtb3J5LWJyb2tlci1mYWtlLXNpZ25hdHVyZQ==";
 /// SNS's and SQS's message ids are random UUIDs (version 4), as the object keys of offloaded
 /// payloads are.
 pub(crate) use crate::uuid::uuid_v4 as new_message_id;
+use crate::uuid::Uuid;
 
 /// `time` as SNS's `Timestamp`: ISO-8601 UTC with milliseconds, `2026-11-27T17:32:28.960Z`.
 pub(crate) fn sns_timestamp(time: SystemTime) -> String {
@@ -65,30 +66,39 @@ pub(crate) struct NotificationFields<'a> {
     pub attributes: &'a crate::transport::Attributes,
 }
 
-/// What a queue keeps of a notification until it is received: its parts, shared where
-/// they can be (the topic's and the subscription's ARN, the batch's timestamp).
+/// What a queue keeps of a notification until it is received: its parts, shared where they
+/// can be (what the batch's notifications to one subscription have in common, the media
+/// type), the message id as its bits.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingNotification {
-    pub message_id: String,
-    pub topic_arn: Arc<str>,
-    pub subscription_arn: Arc<str>,
+    pub message_id: Uuid,
+    pub batch: Arc<NotificationBatch>,
     pub message: Box<str>,
-    pub timestamp: Arc<str>,
     pub media_type: Arc<str>,
-    pub attributes: crate::transport::Attributes,
+    /// The message's other attributes, if any.
+    pub attributes: Option<Box<crate::transport::Attributes>>,
+}
+
+/// What the notifications of one publish batch to one subscription share.
+#[derive(Debug)]
+pub(crate) struct NotificationBatch {
+    pub topic_arn: String,
+    pub subscription_arn: String,
+    pub timestamp: String,
 }
 
 impl PendingNotification {
     /// The notification's JSON, as SQS delivers it.
     pub(crate) fn body(&self) -> String {
+        static NONE: crate::transport::Attributes = crate::transport::Attributes::new();
         notification_body(&NotificationFields {
-            message_id: &self.message_id,
-            topic_arn: &self.topic_arn,
-            subscription_arn: &self.subscription_arn,
+            message_id: &self.message_id.text(),
+            topic_arn: &self.batch.topic_arn,
+            subscription_arn: &self.batch.subscription_arn,
             message: &self.message,
-            timestamp: &self.timestamp,
+            timestamp: &self.batch.timestamp,
             media_type: &self.media_type,
-            attributes: &self.attributes,
+            attributes: self.attributes.as_deref().unwrap_or(&NONE),
         })
     }
 }

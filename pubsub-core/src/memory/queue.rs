@@ -26,6 +26,7 @@ use super::notification::PendingNotification;
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
 use crate::hash::FastMap;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
+use crate::uuid::Uuid;
 
 /// SQS's limit on a visibility timeout.
 pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
@@ -126,9 +127,10 @@ enum Status {
 /// A [`NewMessage`] as a queue keeps it: its delay spent on arrival, its FIFO ids boxed
 /// (standard queues have none), so that a backlog's table entries stay small.
 struct Kept {
-    message_id: Box<str>,
+    message_id: KeptId,
     body: Body,
-    attributes: Attributes,
+    /// Its SQS message attributes, if any (a notification's are in its body).
+    attributes: Option<Box<Attributes>>,
     /// The FIFO group and deduplication id, if either.
     fifo: Option<Box<(Option<String>, Option<String>)>>,
 }
@@ -139,21 +141,21 @@ impl Kept {
             (None, None) => None,
             ids => Some(Box::new(ids)),
         };
-        Kept {
-            message_id: message.message_id.into(),
-            body: message.body,
-            attributes: message.attributes,
-            fifo,
-        }
+        let message_id = match Uuid::parse(&message.message_id) {
+            Some(uuid) => KeptId::Uuid(uuid),
+            None => KeptId::Text(message.message_id.into()),
+        };
+        let attributes = (!message.attributes.is_empty()).then(|| Box::new(message.attributes));
+        Kept { message_id, body: message.body, attributes, fifo }
     }
 
     /// Back to a message, for another queue (the dead-letter queue).
     fn into_message(self) -> NewMessage {
         let (group_id, deduplication_id) = self.fifo.map(|ids| *ids).unwrap_or_default();
         NewMessage {
-            message_id: self.message_id.into(),
+            message_id: self.message_id.text(),
             body: self.body,
-            attributes: self.attributes,
+            attributes: self.attributes.map(|attributes| *attributes).unwrap_or_default(),
             group_id,
             deduplication_id,
             delay: None,
@@ -166,6 +168,21 @@ impl Kept {
 
     fn deduplication_id(&self) -> Option<&str> {
         self.fifo.as_ref().and_then(|ids| ids.1.as_deref())
+    }
+}
+
+/// A message id: the broker's own (a UUID) as its bits, any other as its text.
+enum KeptId {
+    Uuid(Uuid),
+    Text(Box<str>),
+}
+
+impl KeptId {
+    fn text(&self) -> String {
+        match self {
+            KeptId::Uuid(uuid) => uuid.text(),
+            KeptId::Text(text) => text.to_string(),
+        }
     }
 }
 
@@ -339,12 +356,12 @@ impl Queue {
             let receipt = receipt_handle(sequence, stored.receipt_nonce);
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
             let mut received = ReceivedMessage::new(
-                stored.message.message_id.to_string(),
+                stored.message.message_id.text(),
                 receipt,
                 stored.message.body.text().into_owned(),
             );
             received.receive_count = stored.receive_count;
-            received.attributes = stored.message.attributes.clone();
+            received.attributes = stored.message.attributes.as_deref().cloned().unwrap_or_default();
             received.sent_at = Some(stored.sent_at);
             if state.fifo {
                 received.group_id = stored.message.group_id().map(str::to_owned);
