@@ -314,7 +314,7 @@ fn write_thousandths(writer: &mut Writer<'_>, thousandths: u64) -> fmt::Result {
         return fmt::Write::write_char(writer, '0');
     }
     let mut digits = 3;
-    while fraction % 10 == 0 {
+    while fraction.is_multiple_of(10) {
         fraction /= 10;
         digits -= 1;
     }
