@@ -714,7 +714,9 @@ impl State {
     fn current_receipt(&self, receipt: &str) -> Result<u64, EntryError> {
         parse_receipt(receipt)
             .filter(|(sequence, nonce)| {
-                self.messages.get(sequence).is_some_and(|stored| stored.receipt_nonce == *nonce)
+                // Nonce 0 is "never received": no handle has it.
+                *nonce != 0
+                    && self.messages.get(sequence).is_some_and(|stored| stored.receipt_nonce == *nonce)
             })
             .map(|(sequence, _)| sequence)
             .ok_or_else(|| EntryError {
@@ -817,6 +819,27 @@ mod tests {
         for (name, group) in &state.groups {
             assert_eq!(group.ready_at.is_some(), group.in_flight == 0 && !group.visible.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn only_the_latest_receipt_handle_of_a_message_is_taken() {
+        let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
+        let now = Instant::now();
+        queue.push([NewMessage::new("a".to_owned(), "body a".to_owned(), Attributes::new())]);
+        queue.push([NewMessage::new("b".to_owned(), "body b".to_owned(), Attributes::new())]);
+        let first = queue.receive(1, now).messages.remove(0);
+        assert_eq!((first.message_id.as_str(), first.body.as_str()), ("a", "body a"));
+        // A handle of the right shape for the message never received, with the nonce of none.
+        let never = format!("{:016x}{:016x}", 1, 0);
+        let upper = first.receipt_handle.to_uppercase();
+        let results = queue.delete(vec![never, upper, "short".to_owned()]);
+        assert!(results
+            .iter()
+            .all(|result| result.as_ref().is_err_and(|e| e.code == "ReceiptHandleIsInvalid")));
+        let again = queue.receive(1, now + Duration::from_secs(31)).messages;
+        let second = again.iter().find(|message| message.message_id == "a").expect("a is visible again");
+        assert!(queue.delete(vec![first.receipt_handle.clone()])[0].is_err(), "an older handle");
+        assert!(queue.delete(vec![second.receipt_handle.clone()])[0].is_ok());
     }
 
     /// A backlog's cost per message is mostly its table entry and its body: the entry stays
