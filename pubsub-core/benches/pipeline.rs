@@ -64,10 +64,9 @@ async fn pipeline(orders: &[OrderCreated], layers: HandlerLayers) {
 }
 
 fn bench(c: &mut Criterion) {
-    // Info-level logs, formatted and thrown away, as a daemon in production writes them.
-    let subscriber =
-        tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(std::io::sink).finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    // Info-level logs, formatted and thrown away, as a daemon in production writes them: the
+    // library's own set-up (text, no colours, as off a terminal), to a sink.
+    pubsub_core::logging::Logging::new().try_init_writer(std::io::sink).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let orders = orders();
 

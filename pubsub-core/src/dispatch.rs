@@ -355,11 +355,10 @@ impl Dispatcher {
         };
         let context = Arc::new(MessageContext::new(
             message,
-            &envelope,
+            envelope,
             self.producer.as_ref(),
             self.collaborators.clone(),
         ));
-        drop(envelope);
         let request = HandlerRequest::new(*handler, decoded, context.clone());
         // Inside the message's span: what the handler publishes carries it on.
         handled.outcome = trace.run(self.call(request, message)).await;

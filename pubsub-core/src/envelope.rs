@@ -186,32 +186,6 @@ impl<'b> Envelope<'b> {
         Ok(Envelope { message, media_type, opaque_data, layer, notification_attributes })
     }
 
-    /// The SNS notification's message attributes (SNS writes `"MessageAttributes": {"name":
-    /// {"Type": "String", "Value": "..."}}`, `Binary` values in base64); `None` when the body is
-    /// not a notification with attributes. An attribute that cannot be read is left out.
-    pub(crate) fn notification_attributes(&self) -> Option<Attributes> {
-        #[derive(Deserialize)]
-        struct Attribute<'a> {
-            #[serde(rename = "Type", borrow)]
-            data_type: Cow<'a, str>,
-            #[serde(rename = "Value", borrow)]
-            value: Cow<'a, str>,
-        }
-        let raw = self.notification_attributes?.get();
-        let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
-            serde_json::from_str(raw).ok()?;
-        Some(
-            attributes
-                .into_iter()
-                .filter_map(|(name, attribute)| {
-                    let value =
-                        AttributeValue::from_typed(&attribute.data_type, attribute.value.into_owned())?;
-                    Some((name.into_owned(), value))
-                })
-                .collect(),
-        )
-    }
-
     /// The value of the SNS notification's message attribute `name` (SNS writes
     /// `"MessageAttributes": {"name": {"Type": "String", "Value": "..."}}`), if the body is a
     /// notification that has it.
@@ -247,6 +221,30 @@ impl<'b> Envelope<'b> {
     }
 }
 
+/// The attributes of an SNS notification's `MessageAttributes` object, `raw` (SNS writes
+/// `"MessageAttributes": {"name": {"Type": "String", "Value": "..."}}`, `Binary` values in
+/// base64); `None` if it is not such an object. An attribute that cannot be read is left out.
+pub(crate) fn read_notification_attributes(raw: &str) -> Option<Attributes> {
+    #[derive(Deserialize)]
+    struct Attribute<'a> {
+        #[serde(rename = "Type", borrow)]
+        data_type: Cow<'a, str>,
+        #[serde(rename = "Value", borrow)]
+        value: Cow<'a, str>,
+    }
+    let attributes: std::collections::HashMap<Cow<'_, str>, Attribute<'_>> =
+        serde_json::from_str(raw).ok()?;
+    Some(
+        attributes
+            .into_iter()
+            .filter_map(|(name, attribute)| {
+                let value = AttributeValue::from_typed(&attribute.data_type, attribute.value.into_owned())?;
+                Some((name.into_owned(), value))
+            })
+            .collect(),
+    )
+}
+
 /// A string-valued key, or what it held instead.
 enum Field<'b> {
     Text(Cow<'b, str>),
@@ -273,12 +271,19 @@ struct Header<'b> {
 
 impl<'b> Header<'b> {
     fn read(text: &'b str, layer: BodyPart) -> Result<Header<'b>, DecodeError> {
+        Header::read_with(text, layer, false)
+    }
+
+    /// `serde_strings`: the notification's `Message` is read by serde_json; otherwise by
+    /// [`simple_string`], and again by serde_json (the whole layer) if it has a `\u` escape.
+    fn read_with(text: &'b str, layer: BodyPart, serde_strings: bool) -> Result<Header<'b>, DecodeError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let mut stop = None;
-        let result = HeaderSeed { layer, stop: &mut stop }
+        let result = HeaderSeed { layer, stop: &mut stop, serde_strings }
             .deserialize(&mut deserializer)
             .and_then(|header| deserializer.end().map(|()| header));
         match (result, stop) {
+            (Err(_), Some(Stop::UnicodeEscape)) => Header::read_with(text, layer, true),
             (Ok(header), _) | (Err(_), Some(Stop::Read(header))) => Ok(header),
             (Err(_), Some(Stop::NotAnObject(found))) => {
                 Err(DecodeError::NotAnObject { part: layer, found: found.as_str() })
@@ -352,6 +357,8 @@ enum Stop<'de> {
     Read(Header<'de>),
     /// The layer is not an object.
     NotAnObject(JsonKind),
+    /// The notification's `Message` has a `\u` escape: serde_json is to read it.
+    UnicodeEscape,
 }
 
 /// Reads a header. Once `mediaType` and `opaqueData` are both seen (the seed writes them
@@ -361,19 +368,22 @@ enum Stop<'de> {
 struct HeaderSeed<'s, 'de> {
     layer: BodyPart,
     stop: &'s mut Option<Stop<'de>>,
+    serde_strings: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, 'de> {
     type Value = Header<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Header<'de>, D::Error> {
-        deserializer.deserialize_any(HeaderVisitor { layer: self.layer, stop: self.stop })
+        let HeaderSeed { layer, stop, serde_strings } = self;
+        deserializer.deserialize_any(HeaderVisitor { layer, stop, serde_strings })
     }
 }
 
 struct HeaderVisitor<'s, 'de> {
     layer: BodyPart,
     stop: &'s mut Option<Stop<'de>>,
+    serde_strings: bool,
 }
 
 impl<'de> HeaderVisitor<'_, 'de> {
@@ -423,8 +433,29 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Message if self.layer == BodyPart::Body => {
+                Key::Message if self.layer == BodyPart::Body && self.serde_strings => {
                     header.notification_message = Some(map.next_value::<FieldValue<'de>>()?.0)
+                }
+                // serde_json checks the string as it skips it, then it is unescaped here in one
+                // allocation: serde_json's own unescape grew its buffer four times and copied
+                // the result once more.
+                Key::Message if self.layer == BodyPart::Body => {
+                    let raw = map.next_value::<&'de RawValue>()?.get();
+                    let field = match raw.as_bytes().first() {
+                        Some(b'"') => match simple_string(raw) {
+                            Some(text) => Field::Text(text),
+                            None => {
+                                *self.stop = Some(Stop::UnicodeEscape);
+                                return Err(serde::de::Error::custom("a \\u escape in Message"));
+                            }
+                        },
+                        Some(b'{') => Field::Other(JsonKind::Object),
+                        Some(b'[') => Field::Other(JsonKind::Array),
+                        Some(b't' | b'f') => Field::Other(JsonKind::Boolean),
+                        Some(b'n') => Field::Other(JsonKind::Null),
+                        _ => Field::Other(JsonKind::Number),
+                    };
+                    header.notification_message = Some(field);
                 }
                 Key::MessageAttributes if self.layer == BodyPart::Body => {
                     header.notification_attributes = Some(map.next_value::<&'de RawValue>()?)
@@ -480,6 +511,56 @@ impl<'de> Deserialize<'de> for Key {
 
         deserializer.deserialize_identifier(KeyVisitor)
     }
+}
+
+/// The text of `raw`, a JSON string literal serde_json has checked (quotes included), with its
+/// escapes undone; `None` if it has a `\u` escape, which is left to serde_json (surrogate
+/// pairs, and its errors for lone ones). Borrowed when there is nothing to undo.
+fn simple_string(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.get(1..raw.len().saturating_sub(1))?;
+    let bytes = inner.as_bytes();
+    let Some(mut at) = next_backslash(bytes, 0) else { return Some(Cow::Borrowed(inner)) };
+    let mut text = String::with_capacity(inner.len());
+    let mut start = 0;
+    loop {
+        // A backslash is ASCII, so the runs between escapes are whole UTF-8 sequences.
+        text.push_str(&inner[start..at]);
+        text.push(match bytes.get(at + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => return None,
+        });
+        start = at + 2;
+        match next_backslash(bytes, start) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    text.push_str(&inner[start..]);
+    Some(Cow::Owned(text))
+}
+
+/// The index of the first backslash at or after `from`, eight bytes at a time.
+fn next_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\\'));
+        // The lowest flagged byte is exact (borrows only flag bytes above a zero one).
+        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes.get(at..)?.iter().position(|byte| *byte == b'\\').map(|index| at + index)
 }
 
 /// Reads a value as a string if it is one, else notes what it was.
@@ -549,6 +630,56 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
 mod tests {
     use super::*;
     use serde::Serialize;
+
+    #[test]
+    fn simple_strings_unescape_as_serde_json_does() {
+        let texts = [
+            "",
+            "plain",
+            "a\"b",
+            "\\",
+            "ends with \\",
+            "\"",
+            "tab\there\nnew\rline\u{8}\u{c}/",
+            r#"{"mediaType":"x/y","s":"q\"uote"}"#,
+            "é€😀 and \"quotes\" after eight bytes",
+            "0123456789abcdef\\",
+        ];
+        for text in texts {
+            let raw = serde_json::to_string(text).unwrap().replace("\\/", "/");
+            assert_eq!(simple_string(&raw).as_deref(), Some(text), "{raw}");
+            // With `\/`, which serde_json does not write but may read.
+            let slashed = raw.replace('/', "\\/");
+            assert_eq!(simple_string(&slashed).as_deref(), Some(text), "{slashed}");
+        }
+        assert!(matches!(simple_string(r#""no escape""#), Some(Cow::Borrowed("no escape"))));
+        assert_eq!(simple_string(r#""\u00e9""#), None, "\\u is left to serde_json");
+    }
+
+    #[test]
+    fn notification_messages_with_unicode_escapes_read_as_before() {
+        let inner = r#"{"mediaType":"text/plain","opaqueData":{},"s":"x"}"#;
+        for escaped in [r#"\u00e9"#, r#"\ud83d\ude00"#, r#"\n\u0041"#] {
+            let message =
+                serde_json::to_string(inner).unwrap().replace(r#""x\""#, &format!(r#""x{escaped}\""#));
+            let body = format!(r#"{{"Type":"Notification","Message":{message},"TopicArn":"t"}}"#);
+            let envelope = Envelope::read(&body).unwrap();
+            let expected: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(envelope.message, expected["Message"].as_str().unwrap(), "{body}");
+            assert_eq!(envelope.media_type, "text/plain");
+        }
+        // A lone surrogate is serde_json's error, at the same place as before.
+        let body = r#"{"Type":"Notification","Message":"{\"mediaType\":\"a\ud800\"}"}"#;
+        let error = Envelope::read(body).err().unwrap();
+        assert!(matches!(error, DecodeError::Malformed { part: BodyPart::Body, .. }), "{error:?}");
+        let message_kinds =
+            [("1", "number"), ("{}", "object"), ("[]", "array"), ("true", "boolean"), ("null", "null")];
+        for (value, kind) in message_kinds {
+            let body = format!(r#"{{"Type":"Notification","Message":{value}}}"#);
+            let error = Envelope::read(&body).err().unwrap();
+            assert!(error.to_string().contains(kind), "{error}");
+        }
+    }
 
     #[derive(Debug, Serialize, Deserialize, validator::Validate)]
     struct Rated {

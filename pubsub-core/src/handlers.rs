@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::envelope::Envelope;
@@ -150,9 +150,15 @@ pub struct MessageContext {
     receive_count: u32,
     media_type: String,
     opaque_data: OpaqueData,
-    attributes: Attributes,
+    /// Read on first use: most handlers never look, and reading them was a parse and a map
+    /// per message.
+    attributes: OnceLock<Attributes>,
+    /// The SNS notification's `MessageAttributes`, as JSON, for `attributes`.
+    notification_attributes: Option<Box<str>>,
+    /// The message's own attributes: `attributes` when the body is not a notification with
+    /// readable ones.
+    message_attributes: Attributes,
     group_id: Option<String>,
-    outgoing_opaque: OpaqueData,
     topics: Option<Arc<TopicMap>>,
     /// How the daemon's producer offloads large bodies: what it offloads is not refused for size.
     large: Option<Arc<LargePayloads>>,
@@ -171,23 +177,20 @@ impl MessageContext {
     /// notification (its `MessageAttributes`).
     pub(crate) fn new(
         message: &ReceivedMessage,
-        envelope: &Envelope<'_>,
+        envelope: Envelope<'_>,
         producer: Option<&Producer>,
         collaborators: Collaborators,
     ) -> MessageContext {
-        let opaque_data = envelope.opaque_data.clone();
-        let mut outgoing_opaque = opaque_data.clone();
-        outgoing_opaque.set_ttl(opaque_data.ttl().unwrap_or(DEFAULT_TTL) - 1);
-        outgoing_opaque.remove(crate::opaque::REQUEST_PUBLISHED);
-        let attributes = envelope.notification_attributes().unwrap_or_else(|| message.attributes.clone());
         MessageContext {
             message_id: message.message_id.clone(),
             receive_count: message.receive_count,
-            media_type: envelope.media_type.clone(),
-            opaque_data,
-            attributes,
+            attributes: OnceLock::new(),
+            notification_attributes: envelope.notification_attributes.map(|raw| raw.get().into()),
+            // Taken from the envelope, which the handler's decoded message no longer needs.
+            media_type: envelope.media_type,
+            opaque_data: envelope.opaque_data,
+            message_attributes: message.attributes.clone(),
             group_id: message.group_id.clone(),
-            outgoing_opaque,
             topics: producer.map(|producer| producer.topics().clone()),
             large: producer.and_then(|producer| producer.large().cloned()),
             collaborators,
@@ -218,12 +221,17 @@ impl MessageContext {
     /// The message attributes it was published with (`media_type` among them), delivered
     /// raw or in an SNS notification alike.
     pub fn attributes(&self) -> &Attributes {
-        &self.attributes
+        self.attributes.get_or_init(|| {
+            self.notification_attributes
+                .as_deref()
+                .and_then(crate::envelope::read_notification_attributes)
+                .unwrap_or_else(|| self.message_attributes.clone())
+        })
     }
 
     /// The text of the message attribute `name` (`String` and `Number` attributes).
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.get(name).and_then(crate::transport::AttributeValue::as_str)
+        self.attributes().get(name).and_then(crate::transport::AttributeValue::as_str)
     }
 
     /// On a FIFO queue, the message's group; the daemon handles a group's messages one after
@@ -240,7 +248,7 @@ impl MessageContext {
     /// The hop budget of this handling context (the message's, or 32, less one); what the
     /// messages published from here carry.
     pub fn ttl(&self) -> i64 {
-        self.outgoing_opaque.ttl().unwrap_or(DEFAULT_TTL - 1)
+        self.opaque_data.ttl().unwrap_or(DEFAULT_TTL) - 1
     }
 
     /// The collaborator of type `T`. Handlers usually take it as an argument `&T` instead,
@@ -276,14 +284,14 @@ impl MessageContext {
         let Some(topics) = &self.topics else {
             return Err(PublishError::NoProducer { media_type: message.media_type().to_owned() });
         };
+        // The request id carried on, the hop budget less one; made here, not for every message
+        // handled, since most handlers publish nothing.
+        let mut outgoing_opaque = self.opaque_data.clone();
+        outgoing_opaque.set_ttl(self.ttl());
+        outgoing_opaque.remove(crate::opaque::REQUEST_PUBLISHED);
         // In the handler's span, or the message's: what it publishes continues the trace.
-        let entry = crate::producer::outgoing(
-            message,
-            &self.outgoing_opaque,
-            options,
-            topics,
-            self.large.as_deref(),
-        )?;
+        let entry =
+            crate::producer::outgoing(message, &outgoing_opaque, options, topics, self.large.as_deref())?;
         self.outbox.lock().expect("outbox lock").push(entry);
         Ok(())
     }

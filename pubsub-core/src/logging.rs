@@ -23,9 +23,13 @@
 //! error instead of panicking when one is already set.
 
 use std::ffi::OsStr;
+use std::fmt;
 use std::io::IsTerminal;
 
-use tracing_subscriber::fmt::time::SystemTime;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -138,6 +142,17 @@ impl Logging {
         self.subscriber(filter, std::io::stderr, colour).try_init().map_err(LoggingError::AlreadySet)
     }
 
+    /// Installs these logs as the global subscriber, writing to `writer` instead of standard
+    /// error (a file, a pipe, or a sink in a benchmark), never coloured: a writer of one's own
+    /// is not a terminal. `RUST_LOG` applies as in [`try_init`](Logging::try_init).
+    pub fn try_init_writer<W>(self, writer: W) -> Result<(), LoggingError>
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let filter = self.filter(std::env::var(FILTER_ENV).ok().as_deref())?;
+        self.subscriber(filter, writer, false).try_init().map_err(LoggingError::AlreadySet)
+    }
+
     /// `rust_log` when it is set and not blank, else [`default_filter`](Logging::default_filter).
     fn filter(&self, rust_log: Option<&str>) -> Result<EnvFilter, LoggingError> {
         let filter = match rust_log {
@@ -157,14 +172,218 @@ impl Logging {
     where
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
-        // The default timer writes RFC 3339 in UTC with microseconds; named so it stays so.
+        // RFC 3339 in UTC with microseconds, as the default timer writes it.
         let builder =
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_timer(SystemTime);
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_timer(UtcMicros);
         if self.json {
             Box::new(builder.with_ansi(false).json().flatten_event(true).finish())
         } else {
-            Box::new(builder.with_ansi(colour).finish())
+            Box::new(builder.with_ansi(colour).fmt_fields(PlainFields).finish())
         }
+    }
+}
+
+/// The time of a line as tracing-subscriber's `SystemTime` writes it (RFC 3339 in UTC with
+/// microseconds, `2026-12-01T10:00:00.123456Z`), written digit by digit: through `core::fmt`
+/// it was a fifth of the cost of the line logged for each message.
+struct UtcMicros;
+
+impl FormatTime for UtcMicros {
+    fn format_time(&self, writer: &mut Writer<'_>) -> fmt::Result {
+        let now = std::time::SystemTime::now();
+        match now.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) if since.as_secs() < YEAR_10000 => writer.write_str(&utc_micros(since)),
+            // Before 1970 or after 9999: the default's signs and widths.
+            _ => SystemTime.format_time(writer),
+        }
+    }
+}
+
+/// 10000-01-01T00:00:00Z in seconds since the epoch: the first time with a fifth year digit.
+const YEAR_10000: u64 = 253_402_300_800;
+
+/// `since` the epoch (before [`YEAR_10000`]) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+fn utc_micros(since: std::time::Duration) -> String {
+    let seconds = since.as_secs();
+    let (year, month, day) = crate::memory::notification::civil_from_days((seconds / 86_400) as i64);
+    let second_of_day = seconds % 86_400;
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for index in (at..at + width).rev() {
+            text[index] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year as u64);
+    put(5, 2, u64::from(month));
+    put(8, 2, u64::from(day));
+    put(11, 2, second_of_day / 3600);
+    put(14, 2, second_of_day / 60 % 60);
+    put(17, 2, second_of_day % 60);
+    put(20, 6, u64::from(since.subsec_micros()));
+    String::from_utf8(text.to_vec()).expect("digits and ASCII punctuation")
+}
+
+/// The fields of a text line, as tracing-subscriber's default writes them (`name="text"`,
+/// `name=42`), with a short cut for the common values: text of printable ASCII with no quote
+/// or backslash, integers and booleans are written as they are, where the default formats
+/// every value through `Debug` (a string character by character, for its escapes), which was
+/// most of the cost of the line logged for each message. Everything else, and every field of
+/// a coloured line, goes to the default's visitor.
+struct PlainFields;
+
+impl<'a> MakeVisitor<Writer<'a>> for PlainFields {
+    type Visitor = PlainVisitor<'a>;
+
+    fn make_visitor(&self, writer: Writer<'a>) -> PlainVisitor<'a> {
+        PlainVisitor { writer, is_empty: true, result: Ok(()) }
+    }
+}
+
+struct PlainVisitor<'a> {
+    writer: Writer<'a>,
+    is_empty: bool,
+    result: fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    /// Whether `field` may take the short cut: named plainly on a line without colours.
+    /// `message` has escapes of its own, `r#` names lose the prefix, and `log.` fields (from
+    /// the `log` crate) are skipped: those are the default's.
+    fn plain(&self, field: &Field) -> bool {
+        let name = field.name();
+        !self.writer.has_ansi_escapes()
+            && name != "message"
+            && !name.starts_with("r#")
+            && !name.starts_with("log.")
+    }
+
+    /// Writes `name=` after a space if a field came before.
+    fn start(&mut self, field: &Field) -> fmt::Result {
+        if self.is_empty {
+            self.is_empty = false;
+        } else {
+            self.writer.write_char(' ')?;
+        }
+        self.writer.write_str(field.name())?;
+        self.writer.write_char('=')
+    }
+
+    /// Writes `value` as `Display`, which is its `Debug` for integers and booleans.
+    fn display(&mut self, field: &Field, value: impl fmt::Display + fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        if !self.plain(field) {
+            return self.record_debug(field, &value);
+        }
+        self.result = self.start(field).and_then(|()| write!(self.writer, "{value}"));
+    }
+
+    /// Hands a field to the default's visitor, which writes it after a space if need be (and
+    /// skips the `log.` fields).
+    fn default_visitor(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
+        if self.result.is_err() {
+            return;
+        }
+        let mut visitor = DefaultVisitor::new(self.writer.by_ref(), self.is_empty);
+        record(&mut visitor);
+        self.result = visitor.finish();
+        self.is_empty &= field.name().starts_with("log.");
+    }
+}
+
+/// `value` in thousandths, when it is a whole number of them under a billion units, not
+/// negative: a duration in milliseconds from microseconds (`elapsed_ms`). Such a value's
+/// `Debug` is that decimal, trailing zeros dropped: the shortest text that reads back as
+/// it, since under a billion half its spacing to the next `f64` is under 10^-7, and any
+/// other decimal of three places or fewer is 10^-3 away.
+fn thousandths(value: f64) -> Option<u64> {
+    if !(0.0..1e9).contains(&value) || value.is_sign_negative() {
+        return None;
+    }
+    let thousandths = (value * 1000.0).round();
+    (thousandths / 1000.0 == value).then_some(thousandths as u64)
+}
+
+/// `thousandths` / 1000 as `f64`'s `Debug` writes it: `1.5`, `0.001`, `12.0`.
+fn write_thousandths(writer: &mut Writer<'_>, thousandths: u64) -> fmt::Result {
+    write!(writer, "{}.", thousandths / 1000)?;
+    let mut fraction = thousandths % 1000;
+    if fraction == 0 {
+        return fmt::Write::write_char(writer, '0');
+    }
+    let mut digits = 3;
+    while fraction.is_multiple_of(10) {
+        fraction /= 10;
+        digits -= 1;
+    }
+    write!(writer, "{fraction:0digits$}")
+}
+
+/// Whether `str`'s `Debug` is the text in quotes: printable ASCII, no quote, no backslash.
+fn debug_is_quoted(text: &str) -> bool {
+    text.bytes().all(|byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\')
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        if !(self.plain(field) && debug_is_quoted(value)) {
+            return self.default_visitor(field, |visitor| visitor.record_str(field, value));
+        }
+        self.result = self.start(field).and_then(|()| {
+            self.writer.write_char('"')?;
+            self.writer.write_str(value)?;
+            self.writer.write_char('"')
+        });
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.display(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.display(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.display(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.result.is_err() {
+            return;
+        }
+        match (self.plain(field), thousandths(value)) {
+            (true, Some(thousandths)) => {
+                self.result =
+                    self.start(field).and_then(|()| write_thousandths(&mut self.writer, thousandths));
+            }
+            _ => self.record_debug(field, &value),
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.default_visitor(field, |visitor| visitor.record_error(field, value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.default_visitor(field, |visitor| visitor.record_debug(field, value));
+    }
+}
+
+impl VisitOutput<fmt::Result> for PlainVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.result
+    }
+}
+
+impl VisitFmt for PlainVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        &mut self.writer
     }
 }
 
@@ -253,6 +472,78 @@ mod tests {
         assert!(!line.contains("\x1b["), "{line:?}");
         assert!(line.contains(" INFO pubsub_core::logging::tests: message handled"), "{line:?}");
         assert!(line.contains("message_id=\"m-1\"") && line.contains("result=\"SUCCEEDED\""), "{line:?}");
+    }
+
+    #[test]
+    fn plain_fields_write_what_the_default_writes() {
+        let lines = |plain: bool| {
+            let buffer = Buffer::default();
+            let writer = buffer.clone();
+            let builder = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .without_time();
+            let events = || {
+                let error = std::io::Error::other("disk \"full\"");
+                let none: Option<&str> = None;
+                tracing::info!(message_id = "m-1", media_type = "application/vnd.x+json", count = 3u32, delta = -7i64,
+                    ok = true, elapsed_ms = 1.5, whole_ms = 12.0, tiny = 0.001, third = 0.1 + 0.2, big = 1e21, quoted = "say \"hi\"", slash = "a\\b", line = "a\nb",
+                    unicode = "café ☕", tab = "a\tb", del = "a\u{7f}", empty = "", absent = none, r#type = "t",
+                    debug = ?vec![1, 2], display = %"shown", error = &error as &dyn std::error::Error,
+                    "message {} handled", 7);
+                tracing::info!("no fields");
+                tracing::info!(only = "one");
+                tracing::warn!(first = ?"x", second = "y", third = 3u64, "mixed");
+            };
+            if plain {
+                tracing::subscriber::with_default(builder.fmt_fields(PlainFields).finish(), events);
+            } else {
+                tracing::subscriber::with_default(builder.finish(), events);
+            }
+            buffer.text()
+        };
+        let (plain, default) = (lines(true), lines(false));
+        assert_eq!(plain, default);
+        assert!(
+            plain.contains(
+                r#"message 7 handled message_id="m-1" media_type="application/vnd.x+json" count=3"#
+            ),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn times_are_written_as_the_default_timer_writes_them() {
+        let at =
+            |seconds: u64, micros: u32| utc_micros(std::time::Duration::new(seconds, micros * 1000 + 999));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(1_795_800_748, 960_123), "2026-11-27T17:32:28.960123Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(at(YEAR_10000 - 1, 999_999), "9999-12-31T23:59:59.999999Z");
+        // Against the default, to the day (the two read the clock at different times).
+        let mut ours = String::new();
+        UtcMicros.format_time(&mut Writer::new(&mut ours)).unwrap();
+        let mut default = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut default)).unwrap();
+        assert_eq!(ours.len(), default.len());
+        assert_eq!(ours[..10], default[..10], "{ours} {default}");
+    }
+
+    #[test]
+    fn thousandths_are_written_as_debug_writes_them() {
+        let mut values: Vec<f64> = (0..200_000u64).map(|micros| micros as f64 / 1000.0).collect();
+        let mut rng = fastrand::Rng::with_seed(16);
+        values.extend((0..100_000).map(|_| rng.u64(..1_000_000_000_000) as f64 / 1000.0));
+        for value in values {
+            let thousandths = thousandths(value).unwrap();
+            let mut text = String::new();
+            write_thousandths(&mut Writer::new(&mut text), thousandths).unwrap();
+            assert_eq!(text, format!("{value:?}"));
+        }
+        for other in [-0.0, -1.5, 0.0001, 1e-7, 1e9, 2.5e15, f64::NAN, f64::INFINITY, 0.1 + 0.2] {
+            assert_eq!(thousandths(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -50,7 +50,6 @@ mod poll;
 mod report;
 mod settle;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -62,6 +61,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Dispatcher, HandlerTable};
+use crate::hash::FastMap;
 use crate::health::{Health, Phase};
 use crate::transport::Subscriber;
 use builder::OutcomeHook;
@@ -116,7 +116,7 @@ struct Shared<S> {
     settle: mpsc::UnboundedSender<Settle>,
     /// Settles sent and not yet done with (for idle detection).
     unsettled: AtomicUsize,
-    in_flight: Mutex<HashMap<String, InFlight>>,
+    in_flight: Mutex<FastMap<String, InFlight>>,
     report: Mutex<DaemonReport>,
     stop_when_idle: bool,
     health: Health,
@@ -171,7 +171,7 @@ impl<S: Subscriber> Daemon<S> {
             handlers: TaskTracker::new(),
             settle,
             unsettled: AtomicUsize::new(0),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(FastMap::default()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,
             health: stopped.0.clone(),

@@ -100,7 +100,8 @@ impl<S: Subscriber> Shared<S> {
     /// request for ten messages instead of several for a few.
     async fn fill_batch(&self, first: OwnedSemaphorePermit) -> Vec<OwnedSemaphorePermit> {
         let batch = self.config.receive_limit.clamp(1, MAX_BATCH).min(self.config.concurrency.max(1));
-        let mut permits = vec![first];
+        let mut permits = Vec::with_capacity(batch);
+        permits.push(first);
         while permits.len() < batch {
             match self.permits.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),

@@ -81,7 +81,7 @@ impl Publisher for MemoryPublisher {
                 let messages = messages.into_iter().map(|message| NewMessage {
                     attributes: sqs_attributes(&message),
                     message_id: new_message_id(),
-                    body: message.body,
+                    body: message.body.into(),
                     group_id: message.group_id,
                     deduplication_id: message.deduplication_id,
                     delay: message.delay,

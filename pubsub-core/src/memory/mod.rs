@@ -53,7 +53,7 @@
 mod clients;
 mod dedup;
 mod filter;
-mod notification;
+pub(crate) mod notification;
 mod objects;
 mod options;
 mod queue;

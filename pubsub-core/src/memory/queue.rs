@@ -22,8 +22,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::dedup::{content_id, Deduplication};
+use super::notification::PendingNotification;
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
+use crate::hash::FastMap;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
+use crate::uuid::Uuid;
 
 /// SQS's limit on a visibility timeout.
 pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
@@ -32,11 +35,38 @@ pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 
 /// more, and this keeps ours 20 digits long (so they also sort as text).
 const FIRST_SEQUENCE_NUMBER: u128 = 18_000_000_000_000_000_000;
 
+/// A message's body as a queue keeps it.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// The text itself: raw delivery, a direct send, a message moved from another queue.
+    Text(String),
+    /// An SNS notification, kept as its parts and written out at each receive: its JSON is
+    /// four times the message it carries (the message escaped, the URLs and the signature),
+    /// and it was most of what a backlog held.
+    Notification(Box<PendingNotification>),
+}
+
+impl Body {
+    /// The body as SQS gives it.
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text(text) => std::borrow::Cow::Borrowed(text),
+            Body::Notification(notification) => std::borrow::Cow::Owned(notification.body()),
+        }
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::Text(text)
+    }
+}
+
 /// A message on its way into a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct NewMessage {
     pub message_id: String,
-    pub body: String,
+    pub body: Body,
     pub attributes: Attributes,
     /// The FIFO message group (ignored by standard queues).
     pub group_id: Option<String>,
@@ -48,8 +78,15 @@ pub(crate) struct NewMessage {
 
 impl NewMessage {
     /// A message with no attribute, group, deduplication id or delay.
-    pub(crate) fn new(message_id: String, body: String, attributes: Attributes) -> Self {
-        NewMessage { message_id, body, attributes, group_id: None, deduplication_id: None, delay: None }
+    pub(crate) fn new(message_id: String, body: impl Into<Body>, attributes: Attributes) -> Self {
+        NewMessage {
+            message_id,
+            body: body.into(),
+            attributes,
+            group_id: None,
+            deduplication_id: None,
+            delay: None,
+        }
     }
 }
 
@@ -87,13 +124,76 @@ enum Status {
     Delayed,
 }
 
+/// A [`NewMessage`] as a queue keeps it: its delay spent on arrival, its FIFO ids boxed
+/// (standard queues have none), so that a backlog's table entries stay small.
+struct Kept {
+    message_id: KeptId,
+    body: Body,
+    /// Its SQS message attributes, if any (a notification's are in its body).
+    attributes: Option<Box<Attributes>>,
+    /// The FIFO group and deduplication id, if either.
+    fifo: Option<Box<(Option<String>, Option<String>)>>,
+}
+
+impl Kept {
+    fn new(message: NewMessage) -> Kept {
+        let fifo = match (message.group_id, message.deduplication_id) {
+            (None, None) => None,
+            ids => Some(Box::new(ids)),
+        };
+        let message_id = match Uuid::parse(&message.message_id) {
+            Some(uuid) => KeptId::Uuid(uuid),
+            None => KeptId::Text(message.message_id.into()),
+        };
+        let attributes = (!message.attributes.is_empty()).then(|| Box::new(message.attributes));
+        Kept { message_id, body: message.body, attributes, fifo }
+    }
+
+    /// Back to a message, for another queue (the dead-letter queue).
+    fn into_message(self) -> NewMessage {
+        let (group_id, deduplication_id) = self.fifo.map(|ids| *ids).unwrap_or_default();
+        NewMessage {
+            message_id: self.message_id.text(),
+            body: self.body,
+            attributes: self.attributes.map(|attributes| *attributes).unwrap_or_default(),
+            group_id,
+            deduplication_id,
+            delay: None,
+        }
+    }
+
+    fn group_id(&self) -> Option<&str> {
+        self.fifo.as_ref().and_then(|ids| ids.0.as_deref())
+    }
+
+    fn deduplication_id(&self) -> Option<&str> {
+        self.fifo.as_ref().and_then(|ids| ids.1.as_deref())
+    }
+}
+
+/// A message id: the broker's own (a UUID) as its bits, any other as its text.
+enum KeptId {
+    Uuid(Uuid),
+    Text(Box<str>),
+}
+
+impl KeptId {
+    fn text(&self) -> String {
+        match self {
+            KeptId::Uuid(uuid) => uuid.text(),
+            KeptId::Text(text) => text.to_string(),
+        }
+    }
+}
+
 struct Stored {
-    message: NewMessage,
+    message: Kept,
     /// When the queue took it (SQS's `SentTimestamp`).
     sent_at: SystemTime,
     receive_count: u32,
-    /// The handle of the latest receive.
-    receipt: Option<String>,
+    /// The random half of the latest receive's handle (the other half is the sequence
+    /// number); 0 before the first receive.
+    receipt_nonce: u64,
     /// Bumped by every receive and visibility change: deadline entries of older generations
     /// are stale.
     generation: u64,
@@ -126,7 +226,7 @@ struct State {
     options: QueueOptions,
     fifo: bool,
     next_sequence: u64,
-    messages: HashMap<u64, Stored>,
+    messages: FastMap<u64, Stored>,
     visible: BTreeSet<u64>,
     delayed: usize,
     /// (visible again at, sequence, generation), earliest first.
@@ -150,7 +250,7 @@ impl Queue {
                 options,
                 fifo,
                 next_sequence: 0,
-                messages: HashMap::new(),
+                messages: FastMap::default(),
                 visible: BTreeSet::new(),
                 delayed: 0,
                 deadlines: BinaryHeap::new(),
@@ -245,27 +345,30 @@ impl Queue {
             let stored = state.messages.get_mut(&sequence).expect("a visible message is stored");
             if max_receive_count.is_some_and(|limit| stored.receive_count >= limit) {
                 let stored = state.messages.remove(&sequence).expect("a visible message is stored");
-                state.settle_group(stored.message.group_id.as_deref());
-                dead.push(stored.message);
+                state.settle_group(stored.message.group_id());
+                dead.push(stored.message.into_message());
                 continue;
             }
             stored.receive_count += 1;
             stored.generation += 1;
             stored.status = Status::InFlight;
-            let receipt = new_receipt(sequence);
-            stored.receipt = Some(receipt.clone());
+            stored.receipt_nonce = fastrand::u64(1..);
+            let receipt = receipt_handle(sequence, stored.receipt_nonce);
             state.deadlines.push(Reverse((visible_until, sequence, stored.generation)));
-            let mut received =
-                ReceivedMessage::new(stored.message.message_id.clone(), receipt, stored.message.body.clone());
+            let mut received = ReceivedMessage::new(
+                stored.message.message_id.text(),
+                receipt,
+                stored.message.body.text().into_owned(),
+            );
             received.receive_count = stored.receive_count;
-            received.attributes = stored.message.attributes.clone();
+            received.attributes = stored.message.attributes.as_deref().cloned().unwrap_or_default();
             received.sent_at = Some(stored.sent_at);
             if state.fifo {
-                received.group_id = stored.message.group_id.clone();
-                received.deduplication_id = stored.message.deduplication_id.clone();
+                received.group_id = stored.message.group_id().map(str::to_owned);
+                received.deduplication_id = stored.message.deduplication_id().map(str::to_owned);
                 received.sequence_number = Some((FIRST_SEQUENCE_NUMBER + u128::from(sequence)).to_string());
             }
-            let group = stored.message.group_id.clone();
+            let group = stored.message.group_id().map(str::to_owned);
             state.in_flight_changed(group.as_deref(), true);
             messages.push(received);
         }
@@ -293,14 +396,14 @@ impl Queue {
                     match status {
                         Status::Visible => state.hide(sequence),
                         Status::InFlight => {
-                            let group = state.messages[&sequence].message.group_id.clone();
+                            let group = state.messages[&sequence].message.group_id().map(str::to_owned);
                             state.in_flight_changed(group.as_deref(), false);
                         }
                         Status::Delayed => unreachable!("a delayed message has no receipt"),
                     }
                     let stored =
                         state.messages.remove(&sequence).expect("a current receipt's message is stored");
-                    state.settle_group(stored.message.group_id.as_deref());
+                    state.settle_group(stored.message.group_id());
                     Ok(())
                 })
                 .collect();
@@ -348,7 +451,7 @@ impl Queue {
                     }
                     stored.generation += 1;
                     if timeout.is_zero() {
-                        let group = stored.message.group_id.clone();
+                        let group = stored.message.group_id().map(str::to_owned);
                         state.in_flight_changed(group.as_deref(), false);
                         state.show(sequence);
                         wake = true;
@@ -383,7 +486,10 @@ impl Queue {
         let state = self.state();
         let mut sequences: Vec<u64> = state.messages.keys().copied().collect();
         sequences.sort_unstable();
-        sequences.into_iter().map(|sequence| state.messages[&sequence].message.body.clone()).collect()
+        sequences
+            .into_iter()
+            .map(|sequence| state.messages[&sequence].message.body.text().into_owned())
+            .collect()
     }
 }
 
@@ -428,7 +534,7 @@ impl State {
         };
         let deduplication_id = match message.deduplication_id.take() {
             Some(id) => id,
-            None if self.options.content_based_deduplication => content_id(&message.body),
+            None if self.options.content_based_deduplication => content_id(&message.body.text()),
             None => {
                 return Err(refused(
                     "InvalidParameterValue",
@@ -460,10 +566,10 @@ impl State {
         self.messages.insert(
             sequence,
             Stored {
-                message,
+                message: Kept::new(message),
                 sent_at: SystemTime::now(),
                 receive_count: 0,
-                receipt: None,
+                receipt_nonce: 0,
                 generation: 0,
                 status,
             },
@@ -552,7 +658,7 @@ impl State {
         if !self.fifo {
             return None;
         }
-        self.messages.get(&sequence).and_then(|stored| stored.message.group_id.clone())
+        self.messages.get(&sequence).and_then(|stored| stored.message.group_id().map(str::to_owned))
     }
 
     /// Moves the in-flight and delayed messages whose deadline has passed to the visible set,
@@ -607,9 +713,12 @@ impl State {
     /// The message whose latest receive gave `receipt`.
     fn current_receipt(&self, receipt: &str) -> Result<u64, EntryError> {
         parse_receipt(receipt)
-            .filter(|sequence| {
-                self.messages.get(sequence).is_some_and(|stored| stored.receipt.as_deref() == Some(receipt))
+            .filter(|(sequence, nonce)| {
+                // Nonce 0 is "never received": no handle has it.
+                *nonce != 0
+                    && self.messages.get(sequence).is_some_and(|stored| stored.receipt_nonce == *nonce)
             })
+            .map(|(sequence, _)| sequence)
             .ok_or_else(|| EntryError {
                 code: "ReceiptHandleIsInvalid".to_owned(),
                 message: format!(
@@ -620,16 +729,23 @@ impl State {
     }
 }
 
-/// A fresh receipt handle: the message's sequence and a random nonce, in hex.
-fn new_receipt(sequence: u64) -> String {
-    format!("{sequence:016x}{:016x}", fastrand::u64(..))
+/// A receipt handle: the message's sequence and the receive's random nonce, in lower-case hex
+/// (written digit by digit: `format!` cost ten times as much).
+fn receipt_handle(sequence: u64, nonce: u64) -> String {
+    let mut receipt = String::with_capacity(32);
+    crate::uuid::push_hex_u64(&mut receipt, sequence);
+    crate::uuid::push_hex_u64(&mut receipt, nonce);
+    receipt
 }
 
-fn parse_receipt(receipt: &str) -> Option<u64> {
-    if receipt.len() != 32 {
+/// The sequence and nonce of a handle [`receipt_handle`] wrote; `None` for any other text.
+fn parse_receipt(receipt: &str) -> Option<(u64, u64)> {
+    let lower_hex =
+        |text: &str| text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+    if receipt.len() != 32 || !lower_hex(receipt) {
         return None;
     }
-    u64::from_str_radix(receipt.get(..16)?, 16).ok()
+    Some((u64::from_str_radix(&receipt[..16], 16).ok()?, u64::from_str_radix(&receipt[16..], 16).ok()?))
 }
 
 #[cfg(test)]
@@ -703,6 +819,34 @@ mod tests {
         for (name, group) in &state.groups {
             assert_eq!(group.ready_at.is_some(), group.in_flight == 0 && !group.visible.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn only_the_latest_receipt_handle_of_a_message_is_taken() {
+        let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
+        let now = Instant::now();
+        queue.push([NewMessage::new("a".to_owned(), "body a".to_owned(), Attributes::new())]);
+        queue.push([NewMessage::new("b".to_owned(), "body b".to_owned(), Attributes::new())]);
+        let first = queue.receive(1, now).messages.remove(0);
+        assert_eq!((first.message_id.as_str(), first.body.as_str()), ("a", "body a"));
+        // A handle of the right shape for the message never received, with the nonce of none.
+        let never = format!("{:016x}{:016x}", 1, 0);
+        let upper = first.receipt_handle.to_uppercase();
+        let results = queue.delete(vec![never, upper, "short".to_owned()]);
+        assert!(results
+            .iter()
+            .all(|result| result.as_ref().is_err_and(|e| e.code == "ReceiptHandleIsInvalid")));
+        let again = queue.receive(1, now + Duration::from_secs(31)).messages;
+        let second = again.iter().find(|message| message.message_id == "a").expect("a is visible again");
+        assert!(queue.delete(vec![first.receipt_handle.clone()])[0].is_err(), "an older handle");
+        assert!(queue.delete(vec![second.receipt_handle.clone()])[0].is_ok());
+    }
+
+    /// A backlog's cost per message is mostly its table entry and its body: the entry stays
+    /// small (FIFO ids boxed, no delay, the receipt's nonce as a number).
+    #[test]
+    fn a_stored_message_is_small() {
+        assert!(std::mem::size_of::<(u64, Stored)>() <= 128, "{}", std::mem::size_of::<(u64, Stored)>());
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::dedup::{content_id, Deduplication};
-use super::notification::{new_message_id, notification_body, sns_timestamp, NotificationFields};
+use super::notification::{new_message_id, sns_timestamp, NotificationBatch, PendingNotification};
 use super::options::{SubscriptionOptions, TopicOptions};
-use super::queue::{NewMessage, Queue};
+use super::queue::{Body, NewMessage, Queue};
 use super::simulation::injected_entry_error;
 use crate::transport::{
     Attributes, Destination, EntryError, MessageId, OutgoingMessage, TransportError, MEDIA_TYPE_ATTRIBUTE,
 };
+use crate::uuid::Uuid;
 
 pub(crate) struct Topic {
     pub arn: String,
@@ -110,7 +111,7 @@ impl Topic {
     ) -> Vec<Result<MessageId, EntryError>> {
         let content_based = lock(&self.options).content_based_deduplication;
         // (message, its deduplication id on a FIFO topic), for the ones to deliver.
-        let mut accepted: Vec<(&OutgoingMessage, Option<String>, MessageId)> = Vec::new();
+        let mut accepted: Vec<(&OutgoingMessage, Option<String>, Uuid)> = Vec::new();
         let results: Vec<Result<MessageId, EntryError>> = messages
             .iter()
             .enumerate()
@@ -118,9 +119,10 @@ impl Topic {
                 if failures.contains(&index) {
                     return Err(injected_entry_error());
                 }
-                let message_id = new_message_id();
+                let uuid = Uuid::random();
+                let message_id = uuid.text();
                 if !self.fifo {
-                    accepted.push((message, None, message_id.clone()));
+                    accepted.push((message, None, uuid));
                     return Ok(message_id);
                 }
                 if message.group_id.is_none() {
@@ -143,18 +145,38 @@ impl Topic {
                 {
                     return Ok(original);
                 }
-                accepted.push((message, Some(deduplication_id), message_id.clone()));
+                accepted.push((message, Some(deduplication_id), uuid));
                 Ok(message_id)
             })
             .collect();
         let timestamp = sns_timestamp(SystemTime::now());
+        // One copy of each media type of the batch (most batches have one).
+        let mut known: Vec<Arc<str>> = Vec::new();
+        let media_types: Vec<Arc<str>> = accepted
+            .iter()
+            .map(|(message, _, _)| {
+                let found = known.iter().find(|media_type| ***media_type == *message.media_type).cloned();
+                found.unwrap_or_else(|| {
+                    let media_type: Arc<str> = message.media_type.as_str().into();
+                    known.push(media_type.clone());
+                    media_type
+                })
+            })
+            .collect();
         let subscriptions = Arc::clone(&lock(&self.subscriptions));
         for subscription in subscriptions.iter() {
+            // Shared by the batch's notifications, as long as a queue keeps them.
+            let batch = Arc::new(NotificationBatch {
+                topic_arn: self.arn.clone(),
+                subscription_arn: subscription.arn.clone(),
+                timestamp: timestamp.clone(),
+            });
             let deliveries: Vec<NewMessage> = accepted
                 .iter()
-                .filter(|(message, _, _)| subscription.accepts(message))
-                .map(|(message, deduplication_id, sns_message_id)| {
-                    let mut delivery = subscription.delivery(self, sns_message_id, message, &timestamp);
+                .zip(&media_types)
+                .filter(|((message, _, _), _)| subscription.accepts(message))
+                .map(|((message, deduplication_id, sns_message_id), media_type)| {
+                    let mut delivery = subscription.delivery(&batch, *sns_message_id, message, media_type);
                     if self.fifo {
                         delivery.group_id = message.group_id.clone();
                         delivery.deduplication_id = deduplication_id.clone();
@@ -181,26 +203,25 @@ impl Subscription {
 
     /// What the queue receives: the raw message with its attributes (SQS message
     /// attributes), or a notification (whose `MessageAttributes` holds them).
+    /// The notification is written out when received (see [`Body::Notification`]).
     fn delivery(
         &self,
-        topic: &Topic,
-        sns_message_id: &str,
+        batch: &Arc<NotificationBatch>,
+        sns_message_id: Uuid,
         message: &OutgoingMessage,
-        timestamp: &str,
+        media_type: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
             NewMessage::new(new_message_id(), message.body.clone(), sqs_attributes(message))
         } else {
-            let body = notification_body(&NotificationFields {
+            let notification = PendingNotification {
                 message_id: sns_message_id,
-                topic_arn: &topic.arn,
-                subscription_arn: &self.arn,
-                message: &message.body,
-                timestamp,
-                media_type: &message.media_type,
-                attributes: &message.attributes,
-            });
-            NewMessage::new(new_message_id(), body, Attributes::new())
+                batch: batch.clone(),
+                message: message.body.as_str().into(),
+                media_type: media_type.clone(),
+                attributes: (!message.attributes.is_empty()).then(|| Box::new(message.attributes.clone())),
+            };
+            NewMessage::new(new_message_id(), Body::Notification(Box::new(notification)), Attributes::new())
         }
     }
 }
