@@ -28,27 +28,26 @@ if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 # Each step's heading says how long the run has taken so far, so a slow step shows in CI's log.
 step() { echo "== [${SECONDS}s] $*"; }
 
-# The SNS/SQS emulator: installed first (so that a run that cannot have it stops early), started
-# before the tests, stopped however the script ends.
+# The SNS/SQS emulator (moto), the Python interop peers (pubsub-aws's extended_interop runs in
+# the workspace step, otel_interop in the OpenTelemetry one) and AsyncAPI's parser (npm, for
+# pubsub-core's tests/asyncapi.rs): installed while the lint runs (they wait on the network, the
+# lint on the CPU), and each checked again before the first test, which exports what the tests
+# read (PUBSUB_INTEROP_PYTHON, PUBSUB_ASYNCAPI_VALIDATOR) and fails the run, under CI, for one
+# that cannot be had. The emulator is started before the tests and stopped however the script
+# ends.
 # shellcheck source=scripts/moto.sh
 . scripts/moto.sh
-trap 'status=$?; echo "== [${SECONDS}s] end (status $status)"; moto_stop $status' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-step "SNS/SQS emulator (moto): install"
-moto_prepare || exit 1
-# The Python interop peers, before the first `cargo test`: pubsub-aws's extended_interop test
-# (large payloads with AWS's Python extended clients; S3 is a default feature) runs in the plain
-# workspace step, otel_interop in the OpenTelemetry one.
 # shellcheck source=scripts/interop.sh
 . scripts/interop.sh
-step "Python interop peers: install"
-interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
-# AsyncAPI's own parser (npm, pinned), for pubsub-core's tests/asyncapi.rs in the workspace step.
 # shellcheck source=scripts/asyncapi.sh
 . scripts/asyncapi.sh
-step "AsyncAPI parser: install"
-asyncapi_prepare || exit 1 # exports PUBSUB_ASYNCAPI_VALIDATOR
+trap 'status=$?; echo "== [${SECONDS}s] end (status $status)"; [ -z "${installs:-}" ] || kill "$installs" 2>/dev/null; moto_stop $status' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p target
+step "moto, the Python interop peers and AsyncAPI's parser: install (in the background; log in target/installs.log)"
+(moto_prepare && interop_prepare && asyncapi_prepare) >target/installs.log 2>&1 &
+installs=$!
 
 if [ -z "${SKIP_LINT:-}" ]; then
   step "cargo fmt --check"
@@ -60,6 +59,13 @@ if [ -z "${SKIP_LINT:-}" ]; then
   step "rust-version covers the dependencies"
   ./scripts/msrv.sh
 fi
+
+step "moto, the Python interop peers and AsyncAPI's parser: ready"
+wait "$installs" || true
+cat target/installs.log
+moto_prepare || exit 1
+interop_prepare || exit 1 # exports PUBSUB_INTEROP_PYTHON
+asyncapi_prepare || exit 1 # exports PUBSUB_ASYNCAPI_VALIDATOR
 
 step "SNS/SQS emulator (moto): start"
 moto_up || exit 1 # exports AWS_ENDPOINT_URL=http://127.0.0.1:PORT (loopback only)

@@ -92,7 +92,6 @@ mod dispatch;
 mod envelope;
 mod error;
 pub mod handlers;
-mod hash;
 pub mod health;
 #[cfg(feature = "logging")]
 pub mod logging;

@@ -61,10 +61,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Dispatcher, HandlerTable};
-use crate::hash::FastMap;
 use crate::health::{Health, Phase};
 use crate::transport::Subscriber;
 use builder::OutcomeHook;
+use rustc_hash::FxHashMap;
 
 pub use builder::{DaemonBuilder, DaemonConfig};
 pub use report::{DaemonFailure, DaemonReport, OTHER_MEDIA_TYPES};
@@ -116,7 +116,7 @@ struct Shared<S> {
     settle: mpsc::UnboundedSender<Settle>,
     /// Settles sent and not yet done with (for idle detection).
     unsettled: AtomicUsize,
-    in_flight: Mutex<FastMap<String, InFlight>>,
+    in_flight: Mutex<FxHashMap<String, InFlight>>,
     report: Mutex<DaemonReport>,
     stop_when_idle: bool,
     health: Health,
@@ -171,7 +171,7 @@ impl<S: Subscriber> Daemon<S> {
             handlers: TaskTracker::new(),
             settle,
             unsettled: AtomicUsize::new(0),
-            in_flight: Mutex::new(FastMap::default()),
+            in_flight: Mutex::new(FxHashMap::default()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,
             health: stopped.0.clone(),

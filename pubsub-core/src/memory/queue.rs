@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use super::dedup::{content_id, Deduplication};
 use super::notification::PendingNotification;
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
-use crate::hash::FastMap;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
 use crate::uuid::Uuid;
+use rustc_hash::FxHashMap;
 
 /// SQS's limit on a visibility timeout.
 pub(crate) const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
@@ -226,7 +226,7 @@ struct State {
     options: QueueOptions,
     fifo: bool,
     next_sequence: u64,
-    messages: FastMap<u64, Stored>,
+    messages: FxHashMap<u64, Stored>,
     visible: BTreeSet<u64>,
     delayed: usize,
     /// (visible again at, sequence, generation), earliest first.
@@ -250,7 +250,7 @@ impl Queue {
                 options,
                 fifo,
                 next_sequence: 0,
-                messages: FastMap::default(),
+                messages: FxHashMap::default(),
                 visible: BTreeSet::new(),
                 delayed: 0,
                 deadlines: BinaryHeap::new(),
