@@ -15,36 +15,13 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
 use pubsub_core::middleware::HandlerLayers;
-use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
-use serde::{Deserialize, Serialize};
+use pubsub_core::{DaemonBuilder, MemoryBroker, Producer, TopicMap, Verdict};
 use tower::timeout::TimeoutLayer;
-use validator::Validate;
 
-const MESSAGES: usize = 2_000;
+#[path = "support/workload.rs"]
+mod workload;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
-#[media_type(created = "Order")]
-#[serde(rename_all = "camelCase")]
-struct OrderCreated {
-    #[validate(length(min = 1))]
-    order_id: String,
-    #[validate(range(min = 0))]
-    amount: i64,
-    note: Option<String>,
-}
-
-#[handler]
-async fn no_op(_order: OrderCreated) {}
-
-fn orders() -> Vec<OrderCreated> {
-    (0..MESSAGES)
-        .map(|i| OrderCreated {
-            order_id: format!("o-{i}"),
-            amount: i as i64,
-            note: Some("deliver after 5pm".into()),
-        })
-        .collect()
-}
+use workload::{orders, OrderCreated, MESSAGES};
 
 async fn pipeline(orders: &[OrderCreated], layers: HandlerLayers) {
     let broker = MemoryBroker::new();

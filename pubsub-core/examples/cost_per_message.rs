@@ -33,35 +33,12 @@ use pubsub_core::memory::{QueueOptions, SubscriptionOptions};
 use pubsub_core::transport::{
     BoxFuture, EntryError, MessageId, OutgoingMessage, Publisher, Subscriber, TransportError,
 };
-use pubsub_core::{handler, DaemonBuilder, MemoryBroker, Producer, PubSubMessage, TopicMap, Verdict};
-use serde::{Deserialize, Serialize};
-use validator::Validate;
+use pubsub_core::{DaemonBuilder, MemoryBroker, Producer, TopicMap, Verdict};
 
-const MESSAGES: usize = 2_000;
+#[path = "../benches/support/workload.rs"]
+mod workload;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate, PubSubMessage)]
-#[media_type(created = "Order")]
-#[serde(rename_all = "camelCase")]
-struct OrderCreated {
-    #[validate(length(min = 1))]
-    order_id: String,
-    #[validate(range(min = 0))]
-    amount: i64,
-    note: Option<String>,
-}
-
-#[handler]
-async fn no_op(_order: OrderCreated) {}
-
-fn orders() -> Vec<OrderCreated> {
-    (0..MESSAGES)
-        .map(|i| OrderCreated {
-            order_id: format!("o-{i}"),
-            amount: i as i64,
-            note: Some("deliver after 5pm".into()),
-        })
-        .collect()
-}
+use workload::{orders, OrderCreated, MESSAGES};
 
 /// Takes every message and keeps none: what encoding costs without a broker.
 #[derive(Debug)]
