@@ -22,12 +22,8 @@ ASYNCAPI_DIR="$ASYNCAPI_ROOT/scripts/asyncapi"
 ASYNCAPI_LOG_DIR="$ASYNCAPI_ROOT/target/asyncapi"
 ASYNCAPI_STAMP="$ASYNCAPI_DIR/node_modules/.package-lock.sha256"
 
-asyncapi_is_ci() {
-  case "${CI:-}" in
-    "" | 0 | false | FALSE | False) return 1 ;;
-    *) return 0 ;;
-  esac
-}
+# shellcheck source=scripts/ci.sh
+. "$ASYNCAPI_ROOT/scripts/ci.sh"
 
 asyncapi_warn() { echo "asyncapi: $*" >&2; }
 
@@ -66,7 +62,7 @@ asyncapi_prepare() {
     export PUBSUB_ASYNCAPI_VALIDATOR="$ASYNCAPI_DIR/validate.mjs"
     return 0
   fi
-  if asyncapi_is_ci; then
+  if is_ci; then
     asyncapi_warn "CI is set: the AsyncAPI parser is required"
     return 1
   fi

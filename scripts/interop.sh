@@ -35,12 +35,8 @@ INTEROP_DIR="$INTEROP_ROOT/target/interop"
 INTEROP_INSTALL_LOG="$INTEROP_DIR/install.log"
 INTEROP_STAMP="$INTEROP_VENV/.interop-requirements.sha256"
 
-interop_is_ci() {
-  case "${CI:-}" in
-    "" | 0 | false | FALSE | False) return 1 ;;
-    *) return 0 ;;
-  esac
-}
+# shellcheck source=scripts/ci.sh
+. "$INTEROP_ROOT/scripts/ci.sh"
 
 interop_say() { echo "== interop: $*"; }
 interop_warn() { echo "interop: $*" >&2; }
@@ -143,7 +139,7 @@ interop_prepare() {
     return 0
   fi
   unset PUBSUB_INTEROP_PYTHON
-  if interop_is_ci; then
+  if is_ci; then
     echo "error: the Python interop peers (scripts/requirements-interop.txt) could not be installed," \
       "and CI is set: the OpenTelemetry interop test must run under CI. See target/interop/install.log." >&2
     return 1

@@ -38,12 +38,8 @@ MOTO_PORT=""
 MOTO_INSTALLED=""
 MOTO_UNAVAILABLE=""
 
-moto_is_ci() {
-  case "${CI:-}" in
-    "" | 0 | false | FALSE | False) return 1 ;;
-    *) return 0 ;;
-  esac
-}
+# shellcheck source=scripts/ci.sh
+. "$MOTO_ROOT/scripts/ci.sh"
 
 moto_say() { echo "== moto: $*"; }
 moto_warn() { echo "moto: $*" >&2; }
@@ -237,7 +233,7 @@ moto_stop() {
 moto_unavailable() {
   MOTO_UNAVAILABLE=1
   unset AWS_ENDPOINT_URL
-  if moto_is_ci; then
+  if is_ci; then
     echo "error: the SNS/SQS emulator (moto) could not be installed or started, and CI is set:" \
       "the AWS-transport tests must run under CI. See target/moto/*.log." >&2
     return 1
