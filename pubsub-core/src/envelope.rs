@@ -11,10 +11,13 @@ use serde_json::value::RawValue;
 
 use crate::body::{non_finite_field, write_body, MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::{json_reason, BodyPart, DecodeError, EncodeError, JsonKind};
+use crate::json::next_backslash;
 use crate::message::{Message, PubSubMessage};
 use crate::opaque::{published_stamp, OpaqueData};
 use crate::transport::{AttributeValue, Attributes};
 use crate::validation::ValidationReport;
+
+mod scan;
 
 /// A decoded message with what travelled around it.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +147,7 @@ pub struct Envelope<'b> {
     pub(crate) layer: BodyPart,
     /// The SNS notification's `MessageAttributes` object, unread (`None` for a raw body).
     #[cfg_attr(not(feature = "otel"), allow(dead_code))]
-    pub(crate) notification_attributes: Option<&'b RawValue>,
+    pub(crate) notification_attributes: Option<&'b str>,
 }
 
 impl<'b> Envelope<'b> {
@@ -196,7 +199,7 @@ impl<'b> Envelope<'b> {
             #[serde(rename = "Value", borrow)]
             value: Cow<'a, str>,
         }
-        let raw = self.notification_attributes?.get();
+        let raw = self.notification_attributes?;
         // Most messages carry no trace context: do not parse for nothing.
         if !raw.contains(name) {
             return None;
@@ -264,14 +267,17 @@ impl<'b> Field<'b> {
 /// the rest is skipped.
 struct Header<'b> {
     notification_message: Option<Field<'b>>,
-    notification_attributes: Option<&'b RawValue>,
+    notification_attributes: Option<&'b str>,
     media_type: Option<Field<'b>>,
     opaque_data: Option<Result<OpaqueData, String>>,
 }
 
 impl<'b> Header<'b> {
     fn read(text: &'b str, layer: BodyPart) -> Result<Header<'b>, DecodeError> {
-        Header::read_with(text, layer, false)
+        match scan::read_header(text, layer) {
+            Some(header) => Ok(header),
+            None => Header::read_with(text, layer, false),
+        }
     }
 
     /// `serde_strings`: the notification's `Message` is read by serde_json; otherwise by
@@ -458,7 +464,7 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
                     header.notification_message = Some(field);
                 }
                 Key::MessageAttributes if self.layer == BodyPart::Body => {
-                    header.notification_attributes = Some(map.next_value::<&'de RawValue>()?)
+                    header.notification_attributes = Some(map.next_value::<&'de RawValue>()?.get())
                 }
                 Key::MediaType => header.media_type = Some(map.next_value::<FieldValue<'de>>()?.0),
                 Key::OpaqueData => {
@@ -544,23 +550,6 @@ fn simple_string(raw: &str) -> Option<Cow<'_, str>> {
     }
     text.push_str(&inner[start..]);
     Some(Cow::Owned(text))
-}
-
-/// The index of the first backslash at or after `from`, eight bytes at a time.
-fn next_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut at = from;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\\'));
-        // The lowest flagged byte is exact (borrows only flag bytes above a zero one).
-        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
-        if zeros != 0 {
-            return Some(at + (zeros.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    bytes.get(at..)?.iter().position(|byte| *byte == b'\\').map(|index| at + index)
 }
 
 /// Reads a value as a string if it is one, else notes what it was.

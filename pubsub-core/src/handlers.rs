@@ -185,7 +185,7 @@ impl MessageContext {
             message_id: message.message_id.clone(),
             receive_count: message.receive_count,
             attributes: OnceLock::new(),
-            notification_attributes: envelope.notification_attributes.map(|raw| raw.get().into()),
+            notification_attributes: envelope.notification_attributes.map(Box::from),
             // Taken from the envelope, which the handler's decoded message no longer needs.
             media_type: envelope.media_type,
             opaque_data: envelope.opaque_data,

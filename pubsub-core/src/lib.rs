@@ -93,6 +93,7 @@ mod envelope;
 mod error;
 pub mod handlers;
 pub mod health;
+mod json;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod media_type;
