@@ -290,8 +290,15 @@ impl MessageContext {
         outgoing_opaque.set_ttl(self.ttl());
         outgoing_opaque.remove(crate::opaque::REQUEST_PUBLISHED);
         // In the handler's span, or the message's: what it publishes continues the trace.
-        let entry =
-            crate::producer::outgoing(message, &outgoing_opaque, options, topics, self.large.as_deref())?;
+        let stamp = crate::opaque::published_stamp(std::time::SystemTime::now());
+        let entry = crate::producer::outgoing(
+            message,
+            &outgoing_opaque,
+            &stamp,
+            options,
+            topics,
+            self.large.as_deref(),
+        )?;
         self.outbox.lock().expect("outbox lock").push(entry);
         Ok(())
     }

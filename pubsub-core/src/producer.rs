@@ -2,7 +2,7 @@
 //! check what SNS would refuse, publish in batches.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::EncodeError;
 use crate::media_type::MediaTypeTable;
@@ -10,7 +10,7 @@ use crate::message::Message;
 use crate::middleware::{BoxError, PublishLayer, PublishLayers};
 #[cfg(doc)]
 use crate::middleware::{PublishRequest, PublishService};
-use crate::opaque::OpaqueData;
+use crate::opaque::{published_stamp, OpaqueData};
 use crate::payload::{LargePayloads, ObjectStoreError, PayloadPointer};
 use crate::telemetry::ProducerTelemetry;
 use crate::transport::{
@@ -20,7 +20,7 @@ use crate::transport::{
 use crate::untyped::UntypedError;
 #[cfg(doc)]
 use crate::untyped::UntypedMessage;
-use crate::{encode, MediaTypeError, MediaTypePattern};
+use crate::{MediaTypeError, MediaTypePattern};
 
 /// Publish requests a producer keeps in flight at once.
 pub const PUBLISH_REQUESTS_IN_FLIGHT: usize = 64;
@@ -410,12 +410,13 @@ impl PublishOptions {
 pub(crate) fn outgoing<M: Message>(
     message: &M,
     opaque: &OpaqueData,
+    stamp: &str,
     options: Option<&PublishOptions>,
     topics: &TopicMap,
     large: Option<&LargePayloads>,
 ) -> Result<(String, OutgoingMessage), PublishError> {
     let media_type = message.media_type();
-    let mut outgoing = OutgoingMessage::new(media_type, encode(message, opaque)?);
+    let mut outgoing = OutgoingMessage::new(media_type, message.write_body(opaque, stamp)?);
     if let Some(options) = options {
         outgoing.attributes.clone_from(&options.attributes);
         outgoing.group_id.clone_from(&options.group_id);
@@ -596,7 +597,8 @@ impl Producer {
         message: &M,
         opaque: &OpaqueData,
     ) -> Result<MessageId, PublishError> {
-        self.produce_one(outgoing(message, opaque, None, &self.topics, self.large.as_deref())?).await
+        let stamp = published_stamp(SystemTime::now());
+        self.produce_one(outgoing(message, opaque, &stamp, None, &self.topics, self.large.as_deref())?).await
     }
 
     /// As [`produce`](Producer::produce), with per-call settings: a FIFO group or
@@ -606,9 +608,11 @@ impl Producer {
         message: &M,
         options: &PublishOptions,
     ) -> Result<MessageId, PublishError> {
+        let stamp = published_stamp(SystemTime::now());
         self.produce_one(outgoing(
             message,
             &options.opaque,
+            &stamp,
             Some(options),
             &self.topics,
             self.large.as_deref(),
@@ -637,11 +641,12 @@ impl Producer {
     /// carry the id of every message that was published, by index.
     pub async fn produce_batch<M: Message>(&self, messages: &[M]) -> Result<Vec<MessageId>, PublishError> {
         let opaque = OpaqueData::new();
-        let entries = all_or_refused(
-            messages
-                .iter()
-                .map(|message| outgoing(message, &opaque, None, &self.topics, self.large.as_deref())),
-        )?;
+        // One stamp for the batch, published as one.
+        let stamp = published_stamp(SystemTime::now());
+        let entries =
+            all_or_refused(messages.iter().map(|message| {
+                outgoing(message, &opaque, &stamp, None, &self.topics, self.large.as_deref())
+            }))?;
         self.send(entries).await
     }
 
@@ -653,8 +658,9 @@ impl Producer {
         &self,
         messages: &[(M, PublishOptions)],
     ) -> Result<Vec<MessageId>, PublishError> {
+        let stamp = published_stamp(SystemTime::now());
         let entries = all_or_refused(messages.iter().map(|(message, options)| {
-            outgoing(message, &options.opaque, Some(options), &self.topics, self.large.as_deref())
+            outgoing(message, &options.opaque, &stamp, Some(options), &self.topics, self.large.as_deref())
         }))?;
         self.send(entries).await
     }

@@ -49,6 +49,11 @@ impl Uuid {
 
     /// Its text: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, lower-case.
     pub(crate) fn text(self) -> String {
+        String::from_utf8(self.ascii().to_vec()).expect("hex digits and dashes are ASCII")
+    }
+
+    /// Its text's bytes, on the stack: for writing it into a larger text.
+    pub(crate) fn ascii(self) -> [u8; 36] {
         // Where each of the 32 digits goes: dashes at 8, 13, 18 and 23.
         const AT: [u8; 32] = [
             0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
@@ -60,7 +65,7 @@ impl Uuid {
             text[usize::from(AT[digit])] = HEX[((self.high >> shift) & 0xF) as usize];
             text[usize::from(AT[16 + digit])] = HEX[((self.low >> shift) & 0xF) as usize];
         }
-        String::from_utf8(text.to_vec()).expect("hex digits and dashes are ASCII")
+        text
     }
 }
 

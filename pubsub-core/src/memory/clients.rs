@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::notification::new_message_id;
 use super::queue::{NewMessage, Queue};
 use super::simulation::{with_entry_failures, Operation};
 use super::topic::sqs_attributes;
@@ -80,7 +79,7 @@ impl Publisher for MemoryPublisher {
                 let failures = simulation.take_entry_failures(operation);
                 let messages = messages.into_iter().map(|message| NewMessage {
                     attributes: sqs_attributes(&message),
-                    message_id: new_message_id(),
+                    message_id: crate::uuid::Uuid::random().into(),
                     body: message.body.into(),
                     group_id: message.group_id,
                     deduplication_id: message.deduplication_id,

@@ -92,8 +92,9 @@ impl PendingNotification {
     /// The notification's JSON, as SQS delivers it.
     pub(crate) fn body(&self) -> String {
         static NONE: crate::transport::Attributes = crate::transport::Attributes::new();
+        let message_id = self.message_id.ascii();
         notification_body(&NotificationFields {
-            message_id: &self.message_id.text(),
+            message_id: std::str::from_utf8(&message_id).expect("a UUID's text is ASCII"),
             topic_arn: &self.batch.topic_arn,
             subscription_arn: &self.batch.subscription_arn,
             message: &self.message,

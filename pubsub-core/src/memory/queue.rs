@@ -65,7 +65,7 @@ impl From<String> for Body {
 /// A message on its way into a queue.
 #[derive(Debug, Clone)]
 pub(crate) struct NewMessage {
-    pub message_id: String,
+    pub message_id: KeptId,
     pub body: Body,
     pub attributes: Attributes,
     /// The FIFO message group (ignored by standard queues).
@@ -78,9 +78,9 @@ pub(crate) struct NewMessage {
 
 impl NewMessage {
     /// A message with no attribute, group, deduplication id or delay.
-    pub(crate) fn new(message_id: String, body: impl Into<Body>, attributes: Attributes) -> Self {
+    pub(crate) fn new(message_id: impl Into<KeptId>, body: impl Into<Body>, attributes: Attributes) -> Self {
         NewMessage {
-            message_id,
+            message_id: message_id.into(),
             body: body.into(),
             attributes,
             group_id: None,
@@ -141,19 +141,15 @@ impl Kept {
             (None, None) => None,
             ids => Some(Box::new(ids)),
         };
-        let message_id = match Uuid::parse(&message.message_id) {
-            Some(uuid) => KeptId::Uuid(uuid),
-            None => KeptId::Text(message.message_id.into()),
-        };
         let attributes = (!message.attributes.is_empty()).then(|| Box::new(message.attributes));
-        Kept { message_id, body: message.body, attributes, fifo }
+        Kept { message_id: message.message_id, body: message.body, attributes, fifo }
     }
 
     /// Back to a message, for another queue (the dead-letter queue).
     fn into_message(self) -> NewMessage {
         let (group_id, deduplication_id) = self.fifo.map(|ids| *ids).unwrap_or_default();
         NewMessage {
-            message_id: self.message_id.text(),
+            message_id: self.message_id,
             body: self.body,
             attributes: self.attributes.map(|attributes| *attributes).unwrap_or_default(),
             group_id,
@@ -172,13 +168,30 @@ impl Kept {
 }
 
 /// A message id: the broker's own (a UUID) as its bits, any other as its text.
-enum KeptId {
+#[derive(Debug, Clone)]
+pub(crate) enum KeptId {
     Uuid(Uuid),
     Text(Box<str>),
 }
 
+impl From<Uuid> for KeptId {
+    fn from(uuid: Uuid) -> KeptId {
+        KeptId::Uuid(uuid)
+    }
+}
+
+/// Kept as its bits if it is a UUID's text.
+impl From<String> for KeptId {
+    fn from(text: String) -> KeptId {
+        match Uuid::parse(&text) {
+            Some(uuid) => KeptId::Uuid(uuid),
+            None => KeptId::Text(text.into()),
+        }
+    }
+}
+
 impl KeptId {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             KeptId::Uuid(uuid) => uuid.text(),
             KeptId::Text(text) => text.to_string(),
@@ -288,7 +301,7 @@ impl Queue {
                 .into_iter()
                 .map(|message| match state.admit(message, now)? {
                     Admission::Enqueue(message) => {
-                        let message_id = message.message_id.clone();
+                        let message_id = message.message_id.text();
                         state.enqueue(message, now);
                         enqueued = true;
                         Ok(message_id)
@@ -548,7 +561,7 @@ impl State {
             DeduplicationScope::MessageGroup => Some(group),
         };
         let key = (scope, deduplication_id.clone());
-        if let Some(original) = self.deduplication.duplicate_of(key, &message.message_id, now) {
+        if let Some(original) = self.deduplication.duplicate_of(key, &message.message_id.text(), now) {
             tracing::debug!(deduplication_id, "duplicate within the deduplication interval; not enqueued");
             return Ok(Admission::Duplicate(original));
         }

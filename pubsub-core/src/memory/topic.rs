@@ -212,7 +212,7 @@ impl Subscription {
         media_type: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
-            NewMessage::new(new_message_id(), message.body.clone(), sqs_attributes(message))
+            NewMessage::new(Uuid::random(), message.body.clone(), sqs_attributes(message))
         } else {
             let notification = PendingNotification {
                 message_id: sns_message_id,
@@ -221,7 +221,7 @@ impl Subscription {
                 media_type: media_type.clone(),
                 attributes: (!message.attributes.is_empty()).then(|| Box::new(message.attributes.clone())),
             };
-            NewMessage::new(new_message_id(), Body::Notification(Box::new(notification)), Attributes::new())
+            NewMessage::new(Uuid::random(), Body::Notification(Box::new(notification)), Attributes::new())
         }
     }
 }
