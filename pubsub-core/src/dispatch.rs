@@ -457,7 +457,8 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage, trace: &MessageTrace
     let media_type = handled.media_type.as_deref().unwrap_or("-");
     let handler = handled.handler.unwrap_or("-");
     let result = handled.outcome.verdict.as_str();
-    let elapsed_ms = handled.elapsed.as_micros() as f64 / 1000.0;
+    // Through u64: u128 to f64 is a library call (no duration is 584,000 years long).
+    let elapsed_ms = u64::try_from(handled.elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
     let message_id = message.message_id.as_str();
     let receive_count = message.receive_count;
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();

@@ -22,15 +22,19 @@
 //! Tests that install a subscriber of their own call [`Logging::try_init`], which returns an
 //! error instead of panicking when one is already set.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
-use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+use tracing_subscriber::fmt::format::{DefaultVisitor, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -177,8 +181,11 @@ impl Logging {
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_timer(UtcMicros);
         if self.json {
             Box::new(builder.with_ansi(false).json().flatten_event(true).finish())
+        } else if colour {
+            Box::new(builder.with_ansi(true).fmt_fields(PlainFields).finish())
         } else {
-            Box::new(builder.with_ansi(colour).fmt_fields(PlainFields).finish())
+            let line = PlainLine { timer: UtcMicros };
+            Box::new(builder.with_ansi(false).fmt_fields(PlainFields).event_format(line).finish())
         }
     }
 }
@@ -186,24 +193,58 @@ impl Logging {
 /// The time of a line as tracing-subscriber's `SystemTime` writes it (RFC 3339 in UTC with
 /// microseconds, `2026-12-01T10:00:00.123456Z`), written digit by digit: through `core::fmt`
 /// it was a fifth of the cost of the line logged for each message.
+#[derive(Clone, Copy)]
 struct UtcMicros;
 
 impl FormatTime for UtcMicros {
     fn format_time(&self, writer: &mut Writer<'_>) -> fmt::Result {
         let now = std::time::SystemTime::now();
         match now.duration_since(std::time::UNIX_EPOCH) {
-            Ok(since) if since.as_secs() < YEAR_10000 => writer.write_str(&utc_micros(since)),
+            Ok(since) if since.as_secs() < YEAR_10000 => write_utc_micros(writer, since),
             // Before 1970 or after 9999: the default's signs and widths.
             _ => SystemTime.format_time(writer),
         }
     }
 }
 
+thread_local! {
+    /// The second this thread last wrote and its text up to the fraction
+    /// (`2026-12-01T10:00:00.`): the lines of one second share it, so that only the
+    /// microseconds are worked out for each.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Writes `since` the epoch (before [`YEAR_10000`]) as [`utc_micros`] does.
+fn write_utc_micros(writer: &mut Writer<'_>, since: std::time::Duration) -> fmt::Result {
+    let mut fraction = *b"000000Z";
+    let mut micros = since.subsec_micros();
+    for digit in fraction[..6].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    let fraction = std::str::from_utf8(&fraction).expect("ASCII digits");
+    SECOND.with(|second| {
+        let Ok(mut second) = second.try_borrow_mut() else {
+            let text = utc_micros(since);
+            return writer.write_str(std::str::from_utf8(&text).expect("digits and ASCII punctuation"));
+        };
+        if second.0 != since.as_secs() {
+            let text = utc_micros(since);
+            second.1.clear();
+            second.1.push_str(std::str::from_utf8(&text[..20]).expect("digits and ASCII punctuation"));
+            second.0 = since.as_secs();
+        }
+        writer.write_str(&second.1)?;
+        writer.write_str(fraction)
+    })
+}
+
 /// 10000-01-01T00:00:00Z in seconds since the epoch: the first time with a fifth year digit.
 const YEAR_10000: u64 = 253_402_300_800;
 
-/// `since` the epoch (before [`YEAR_10000`]) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-fn utc_micros(since: std::time::Duration) -> String {
+/// `since` the epoch (before [`YEAR_10000`]) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, on the stack:
+/// a `String` a line cost an allocation and its free.
+fn utc_micros(since: std::time::Duration) -> [u8; 27] {
     let seconds = since.as_secs();
     let (year, month, day) = crate::memory::notification::civil_from_days((seconds / 86_400) as i64);
     let second_of_day = seconds % 86_400;
@@ -221,7 +262,75 @@ fn utc_micros(since: std::time::Duration) -> String {
     put(14, 2, second_of_day / 60 % 60);
     put(17, 2, second_of_day % 60);
     put(20, 6, u64::from(since.subsec_micros()));
-    String::from_utf8(text.to_vec()).expect("digits and ASCII punctuation")
+    text
+}
+
+/// The text line of an event as tracing-subscriber's default format (`Format<Full>`) writes
+/// it without colours, `TIME LEVEL span{fields}:span: target: fields`, written piece by piece:
+/// the default writes the level, each span and the target through `core::fmt` (`write!`),
+/// which cost the line logged for each message about 1,000 instructions more. The coloured
+/// line stays the default's.
+struct PlainLine<T> {
+    timer: T,
+}
+
+/// `level` as the default writes it, five wide and right-aligned, with the spaces either
+/// side: one write for three.
+fn level_text(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => " TRACE ",
+        Level::DEBUG => " DEBUG ",
+        Level::INFO => "  INFO ",
+        Level::WARN => "  WARN ",
+        Level::ERROR => " ERROR ",
+    }
+}
+
+impl<S, N, T> FormatEvent<S, N> for PlainLine<T>
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+    T: FormatTime,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // A `log` record comes as an event of the log tracer's: its own target and level are
+        // in fields, which the default reads back the same way.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        // As the default: a timer's failure is no reason to lose the line.
+        if self.timer.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_str(level_text(metadata.level()))?;
+        if let Some(scope) = ctx.event_scope() {
+            let mut any = false;
+            for span in scope.from_root() {
+                any = true;
+                writer.write_str(span.metadata().name())?;
+                // The span's fields, formatted once when it was created, by the same `N`.
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                    if !fields.is_empty() {
+                        writer.write_char('{')?;
+                        writer.write_str(fields)?;
+                        writer.write_char('}')?;
+                    }
+                }
+                writer.write_char(':')?;
+            }
+            if any {
+                writer.write_char(' ')?;
+            }
+        }
+        writer.write_str(metadata.target())?;
+        writer.write_str(": ")?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_char('\n')
+    }
 }
 
 /// The fields of a text line, as tracing-subscriber's default writes them (`name="text"`,
@@ -236,13 +345,16 @@ impl<'a> MakeVisitor<Writer<'a>> for PlainFields {
     type Visitor = PlainVisitor<'a>;
 
     fn make_visitor(&self, writer: Writer<'a>) -> PlainVisitor<'a> {
-        PlainVisitor { writer, is_empty: true, result: Ok(()) }
+        PlainVisitor { writer, is_empty: true, quote_open: false, result: Ok(()) }
     }
 }
 
 struct PlainVisitor<'a> {
     writer: Writer<'a>,
     is_empty: bool,
+    /// The closing quote of a plain string is still to be written: it waits to go with the
+    /// space before the next field, in one write.
+    quote_open: bool,
     result: fmt::Result,
 }
 
@@ -258,32 +370,78 @@ impl PlainVisitor<'_> {
             && !name.starts_with("log.")
     }
 
-    /// Writes `name=` after a space if a field came before.
-    fn start(&mut self, field: &Field) -> fmt::Result {
-        if self.is_empty {
-            self.is_empty = false;
+    /// Writes the closing quote of a plain string if it is still to be written.
+    fn close(&mut self) -> fmt::Result {
+        if std::mem::take(&mut self.quote_open) {
+            self.writer.write_char('"')
         } else {
-            self.writer.write_char(' ')?;
+            Ok(())
         }
-        self.writer.write_str(field.name())?;
-        self.writer.write_char('=')
     }
 
-    /// Writes `value` as `Display`, which is its `Debug` for integers and booleans.
-    fn display(&mut self, field: &Field, value: impl fmt::Display + fmt::Debug) {
+    /// Writes what goes before a field: nothing before the first, else a space, after the
+    /// closing quote still to be written if any. Each write is a dynamic call and a push onto
+    /// a `String`, so the fewer the better.
+    fn separate(&mut self) -> fmt::Result {
+        if self.is_empty {
+            self.is_empty = false;
+            Ok(())
+        } else if std::mem::take(&mut self.quote_open) {
+            self.writer.write_str("\" ")
+        } else {
+            self.writer.write_char(' ')
+        }
+    }
+
+    /// Writes the name and `equals` (`=`, or `="` before text), separated from any field before.
+    fn start(&mut self, field: &Field, equals: &str) -> fmt::Result {
+        self.separate()?;
+        self.writer.write_str(field.name())?;
+        self.writer.write_str(equals)
+    }
+
+    /// Writes `name=` and `write`'s text for a plain field, or hands `value` to the default.
+    /// `equals` is `=` or, where the value is short, `=` and the value (see [`equals_small`]).
+    fn plain_value(
+        &mut self,
+        field: &Field,
+        value: &dyn fmt::Debug,
+        equals: &str,
+        write: impl FnOnce(&mut Writer<'_>) -> fmt::Result,
+    ) {
         if self.result.is_err() {
             return;
         }
         if !self.plain(field) {
-            return self.record_debug(field, &value);
+            return self.record_debug(field, value);
         }
-        self.result = self.start(field).and_then(|()| write!(self.writer, "{value}"));
+        self.result = self.start(field, equals).and_then(|()| write(&mut self.writer));
+    }
+
+    /// Writes the message as the default does, its `Debug` with the controls a terminal acts
+    /// on escaped, a piece at a time where the default's escaping goes character by character.
+    fn message(&mut self, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = self.separate().and_then(|()| {
+            let writer = &mut self.writer;
+            if writer.sanitizes_ansi_escapes() {
+                write!(Sanitizing(writer), "{value:?}")
+            } else {
+                write!(writer, "{value:?}")
+            }
+        });
     }
 
     /// Hands a field to the default's visitor, which writes it after a space if need be (and
     /// skips the `log.` fields).
     fn default_visitor(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
         if self.result.is_err() {
+            return;
+        }
+        if let Err(error) = self.close() {
+            self.result = Err(error);
             return;
         }
         let mut visitor = DefaultVisitor::new(self.writer.by_ref(), self.is_empty);
@@ -307,23 +465,144 @@ fn thousandths(value: f64) -> Option<u64> {
 }
 
 /// `thousandths` / 1000 as `f64`'s `Debug` writes it: `1.5`, `0.001`, `12.0`.
-fn write_thousandths(writer: &mut Writer<'_>, thousandths: u64) -> fmt::Result {
-    write!(writer, "{}.", thousandths / 1000)?;
-    let mut fraction = thousandths % 1000;
+fn write_thousandths(writer: &mut impl fmt::Write, thousandths: u64) -> fmt::Result {
+    write_u64(writer, thousandths / 1000)?;
+    write_fraction(writer, thousandths)
+}
+
+/// The point and fraction of `thousandths` / 1000 as `f64`'s `Debug` writes them: `.5`,
+/// `.001`, `.0`.
+fn write_fraction(writer: &mut impl fmt::Write, thousandths: u64) -> fmt::Result {
+    let fraction = (thousandths % 1000) as usize;
     if fraction == 0 {
-        return fmt::Write::write_char(writer, '0');
+        return writer.write_str(".0");
     }
-    let mut digits = 3;
-    while fraction.is_multiple_of(10) {
-        fraction /= 10;
-        digits -= 1;
+    // `.ddd`, less its trailing zeros.
+    let text = &POINT_TRIPLES[fraction * 4..fraction * 4 + 4];
+    writer.write_str(text.trim_end_matches('0'))
+}
+
+/// `.000.001.002` … `.999`: the text of any three digits, after a point, to be sliced from
+/// rather than checked as UTF-8 each time (for short text, the check costs more than the copy).
+static POINT_TRIPLES: &str = match std::str::from_utf8(&POINT_TRIPLE_BYTES) {
+    Ok(text) => text,
+    Err(_) => panic!("ASCII digits"),
+};
+
+/// The bytes of [`POINT_TRIPLES`].
+static POINT_TRIPLE_BYTES: [u8; 4000] = {
+    let mut bytes = [0; 4000];
+    let mut value = 0;
+    while value < 1000 {
+        bytes[value * 4] = b'.';
+        bytes[value * 4 + 1] = b'0' + (value / 100) as u8;
+        bytes[value * 4 + 2] = b'0' + (value / 10 % 10) as u8;
+        bytes[value * 4 + 3] = b'0' + (value % 10) as u8;
+        value += 1;
     }
-    write!(writer, "{fraction:0digits$}")
+    bytes
+};
+
+/// `=` and `value` (under 1000) in decimal: a field's `=` and a count or a number of
+/// milliseconds in one write, where they were two.
+fn equals_small(value: usize) -> &'static str {
+    let (from, width) = match value {
+        0..10 => (2 * value, 2),
+        10..100 => (20 + 3 * (value - 10), 3),
+        _ => (290 + 4 * (value - 100), 4),
+    };
+    &EQUALS_SMALL[from..from + width]
+}
+
+/// `=0=1` … `=9=10` … `=999`, sliced by [`equals_small`].
+static EQUALS_SMALL: &str = match std::str::from_utf8(&EQUALS_SMALL_BYTES) {
+    Ok(text) => text,
+    Err(_) => panic!("ASCII digits"),
+};
+
+/// The bytes of [`EQUALS_SMALL`].
+static EQUALS_SMALL_BYTES: [u8; 3890] = {
+    let mut bytes = [0; 3890];
+    let (mut value, mut at) = (0, 0);
+    while value < 1000 {
+        bytes[at] = b'=';
+        at += 1;
+        if value >= 100 {
+            bytes[at] = b'0' + (value / 100) as u8;
+            at += 1;
+        }
+        if value >= 10 {
+            bytes[at] = b'0' + (value / 10 % 10) as u8;
+            at += 1;
+        }
+        bytes[at] = b'0' + (value % 10) as u8;
+        at += 1;
+        value += 1;
+    }
+    bytes
+};
+
+/// `value` in decimal, as its `Display` and `Debug` write it, without `core::fmt`'s
+/// machinery (a tenth of the cost of a field).
+fn write_u64(writer: &mut impl fmt::Write, mut value: u64) -> fmt::Result {
+    if value < 1000 {
+        return writer.write_str(&equals_small(value as usize)[1..]);
+    }
+    let mut text = [0u8; 20];
+    let mut at = text.len();
+    loop {
+        at -= 1;
+        text[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    writer.write_str(std::str::from_utf8(&text[at..]).expect("ASCII digits"))
+}
+
+/// `value` in decimal, as its `Display` and `Debug` write it.
+fn write_i64(writer: &mut impl fmt::Write, value: i64) -> fmt::Result {
+    if value < 0 {
+        writer.write_char('-')?;
+    }
+    write_u64(writer, value.unsigned_abs())
+}
+
+/// Text written as tracing-subscriber escapes a message (`EscapeGuard`): the C0 controls a
+/// terminal acts on as `\x1b`, the C1 controls as `\u{85}`, each piece written whole when it
+/// holds none of them.
+struct Sanitizing<'a, W>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Sanitizing<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // 0xc2 starts every character from U+0080 to U+00BF, the C1 controls among them. No
+        // short cut on the first hit, so that the loop is vectorised.
+        let clean = text
+            .bytes()
+            .fold(true, |clean, byte| clean & !matches!(byte, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2));
+        if clean {
+            return self.0.write_str(text);
+        }
+        for character in text.chars() {
+            match character {
+                '\x07' | '\x08' | '\x0c' | '\x1b' | '\x7f' => {
+                    write!(self.0, "\\x{:02x}", u32::from(character))?
+                }
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", u32::from(character))?,
+                _ => self.0.write_char(character)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `str`'s `Debug` is the text in quotes: printable ASCII, no quote, no backslash.
 fn debug_is_quoted(text: &str) -> bool {
-    text.bytes().all(|byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\')
+    // No short cut on the first other byte, so that the loop is vectorised: nearly every
+    // value is plain, and read to its end anyway.
+    text.bytes()
+        .fold(true, |plain, byte| plain & (byte.wrapping_sub(0x20) < 0x5f) & (byte != b'"') & (byte != b'\\'))
 }
 
 impl Visit for PlainVisitor<'_> {
@@ -334,23 +613,26 @@ impl Visit for PlainVisitor<'_> {
         if !(self.plain(field) && debug_is_quoted(value)) {
             return self.default_visitor(field, |visitor| visitor.record_str(field, value));
         }
-        self.result = self.start(field).and_then(|()| {
-            self.writer.write_char('"')?;
-            self.writer.write_str(value)?;
-            self.writer.write_char('"')
-        });
+        self.result = self.start(field, "=\"").and_then(|()| self.writer.write_str(value));
+        self.quote_open = true;
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.display(field, value);
+        match usize::try_from(value) {
+            Ok(small @ 0..1000) => self.plain_value(field, &value, equals_small(small), |_| Ok(())),
+            _ => self.plain_value(field, &value, "=", |writer| write_i64(writer, value)),
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.display(field, value);
+        match usize::try_from(value) {
+            Ok(small @ 0..1000) => self.plain_value(field, &value, equals_small(small), |_| Ok(())),
+            _ => self.plain_value(field, &value, "=", |writer| write_u64(writer, value)),
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.display(field, value);
+        self.plain_value(field, &value, if value { "=true" } else { "=false" }, |_| Ok(()));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -359,8 +641,13 @@ impl Visit for PlainVisitor<'_> {
         }
         match (self.plain(field), thousandths(value)) {
             (true, Some(thousandths)) => {
-                self.result =
-                    self.start(field).and_then(|()| write_thousandths(&mut self.writer, thousandths));
+                let whole = (thousandths / 1000) as usize;
+                self.result = if whole < 1000 {
+                    self.start(field, equals_small(whole))
+                        .and_then(|()| write_fraction(&mut self.writer, thousandths))
+                } else {
+                    self.start(field, "=").and_then(|()| write_thousandths(&mut self.writer, thousandths))
+                };
             }
             _ => self.record_debug(field, &value),
         }
@@ -371,18 +658,26 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The message has no colours of its own; a coloured line's is still the default's.
+        if field.name() == "message" && !self.writer.has_ansi_escapes() {
+            return self.message(value);
+        }
         self.default_visitor(field, |visitor| visitor.record_debug(field, value));
     }
 }
 
 impl VisitOutput<fmt::Result> for PlainVisitor<'_> {
-    fn finish(self) -> fmt::Result {
-        self.result
+    fn finish(mut self) -> fmt::Result {
+        self.result.and_then(|()| self.close())
     }
 }
 
 impl VisitFmt for PlainVisitor<'_> {
     fn writer(&mut self) -> &mut dyn fmt::Write {
+        // After the quote still to be written, so that what is written here comes after it.
+        if let Err(error) = self.close() {
+            self.result = Err(error);
+        }
         &mut self.writer
     }
 }
@@ -488,7 +783,8 @@ mod tests {
                 let error = std::io::Error::other("disk \"full\"");
                 let none: Option<&str> = None;
                 tracing::info!(message_id = "m-1", media_type = "application/vnd.x+json", count = 3u32, delta = -7i64,
-                    ok = true, elapsed_ms = 1.5, whole_ms = 12.0, tiny = 0.001, third = 0.1 + 0.2, big = 1e21, quoted = "say \"hi\"", slash = "a\\b", line = "a\nb",
+                    ok = true, elapsed_ms = 1.5, whole_ms = 12.0, tiny = 0.001, most = 999.999, thousand = 1000.5, zero = 0.0,
+                    small = 7u64, large = 1000u64, true_ = true, negative = -1000i64, positive = 999i64, third = 0.1 + 0.2, big = 1e21, quoted = "say \"hi\"", slash = "a\\b", line = "a\nb",
                     unicode = "café ☕", tab = "a\tb", del = "a\u{7f}", empty = "", absent = none, r#type = "t",
                     debug = ?vec![1, 2], display = %"shown", error = &error as &dyn std::error::Error,
                     "message {} handled", 7);
@@ -513,14 +809,204 @@ mod tests {
         );
     }
 
+    /// A clock stopped at one time, so that two formatters' lines compare byte for byte.
+    #[derive(Clone)]
+    struct Stopped;
+
+    impl FormatTime for Stopped {
+        fn format_time(&self, writer: &mut Writer<'_>) -> fmt::Result {
+            writer.write_str("2026-12-01T10:00:00.123456Z")
+        }
+    }
+
+    /// A clock that fails, which both formatters write as `<unknown time>`.
+    #[derive(Clone)]
+    struct Broken;
+
+    impl FormatTime for Broken {
+        fn format_time(&self, _writer: &mut Writer<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+
+    /// Events of every kind the daemon and its libraries log: every level, in and out of
+    /// spans (with and without fields, nested, an explicit parent, none), fields on either
+    /// path of `PlainFields`, odd messages, and `log` records as the log tracer hands them on.
+    fn varied_events() {
+        use tracing_log::log;
+
+        let error = std::io::Error::other("disk \"full\"");
+        let none: Option<&str> = None;
+        tracing::trace!(step = 1u8, "tracing");
+        tracing::debug!(body = "{\"id\":1}", "message body");
+        tracing::info!(
+            media_type = "application/json",
+            message_id = "m-1",
+            handler = "orders",
+            result = "SUCCEEDED",
+            elapsed_ms = 1.5,
+            receive_count = 1u32,
+            published = 0usize,
+            trace_id = none,
+            span_id = none,
+            "message handled"
+        );
+        tracing::warn!(message_id = "m-2", result = "FAILED", reason = "bad \"body\"\n", "message handled");
+        tracing::error!(error = &error as &dyn std::error::Error, "cannot receive");
+        tracing::info!("");
+        tracing::info!("two\nlines\r\n");
+        tracing::info!("escapes \x1b[31mred\x1b[0m \x07\x08\x0c\x7f \u{85}\u{9f} \u{a0} café");
+        tracing::info!("message {} of {:?}", 7, "x");
+        // Each control on its own in a piece of the message, as in none.
+        for text in [
+            "bell \x07",
+            "bs \x08",
+            "ff \x0c",
+            "esc \x1b",
+            "del \x7f",
+            "c1 \u{80}\u{9f}",
+            "nbsp \u{a0}",
+            "\u{7e}",
+        ] {
+            tracing::info!("{text}");
+        }
+        tracing::info!("argument {} and {:?}", "\x1b[1mbold\u{9b}", "\x1b");
+        tracing::info!(message = "as a field", r#type = "t");
+        tracing::info!(only = ?vec![1, 2], display = %"shown", flag = false, delta = -3i64, third = 0.1 + 0.2);
+        tracing::info!(target: "custom::target", "elsewhere");
+        // Long values, a message longer than any field.
+        let (long, longer) = ("l".repeat(300), "m".repeat(600));
+        tracing::info!(a = &*long, b = &*long, n = 12345u64, c = &*longer, after = ?"x", d = &*long, "{}", longer);
+        let outer = tracing::info_span!("outer", queue = "orders", count = 2u64, odd = ?"q\"");
+        let inner = tracing::debug_span!(parent: &outer, "inner", id = "m-3");
+        tracing::info_span!("root").in_scope(|| tracing::info!("in a span without fields"));
+        outer.in_scope(|| {
+            tracing::info!(result = "SUCCEEDED", "in a span");
+            tracing::info_span!("empty").in_scope(|| {
+                tracing::warn!("in two spans");
+                tracing::info!(parent: None, "no parent");
+                tracing::info!(parent: &inner, "explicit parent");
+            });
+        });
+        inner.in_scope(|| tracing::error!(n = 1u64, "nested"));
+        let late = tracing::info_span!("late", first = "a", later = tracing::field::Empty, last = 2u64);
+        late.record("later", "recorded");
+        late.in_scope(|| tracing::info!(after = "b", "fields recorded later"));
+        let record = |level, target, text: &str| {
+            tracing_log::format_trace(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .module_path(Some("some::module"))
+                    .file(Some("src/lib.rs"))
+                    .line(Some(42))
+                    .args(format_args!("{text}"))
+                    .build(),
+            )
+            .unwrap();
+        };
+        record(log::Level::Info, "log_crate::client", "from the log crate");
+        record(log::Level::Warn, "log_crate", "a \"warning\"");
+        record(log::Level::Trace, "log_crate::deep", "");
+        outer.in_scope(|| record(log::Level::Error, "log_crate", "in a span\nand two lines"));
+    }
+
+    /// What `PlainLine` writes with `PlainFields` and `timer`, then what the default
+    /// `Format<Full>` writes without colours with the same, then with its own fields too.
+    fn lines<T: FormatTime + Clone + Send + Sync + 'static>(timer: T) -> [String; 3] {
+        let run = |line: bool, plain_fields: bool| {
+            let buffer = Buffer::default();
+            let writer = buffer.clone();
+            let builder = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_timer(timer.clone());
+            let events = varied_events;
+            match (line, plain_fields) {
+                (true, _) => {
+                    let line = PlainLine { timer: timer.clone() };
+                    let subscriber = builder.fmt_fields(PlainFields).event_format(line).finish();
+                    tracing::subscriber::with_default(subscriber, events);
+                }
+                (false, true) => {
+                    tracing::subscriber::with_default(builder.fmt_fields(PlainFields).finish(), events);
+                }
+                (false, false) => tracing::subscriber::with_default(builder.finish(), events),
+            }
+            buffer.text()
+        };
+        [run(true, true), run(false, true), run(false, false)]
+    }
+
+    #[test]
+    fn plain_lines_are_what_the_default_format_writes() {
+        let [plain, default, stock] = lines(Stopped);
+        assert_eq!(plain, default);
+        assert_eq!(default, stock, "PlainFields writes what the default's fields write");
+        for expected in [
+            "2026-12-01T10:00:00.123456Z TRACE pubsub_core::logging::tests: tracing step=1\n",
+            " INFO pubsub_core::logging::tests: message handled media_type=\"application/json\"",
+            " WARN outer{queue=\"orders\" count=2 odd=\"q\\\"\"}:empty: pubsub_core::logging::tests: in two spans\n",
+            "ERROR outer{queue=\"orders\" count=2 odd=\"q\\\"\"}:inner{id=\"m-3\"}: pubsub_core::logging::tests: nested n=1\n",
+            " INFO log_crate::client: from the log crate\n",
+            "TRACE log_crate::deep: \n",
+            " INFO root: pubsub_core::logging::tests: in a span without fields\n",
+            " INFO pubsub_core::logging::tests: no parent\n",
+            " INFO late{first=\"a\" last=2 later=\"recorded\"}: pubsub_core::logging::tests: fields recorded later after=\"b\"\n",
+            "ERROR outer{queue=\"orders\" count=2 odd=\"q\\\"\"}: log_crate: in a span\nand two lines\n",
+        ] {
+            assert!(plain.contains(expected), "{expected:?} not in\n{plain}");
+        }
+        assert!(plain.contains(r"escapes \x1b[31mred\x1b[0m \x07\x08\x0c\x7f \u{85}\u{9f}"), "{plain}");
+        let [plain, default, stock] = lines(Broken);
+        assert_eq!(plain, default);
+        assert_eq!(default, stock);
+        assert!(plain.starts_with("<unknown time> TRACE "), "{plain}");
+    }
+
+    #[test]
+    fn plain_lines_with_the_clock_are_the_default_s_after_the_time() {
+        let [plain, default, stock] = lines(UtcMicros);
+        let after_time =
+            |text: &str| -> Vec<String> {
+                text.lines()
+                    .map(|line| {
+                        if starts_with_utc_timestamp(line) {
+                            line[27..].to_owned()
+                        } else {
+                            line.to_owned()
+                        }
+                    })
+                    .collect()
+            };
+        assert_eq!(after_time(&plain), after_time(&default));
+        assert_eq!(after_time(&default), after_time(&stock));
+        assert!(starts_with_utc_timestamp(&plain), "{plain}");
+    }
+
     #[test]
     fn times_are_written_as_the_default_timer_writes_them() {
         let at =
             |seconds: u64, micros: u32| utc_micros(std::time::Duration::new(seconds, micros * 1000 + 999));
+        let at = |seconds, micros| String::from_utf8(at(seconds, micros).to_vec()).unwrap();
         assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(at(1_795_800_748, 960_123), "2026-11-27T17:32:28.960123Z");
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
         assert_eq!(at(YEAR_10000 - 1, 999_999), "9999-12-31T23:59:59.999999Z");
+        // Through the second kept from line to line: the same second, the next, an earlier.
+        for (seconds, micros) in [
+            (1_795_800_748, 1),
+            (1_795_800_748, 960_123),
+            (1_795_800_749, 0),
+            (0, 7),
+            (1_795_800_748, 999_999),
+        ] {
+            let since = std::time::Duration::new(seconds, micros * 1000);
+            let mut text = String::new();
+            write_utc_micros(&mut Writer::new(&mut text), since).unwrap();
+            assert_eq!(text, at(seconds, micros));
+        }
         // Against the default, to the day (the two read the clock at different times).
         let mut ours = String::new();
         UtcMicros.format_time(&mut Writer::new(&mut ours)).unwrap();
@@ -543,6 +1029,25 @@ mod tests {
         }
         for other in [-0.0, -1.5, 0.0001, 1e-7, 1e9, 2.5e15, f64::NAN, f64::INFINITY, 0.1 + 0.2] {
             assert_eq!(thousandths(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        let mut rng = fastrand::Rng::with_seed(16);
+        let mut values = vec![0, 1, -1, 9, 10, -10, 99, 100, i64::MIN, i64::MAX, i64::MIN + 1];
+        values.extend((0..10_000).map(|_| rng.i64(..) >> rng.u32(0..64)));
+        for value in values {
+            let mut text = String::new();
+            write_i64(&mut Writer::new(&mut text), value).unwrap();
+            assert_eq!(text, value.to_string());
+            let unsigned = value as u64;
+            text.clear();
+            write_u64(&mut Writer::new(&mut text), unsigned).unwrap();
+            assert_eq!(text, unsigned.to_string());
+        }
+        for value in 0..1000 {
+            assert_eq!(equals_small(value), format!("={value}"));
         }
     }
 
