@@ -49,9 +49,13 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
         // Escaped bytes are ASCII, so the runs between them are whole UTF-8 sequences.
         out.push_str(&text[run_start..at]);
         let byte = bytes[at];
+        run_start = at + 1;
         match byte {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
+            // The backslash alone: the quote or backslash itself starts the next run.
+            b'"' | b'\\' => {
+                out.push('\\');
+                run_start = at;
+            }
             b'\n' => out.push_str("\\n"),
             b'\r' => out.push_str("\\r"),
             b'\t' => out.push_str("\\t"),
@@ -63,8 +67,7 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
                 out.push(char::from(HEX[usize::from(byte & 0xF)]));
             }
         }
-        run_start = at + 1;
-        at = next_escape(bytes, run_start);
+        at = next_escape(bytes, at + 1);
     }
     out.push_str(&text[run_start..]);
 }

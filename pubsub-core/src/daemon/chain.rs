@@ -72,6 +72,17 @@ impl<S: Subscriber> Shared<S> {
                 );
             }
         }
+        // A standard queue's messages are each a chain of one: no chains to build.
+        if received.iter().all(|(message, _)| message.group_id.is_none()) {
+            for (message, permit) in received {
+                let shared = self.clone();
+                self.handlers.spawn(async move {
+                    shared.handle(message).await;
+                    drop(permit);
+                });
+            }
+            return;
+        }
         let chains = fifo_chains(&received, |(message, _)| message.group_id.as_deref());
         let mut received: Vec<_> = received.into_iter().map(Some).collect();
         for chain in chains {
