@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use super::{BodyPart, Field, Header};
 use crate::body::{MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::json_reason;
+use crate::opaque::OpaqueData;
 
 /// Nesting the scanner steps into before it leaves the layer to serde_json: well under
 /// serde_json's limit of 128, so that it never accepts what serde_json refuses for depth.
@@ -49,9 +50,15 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
                 }
                 MEDIA_TYPE_KEY => header.media_type = Some(Field::Text(Cow::Borrowed(scan.plain_string()?))),
                 OPAQUE_DATA_KEY => {
-                    scan.value(1)?;
-                    let raw = &text[start..scan.at];
-                    header.opaque_data = Some(serde_json::from_str(raw).map_err(|e| json_reason(&e)));
+                    let opaque = match scan.plain_object() {
+                        Some(opaque) => Ok(opaque),
+                        None => {
+                            scan.at = start;
+                            scan.value(1)?;
+                            serde_json::from_str(&text[start..scan.at]).map_err(|e| json_reason(&e))
+                        }
+                    };
+                    header.opaque_data = Some(opaque);
                 }
                 _ => scan.value(1)?,
             }
@@ -176,6 +183,35 @@ impl<'t> Scanner<'t> {
                     run = self.at;
                 }
                 _ => return None, // a control character
+            }
+        }
+    }
+
+    /// An object of strings with no escape (and `null`s, left out), as the opaque data it is
+    /// (keys lower-cased); `None` for anything else, which serde_json reads instead.
+    fn plain_object(&mut self) -> Option<OpaqueData> {
+        self.expect(b'{')?;
+        self.whitespace();
+        let mut opaque = OpaqueData::new();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(opaque);
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.whitespace();
+            self.expect(b':')?;
+            self.whitespace();
+            if self.peek() == Some(b'n') {
+                self.literal("null")?;
+            } else {
+                opaque.insert(key, self.plain_string()?);
+            }
+            self.whitespace();
+            match self.next()? {
+                b',' => self.whitespace(),
+                b'}' => return Some(opaque),
+                _ => return None,
             }
         }
     }
@@ -314,6 +350,9 @@ mod tests {
                 r#"{"Message":"{\"mediaType\":\"m\",\"opaqueData\":{}}","MessageAttributes":{"a":{"Type":"String","Value":"v"}},"Type":"Notification"}"#,
                 r#"{"Message":"x","mediaType":"m"}"#,
                 r#"{"Message":"a\"b\\c\/d\be\ff\ng\rh\ti é","Type":"Notification"}"#,
+                r#"{"opaqueData":{"X-Request-Id":"r","n":null,"X-A":"1","x-a":"2"},"mediaType":"m"}"#,
+                r#"{"opaqueData":{"x-request-ttl":5,"a":"\u00e9","b":{"c":[1]}},"mediaType":"m"}"#,
+                r#"{"opaqueData" : { } ,"mediaType":"m"}"#,
                 r#"{}"#,
             ]
             .map(str::to_owned),
