@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::settle::Settle;
+use super::workers::Work;
 use super::{InFlight, Shared};
 use crate::chains::fifo_chains;
 use crate::outcome::Disposition;
@@ -42,8 +43,8 @@ impl Release {
 }
 
 impl<S: Subscriber> Shared<S> {
-    /// Hands the messages of one receive, each with its permit, to handler tasks: one task
-    /// per chain (see [`fifo_chains`]). If a shutdown has begun they all go back to the queue
+    /// Hands the messages of one receive, each with its permit, to the handler workers: one
+    /// work per chain (see [`fifo_chains`]). If a shutdown has begun they all go back to the queue
     /// instead. After a stop for idleness they are handled: another poller took the queue for
     /// idle while this one's receive was bringing them (pollers are awaited before the drain,
     /// so they are drained).
@@ -75,11 +76,7 @@ impl<S: Subscriber> Shared<S> {
         // A standard queue's messages are each a chain of one: no chains to build.
         if received.iter().all(|(message, _)| message.group_id.is_none()) {
             for (message, permit) in received {
-                let shared = self.clone();
-                self.handlers.spawn(async move {
-                    shared.handle(message).await;
-                    drop(permit);
-                });
+                self.work.push(Work::One(message, permit));
             }
             return;
         }
@@ -90,15 +87,14 @@ impl<S: Subscriber> Shared<S> {
                 .into_iter()
                 .map(|index| received[index].take().expect("each index is in one chain"))
                 .collect();
-            let shared = self.clone();
-            self.handlers.spawn(async move { shared.run_chain(chain).await });
+            self.work.push(Work::Chain(chain));
         }
     }
 
     /// Handles the messages of a chain one after another. After one that is to be retried,
     /// or once a shutdown has begun, the rest go back to the queue unhandled: the first
     /// counts as started when its receive handed it over, as any message does.
-    async fn run_chain(self: Arc<Self>, chain: Vec<(ReceivedMessage, OwnedSemaphorePermit)>) {
+    pub(super) async fn run_chain(&self, chain: Vec<(ReceivedMessage, OwnedSemaphorePermit)>) {
         let mut release = None;
         for (position, (message, permit)) in chain.into_iter().enumerate() {
             if release.is_none() && position > 0 && self.stopping() {
@@ -117,7 +113,7 @@ impl<S: Subscriber> Shared<S> {
     }
 
     /// Dispatches `message`, queues its delete or visibility change, and reports it.
-    async fn handle(&self, message: ReceivedMessage) -> Disposition {
+    pub(super) async fn handle(&self, message: ReceivedMessage) -> Disposition {
         self.health.message_started();
         let handled = self.dispatcher.dispatch(&message).await;
         // Out of the heartbeat's sight before the outcome is queued, so no extension can

@@ -5,9 +5,10 @@
 //! - `pollers` tasks receive only as many messages as there are free permits of the
 //!   concurrency semaphore, so a received message never waits for a slot (other than its
 //!   turn in its FIFO group);
-//! - each message runs in its own task (tracked), holding its permit until its outcome is
-//!   queued for settling; the messages of one FIFO group that one receive brought share a
-//!   task, which runs them in order (see below);
+//! - `concurrency` handler workers (tasks started with the daemon) take each received message
+//!   from one queue and handle it, apart from the others, holding its permit until its outcome
+//!   is queued for settling; the messages of one FIFO group that one receive brought go to one
+//!   worker, which runs them in order (see below);
 //! - one settler task batches deletes and visibility changes (up to ten, or `settle_delay`),
 //!   retries what failed, and flushes everything at shutdown;
 //! - one heartbeat task extends the visibility of messages still in flight.
@@ -49,6 +50,7 @@ mod heartbeat;
 mod poll;
 mod report;
 mod settle;
+mod workers;
 
 use std::fmt;
 use std::future::Future;
@@ -58,7 +60,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Dispatcher, HandlerTable};
 use crate::health::{Health, Phase};
@@ -72,6 +73,7 @@ pub use report::{DaemonFailure, DaemonReport, OTHER_MEDIA_TYPES};
 use heartbeat::heartbeat_loop;
 use poll::poll_loop;
 use settle::{settle_loop, Settle};
+use workers::{worker_loop, CloseOnDrop, WorkQueue};
 
 /// A consumer daemon over one queue.
 pub struct Daemon<S> {
@@ -112,7 +114,8 @@ struct Shared<S> {
     /// The stop came from a run that found the queue idle, not from its shutdown: messages a
     /// receive brings after it are handled, since the queue was not idle after all.
     stopped_idle: AtomicBool,
-    handlers: TaskTracker,
+    /// Received messages for the handler workers.
+    work: WorkQueue,
     settle: mpsc::UnboundedSender<Settle>,
     /// Settles sent and not yet done with (for idle detection).
     unsettled: AtomicUsize,
@@ -168,7 +171,7 @@ impl<S: Subscriber> Daemon<S> {
             config: self.config,
             stop_receiving: CancellationToken::new(),
             stopped_idle: AtomicBool::new(false),
-            handlers: TaskTracker::new(),
+            work: WorkQueue::default(),
             settle,
             unsettled: AtomicUsize::new(0),
             in_flight: Mutex::new(FxHashMap::default()),
@@ -180,6 +183,11 @@ impl<S: Subscriber> Daemon<S> {
         let settler = tokio::spawn(settle_loop(shared.clone(), settle_rx, stop_settler.clone()));
         let stop_heartbeat = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), stop_heartbeat.clone()));
+        // Ended with the run, however it ends.
+        let _close_work = CloseOnDrop(&shared.work);
+        for _ in 0..shared.config.concurrency.max(1) {
+            tokio::spawn(worker_loop(shared.clone()));
+        }
         let pollers: Vec<_> =
             (0..shared.config.pollers()).map(|_| tokio::spawn(poll_loop(shared.clone()))).collect();
         tracing::info!(daemon = %self.name, handlers = ?shared.dispatcher.handlers.media_types(),
@@ -194,9 +202,10 @@ impl<S: Subscriber> Daemon<S> {
         for poller in pollers {
             let _ = poller.await;
         }
-        shared.handlers.close();
-        let drained = tokio::time::timeout(shared.config.drain_timeout, shared.handlers.wait()).await.is_ok();
-        let abandoned = if drained { 0 } else { shared.handlers.len() };
+        shared.work.close();
+        let drained =
+            tokio::time::timeout(shared.config.drain_timeout, shared.work.all_finished()).await.is_ok();
+        let abandoned = if drained { 0 } else { shared.work.unfinished() };
         if abandoned > 0 {
             tracing::warn!(daemon = %self.name, abandoned,
                 "drain timeout: handlers still running; their messages reappear after their visibility timeout");
@@ -268,7 +277,7 @@ fn listen_for_shutdown() -> impl Future<Output = ()> + Send {
 
 impl<S: Subscriber> Shared<S> {
     fn is_idle(&self) -> bool {
-        self.handlers.is_empty() && self.unsettled.load(Ordering::SeqCst) == 0
+        self.work.unfinished() == 0 && self.unsettled.load(Ordering::SeqCst) == 0
     }
 
     fn send(&self, settle: Settle) {
