@@ -36,11 +36,7 @@ impl Uuid {
         let mut words = [0u64; 2];
         let digits = bytes.iter().filter(|byte| **byte != b'-');
         for (index, byte) in digits.enumerate() {
-            let nibble = match byte {
-                b'0'..=b'9' => byte - b'0',
-                b'a'..=b'f' => byte - b'a' + 10,
-                _ => return None,
-            };
+            let nibble = lower_hex_digit(*byte)?;
             let word = &mut words[index / 16];
             *word = (*word << 4) | u64::from(nibble);
         }
@@ -66,6 +62,15 @@ impl Uuid {
             text[usize::from(AT[16 + digit])] = HEX[((self.low >> shift) & 0xF) as usize];
         }
         text
+    }
+}
+
+/// The value of a lower-case hex digit.
+pub(crate) fn lower_hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
     }
 }
 

@@ -294,23 +294,42 @@ impl Queue {
     /// message id but not enqueued again. A delay (the message's on a standard queue, else the
     /// queue's) hides the message until it passes. One result each, in order.
     pub(crate) fn send(&self, messages: Vec<NewMessage>, now: Instant) -> Vec<Result<MessageId, EntryError>> {
-        let mut enqueued = false;
+        self.send_with(messages, now, KeptId::text, |original| original)
+    }
+
+    /// As [`send`](Queue::send), for SNS, which has no use for the queue's message ids: only
+    /// what was refused, without writing an id for each message.
+    pub(crate) fn deliver(&self, messages: Vec<NewMessage>, now: Instant) -> Vec<EntryError> {
+        let results = self.send_with(messages, now, |_| (), drop);
+        results.into_iter().filter_map(Result::err).collect()
+    }
+
+    /// [`send`](Queue::send), with each result made by `enqueued` (from the new message's id)
+    /// or `duplicate` (from the original's).
+    fn send_with<T>(
+        &self,
+        messages: Vec<NewMessage>,
+        now: Instant,
+        enqueued: impl Fn(&KeptId) -> T,
+        duplicate: impl Fn(MessageId) -> T,
+    ) -> Vec<Result<T, EntryError>> {
+        let mut any_enqueued = false;
         let results = {
             let mut state = self.state();
             messages
                 .into_iter()
                 .map(|message| match state.admit(message, now)? {
                     Admission::Enqueue(message) => {
-                        let message_id = message.message_id.text();
+                        let result = enqueued(&message.message_id);
                         state.enqueue(message, now);
-                        enqueued = true;
-                        Ok(message_id)
+                        any_enqueued = true;
+                        Ok(result)
                     }
-                    Admission::Duplicate(original) => Ok(original),
+                    Admission::Duplicate(original) => Ok(duplicate(original)),
                 })
                 .collect()
         };
-        if enqueued {
+        if any_enqueued {
             // Wakes pollers also for a delayed message: its deadline may be the nearest.
             self.notify.notify_waiters();
         }
@@ -753,12 +772,15 @@ fn receipt_handle(sequence: u64, nonce: u64) -> String {
 
 /// The sequence and nonce of a handle [`receipt_handle`] wrote; `None` for any other text.
 fn parse_receipt(receipt: &str) -> Option<(u64, u64)> {
-    let lower_hex =
-        |text: &str| text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
-    if receipt.len() != 32 || !lower_hex(receipt) {
+    if receipt.len() != 32 {
         return None;
     }
-    Some((u64::from_str_radix(&receipt[..16], 16).ok()?, u64::from_str_radix(&receipt[16..], 16).ok()?))
+    let mut words = [0u64; 2];
+    for (index, byte) in receipt.bytes().enumerate() {
+        let word = &mut words[index / 16];
+        *word = (*word << 4) | u64::from(crate::uuid::lower_hex_digit(byte)?);
+    }
+    Some((words[0], words[1]))
 }
 
 #[cfg(test)]
@@ -768,6 +790,19 @@ mod tests {
     /// Random sends, receives, deletes and timeouts on a FIFO queue, against a model: a
     /// receive never returns a message of a group that had one in flight, and a group comes
     /// back with its oldest message not deleted, the rest in order.
+    #[test]
+    fn receipt_handles_read_back_and_nothing_else_does() {
+        for (sequence, nonce) in [(0, 1), (1, u64::MAX), (0x0123_4567_89ab_cdef, 42)] {
+            assert_eq!(parse_receipt(&receipt_handle(sequence, nonce)), Some((sequence, nonce)));
+        }
+        let handle = receipt_handle(0xab, 0xcd);
+        for other in
+            [&handle[1..], &format!("{handle}0"), &handle.to_uppercase(), &handle.replace('a', "g"), ""]
+        {
+            assert_eq!(parse_receipt(other), None, "{other}");
+        }
+    }
+
     #[test]
     fn fifo_receives_keep_group_order_under_random_operations() {
         let mut rng = fastrand::Rng::with_seed(13);

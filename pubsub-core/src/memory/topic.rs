@@ -187,7 +187,7 @@ impl Topic {
             if deliveries.is_empty() {
                 continue;
             }
-            for refused in subscription.queue.send(deliveries, now).into_iter().filter_map(Result::err) {
+            for refused in subscription.queue.deliver(deliveries, now) {
                 // Subscriptions pair FIFO with FIFO only, so this is not expected.
                 tracing::warn!(topic = %self.arn, queue = %subscription.queue.name, %refused, "delivery refused");
             }
