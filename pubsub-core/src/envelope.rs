@@ -531,17 +531,7 @@ fn simple_string(raw: &str) -> Option<Cow<'_, str>> {
     loop {
         // A backslash is ASCII, so the runs between escapes are whole UTF-8 sequences.
         text.push_str(&inner[start..at]);
-        text.push(match bytes.get(at + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            _ => return None,
-        });
+        text.push(crate::json::unescaped(*bytes.get(at + 1)?)?);
         start = at + 2;
         match next_backslash(bytes, start) {
             Some(next) => at = next,

@@ -72,6 +72,22 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
     out.push_str(&text[run_start..]);
 }
 
+/// The character a backslash and `escape` stand for in a JSON string; `None` for `u` (four
+/// hex digits follow: the caller's to read) and for what is no escape.
+pub(crate) fn unescaped(escape: u8) -> Option<char> {
+    Some(match escape {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
 /// The index of the first backslash at or after `from`, eight bytes at a time.
 pub(crate) fn next_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;

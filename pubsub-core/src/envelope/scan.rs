@@ -126,7 +126,6 @@ impl<'t> Scanner<'t> {
                 b'\\' => {
                     escaped = true;
                     match self.next()? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
                         b'u' => {
                             let digits = bytes.get(self.at..self.at + 4)?;
                             if !digits.iter().all(u8::is_ascii_hexdigit) {
@@ -134,7 +133,9 @@ impl<'t> Scanner<'t> {
                             }
                             self.at += 4;
                         }
-                        _ => return None,
+                        escape => {
+                            crate::json::unescaped(escape)?;
+                        }
                     }
                 }
                 _ => return None, // a control character
@@ -169,17 +170,7 @@ impl<'t> Scanner<'t> {
                     let text = owned.get_or_insert_with(|| String::with_capacity(bytes.len() - run));
                     // A backslash is ASCII, so the runs between escapes are whole UTF-8 sequences.
                     text.push_str(&self.text[run..end]);
-                    text.push(match self.next()? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        _ => return None,
-                    });
+                    text.push(crate::json::unescaped(self.next()?)?);
                     run = self.at;
                 }
                 _ => return None, // a control character
