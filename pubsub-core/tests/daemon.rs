@@ -138,6 +138,26 @@ impl Setup {
     }
 }
 
+/// The handler workers, pollers, settler and heartbeat all end with the run: a daemon leaves
+/// no task behind, whatever its concurrency.
+#[tokio::test]
+async fn a_finished_run_leaves_no_task_behind() {
+    let s = setup(QueueOptions::default());
+    s.publish(0..30).await;
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = tasks();
+    let report = s.drain(s.daemon::<succeeds>().concurrency(50)).await;
+    assert_eq!(report.count(Verdict::Succeeded), 30);
+    // The ends of the last tasks may take a turn of the scheduler or two.
+    for _ in 0..100 {
+        if tasks() == before {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tasks(), before, "tasks left running after the daemon stopped");
+}
+
 #[tokio::test]
 async fn a_batch_mixing_good_and_bad_messages_handles_each_on_its_own() {
     let s = setup(QueueOptions::default());

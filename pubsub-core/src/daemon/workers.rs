@@ -100,6 +100,15 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
+/// Marks a work finished when dropped.
+struct Finished<'q>(&'q WorkQueue);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finished();
+    }
+}
+
 /// One worker: handles works until the queue is closed and empty.
 pub(super) async fn worker_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
     let queue = &shared.work;
@@ -109,6 +118,9 @@ pub(super) async fn worker_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
         // Registered before the checks, so that neither a push nor the close is missed.
         ready.as_mut().enable();
         if let Some(work) = queue.pop() {
+            // Counted as finished also if the worker panics (a bug of ours: handlers' panics
+            // are caught), so that the drain and the idle check do not wait for it.
+            let _finished = Finished(queue);
             match work {
                 Work::One(message, permit) => {
                     shared.handle(message).await;
@@ -116,7 +128,6 @@ pub(super) async fn worker_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
                 }
                 Work::Chain(chain) => shared.run_chain(chain).await,
             }
-            queue.finished();
             continue;
         }
         if queue.closed.load(Ordering::SeqCst) {
