@@ -55,6 +55,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// What SNS tells a non-raw subscription about one published message.
+#[cfg(test)]
 pub(crate) struct NotificationFields<'a> {
     pub message_id: &'a str,
     pub topic_arn: &'a str,
@@ -80,12 +81,32 @@ pub(crate) struct PendingNotification {
     pub attributes: Option<Box<crate::transport::Attributes>>,
 }
 
-/// What the notifications of one publish batch to one subscription share.
+/// What the notifications of one publish batch to one subscription share (the topic, the
+/// subscription, the time), as the JSON around each message's own parts: escaped once for the
+/// batch rather than at every receive.
 #[derive(Debug)]
 pub(crate) struct NotificationBatch {
-    pub topic_arn: String,
-    pub subscription_arn: String,
-    pub timestamp: String,
+    /// From the comma after `MessageId`'s value to the key of `Message`.
+    after_message_id: String,
+    /// From the comma after `Message`'s value to the end of `Timestamp`'s.
+    after_message: String,
+    /// The subscription ARN in the unsubscribe URL, escaped, to the opening brace of
+    /// `MessageAttributes`.
+    after_unsubscribe_prefix: String,
+}
+
+impl NotificationBatch {
+    pub(crate) fn new(topic_arn: &str, subscription_arn: &str, timestamp: &str) -> NotificationBatch {
+        let mut after_message_id = String::from(r#","TopicArn":"#);
+        push_json_string(&mut after_message_id, topic_arn);
+        after_message_id.push_str(r#","Message":"#);
+        let mut after_message = String::from(r#","Timestamp":"#);
+        push_json_string(&mut after_message, timestamp);
+        let mut after_unsubscribe_prefix = String::new();
+        push_escaped(&mut after_unsubscribe_prefix, subscription_arn);
+        after_unsubscribe_prefix.push_str(r#"","MessageAttributes":{"#);
+        NotificationBatch { after_message_id, after_message, after_unsubscribe_prefix }
+    }
 }
 
 impl PendingNotification {
@@ -93,53 +114,66 @@ impl PendingNotification {
     pub(crate) fn body(&self) -> String {
         static NONE: crate::transport::Attributes = crate::transport::Attributes::new();
         let message_id = self.message_id.ascii();
-        notification_body(&NotificationFields {
-            message_id: std::str::from_utf8(&message_id).expect("a UUID's text is ASCII"),
-            topic_arn: &self.batch.topic_arn,
-            subscription_arn: &self.batch.subscription_arn,
-            message: &self.message,
-            timestamp: &self.batch.timestamp,
-            media_type: &self.media_type,
-            attributes: self.attributes.as_deref().unwrap_or(&NONE),
-        })
+        write_notification(
+            &self.batch,
+            std::str::from_utf8(&message_id).expect("a UUID's text is ASCII"),
+            &self.message,
+            &self.media_type,
+            self.attributes.as_deref().unwrap_or(&NONE),
+        )
     }
 }
 
-/// The notification body, written by hand in the order SNS writes it, with the strings escaped
-/// as serde_json escapes them (the constant parts are already JSON): serde_json's serializer
-/// escaped every constant byte again, and was the broker's largest cost per message. Written
-/// at each receive (a queue keeps the parts), into one allocation for most messages.
+/// The notification body of `fields` (the batch's parts made for it alone).
+#[cfg(test)]
 pub(crate) fn notification_body(fields: &NotificationFields<'_>) -> String {
-    let strings = [
-        (r#"{"Type":"Notification","MessageId":"#, fields.message_id),
-        (r#","TopicArn":"#, fields.topic_arn),
-        (r#","Message":"#, fields.message),
-        (r#","Timestamp":"#, fields.timestamp),
-    ];
+    let batch = NotificationBatch::new(fields.topic_arn, fields.subscription_arn, fields.timestamp);
+    write_notification(&batch, fields.message_id, fields.message, fields.media_type, fields.attributes)
+}
+
+/// The notification body, written by hand in the order SNS writes it, with the strings escaped
+/// as serde_json escapes them (the constant parts, and the batch's, are already JSON):
+/// serde_json's serializer escaped every constant byte again, and was the broker's largest
+/// cost per message. Written at each receive (a queue keeps the parts), into one allocation
+/// for most messages.
+fn write_notification(
+    batch: &NotificationBatch,
+    message_id: &str,
+    message: &str,
+    media_type: &str,
+    attributes: &crate::transport::Attributes,
+) -> String {
     let constant = constant_middle();
     // Room for the text and an escape in eight of its bytes: enough for most messages (the
     // body lives only while its message is handled, so spare room costs little).
-    let text: usize = strings.iter().map(|(_, value)| value.len()).sum::<usize>()
-        + fields.attributes.iter().map(|(name, value)| name.len() + value.len() + 40).sum::<usize>()
-        + fields.media_type.len()
-        + fields.subscription_arn.len();
-    let mut body =
-        String::with_capacity(text + text / 8 + constant.len() + UNSUBSCRIBE_URL_PREFIX.len() + 160);
-    for (key, value) in strings {
-        body.push_str(key);
-        push_json_string(&mut body, value);
-    }
+    let text = message_id.len()
+        + message.len()
+        + attributes.iter().map(|(name, value)| name.len() + value.len() + 40).sum::<usize>()
+        + media_type.len();
+    let mut body = String::with_capacity(
+        text + text / 8
+            + batch.after_message_id.len()
+            + batch.after_message.len()
+            + constant.len()
+            + UNSUBSCRIBE_URL_PREFIX.len()
+            + batch.after_unsubscribe_prefix.len()
+            + 80,
+    );
+    body.push_str(r#"{"Type":"Notification","MessageId":"#);
+    push_json_string(&mut body, message_id);
+    body.push_str(&batch.after_message_id);
+    push_json_string(&mut body, message);
+    body.push_str(&batch.after_message);
     body.push_str(constant);
-    // The unsubscribe URL's prefix holds nothing to escape; the ARN is escaped with it.
+    // The unsubscribe URL's prefix holds nothing to escape.
     body.push('"');
     body.push_str(UNSUBSCRIBE_URL_PREFIX);
-    push_escaped(&mut body, fields.subscription_arn);
+    body.push_str(&batch.after_unsubscribe_prefix);
     // `MessageAttributes`: `media_type` and the others, by name, each `{"Type": ..., "Value":
     // ...}`; in name order, as SNS writes them. A `media_type` among the others (the producer
     // refuses it) is left to the message's own.
-    body.push_str(r#"","MessageAttributes":{"#);
-    let mut media_type = Some(fields.media_type);
-    let others = fields.attributes.iter().filter(|(name, _)| name.as_str() != MEDIA_TYPE_ATTRIBUTE);
+    let mut media_type = Some(media_type);
+    let others = attributes.iter().filter(|(name, _)| name.as_str() != MEDIA_TYPE_ATTRIBUTE);
     for (name, value) in others {
         if name.as_str() > MEDIA_TYPE_ATTRIBUTE {
             if let Some(media_type) = media_type.take() {

@@ -166,11 +166,7 @@ impl Topic {
         let subscriptions = Arc::clone(&lock(&self.subscriptions));
         for subscription in subscriptions.iter() {
             // Shared by the batch's notifications, as long as a queue keeps them.
-            let batch = Arc::new(NotificationBatch {
-                topic_arn: self.arn.clone(),
-                subscription_arn: subscription.arn.clone(),
-                timestamp: timestamp.clone(),
-            });
+            let batch = Arc::new(NotificationBatch::new(&self.arn, &subscription.arn, &timestamp));
             let deliveries: Vec<NewMessage> = accepted
                 .iter()
                 .zip(&media_types)
