@@ -5,7 +5,9 @@
 //! wrappers, with no intermediate `serde_json::Value`:
 //! - [`TopLevel`] accepts only a struct or a map, writes the envelope keys first, leaves
 //!   top-level `None` fields out (the seed's schemas reject `null` for absent fields) and
-//!   refuses fields named like the envelope's keys;
+//!   refuses fields named like the envelope's keys. It writes the envelope and the top-level
+//!   keys itself, escaped as serde_json escapes (`json::push_json_string`), and each value
+//!   through serde_json;
 //! - [`FiniteCheck`] refuses NaN and infinity at any depth (serde_json would write `null`);
 //! - [`NoneProbe`] tells whether a field value is an absent `Option`, without writing it.
 //!
@@ -18,9 +20,10 @@
 use std::cell::Cell;
 use std::fmt;
 
-use serde::ser::{self, Impossible, Serialize, SerializeMap, Serializer};
+use serde::ser::{self, Impossible, Serialize, Serializer};
 
 use crate::error::{EncodeError, JsonKind};
+use crate::json::push_json_string;
 use crate::opaque::{OpaqueData, REQUEST_PUBLISHED};
 
 /// The two keys the envelope writes itself.
@@ -43,9 +46,8 @@ pub(crate) fn write_body<T: Serialize + ?Sized>(
     content: &T,
 ) -> Result<String, EncodeError> {
     let mut out = Vec::with_capacity(256);
-    let mut json = serde_json::Serializer::new(&mut out);
     let header = Header { media_type, opaque, published };
-    content.serialize(TopLevel { json: &mut json, header }).map_err(BodyError::into_encode_error)?;
+    content.serialize(TopLevel { out: &mut out, header }).map_err(BodyError::into_encode_error)?;
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
@@ -74,18 +76,27 @@ struct Header<'h> {
     published: &'h str,
 }
 
-/// The opaque data with the publish stamp in place of any earlier one.
-struct Stamped<'h>(Header<'h>);
-
-impl Serialize for Stamped<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for (key, value) in self.0.opaque.iter().filter(|(k, _)| *k != REQUEST_PUBLISHED) {
-            map.serialize_entry(key, value)?;
-        }
-        map.serialize_entry(REQUEST_PUBLISHED, self.0.published)?;
-        map.end()
+/// Writes the envelope keys: `{"mediaType":..,"opaqueData":{..}` with the publish stamp in
+/// place of any earlier one, escaped as serde_json escapes (by hand: serde_json's map and
+/// string writers were a third of the encode).
+fn write_header(out: &mut Vec<u8>, header: Header<'_>) {
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(MEDIA_TYPE_KEY.as_bytes());
+    out.extend_from_slice(b"\":");
+    push_json_string(out, header.media_type);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(OPAQUE_DATA_KEY.as_bytes());
+    out.extend_from_slice(b"\":{");
+    for (key, value) in header.opaque.iter().filter(|(k, _)| *k != REQUEST_PUBLISHED) {
+        push_json_string(out, key);
+        out.push(b':');
+        push_json_string(out, value);
+        out.push(b',');
     }
+    push_json_string(out, REQUEST_PUBLISHED);
+    out.push(b':');
+    push_json_string(out, header.published);
+    out.push(b'}');
 }
 
 #[derive(Debug)]
@@ -129,21 +140,15 @@ impl ser::Error for BodyError {
     }
 }
 
-type Json<'a, W> = &'a mut serde_json::Serializer<W>;
-type JsonMap<'a, W> = <Json<'a, W> as Serializer>::SerializeMap;
-
-struct TopLevel<'a, W: std::io::Write> {
-    json: Json<'a, W>,
+struct TopLevel<'a> {
+    out: &'a mut Vec<u8>,
     header: Header<'a>,
 }
 
-impl<'a, W: std::io::Write> TopLevel<'a, W> {
-    fn start(self) -> Result<Fields<'a, W>, BodyError> {
-        let mut map = self.json.serialize_map(None).map_err(BodyError::Json)?;
-        map.serialize_entry(MEDIA_TYPE_KEY, self.header.media_type)
-            .and_then(|()| map.serialize_entry(OPAQUE_DATA_KEY, &Stamped(self.header)))
-            .map_err(BodyError::Json)?;
-        Ok(Fields { map, pending_key: None })
+impl<'a> TopLevel<'a> {
+    fn start(self) -> Result<Fields<'a>, BodyError> {
+        write_header(self.out, self.header);
+        Ok(Fields { out: self.out, pending_key: None })
     }
 }
 
@@ -157,15 +162,15 @@ macro_rules! not_an_object {
 
 const NUMBER: &str = JsonKind::Number.as_str();
 
-impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
+impl<'a> Serializer for TopLevel<'a> {
     type Ok = ();
     type Error = BodyError;
     type SerializeSeq = Impossible<(), BodyError>;
     type SerializeTuple = Impossible<(), BodyError>;
     type SerializeTupleStruct = Impossible<(), BodyError>;
     type SerializeTupleVariant = Impossible<(), BodyError>;
-    type SerializeMap = Fields<'a, W>;
-    type SerializeStruct = Fields<'a, W>;
+    type SerializeMap = Fields<'a>;
+    type SerializeStruct = Fields<'a>;
     type SerializeStructVariant = Impossible<(), BodyError>;
 
     not_an_object! {
@@ -258,13 +263,14 @@ impl<'a, W: std::io::Write> Serializer for TopLevel<'a, W> {
     }
 }
 
-/// The message's own fields, written after the envelope keys.
-struct Fields<'a, W: std::io::Write> {
-    map: JsonMap<'a, W>,
+/// The message's own fields, written after the envelope keys: each key by hand, each value
+/// by serde_json.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
     pending_key: Option<String>,
 }
 
-impl<W: std::io::Write> Fields<'_, W> {
+impl Fields<'_> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), BodyError> {
         if key == MEDIA_TYPE_KEY || key == OPAQUE_DATA_KEY {
             return Err(BodyError::Reserved(key.to_owned()));
@@ -272,8 +278,12 @@ impl<W: std::io::Write> Fields<'_, W> {
         if value.serialize(NoneProbe) == Ok(true) {
             return Ok(());
         }
+        self.out.push(b',');
+        push_json_string(self.out, key);
+        self.out.push(b':');
         let refused = Cell::new(false);
-        self.map.serialize_entry(key, &Finite { value, refused: &refused }).map_err(|e| {
+        let finite = Finite { value, refused: &refused };
+        finite.serialize(&mut serde_json::Serializer::new(&mut *self.out)).map_err(|e| {
             if refused.get() {
                 BodyError::NonFinite { field: key.to_owned() }
             } else {
@@ -281,9 +291,14 @@ impl<W: std::io::Write> Fields<'_, W> {
             }
         })
     }
+
+    fn end(self) -> Result<(), BodyError> {
+        self.out.push(b'}');
+        Ok(())
+    }
 }
 
-impl<W: std::io::Write> ser::SerializeStruct for Fields<'_, W> {
+impl ser::SerializeStruct for Fields<'_> {
     type Ok = ();
     type Error = BodyError;
 
@@ -296,11 +311,11 @@ impl<W: std::io::Write> ser::SerializeStruct for Fields<'_, W> {
     }
 
     fn end(self) -> Result<(), BodyError> {
-        SerializeMap::end(self.map).map_err(BodyError::Json)
+        Fields::end(self)
     }
 }
 
-impl<W: std::io::Write> ser::SerializeMap for Fields<'_, W> {
+impl ser::SerializeMap for Fields<'_> {
     type Ok = ();
     type Error = BodyError;
 
@@ -321,7 +336,7 @@ impl<W: std::io::Write> ser::SerializeMap for Fields<'_, W> {
     }
 
     fn end(self) -> Result<(), BodyError> {
-        SerializeMap::end(self.map).map_err(BodyError::Json)
+        Fields::end(self)
     }
 }
 

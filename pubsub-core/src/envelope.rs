@@ -248,6 +248,20 @@ pub(crate) fn read_notification_attributes(raw: &str) -> Option<Attributes> {
     )
 }
 
+/// Whether the SNS notification's `MessageAttributes` object, `raw`, is the `media_type`
+/// attribute alone with the value `media_type`, as the embedded broker writes it (a cheap
+/// check, so that the common case keeps no copy of them).
+pub(crate) fn is_only_media_type(raw: &str, media_type: &str) -> bool {
+    const BEFORE: &str = r#"{"media_type":{"Type":"String","Value":""#;
+    const AFTER: &str = r#""}}"#;
+    raw.len() == BEFORE.len() + media_type.len() + AFTER.len()
+        && raw.starts_with(BEFORE)
+        && raw.ends_with(AFTER)
+        && &raw[BEFORE.len()..raw.len() - AFTER.len()] == media_type
+        // Escaped, the value would differ from the media type it stands for.
+        && !media_type.bytes().any(|byte| byte == b'\\' || byte == b'"')
+}
+
 /// A string-valued key, or what it held instead.
 enum Field<'b> {
     Text(Cow<'b, str>),
@@ -608,6 +622,22 @@ impl<'de> Deserialize<'de> for FieldValue<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_media_type_is_the_exact_attribute_alone() {
+        let raw = |value: &str| format!(r#"{{"media_type":{{"Type":"String","Value":"{value}"}}}}"#);
+        assert!(is_only_media_type(&raw("a/b"), "a/b"));
+        assert!(!is_only_media_type(&raw("a/c"), "a/b"));
+        assert!(!is_only_media_type(
+            r#"{"media_type":{"Type":"String","Value":"a/b"},"x":{"Type":"String","Value":"1"}}"#,
+            "a/b"
+        ));
+        // An escape in the value: what it stands for is not its text.
+        assert!(!is_only_media_type(&raw(r"a\/b"), r"a\/b"));
+        // A media type that would close the value and open another attribute.
+        let sneaky = r#"a","x":"y"#;
+        assert!(!is_only_media_type(&raw(sneaky), sneaky));
+    }
     use serde::Serialize;
 
     #[test]

@@ -15,7 +15,7 @@ pub use crate::dispatch::{Dispatcher, HandlerSetError, HandlerTable};
 use crate::opaque::{OpaqueData, DEFAULT_TTL};
 use crate::payload::LargePayloads;
 use crate::producer::{Producer, PublishError, PublishOptions, TopicMap};
-use crate::transport::{Attributes, OutgoingMessage, ReceivedMessage};
+use crate::transport::{AttributeValue, Attributes, OutgoingMessage, ReceivedMessage, MEDIA_TYPE_ATTRIBUTE};
 use crate::Message;
 
 /// What a handler reports when it does not simply succeed.
@@ -153,8 +153,11 @@ pub struct MessageContext {
     /// Read on first use: most handlers never look, and reading them was a parse and a map
     /// per message.
     attributes: OnceLock<Attributes>,
-    /// The SNS notification's `MessageAttributes`, as JSON, for `attributes`.
+    /// The SNS notification's `MessageAttributes`, as JSON, for `attributes`; not kept when
+    /// they are `media_type` alone, as the message's media type (most notifications): then
+    /// `only_media_type`, and `attributes` writes them itself.
     notification_attributes: Option<Box<str>>,
+    only_media_type: bool,
     /// The message's own attributes: `attributes` when the body is not a notification with
     /// readable ones.
     message_attributes: Attributes,
@@ -181,11 +184,18 @@ impl MessageContext {
         producer: Option<&Producer>,
         collaborators: Collaborators,
     ) -> MessageContext {
+        let only_media_type = envelope
+            .notification_attributes
+            .is_some_and(|raw| crate::envelope::is_only_media_type(raw, &envelope.media_type));
         MessageContext {
             message_id: message.message_id.clone(),
             receive_count: message.receive_count,
             attributes: OnceLock::new(),
-            notification_attributes: envelope.notification_attributes.map(Box::from),
+            only_media_type,
+            notification_attributes: envelope
+                .notification_attributes
+                .filter(|_| !only_media_type)
+                .map(Box::from),
             // Taken from the envelope, which the handler's decoded message no longer needs.
             media_type: envelope.media_type,
             opaque_data: envelope.opaque_data,
@@ -222,6 +232,10 @@ impl MessageContext {
     /// raw or in an SNS notification alike.
     pub fn attributes(&self) -> &Attributes {
         self.attributes.get_or_init(|| {
+            if self.only_media_type {
+                let value = AttributeValue::from_typed("String", self.media_type.clone());
+                return value.map(|value| (MEDIA_TYPE_ATTRIBUTE.to_owned(), value)).into_iter().collect();
+            }
             self.notification_attributes
                 .as_deref()
                 .and_then(crate::envelope::read_notification_attributes)

@@ -10,18 +10,9 @@ fn needs_escape(byte: u8) -> bool {
 /// The index of the first byte at or after `from` that needs escaping, or the length: eight
 /// bytes at a time (a byte-by-byte loop was most of the notification's cost).
 pub(crate) fn next_escape(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut at = from;
     while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        // A high bit per byte that is below 0x20, a quote or a backslash. Each test can also
-        // flag a byte above a flagged one (borrows carry upwards), never one below it, so
-        // the lowest flag is exact.
-        let zero_in = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-        let flags = (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
-            | zero_in(word ^ (ONES * u64::from(b'"')))
-            | zero_in(word ^ (ONES * u64::from(b'\\')));
+        let flags = escape_flags(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
         if flags != 0 {
             return at + (flags.trailing_zeros() / 8) as usize;
         }
@@ -31,45 +22,77 @@ pub(crate) fn next_escape(bytes: &[u8], from: usize) -> usize {
     at + tail.iter().position(|byte| needs_escape(*byte)).unwrap_or(tail.len())
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A high bit in each byte of `word` below `limit` (at most 0x80), exact for the lowest such
+/// byte: a borrow can flag a byte above a flagged one, never one below it.
+fn below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS
+}
+
+/// A high bit in each byte of `word` that needs escaping (exact for the lowest). A quote
+/// xor 2 is 0x20 and a control character xor 2 stays below 0x20: one test finds both.
+fn escape_flags(word: u64) -> u64 {
+    below(word ^ (ONES * 0x02), 0x21) | below(word ^ (ONES * u64::from(b'\\')), 1)
+}
+
+/// Where JSON text is written: a `String`, or the bytes serde_json writes into.
+pub(crate) trait JsonOut {
+    fn push_text(&mut self, text: &str);
+}
+
+impl JsonOut for String {
+    fn push_text(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl JsonOut for Vec<u8> {
+    fn push_text(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+}
+
 /// `text` as a JSON string, quoted.
-pub(crate) fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
+pub(crate) fn push_json_string(out: &mut impl JsonOut, text: &str) {
+    out.push_text("\"");
     push_escaped(out, text);
-    out.push('"');
+    out.push_text("\"");
 }
 
 /// `text` escaped as serde_json escapes it (`\"`, `\\`, `\n` and the like, other control
 /// characters as `\u00XX`; nothing else), copied in runs between the bytes to escape.
-pub(crate) fn push_escaped(out: &mut String, text: &str) {
+pub(crate) fn push_escaped(out: &mut impl JsonOut, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
     let mut run_start = 0;
     let mut at = next_escape(bytes, 0);
     while at < bytes.len() {
         // Escaped bytes are ASCII, so the runs between them are whole UTF-8 sequences.
-        out.push_str(&text[run_start..at]);
+        out.push_text(&text[run_start..at]);
         let byte = bytes[at];
         run_start = at + 1;
         match byte {
             // The backslash alone: the quote or backslash itself starts the next run.
             b'"' | b'\\' => {
-                out.push('\\');
+                out.push_text("\\");
                 run_start = at;
             }
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_text("\\n"),
+            b'\r' => out.push_text("\\r"),
+            b'\t' => out.push_text("\\t"),
+            0x08 => out.push_text("\\b"),
+            0x0c => out.push_text("\\f"),
             _ => {
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xF)]));
+                let digits =
+                    [b'\\', b'u', b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]];
+                out.push_text(std::str::from_utf8(&digits).expect("an escape is ASCII"));
             }
         }
         at = next_escape(bytes, at + 1);
     }
-    out.push_str(&text[run_start..]);
+    out.push_text(&text[run_start..]);
 }
 
 /// The character a backslash and `escape` stand for in a JSON string; `None` for `u` (four
@@ -90,17 +113,46 @@ pub(crate) fn unescaped(escape: u8) -> Option<char> {
 
 /// The index of the first backslash at or after `from`, eight bytes at a time.
 pub(crate) fn next_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut at = from;
     while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\\'));
-        // The lowest flagged byte is exact (borrows only flag bytes above a zero one).
-        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
-        if zeros != 0 {
-            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        let flags =
+            below(u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ (ONES * u64::from(b'\\')), 1);
+        if flags != 0 {
+            return Some(at + (flags.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
     bytes.get(at..)?.iter().position(|byte| *byte == b'\\').map(|index| at + index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte at every offset of a word and of the tail, behind every other byte: the
+    /// word-at-a-time searches find what a byte-by-byte one finds (the borrows of one byte
+    /// must not hide or fake another).
+    #[test]
+    fn the_word_searches_find_what_a_byte_search_finds() {
+        for filler in 0..=255u8 {
+            for target in 0..=255u8 {
+                for position in 0..13 {
+                    let mut bytes = [filler; 13];
+                    bytes[position] = target;
+                    let naive = bytes.iter().position(|byte| needs_escape(*byte)).unwrap_or(bytes.len());
+                    assert_eq!(
+                        next_escape(&bytes, 0),
+                        naive,
+                        "{filler:#04x} with {target:#04x} at {position}"
+                    );
+                    let backslash = bytes.iter().position(|byte| *byte == b'\\');
+                    assert_eq!(
+                        next_backslash(&bytes, 0),
+                        backslash,
+                        "{filler:#04x} with {target:#04x} at {position}"
+                    );
+                }
+            }
+        }
+    }
 }

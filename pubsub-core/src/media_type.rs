@@ -5,23 +5,28 @@
 //! `prefix.*`) that dispatch, the producer's topic map and the registry share.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHashMap;
 
 pub use pubsub_media_type::{Change, Lifecycle, MediaType, MediaTypeError, MediaTypePattern};
 
 /// Values by media type pattern: a lookup tries the exact media type, then the `prefix.*`
 /// pattern matching its last segment. Neither a hit nor a miss allocates: the prefix map is
 /// keyed so that a slice of the media type finds its pattern.
+///
+/// Hashed with Fx rather than SipHash (a tenth of a dispatch for a long media type): the keys
+/// are the daemon's own, fixed once built, so media types off the wire only look up and cannot
+/// crowd a bucket.
 #[derive(Debug, Clone)]
 pub(crate) struct MediaTypeTable<V> {
-    exact: HashMap<String, V>,
-    prefixes: HashMap<PrefixKey, V>,
+    exact: FxHashMap<String, V>,
+    prefixes: FxHashMap<PrefixKey, V>,
 }
 
 impl<V> Default for MediaTypeTable<V> {
     fn default() -> Self {
-        MediaTypeTable { exact: HashMap::new(), prefixes: HashMap::new() }
+        MediaTypeTable { exact: FxHashMap::default(), prefixes: FxHashMap::default() }
     }
 }
 

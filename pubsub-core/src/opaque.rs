@@ -1,5 +1,6 @@
 //! Opaque data: string context that travels with a request from message to message.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +31,8 @@ pub const DEFAULT_TTL: i64 = 32;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpaqueData {
-    entries: BTreeMap<String, String>,
+    /// The keys this library sets are borrowed: most messages' only key costs no allocation.
+    entries: BTreeMap<Cow<'static, str>, String>,
 }
 
 impl OpaqueData {
@@ -44,7 +46,7 @@ impl OpaqueData {
         match self.entries.get(key) {
             Some(value) => Some(value),
             None if key.bytes().any(|b| b.is_ascii_uppercase()) => {
-                self.entries.get(&key.to_ascii_lowercase()).map(String::as_str)
+                self.entries.get(key.to_ascii_lowercase().as_str()).map(String::as_str)
             }
             None => None,
         }
@@ -54,17 +56,31 @@ impl OpaqueData {
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
         let mut key = key.into();
         key.make_ascii_lowercase();
+        let key = match known_key(&key) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(key),
+        };
         self.entries.insert(key, value.into())
+    }
+
+    /// As [`insert`](OpaqueData::insert), for a key read off the wire: a known one is not
+    /// copied.
+    pub(crate) fn insert_str(&mut self, key: &str, value: &str) {
+        let key = match known_key(key) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(key.to_ascii_lowercase()),
+        };
+        self.entries.insert(key, value.to_owned());
     }
 
     /// Removes `key` (lower-cased); returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.entries.remove(&key.to_ascii_lowercase())
+        self.entries.remove(key.to_ascii_lowercase().as_str())
     }
 
     /// `(key, value)` pairs in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// Number of entries.
@@ -122,6 +138,11 @@ impl OpaqueData {
 }
 
 /// `x-request-published` for `time`: Unix seconds with six decimals, as Python's `time.time()`.
+/// The key of this library's own that `key` is, ASCII case aside.
+fn known_key(key: &str) -> Option<&'static str> {
+    [REQUEST_PUBLISHED, REQUEST_ID, REQUEST_TTL].into_iter().find(|known| known.eq_ignore_ascii_case(key))
+}
+
 pub(crate) fn published_stamp(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     // `{seconds}.{micros:06}`, written digit by digit: `format!` was a tenth of the encode.

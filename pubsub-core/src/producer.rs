@@ -722,12 +722,18 @@ impl Producer {
     /// After a request fails whole no more are started, and those under way are awaited, so
     /// that the error's `sent` is complete.
     async fn publish(&self, entries: Vec<(String, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
-        let mut sent: Vec<Option<MessageId>> = vec![None; entries.len()];
+        let total = entries.len();
+        let mut sent: Vec<Option<MessageId>> = vec![None; total];
         let mut by_topic: Vec<(String, Vec<(usize, OutgoingMessage)>)> = Vec::new();
         for (index, (topic, message)) in entries.into_iter().enumerate() {
             match by_topic.iter_mut().find(|(t, _)| *t == topic) {
                 Some((_, group)) => group.push((index, message)),
-                None => by_topic.push((topic, vec![(index, message)])),
+                None => {
+                    // Most calls publish to one topic: room for all of them.
+                    let mut group = Vec::with_capacity(total);
+                    group.push((index, message));
+                    by_topic.push((topic, group));
+                }
             }
         }
         let mut chunks: std::collections::VecDeque<_> = by_topic
@@ -803,7 +809,7 @@ impl std::fmt::Debug for Producer {
 
 /// Every item's value, or [`PublishError::Refused`] with every refused item by index.
 fn all_or_refused<T>(items: impl Iterator<Item = Result<T, PublishError>>) -> Result<Vec<T>, PublishError> {
-    let mut accepted = Vec::new();
+    let mut accepted = Vec::with_capacity(items.size_hint().0);
     let mut refused = Vec::new();
     let mut total = 0;
     for (index, item) in items.enumerate() {
@@ -823,7 +829,8 @@ fn all_or_refused<T>(items: impl Iterator<Item = Result<T, PublishError>>) -> Re
 /// Splits one topic's messages into requests: at most [`MAX_BATCH`] entries and, as SNS
 /// requires of a `PublishBatch`, at most [`MAX_MESSAGE_BYTES`] of messages in all.
 fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<OutgoingMessage>)> {
-    let mut chunks: Vec<(Vec<usize>, Vec<OutgoingMessage>)> = Vec::new();
+    let mut chunks: Vec<(Vec<usize>, Vec<OutgoingMessage>)> =
+        Vec::with_capacity(group.len().div_ceil(MAX_BATCH));
     let mut bytes = 0;
     for (index, message) in group {
         let size = message.size();
@@ -835,7 +842,10 @@ fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<Out
             }
             _ => {
                 bytes = size;
-                chunks.push((vec![index], vec![message]));
+                let (mut indices, mut chunk) = (Vec::with_capacity(MAX_BATCH), Vec::with_capacity(MAX_BATCH));
+                indices.push(index);
+                chunk.push(message);
+                chunks.push((indices, chunk));
             }
         }
     }

@@ -250,6 +250,38 @@ async fn handlers_see_the_typed_attributes_whether_delivered_raw_or_in_a_notific
     }
 }
 
+/// A message published with no attributes of its own has `media_type` alone, however it is
+/// delivered (a notification's context keeps no copy of them, and writes them when asked).
+#[tokio::test]
+async fn a_message_with_no_attributes_has_media_type_alone() {
+    for raw_delivery in [true, false] {
+        let broker = MemoryBroker::new();
+        let topic = broker.create_topic("shipments");
+        broker.create_queue("shipments", QueueOptions::default());
+        broker
+            .subscribe(&topic, "shipments", SubscriptionOptions { raw_delivery, ..Default::default() })
+            .unwrap();
+        let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+        producer.produce(&shipment("o-1", 1)).await.unwrap();
+        let seen = Seen::default();
+        let report = DaemonBuilder::new("shipments")
+            .collaborator(seen.clone())
+            .wait_time(Duration::from_millis(20))
+            .build(broker.subscriber("shipments").unwrap())
+            .unwrap()
+            .run_until_idle()
+            .await;
+        assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+        let (attributes, team, _) = seen.0.lock().unwrap()[0].clone();
+        let expected: Attributes =
+            [("media_type".to_owned(), AttributeValue::Text(Shipment::MEDIA_TYPE.into()))]
+                .into_iter()
+                .collect();
+        assert_eq!(attributes, expected, "raw delivery: {raw_delivery}");
+        assert_eq!(team, None);
+    }
+}
+
 /// A publisher whose earlier requests are slower than later ones, recording the order in
 /// which requests end and how many overlap.
 #[derive(Default)]

@@ -196,7 +196,7 @@ impl<'t> Scanner<'t> {
             if self.peek() == Some(b'n') {
                 self.literal("null")?;
             } else {
-                opaque.insert(key, self.plain_string()?);
+                opaque.insert_str(key, self.plain_string()?);
             }
             self.whitespace();
             match self.next()? {

@@ -26,18 +26,36 @@ pub(crate) use crate::uuid::uuid_v4 as new_message_id;
 use crate::uuid::Uuid;
 
 /// `time` as SNS's `Timestamp`: ISO-8601 UTC with milliseconds, `2026-11-27T17:32:28.960Z`.
+/// Written digit by digit: `format!` cost a tenth of a publish.
 pub(crate) fn sns_timestamp(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
     let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
-    )
+    let mut text = String::with_capacity(24);
+    // A year before 0 or after 9999 is not a SystemTime SNS would write.
+    push_digits(&mut text, year.clamp(0, 9999) as u64, 4);
+    text.push('-');
+    push_digits(&mut text, u64::from(month), 2);
+    text.push('-');
+    push_digits(&mut text, u64::from(day), 2);
+    text.push('T');
+    push_digits(&mut text, second_of_day / 3600, 2);
+    text.push(':');
+    push_digits(&mut text, second_of_day / 60 % 60, 2);
+    text.push(':');
+    push_digits(&mut text, second_of_day % 60, 2);
+    text.push('.');
+    push_digits(&mut text, u64::from(since_epoch.subsec_millis()), 3);
+    text.push('Z');
+    text
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u64, width: u32) {
+    for power in (0..width).rev() {
+        text.push(char::from(b'0' + (value / 10u64.pow(power) % 10) as u8));
+    }
 }
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
@@ -97,12 +115,17 @@ pub(crate) struct NotificationBatch {
 
 impl NotificationBatch {
     pub(crate) fn new(topic_arn: &str, subscription_arn: &str, timestamp: &str) -> NotificationBatch {
-        let mut after_message_id = String::from(r#","TopicArn":"#);
+        // Sized for the text and a few escapes, so that each is written in one allocation.
+        let room =
+            |text: &str, constant: usize| String::with_capacity(text.len() + text.len() / 8 + constant + 8);
+        let mut after_message_id = room(topic_arn, 24);
+        after_message_id.push_str(r#","TopicArn":"#);
         push_json_string(&mut after_message_id, topic_arn);
         after_message_id.push_str(r#","Message":"#);
-        let mut after_message = String::from(r#","Timestamp":"#);
+        let mut after_message = room(timestamp, 16);
+        after_message.push_str(r#","Timestamp":"#);
         push_json_string(&mut after_message, timestamp);
-        let mut after_unsubscribe_prefix = String::new();
+        let mut after_unsubscribe_prefix = room(subscription_arn, 24);
         push_escaped(&mut after_unsubscribe_prefix, subscription_arn);
         after_unsubscribe_prefix.push_str(r#"","MessageAttributes":{"#);
         NotificationBatch { after_message_id, after_message, after_unsubscribe_prefix }

@@ -217,7 +217,7 @@ impl Subscription {
                 media_type: media_type.clone(),
                 attributes: (!message.attributes.is_empty()).then(|| Box::new(message.attributes.clone())),
             };
-            NewMessage::new(Uuid::random(), Body::Notification(Box::new(notification)), Attributes::new())
+            NewMessage::new(Uuid::random(), Body::Notification(notification), Attributes::new())
         }
     }
 }
