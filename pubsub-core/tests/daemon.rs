@@ -540,6 +540,54 @@ impl<S: pubsub_core::transport::Subscriber> pubsub_core::transport::Subscriber f
     }
 }
 
+/// A short poll (`wait_time` of zero) that finds nothing waits for a settle, or a moment,
+/// before the next: while slow handlers run, the queue is not asked again and again (before,
+/// thousands of empty receives a second, a core taken from the handlers). In real time: with
+/// the clock paused, a busy poller would keep it from ever moving on.
+#[tokio::test]
+async fn short_polls_that_find_nothing_wait_while_handlers_run() {
+    #[handler]
+    async fn takes_300_ms(job: Job, seen: &Arc<Seen>) {
+        let _running = seen.enter(job.id);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let s = setup(QueueOptions::default());
+    s.publish(0..10).await;
+    s.broker.reset_request_counts();
+    let report = s.drain(s.daemon::<takes_300_ms>().concurrency(20).pollers(1).wait_time(Duration::ZERO)).await;
+    assert_eq!(report.count(Verdict::Succeeded), 10, "{report}");
+    let receives = s.broker.request_counts().receive;
+    // The receive that brings the ten, an empty one each 20 ms pause of the 300 ms the
+    // handlers take (fewer if the timer runs late), one when their deletes are done, and the
+    // two that find the queue idle.
+    assert!((5..=20).contains(&receives), "{receives} receives");
+}
+
+/// A message a handler sends back is received again as soon as its visibility change is done,
+/// not after a pause: the settle wakes the poller.
+#[tokio::test(start_paused = true)]
+async fn a_short_poll_takes_a_nacked_message_again_as_its_settle_is_done() {
+    #[handler]
+    async fn fails_the_first_time(job: Job, seen: &Arc<Seen>) -> Result<(), HandlerError> {
+        let running = seen.enter(job.id);
+        match running.call {
+            1 => Err(HandlerError::failed("first time")),
+            _ => Ok(()),
+        }
+    }
+
+    let s = setup(QueueOptions::default());
+    s.publish([1]).await;
+    let started = tokio::time::Instant::now();
+    let report = s.drain(s.daemon::<fails_the_first_time>().wait_time(Duration::ZERO)).await;
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+    assert_eq!(report.count(Verdict::Failed), 1, "{report}");
+    // The settle delay batches the nack and the delete; no 20 ms pause comes between them.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(20), "{elapsed:?}");
+}
+
 /// Found by the pipeline bench under load: one poller's empty receives took the queue for idle
 /// while another's receive was still bringing ten messages, which were then released instead
 /// of handled.

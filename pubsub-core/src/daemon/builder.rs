@@ -287,7 +287,10 @@ impl DaemonBuilder {
         self
     }
 
-    /// Long-poll wait of each receive.
+    /// Long-poll wait of each receive (default 20 s). With zero (short polling), a receive that
+    /// finds nothing is followed by a pause of 20 ms before the next, cut short as soon as a
+    /// delete or visibility change of this daemon's is done (which may make a message visible,
+    /// or the queue idle): no busy loop of empty receives while handlers run.
     pub fn wait_time(mut self, wait_time: Duration) -> DaemonBuilder {
         self.config.wait_time = wait_time;
         self

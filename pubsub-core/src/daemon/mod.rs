@@ -57,7 +57,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -119,6 +119,9 @@ struct Shared<S> {
     settle: mpsc::UnboundedSender<Settle>,
     /// Settles sent and not yet done with (for idle detection).
     unsettled: AtomicUsize,
+    /// Woken when settles are done with: what a short poll that found nothing waits for (a
+    /// message made visible again, or the last one settled).
+    settled: Notify,
     in_flight: Mutex<FxHashMap<String, InFlight>>,
     report: Mutex<DaemonReport>,
     stop_when_idle: bool,
@@ -174,6 +177,7 @@ impl<S: Subscriber> Daemon<S> {
             work: WorkQueue::default(),
             settle,
             unsettled: AtomicUsize::new(0),
+            settled: Notify::new(),
             in_flight: Mutex::new(FxHashMap::default()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,

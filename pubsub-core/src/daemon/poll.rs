@@ -17,6 +17,11 @@ const RECEIVE_GRACE: Duration = Duration::from_secs(1);
 /// How long a poller waits for a full batch of permits before receiving fewer messages.
 const BATCH_GRACE: Duration = Duration::from_millis(5);
 
+/// After a short poll (a `wait_time` of zero) that found nothing, how long a poller waits
+/// before the next, unless a settle is done with first: asking again at once was a busy loop
+/// of empty receives while the last handlers ran (requests to SQS, a core taken from them).
+const EMPTY_SHORT_POLL_PAUSE: Duration = Duration::from_millis(20);
+
 /// One poller: receives while permits are free, until the stop.
 pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
     let mut failures = 0u32;
@@ -27,6 +32,11 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             () = shared.stop_receiving.cancelled() => break,
         };
         let permits = shared.fill_batch(first).await;
+        // Listening from before the receive, so that a settle done with while it is under way
+        // is not missed.
+        let settled = shared.settled.notified();
+        tokio::pin!(settled);
+        settled.as_mut().enable();
         let receiving = shared.health.receiving();
         let receive = shared.subscriber.receive(permits.len(), shared.config.wait_time);
         tokio::pin!(receive);
@@ -69,6 +79,14 @@ pub(super) async fn poll_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             if idle_streak >= 2 {
                 shared.stopped_idle.store(true, Ordering::SeqCst);
                 shared.stop_receiving.cancel();
+            } else if idle_streak == 0 && shared.config.wait_time.is_zero() {
+                // Its permits go back while it waits.
+                drop(permits);
+                tokio::select! {
+                    () = settled => {}
+                    () = tokio::time::sleep(EMPTY_SHORT_POLL_PAUSE) => {}
+                    () = shared.stop_receiving.cancelled() => {}
+                }
             }
             continue;
         }

@@ -102,6 +102,7 @@ pub(super) async fn settle_loop<S: Subscriber>(
                     }
                 }
                 shared.unsettled.fetch_sub(done.request.len() - done.keep.len(), Ordering::SeqCst);
+                shared.settled.notify_waiters();
                 if done.went_through {
                     failures = 0;
                 } else {
