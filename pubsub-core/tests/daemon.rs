@@ -555,7 +555,8 @@ async fn short_polls_that_find_nothing_wait_while_handlers_run() {
     let s = setup(QueueOptions::default());
     s.publish(0..10).await;
     s.broker.reset_request_counts();
-    let report = s.drain(s.daemon::<takes_300_ms>().concurrency(20).pollers(1).wait_time(Duration::ZERO)).await;
+    let report =
+        s.drain(s.daemon::<takes_300_ms>().concurrency(20).pollers(1).wait_time(Duration::ZERO)).await;
     assert_eq!(report.count(Verdict::Succeeded), 10, "{report}");
     let receives = s.broker.request_counts().receive;
     // The receive that brings the ten, an empty one each 20 ms pause of the 300 ms the

@@ -178,7 +178,6 @@ fn write_notification(
             + batch.after_message_id.len()
             + batch.after_message.len()
             + constant.len()
-            + UNSUBSCRIBE_URL_PREFIX.len()
             + batch.after_unsubscribe_prefix.len()
             + 80,
     );
@@ -188,9 +187,6 @@ fn write_notification(
     push_json_string(&mut body, message);
     body.push_str(&batch.after_message);
     body.push_str(constant);
-    // The unsubscribe URL's prefix holds nothing to escape.
-    body.push('"');
-    body.push_str(UNSUBSCRIBE_URL_PREFIX);
     body.push_str(&batch.after_unsubscribe_prefix);
     // `MessageAttributes`: `media_type` and the others, by name, each `{"Type": ..., "Value":
     // ...}`; in name order, as SNS writes them. A `media_type` among the others (the producer
@@ -200,7 +196,7 @@ fn write_notification(
     for (name, value) in others {
         if name.as_str() > MEDIA_TYPE_ATTRIBUTE {
             if let Some(media_type) = media_type.take() {
-                push_attribute(&mut body, MEDIA_TYPE_ATTRIBUTE, "String", media_type);
+                push_media_type_attribute(&mut body, media_type);
                 body.push(',');
             }
         }
@@ -208,13 +204,23 @@ fn write_notification(
         body.push(',');
     }
     match media_type {
-        Some(media_type) => push_attribute(&mut body, MEDIA_TYPE_ATTRIBUTE, "String", media_type),
+        Some(media_type) => push_media_type_attribute(&mut body, media_type),
         None => {
             body.pop(); // the comma after the last attribute
         }
     }
     body.push_str("}}");
     body
+}
+
+/// The `media_type` attribute of `MessageAttributes`, its constant part written as one.
+fn push_media_type_attribute(body: &mut String, media_type: &str) {
+    // What `push_attribute(body, MEDIA_TYPE_ATTRIBUTE, "String", ..)` writes before the value
+    // (nothing in it to escape; the tests hold the whole body to serde_json's).
+    const START: &str = r#""media_type":{"Type":"String","Value":"#;
+    body.push_str(START);
+    push_json_string(body, media_type);
+    body.push('}');
 }
 
 /// One attribute of `MessageAttributes`: `"name":{"Type":"String","Value":"..."}`.
@@ -227,15 +233,17 @@ fn push_attribute(body: &mut String, name: &str, kind: &str, value: &str) {
     body.push('}');
 }
 
-/// The constant middle of every notification, from `SignatureVersion` to the key of
-/// `UnsubscribeURL` (its value follows).
+/// The constant middle of every notification, from `SignatureVersion` to the unsubscribe
+/// URL's prefix (the subscription ARN follows).
 fn constant_middle() -> &'static str {
     static CONSTANT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CONSTANT.get_or_init(|| {
         format!(
-            r#","SignatureVersion":"1","Signature":{},"SigningCertURL":{},"UnsubscribeURL":"#,
+            r#","SignatureVersion":"1","Signature":{},"SigningCertURL":{},"UnsubscribeURL":"{}"#,
             serde_json::to_string(SIGNATURE).expect("a string serializes"),
             serde_json::to_string(SIGNING_CERT_URL).expect("a string serializes"),
+            // The unsubscribe URL's prefix holds nothing to escape; the batch's part follows.
+            UNSUBSCRIBE_URL_PREFIX,
         )
     })
 }
