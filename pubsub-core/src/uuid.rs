@@ -31,14 +31,12 @@ impl Uuid {
         if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|at| bytes[*at] != b'-') {
             return None;
         }
-        let mut words = [0u64; 2];
-        let digits = bytes.iter().filter(|byte| **byte != b'-');
-        for (index, byte) in digits.enumerate() {
-            let nibble = lower_hex_digit(*byte)?;
-            let word = &mut words[index / 16];
-            *word = (*word << 4) | u64::from(nibble);
+        let mut digits = [0u8; 32];
+        for (to, from) in [(0..8, 0..8), (8..12, 9..13), (12..16, 14..18), (16..20, 19..23), (20..32, 24..36)]
+        {
+            digits[to].copy_from_slice(&bytes[from]);
         }
-        Some(Uuid { high: words[0], low: words[1] })
+        Some(Uuid { high: parse_hex(&digits[..16])?, low: parse_hex(&digits[16..])? })
     }
 
     /// Its text: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, lower-case.
@@ -82,13 +80,28 @@ fn hex_digits(value: u64) -> [u8; 16] {
     digits
 }
 
-/// The value of a lower-case hex digit.
-pub(crate) fn lower_hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        _ => None,
+/// The value of each byte as a lower-case hex digit; 0x10 for any other byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut values = [0x10; 256];
+    let mut digit = 0;
+    while digit < 16 {
+        values[b"0123456789abcdef"[digit] as usize] = digit as u8;
+        digit += 1;
     }
+    values
+};
+
+/// The number `digits` (lower-case hex, most significant first, at most 16) write, if they
+/// are all hex digits: a table lookup each, the check once at the end (no branch a digit).
+pub(crate) fn parse_hex(digits: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    let mut others = 0u8;
+    for byte in digits {
+        let nibble = HEX_VALUES[usize::from(*byte)];
+        others |= nibble;
+        value = (value << 4) | u64::from(nibble & 0xF);
+    }
+    (others < 0x10).then_some(value)
 }
 
 /// `value` as 16 lower-case hex digits, appended to `out`.
@@ -99,6 +112,19 @@ pub(crate) fn push_hex_u64(out: &mut String, value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_reads_back_what_is_written_and_nothing_else() {
+        for value in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(parse_hex(&hex_digits(value)), Some(value));
+        }
+        for byte in 0..=255u8 {
+            let mut digits = hex_digits(0x0123_4567_89ab_cdef);
+            digits[7] = byte;
+            let expected = byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+            assert_eq!(parse_hex(&digits).is_some(), expected, "{byte:#04x}");
+        }
+    }
 
     #[test]
     fn hex_digits_match_format() {

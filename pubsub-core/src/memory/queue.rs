@@ -776,12 +776,8 @@ fn parse_receipt(receipt: &str) -> Option<(u64, u64)> {
     if receipt.len() != 32 {
         return None;
     }
-    let mut words = [0u64; 2];
-    for (index, byte) in receipt.bytes().enumerate() {
-        let word = &mut words[index / 16];
-        *word = (*word << 4) | u64::from(crate::uuid::lower_hex_digit(byte)?);
-    }
-    Some((words[0], words[1]))
+    let (sequence, nonce) = receipt.as_bytes().split_at(16);
+    Some((crate::uuid::parse_hex(sequence)?, crate::uuid::parse_hex(nonce)?))
 }
 
 #[cfg(test)]
