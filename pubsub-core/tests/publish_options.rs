@@ -207,33 +207,39 @@ async fn sees_its_context(_shipment: Shipment, context: &MessageContext, seen: &
     ));
 }
 
+/// Publishes one shipment with `options` through a subscription delivering raw or not, and
+/// runs the daemon: what its handler saw of the context.
+async fn context_seen(raw_delivery: bool, options: &PublishOptions) -> Context {
+    let broker = MemoryBroker::new();
+    let topic = broker.create_topic("shipments");
+    broker.create_queue("shipments", QueueOptions::default());
+    broker
+        .subscribe(&topic, "shipments", SubscriptionOptions { raw_delivery, ..Default::default() })
+        .unwrap();
+    let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
+    producer.produce_with_options(&shipment("o-1", 1), options).await.unwrap();
+    let seen = Seen::default();
+    let report = DaemonBuilder::new("shipments")
+        .collaborator(seen.clone())
+        .wait_time(Duration::from_millis(20))
+        .backoff(BackoffPolicy::Fixed(Duration::ZERO))
+        .build(broker.subscriber("shipments").unwrap())
+        .unwrap()
+        .run_until_idle()
+        .await;
+    assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
+    let seen = seen.0.lock().unwrap();
+    seen[0].clone()
+}
+
 #[tokio::test]
 async fn handlers_see_the_typed_attributes_whether_delivered_raw_or_in_a_notification() {
+    let options = PublishOptions::new()
+        .attribute("team", "billing")
+        .attribute("weight", 3)
+        .attribute("blob", vec![0u8, 1, 255]);
     for raw_delivery in [true, false] {
-        let broker = MemoryBroker::new();
-        let topic = broker.create_topic("shipments");
-        broker.create_queue("shipments", QueueOptions::default());
-        broker
-            .subscribe(&topic, "shipments", SubscriptionOptions { raw_delivery, ..Default::default() })
-            .unwrap();
-        let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
-        let options = PublishOptions::new()
-            .attribute("team", "billing")
-            .attribute("weight", 3)
-            .attribute("blob", vec![0u8, 1, 255]);
-        producer.produce_with_options(&shipment("o-1", 1), &options).await.unwrap();
-        let seen = Seen::default();
-        let report = DaemonBuilder::new("shipments")
-            .collaborator(seen.clone())
-            .wait_time(Duration::from_millis(20))
-            .backoff(BackoffPolicy::Fixed(Duration::ZERO))
-            .build(broker.subscriber("shipments").unwrap())
-            .unwrap()
-            .run_until_idle()
-            .await;
-        assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
-        let seen = seen.0.lock().unwrap().clone();
-        let (attributes, team, group) = &seen[0];
+        let (attributes, team, group) = context_seen(raw_delivery, &options).await;
         let expected: Attributes = [
             ("blob", AttributeValue::Binary(vec![0, 1, 255])),
             ("media_type", AttributeValue::Text(Shipment::MEDIA_TYPE.into())),
@@ -243,10 +249,10 @@ async fn handlers_see_the_typed_attributes_whether_delivered_raw_or_in_a_notific
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
-        assert_eq!(attributes, &expected, "raw delivery: {raw_delivery}");
+        assert_eq!(attributes, expected, "raw delivery: {raw_delivery}");
         assert_eq!(team.as_deref(), Some("billing"));
         // A standard queue has no groups.
-        assert_eq!(group, &None);
+        assert_eq!(group, None);
     }
 }
 
@@ -255,24 +261,7 @@ async fn handlers_see_the_typed_attributes_whether_delivered_raw_or_in_a_notific
 #[tokio::test]
 async fn a_message_with_no_attributes_has_media_type_alone() {
     for raw_delivery in [true, false] {
-        let broker = MemoryBroker::new();
-        let topic = broker.create_topic("shipments");
-        broker.create_queue("shipments", QueueOptions::default());
-        broker
-            .subscribe(&topic, "shipments", SubscriptionOptions { raw_delivery, ..Default::default() })
-            .unwrap();
-        let producer = Producer::new(broker.publisher(), TopicMap::new().default_topic(&topic));
-        producer.produce(&shipment("o-1", 1)).await.unwrap();
-        let seen = Seen::default();
-        let report = DaemonBuilder::new("shipments")
-            .collaborator(seen.clone())
-            .wait_time(Duration::from_millis(20))
-            .build(broker.subscriber("shipments").unwrap())
-            .unwrap()
-            .run_until_idle()
-            .await;
-        assert_eq!(report.count(Verdict::Succeeded), 1, "{report}");
-        let (attributes, team, _) = seen.0.lock().unwrap()[0].clone();
+        let (attributes, team, _) = context_seen(raw_delivery, &PublishOptions::new()).await;
         let expected: Attributes =
             [("media_type".to_owned(), AttributeValue::Text(Shipment::MEDIA_TYPE.into()))]
                 .into_iter()
