@@ -54,23 +54,13 @@ impl OpaqueData {
 
     /// Sets `key` (lower-cased) to `value`; returns the value it replaces.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let mut key = key.into();
-        key.make_ascii_lowercase();
-        let key = match known_key(&key) {
-            Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(key),
-        };
-        self.entries.insert(key, value.into())
+        self.entries.insert(stored_key(key.into()), value.into())
     }
 
     /// As [`insert`](OpaqueData::insert), for a key read off the wire: a known one is not
     /// copied.
     pub(crate) fn insert_str(&mut self, key: &str, value: &str) {
-        let key = match known_key(key) {
-            Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(key.to_ascii_lowercase()),
-        };
-        self.entries.insert(key, value.to_owned());
+        self.entries.insert(stored_key(key), value.to_owned());
     }
 
     /// Removes `key` (lower-cased); returns its value.
@@ -137,12 +127,18 @@ impl OpaqueData {
     }
 }
 
-/// `x-request-published` for `time`: Unix seconds with six decimals, as Python's `time.time()`.
-/// The key of this library's own that `key` is, ASCII case aside.
-fn known_key(key: &str) -> Option<&'static str> {
-    [REQUEST_PUBLISHED, REQUEST_ID, REQUEST_TTL].into_iter().find(|known| known.eq_ignore_ascii_case(key))
+/// How `key` is kept: lower-cased, and borrowed when it is one of this library's own keys.
+fn stored_key<K: AsRef<str> + Into<String>>(key: K) -> Cow<'static, str> {
+    let known = [REQUEST_PUBLISHED, REQUEST_ID, REQUEST_TTL];
+    if let Some(known) = known.into_iter().find(|known| known.eq_ignore_ascii_case(key.as_ref())) {
+        return Cow::Borrowed(known);
+    }
+    let mut key: String = key.into();
+    key.make_ascii_lowercase();
+    Cow::Owned(key)
 }
 
+/// `x-request-published` for `time`: Unix seconds with six decimals, as Python's `time.time()`.
 pub(crate) fn published_stamp(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     // `{seconds}.{micros:06}`, written digit by digit: `format!` was a tenth of the encode.
