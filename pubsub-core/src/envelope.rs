@@ -258,8 +258,8 @@ pub(crate) fn is_only_media_type(raw: &str, media_type: &str) -> bool {
         && raw.starts_with(BEFORE)
         && raw.ends_with(AFTER)
         && &raw[BEFORE.len()..raw.len() - AFTER.len()] == media_type
-        // Escaped, the value would differ from the media type it stands for.
-        && !media_type.bytes().any(|byte| byte == b'\\' || byte == b'"')
+        // With a byte to escape, the value's text would not be the media type it stands for.
+        && crate::json::next_escape(media_type.as_bytes(), 0) == media_type.len()
 }
 
 /// A string-valued key, or what it held instead.
