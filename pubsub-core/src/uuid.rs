@@ -8,6 +8,10 @@ pub(crate) fn uuid_v4() -> String {
     Uuid::random().text()
 }
 
+/// The groups of a UUID's 32 digits in its text: (first digit, where it goes, digits), the
+/// dashes between them at 8, 13, 18 and 23.
+const GROUPS: [(usize, usize, usize); 5] = [(0, 0, 8), (8, 9, 4), (12, 14, 4), (16, 19, 4), (20, 24, 12)];
+
 /// A UUID version 4 as its 128 bits (16 bytes, where its text takes 60 with its allocation):
 /// what the embedded broker keeps of a queued notification's message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +36,8 @@ impl Uuid {
             return None;
         }
         let mut digits = [0u8; 32];
-        for (to, from) in [(0..8, 0..8), (8..12, 9..13), (12..16, 14..18), (16..20, 19..23), (20..32, 24..36)]
-        {
-            digits[to].copy_from_slice(&bytes[from]);
+        for (digit, at, len) in GROUPS {
+            digits[digit..digit + len].copy_from_slice(&bytes[at..at + len]);
         }
         Some(Uuid { high: parse_hex(&digits[..16])?, low: parse_hex(&digits[16..])? })
     }
@@ -46,13 +49,13 @@ impl Uuid {
 
     /// Its text's bytes, on the stack: for writing it into a larger text.
     pub(crate) fn ascii(self) -> [u8; 36] {
-        let (high, low) = (hex_digits(self.high), hex_digits(self.low));
+        let mut digits = [0u8; 32];
+        digits[..16].copy_from_slice(&hex_digits(self.high));
+        digits[16..].copy_from_slice(&hex_digits(self.low));
         let mut text = [b'-'; 36];
-        text[..8].copy_from_slice(&high[..8]);
-        text[9..13].copy_from_slice(&high[8..12]);
-        text[14..18].copy_from_slice(&high[12..]);
-        text[19..23].copy_from_slice(&low[..4]);
-        text[24..].copy_from_slice(&low[4..]);
+        for (digit, at, len) in GROUPS {
+            text[at..at + len].copy_from_slice(&digits[digit..digit + len]);
+        }
         text
     }
 }
