@@ -110,7 +110,7 @@ pub(crate) fn typed_from_envelope<T: PubSubMessage>(envelope: &Envelope<'_>) -> 
             found: envelope.media_type.clone(),
         });
     }
-    let message: T = envelope.content()?;
+    let message: T = envelope.typed_content()?;
     // serde narrows a buffered f64 to f32 with no range check (serde_json checks only when it
     // reads the f32 itself), so a number beyond f32::MAX in a tagged enum arrives as infinity.
     if let Some(field) = non_finite_field(&message) {
@@ -139,8 +139,14 @@ fn validation_report<T: PubSubMessage>(
 /// Public only for generated code; not a public API.
 #[doc(hidden)]
 pub struct Envelope<'b> {
-    /// The message text: the body itself, or the notification's `Message`.
-    pub(crate) message: Cow<'b, str>,
+    /// The message text: the body itself, or the notification's `Message`; with
+    /// `content_from`, the comma there made an opening brace (see [`Envelope::text`]).
+    message: Cow<'b, str>,
+    /// When `mediaType` and `opaqueData` are the first keys of a message text of our own (an
+    /// unescaped notification `Message`): where the other keys start, `message[at..]` being
+    /// them as an object. A typed decode reads that, not the header a second time (it was most
+    /// of serde_json's work on a small message).
+    content_from: Option<usize>,
     pub(crate) media_type: String,
     pub(crate) opaque_data: OpaqueData,
     /// Where `message` came from, for error reports.
@@ -186,7 +192,28 @@ impl<'b> Envelope<'b> {
             Some(Err(reason)) => return Err(DecodeError::BadOpaqueData { reason }),
             None => OpaqueData::new(),
         };
-        Ok(Envelope { message, media_type, opaque_data, layer, notification_attributes })
+        let mut message = message;
+        // Only in a text of our own: a borrowed body would be copied whole for it.
+        let content_from = match (&mut message, header.content_from) {
+            (Cow::Owned(text), Some(at)) => {
+                text.replace_range(at..=at, "{");
+                Some(at)
+            }
+            _ => None,
+        };
+        Ok(Envelope { message, content_from, media_type, opaque_data, layer, notification_attributes })
+    }
+
+    /// The whole message text.
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match self.content_from {
+            None => Cow::Borrowed(&self.message),
+            Some(at) => {
+                let mut text = self.message.to_string();
+                text.replace_range(at..=at, ",");
+                Cow::Owned(text)
+            }
+        }
     }
 
     /// The value of the SNS notification's message attribute `name` (SNS writes
@@ -212,15 +239,28 @@ impl<'b> Envelope<'b> {
     /// Deserializes the whole message as `T`: a syntax error is `Malformed` (the header pass
     /// stops early, so it may not have seen it), any other a `Schema` error.
     pub(crate) fn content<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
-        serde_json::from_str(&self.message).map_err(|e| match e.classify() {
+        let text = self.text();
+        serde_json::from_str(&text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => DecodeError::Schema {
                 media_type: self.media_type.clone(),
                 reason: json_reason(&e),
                 line: e.line(),
                 column: e.column(),
             },
-            _ => malformed(self.layer, &self.message, &e),
+            _ => malformed(self.layer, &text, &e),
         })
+    }
+
+    /// The message as `T`, read from its keys after the header where `T` reads the same
+    /// without the header ([`PubSubMessage::__CONTENT_WITHOUT_ENVELOPE`]). An error is read
+    /// again from the whole text, so that its line and column are the text's own.
+    fn typed_content<T: PubSubMessage>(&self) -> Result<T, DecodeError> {
+        if let Some(at) = self.content_from.filter(|_| T::__CONTENT_WITHOUT_ENVELOPE) {
+            if let Ok(message) = serde_json::from_str(&self.message[at..]) {
+                return Ok(message);
+            }
+        }
+        self.content()
     }
 }
 
@@ -284,6 +324,9 @@ struct Header<'b> {
     notification_attributes: Option<&'b str>,
     media_type: Option<Field<'b>>,
     opaque_data: Option<Result<OpaqueData, String>>,
+    /// Where the keys after `mediaType` and `opaqueData` start (the comma before them), when
+    /// those two came first: see [`Envelope::content_from`].
+    content_from: Option<usize>,
 }
 
 impl<'b> Header<'b> {
@@ -319,6 +362,7 @@ impl<'b> Header<'b> {
             notification_attributes: None,
             media_type: self.media_type.map(Field::into_owned),
             opaque_data: self.opaque_data,
+            content_from: self.content_from,
         }
     }
 }
@@ -450,6 +494,7 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
             notification_attributes: None,
             media_type: None,
             opaque_data: None,
+            content_from: None,
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -674,7 +719,7 @@ mod tests {
             let body = format!(r#"{{"Type":"Notification","Message":{message},"TopicArn":"t"}}"#);
             let envelope = Envelope::read(&body).unwrap();
             let expected: serde_json::Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(envelope.message, expected["Message"].as_str().unwrap(), "{body}");
+            assert_eq!(envelope.text(), expected["Message"].as_str().unwrap(), "{body}");
             assert_eq!(envelope.media_type, "text/plain");
         }
         // A lone surrogate is serde_json's error, at the same place as before.

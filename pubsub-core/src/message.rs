@@ -65,6 +65,12 @@ pub trait PubSubMessage: Validate + Serialize + DeserializeOwned + Send + 'stati
     #[doc(hidden)]
     const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[];
 
+    /// Whether the type's `Deserialize` reads a body the same without its `mediaType` and
+    /// `opaqueData` keys, so that a decode need not read them twice: a derived type with no
+    /// flattened field (which could collect them). `false` for a type implemented by hand.
+    #[doc(hidden)]
+    const __CONTENT_WITHOUT_ENVELOPE: bool = false;
+
     /// The name `rust_field` has on the wire (itself when it is not renamed).
     fn wire_name(rust_field: &str) -> &str {
         Self::FIELD_WIRE_NAMES

@@ -1,7 +1,6 @@
 //! Opaque data: string context that travels with a request from message to message.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,11 +28,16 @@ pub const DEFAULT_TTL: i64 = 32;
 /// assert_eq!(opaque.ttl(), Some(5));
 /// assert_eq!(opaque.request_id(), Some("req-1"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct OpaqueData {
-    /// The keys this library sets are borrowed: most messages' only key costs no allocation.
-    entries: BTreeMap<Cow<'static, str>, String>,
+    /// Sorted by key, each key once: most messages carry one to three entries, for which a
+    /// vector costs a fraction of a map's allocation, insert and drop. The keys this library
+    /// sets are borrowed: most messages' only key costs no allocation.
+    entries: Vec<(Cow<'static, str>, String)>,
 }
+
+/// Entries as read, in order, before they are sorted into [`OpaqueData`].
+pub(crate) type Entries = Vec<(Cow<'static, str>, String)>;
 
 impl OpaqueData {
     /// Empty opaque data.
@@ -43,34 +47,57 @@ impl OpaqueData {
 
     /// The value under `key` (looked up lower-cased).
     pub fn get(&self, key: &str) -> Option<&str> {
-        match self.entries.get(key) {
-            Some(value) => Some(value),
-            None if key.bytes().any(|b| b.is_ascii_uppercase()) => {
-                self.entries.get(key.to_ascii_lowercase().as_str()).map(String::as_str)
-            }
-            None => None,
-        }
+        let found = match self.find(key) {
+            Err(_) if key.bytes().any(|b| b.is_ascii_uppercase()) => self.find(&key.to_ascii_lowercase()),
+            found => found,
+        };
+        found.ok().map(|index| self.entries[index].1.as_str())
     }
 
     /// Sets `key` (lower-cased) to `value`; returns the value it replaces.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        self.entries.insert(stored_key(key.into()), value.into())
-    }
-
-    /// As [`insert`](OpaqueData::insert), for a key read off the wire: a known one is not
-    /// copied.
-    pub(crate) fn insert_str(&mut self, key: &str, value: &str) {
-        self.entries.insert(stored_key(key), value.to_owned());
+        let key = stored_key(key.into());
+        match self.find(&key) {
+            Ok(index) => Some(std::mem::replace(&mut self.entries[index].1, value.into())),
+            Err(index) => {
+                self.entries.insert(index, (key, value.into()));
+                None
+            }
+        }
     }
 
     /// Removes `key` (lower-cased); returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.entries.remove(key.to_ascii_lowercase().as_str())
+        let index = self.find(&key.to_ascii_lowercase()).ok()?;
+        Some(self.entries.remove(index).1)
     }
 
     /// `(key, value)` pairs in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    }
+
+    /// Where `key` (as stored) is, or would go.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(stored, _)| stored.as_ref().cmp(key))
+    }
+
+    /// Opaque data of `entries` as read, keys already stored (lower-cased): sorted once, the
+    /// last value of a repeated key kept, as inserting them one by one would, without the
+    /// quadratic cost of inserting into a vector out of order.
+    pub(crate) fn from_entries(mut entries: Entries) -> OpaqueData {
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable: a repeated key's values stay in the order they came.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|later, kept| {
+                let repeated = later.0 == kept.0;
+                if repeated {
+                    std::mem::swap(&mut later.1, &mut kept.1);
+                }
+                repeated
+            });
+        }
+        OpaqueData { entries }
     }
 
     /// Number of entries.
@@ -128,7 +155,7 @@ impl OpaqueData {
 }
 
 /// How `key` is kept: lower-cased, and borrowed when it is one of this library's own keys.
-fn stored_key<K: AsRef<str> + Into<String>>(key: K) -> Cow<'static, str> {
+pub(crate) fn stored_key<K: AsRef<str> + Into<String>>(key: K) -> Cow<'static, str> {
     let known = [REQUEST_PUBLISHED, REQUEST_ID, REQUEST_TTL];
     if let Some(known) = known.into_iter().find(|known| known.eq_ignore_ascii_case(key.as_ref())) {
         return Cow::Borrowed(known);
@@ -154,17 +181,22 @@ pub(crate) fn published_stamp(time: SystemTime) -> String {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for OpaqueData {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> OpaqueData {
-        let mut opaque = OpaqueData::new();
-        for (key, value) in iter {
-            opaque.insert(key, value);
-        }
-        opaque
+        OpaqueData::from_entries(
+            iter.into_iter().map(|(key, value)| (stored_key(key.into()), value.into())).collect(),
+        )
+    }
+}
+
+/// As a map, as it was when it was one.
+impl fmt::Debug for OpaqueData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl Serialize for OpaqueData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(&self.entries)
+        serializer.collect_map(self.iter())
     }
 }
 
@@ -186,16 +218,16 @@ impl<'de> Deserialize<'de> for OpaqueData {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OpaqueData, A::Error> {
-                let mut opaque = OpaqueData::new();
+                let mut entries = Entries::with_capacity(map.size_hint().unwrap_or(4).min(64));
                 while let Some(key) = map.next_key::<String>()? {
                     let text = match map.next_value::<serde_json::Value>()? {
                         serde_json::Value::Null => continue,
                         serde_json::Value::String(text) => text,
                         other => other.to_string(),
                     };
-                    opaque.insert(key, text);
+                    entries.push((stored_key(key), text));
                 }
-                Ok(opaque)
+                Ok(OpaqueData::from_entries(entries))
             }
         }
 

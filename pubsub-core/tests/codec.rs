@@ -152,6 +152,40 @@ fn decode_checks_the_media_type_then_the_schema_then_validation() {
     assert_eq!(report.field("orderId").count(), 1);
 }
 
+/// A message that keeps every key it does not know, the envelope's among them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, PubSubMessage)]
+#[media_type = "application/vnd.acme.pubsub.open"]
+struct Open {
+    id: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+/// A notification's message whose `mediaType` and `opaqueData` come first is read from the
+/// keys after them: the same message, and the same errors, at the message text's line and
+/// column; a flattened field still sees the envelope's keys.
+#[test]
+fn a_notification_message_decodes_as_the_same_raw_body() {
+    let in_notification = |body: &str| json!({"Type": "Notification", "Message": body}).to_string();
+    let body = encode(&order(), &OpaqueData::new().with_request_id("r-1")).unwrap();
+    let decoded = decode::<OrderCreated>(&in_notification(&body)).unwrap();
+    assert_eq!(decoded.message, order());
+    assert_eq!(decoded.opaque_data.request_id(), Some("r-1"));
+
+    let wrong_type = body.replace(r#""amount":42"#, "\n\"amount\": \"many\"");
+    assert_ne!(wrong_type, body);
+    let raw = decode::<OrderCreated>(&wrong_type).unwrap_err();
+    let wrapped = decode::<OrderCreated>(&in_notification(&wrong_type)).unwrap_err();
+    let DecodeError::Schema { line: 2, column, .. } = wrapped else { panic!("{wrapped:?}") };
+    assert!(column > 10, "{wrapped:?}");
+    assert_eq!(wrapped.to_string(), raw.to_string());
+
+    let open = r#"{"mediaType":"application/vnd.acme.pubsub.open","opaqueData":{},"id":"o-1","x":1}"#;
+    let decoded = decode::<Open>(&in_notification(open)).unwrap().message;
+    assert_eq!(decoded, decode::<Open>(open).unwrap().message);
+    assert_eq!(decoded.rest.keys().collect::<Vec<_>>(), ["mediaType", "opaqueData", "x"]);
+}
+
 #[test]
 fn decode_ignores_unknown_fields_and_accepts_a_raw_message_field() {
     let body = json!({

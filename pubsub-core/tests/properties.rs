@@ -4,7 +4,12 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use pubsub_core::{codec::EncodeError, decode, encode, registry::Registry, OpaqueData, PubSubMessage};
+use pubsub_core::{
+    codec::{DecodeError, EncodeError},
+    decode, encode,
+    registry::Registry,
+    OpaqueData, PubSubMessage,
+};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -115,5 +120,30 @@ proptest! {
         let _ = pubsub_core::decode::<pubsub_core::UntypedMessage>(&damaged);
         let notification = serde_json::json!({"Message": damaged}).to_string();
         let _ = decode::<Everything>(&notification);
+    }
+
+    /// A notification's message is read apart from its header when the header comes first:
+    /// it decodes to what the same text decodes to as a raw body, and fails with the same
+    /// error (its line and column those of the message text), whatever the damage.
+    #[test]
+    fn a_message_decodes_in_a_notification_as_it_does_raw(message in everything(), opaque in opaque(), cut in any::<prop::sample::Index>(), junk in "[{}\\[\\]\",:a-z0-9\\\\]{0,8}") {
+        let body = encode(&message, &opaque).unwrap();
+        let at = body.len() - 1 - cut.index(body.len() / 2);
+        let at = (0..=at).rev().find(|at| body.is_char_boundary(*at)).unwrap();
+        for text in [body.clone(), format!("{}{}{}", &body[..at], junk, &body[at..])] {
+            let raw = decode::<Everything>(&text);
+            let notification = serde_json::json!({"Type": "Notification", "Message": text}).to_string();
+            let wrapped = decode::<Everything>(&notification);
+            match (raw, wrapped) {
+                (Ok(raw), Ok(wrapped)) => {
+                    prop_assert_eq!(raw.message, wrapped.message);
+                    prop_assert_eq!(raw.opaque_data, wrapped.opaque_data);
+                }
+                // A syntax error names the layer it is in; any other is worded the same.
+                (Err(DecodeError::Malformed { .. }), Err(DecodeError::Malformed { .. })) => {}
+                (Err(raw), Err(wrapped)) => prop_assert_eq!(raw.to_string(), wrapped.to_string()),
+                (raw, wrapped) => prop_assert!(false, "raw {raw:?}, in a notification {wrapped:?}"),
+            }
+        }
     }
 }

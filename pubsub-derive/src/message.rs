@@ -44,7 +44,8 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
     if let Some(wire_names) = wire_names.filter(|_| input.generics.params.is_empty()) {
         let registered = errors.is_empty();
         let media_type = media_type.unwrap_or_else(|| INVALID_MEDIA_TYPE.to_owned());
-        let pairs = wire_names.iter().map(|(rust, wire)| quote!((#rust, #wire)));
+        let pairs = wire_names.pairs.iter().map(|(rust, wire)| quote!((#rust, #wire)));
+        let without_envelope = !wire_names.flattened;
         let registration = registered.then(|| {
             quote! {
                 #krate::__private::inventory::submit! {
@@ -77,6 +78,7 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
             impl #krate::PubSubMessage for #ident {
                 const MEDIA_TYPE: &'static str = #media_type;
                 const FIELD_WIRE_NAMES: &'static [(&'static str, &'static str)] = &[#(#pairs),*];
+                const __CONTENT_WITHOUT_ENVELOPE: bool = #without_envelope;
                 #group_id
                 #deduplication_id
                 #json_schema
@@ -259,7 +261,15 @@ fn lifecycle_media_type(attr: &Attribute, errors: &mut Errors) -> Option<String>
 
 /// Checks the shape (a struct with named fields) and the serde names of its fields; returns
 /// `(rust name, wire name)` pairs of serialized fields when the shape is usable.
-fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, String)>> {
+/// What the derive learns of the fields' names on the wire.
+struct WireNames {
+    /// `(Rust name, wire name)` of each serialized field that is not flattened.
+    pairs: Vec<(String, String)>,
+    /// Whether a field is flattened: it may collect any key, the envelope's too.
+    flattened: bool,
+}
+
+fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<WireNames> {
     const NAMED_ONLY: &str = "PubSubMessage can only be derived for a struct with named fields, because a message body is a JSON object";
     let fields = match &input.data {
         Data::Struct(data) => match &data.fields {
@@ -299,6 +309,7 @@ fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, S
         errors.push(span, "#[serde(deny_unknown_fields)] cannot be used on a PubSubMessage: every body also carries `mediaType` and `opaqueData`, and consumers must accept fields that newer producers add; remove it");
     }
     let mut pairs = Vec::new();
+    let mut flattened = false;
     for field in &fields.named {
         for attr in
             field.attrs.iter().filter(|a| a.path().is_ident("media_type") || a.path().is_ident("pubsub"))
@@ -327,11 +338,12 @@ fn wire_names(input: &DeriveInput, errors: &mut Errors) -> Option<Vec<(String, S
                 );
             }
         }
+        flattened |= names.flatten;
         if let (Some(wire), false) = (names.serialized, names.flatten) {
             pairs.push((names.rust, wire));
         }
     }
-    Some(pairs)
+    Some(WireNames { pairs, flattened })
 }
 
 /// The fields `#[message_group_id]` and `#[message_deduplication_id]` are on.

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use super::{BodyPart, Field, Header};
 use crate::body::{MEDIA_TYPE_KEY, OPAQUE_DATA_KEY};
 use crate::error::json_reason;
-use crate::opaque::OpaqueData;
+use crate::opaque::{stored_key, Entries, OpaqueData};
 
 /// Nesting the scanner steps into before it leaves the layer to serde_json: well under
 /// serde_json's limit of 128, so that it never accepts what serde_json refuses for depth.
@@ -27,7 +27,10 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
         notification_attributes: None,
         media_type: None,
         opaque_data: None,
+        content_from: None,
     };
+    // Keys read so far: the content can be read apart only if the header's two came first.
+    let mut keys = 0;
     scan.whitespace();
     scan.expect(b'{')?;
     scan.whitespace();
@@ -62,8 +65,13 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
                 }
                 _ => scan.value(1)?,
             }
+            keys += 1;
             // As serde_json's path does: the rest is the content's parse to check.
             if header.media_type.is_some() && header.opaque_data.is_some() {
+                scan.whitespace();
+                if keys == 2 && scan.peek() == Some(b',') {
+                    header.content_from = Some(scan.at);
+                }
                 return Some(header);
             }
             scan.whitespace();
@@ -185,11 +193,12 @@ impl<'t> Scanner<'t> {
     fn plain_object(&mut self) -> Option<OpaqueData> {
         self.expect(b'{')?;
         self.whitespace();
-        let mut opaque = OpaqueData::new();
         if self.peek() == Some(b'}') {
             self.at += 1;
-            return Some(opaque);
+            return Some(OpaqueData::new());
         }
+        // Room for the few keys most messages carry, without growing from one.
+        let mut entries = Entries::with_capacity(4);
         loop {
             let key = self.plain_string()?;
             self.whitespace();
@@ -198,12 +207,12 @@ impl<'t> Scanner<'t> {
             if self.peek() == Some(b'n') {
                 self.literal("null")?;
             } else {
-                opaque.insert_str(key, self.plain_string()?);
+                entries.push((stored_key(key), self.plain_string()?.to_owned()));
             }
             self.whitespace();
             match self.next()? {
                 b',' => self.whitespace(),
-                b'}' => return Some(opaque),
+                b'}' => return Some(OpaqueData::from_entries(entries)),
                 _ => return None,
             }
         }
