@@ -275,6 +275,9 @@ impl Dispatcher {
         self.telemetry.started(message);
         let mut trace = MessageTrace::new();
         let mut handled = self.handle(message, &mut trace).await;
+        if handled.message_id.is_empty() {
+            handled.message_id.clone_from(&message.message_id);
+        }
         handled.elapsed = started.elapsed();
         log(message, &handled, &trace);
         self.telemetry.finished(&handled);
@@ -285,9 +288,12 @@ impl Dispatcher {
         handled
     }
 
+    /// The message's outcome. Its id is left empty for [`dispatch`](Dispatcher::dispatch) to
+    /// copy, except where a handler ran: then it is the context's, taken back with its media
+    /// type rather than copied (two allocations a message).
     async fn handle(&self, message: &ReceivedMessage, trace: &mut MessageTrace) -> HandledMessage {
         let mut handled = HandledMessage {
-            message_id: message.message_id.clone(),
+            message_id: String::new(),
             receive_count: message.receive_count,
             outcome: Outcome::succeeded(),
             media_type: None,
@@ -319,18 +325,21 @@ impl Dispatcher {
                 return handled;
             }
         };
-        handled.media_type = Some(match envelope.media_type.len() {
+        // The media type as the outcome reports it, until the handler's context gives it back.
+        let reported_media_type = |media_type: &str| match media_type.len() {
             len if len > MAX_MEDIA_TYPE_BYTES => {
-                format!("{} ({len} bytes)", excerpt(&envelope.media_type, MEDIA_TYPE_EXCERPT_BYTES))
+                format!("{} ({len} bytes)", excerpt(media_type, MEDIA_TYPE_EXCERPT_BYTES))
             }
-            _ => envelope.media_type.clone(),
-        });
+            _ => media_type.to_owned(),
+        };
         let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
         if ttl <= 0 {
+            handled.media_type = Some(reported_media_type(&envelope.media_type));
             handled.outcome = Outcome::deleted(Verdict::Expired, format!("x-request-ttl is {ttl}"));
             return handled;
         }
         let Some(handler) = self.handlers.lookup(&envelope.media_type) else {
+            handled.media_type = Some(reported_media_type(&envelope.media_type));
             let reason = match MediaType::validate(&envelope.media_type) {
                 Ok(()) => "no handler for this media type".to_owned(),
                 Err(error) => format!("no handler for this media type, which is not a valid one: {error}"),
@@ -340,6 +349,7 @@ impl Dispatcher {
         };
         handled.handler = Some(handler.name());
         if let Some(max) = self.max_attempts.filter(|max| message.receive_count > *max) {
+            handled.media_type = Some(reported_media_type(&envelope.media_type));
             handled.outcome = Outcome::deleted(
                 Verdict::Skipped,
                 format!("received {} times, more than the maximum of {max} attempts", message.receive_count),
@@ -349,6 +359,7 @@ impl Dispatcher {
         let decoded = match handler.decode(&envelope) {
             Ok(decoded) => decoded,
             Err(error) => {
+                handled.media_type = Some(reported_media_type(&envelope.media_type));
                 handled.outcome = self.failed(message, error.to_string());
                 return handled;
             }
@@ -362,10 +373,28 @@ impl Dispatcher {
         let request = HandlerRequest::new(*handler, decoded, context.clone());
         // Inside the message's span: what the handler publishes carries it on.
         handled.outcome = trace.run(self.call(request, message)).await;
-        if !matches!(handled.outcome.verdict, Verdict::Succeeded | Verdict::Skipped) {
-            return handled;
+        if matches!(handled.outcome.verdict, Verdict::Succeeded | Verdict::Skipped) {
+            self.send_outbox(&context, &mut handled, message, trace).await;
         }
-        // The handler and its layers are done with the context; what it queued may now leave.
+        // A handled media type is a registered one: short, reported whole.
+        let (message_id, media_type) = match Arc::try_unwrap(context) {
+            Ok(context) => context.into_ids(),
+            // A layer or the handler kept the context: its ids are copied.
+            Err(context) => (context.message_id().to_owned(), context.media_type().to_owned()),
+        };
+        (handled.message_id, handled.media_type) = (message_id, Some(media_type));
+        handled
+    }
+
+    /// Sends what the handler queued, now that it and its layers are done with the context;
+    /// a failure to send fails the message.
+    async fn send_outbox(
+        &self,
+        context: &MessageContext,
+        handled: &mut HandledMessage,
+        message: &ReceivedMessage,
+        trace: &MessageTrace,
+    ) {
         let outbox = context.take_outbox();
         if !outbox.is_empty() {
             let count = outbox.len();
@@ -384,7 +413,6 @@ impl Dispatcher {
                 }
             }
         }
-        handled
     }
 
     /// The handler's outcome, through its layers if it has any.

@@ -317,6 +317,11 @@ impl MessageContext {
         Ok(())
     }
 
+    /// The message id and the media type, for the outcome, once the handler is done.
+    pub(crate) fn into_ids(self) -> (String, String) {
+        (self.message_id, self.media_type)
+    }
+
     /// The queued messages, emptied.
     pub(crate) fn take_outbox(&self) -> Vec<(String, OutgoingMessage)> {
         std::mem::take(&mut *self.outbox.lock().expect("outbox lock"))
