@@ -53,9 +53,8 @@ impl<S: Subscriber> Shared<S> {
         received: Vec<ReceivedMessage>,
         permits: Vec<OwnedSemaphorePermit>,
     ) {
-        let received: Vec<_> = received.into_iter().zip(permits).collect();
         if self.stopping() {
-            for (message, _permit) in received {
+            for message in received {
                 self.release(message, Release::Stopping);
             }
             return;
@@ -66,7 +65,7 @@ impl<S: Subscriber> Shared<S> {
         let visible_until = now + self.subscriber.visibility_timeout();
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            for (message, _) in &received {
+            for message in &received {
                 in_flight.insert(
                     message.receipt_handle.clone(),
                     InFlight { received_at: now, visible_until, extending: true },
@@ -74,12 +73,15 @@ impl<S: Subscriber> Shared<S> {
             }
         }
         // A standard queue's messages are each a chain of one: no chains to build.
-        if received.iter().all(|(message, _)| message.group_id.is_none()) {
-            for (message, permit) in received {
+        // Paired with their permits as they are pushed: a vector of the pairs would be one more
+        // allocation of a batch, and a large one.
+        if received.iter().all(|message| message.group_id.is_none()) {
+            for (message, permit) in received.into_iter().zip(permits) {
                 self.work.push(Work::One(message, permit));
             }
             return;
         }
+        let received: Vec<_> = received.into_iter().zip(permits).collect();
         let chains = fifo_chains(&received, |(message, _)| message.group_id.as_deref());
         let mut received: Vec<_> = received.into_iter().map(Some).collect();
         for chain in chains {

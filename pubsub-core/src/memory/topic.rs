@@ -167,19 +167,23 @@ impl Topic {
         for subscription in subscriptions.iter() {
             // Shared by the batch's notifications, as long as a queue keeps them.
             let batch = Arc::new(NotificationBatch::new(&self.arn, &subscription.arn, &timestamp));
-            let deliveries: Vec<NewMessage> = accepted
-                .iter()
-                .zip(&media_types)
-                .filter(|((message, _, _), _)| subscription.accepts(message))
-                .map(|((message, deduplication_id, sns_message_id), media_type)| {
-                    let mut delivery = subscription.delivery(&batch, *sns_message_id, message, media_type);
-                    if self.fifo {
-                        delivery.group_id = message.group_id.clone();
-                        delivery.deduplication_id = deduplication_id.clone();
-                    }
-                    delivery
-                })
-                .collect();
+            // Sized for all: a filter gives no exact size, and growing it was three more
+            // allocations of a batch.
+            let mut deliveries: Vec<NewMessage> = Vec::with_capacity(accepted.len());
+            deliveries.extend(
+                accepted
+                    .iter()
+                    .zip(&media_types)
+                    .filter(|((message, _, _), _)| subscription.accepts(message))
+                    .map(|((message, deduplication_id, sns_message_id), media_type)| {
+                        let mut delivery = subscription.delivery(&batch, *sns_message_id, message, media_type);
+                        if self.fifo {
+                            delivery.group_id = message.group_id.clone();
+                            delivery.deduplication_id = deduplication_id.clone();
+                        }
+                        delivery
+                    }),
+            );
             if deliveries.is_empty() {
                 continue;
             }
