@@ -33,7 +33,7 @@ fn below(word: u64, limit: u8) -> u64 {
 
 /// A high bit in each byte of `word` that needs escaping (exact for the lowest). A quote
 /// xor 2 is 0x20 and a control character xor 2 stays below 0x20: one test finds both.
-fn escape_flags(word: u64) -> u64 {
+pub(crate) fn escape_flags(word: u64) -> u64 {
     below(word ^ (ONES * 0x02), 0x21) | below(word ^ (ONES * u64::from(b'\\')), 1)
 }
 

@@ -176,7 +176,8 @@ impl Topic {
                     .zip(&media_types)
                     .filter(|((message, _, _), _)| subscription.accepts(message))
                     .map(|((message, deduplication_id, sns_message_id), media_type)| {
-                        let mut delivery = subscription.delivery(&batch, *sns_message_id, message, media_type);
+                        let mut delivery =
+                            subscription.delivery(&batch, *sns_message_id, message, media_type);
                         if self.fifo {
                             delivery.group_id = message.group_id.clone();
                             delivery.deduplication_id = deduplication_id.clone();
