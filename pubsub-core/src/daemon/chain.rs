@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::settle::Settle;
-use super::workers::Work;
+use super::workers::{Handed, Work};
 use super::{InFlight, Shared};
 use crate::chains::fifo_chains;
 use crate::outcome::Disposition;
@@ -54,40 +54,43 @@ impl<S: Subscriber> Shared<S> {
         permits: Vec<OwnedSemaphorePermit>,
     ) {
         if self.stopping() {
-            for message in received {
-                self.release(message, Release::Stopping);
+            for mut message in received {
+                let receipt_handle = std::mem::take(&mut message.receipt_handle);
+                self.release(&message, receipt_handle, Release::Stopping);
             }
             return;
         }
+        let standard = received.iter().all(|message| message.group_id.is_none());
         // All of them are in flight from now on, those waiting in a chain too: the heartbeat
         // keeps them invisible until their turn comes.
         let now = Instant::now();
         let visible_until = now + self.subscriber.visibility_timeout();
-        {
-            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            for message in &received {
-                in_flight.insert(
-                    message.receipt_handle.clone(),
-                    InFlight { received_at: now, visible_until, extending: true },
-                );
-            }
-        }
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        // Paired with their permits as they are handed on: a vector of the pairs would be one
+        // more allocation of a batch, and a large one.
+        let handed = received.into_iter().zip(permits).map(|(mut message, permit)| {
+            let receipt_handle = std::mem::take(&mut message.receipt_handle);
+            let key = in_flight.insert(InFlight {
+                receipt_handle,
+                received_at: now,
+                visible_until,
+                extending: true,
+            });
+            Handed { message, key, permit }
+        });
         // A standard queue's messages are each a chain of one: no chains to build.
-        // Paired with their permits as they are pushed: a vector of the pairs would be one more
-        // allocation of a batch, and a large one.
-        if received.iter().all(|message| message.group_id.is_none()) {
-            for (message, permit) in received.into_iter().zip(permits) {
-                self.work.push(Work::One(message, permit));
-            }
+        if standard {
+            handed.for_each(|handed| self.work.push(Work::One(handed)));
             return;
         }
-        let received: Vec<_> = received.into_iter().zip(permits).collect();
-        let chains = fifo_chains(&received, |(message, _)| message.group_id.as_deref());
-        let mut received: Vec<_> = received.into_iter().map(Some).collect();
+        let handed: Vec<Handed> = handed.collect();
+        drop(in_flight);
+        let chains = fifo_chains(&handed, |handed| handed.message.group_id.as_deref());
+        let mut handed: Vec<_> = handed.into_iter().map(Some).collect();
         for chain in chains {
             let chain: Vec<_> = chain
                 .into_iter()
-                .map(|index| received[index].take().expect("each index is in one chain"))
+                .map(|index| handed[index].take().expect("each index is in one chain"))
                 .collect();
             self.work.push(Work::Chain(chain));
         }
@@ -96,16 +99,20 @@ impl<S: Subscriber> Shared<S> {
     /// Handles the messages of a chain one after another. After one that is to be retried,
     /// or once a shutdown has begun, the rest go back to the queue unhandled: the first
     /// counts as started when its receive handed it over, as any message does.
-    pub(super) async fn run_chain(&self, chain: Vec<(ReceivedMessage, OwnedSemaphorePermit)>) {
+    pub(super) async fn run_chain(&self, chain: Vec<Handed>) {
         let mut release = None;
-        for (position, (message, permit)) in chain.into_iter().enumerate() {
+        for (position, Handed { message, key, permit }) in chain.into_iter().enumerate() {
             if release.is_none() && position > 0 && self.stopping() {
                 release = Some(Release::Stopping);
             }
             match release {
-                Some(why) => self.release(message, why),
+                Some(why) => {
+                    // Out of the heartbeat's sight first, as after a handler.
+                    let receipt_handle = self.in_flight.lock().expect("in-flight lock").remove(key);
+                    self.release(&message, receipt_handle, why);
+                }
                 None => {
-                    if let Disposition::Retry(_) = self.handle(message).await {
+                    if let Disposition::Retry(_) = self.handle(message, key).await {
                         release = Some(Release::BehindFailure);
                     }
                 }
@@ -114,19 +121,20 @@ impl<S: Subscriber> Shared<S> {
         }
     }
 
-    /// Dispatches `message`, queues its delete or visibility change, and reports it.
-    pub(super) async fn handle(&self, message: ReceivedMessage) -> Disposition {
+    /// Dispatches `message` (in flight under `key`, which holds its receipt handle), queues
+    /// its delete or visibility change, and reports it.
+    pub(super) async fn handle(&self, message: ReceivedMessage, key: u64) -> Disposition {
         self.health.message_started();
         let handled = self.dispatcher.dispatch(&message).await;
         // Out of the heartbeat's sight before the outcome is queued, so no extension can
         // follow (and undo) a nack.
-        self.in_flight.lock().expect("in-flight lock").remove(&message.receipt_handle);
+        let receipt_handle = self.in_flight.lock().expect("in-flight lock").remove(key);
         let disposition = handled.outcome.disposition;
         // The offloaded body goes only after its message, and only if asked for.
         let payload = if self.dispatcher.delete_payloads { handled.payload.clone() } else { None };
         self.send(match disposition {
-            Disposition::Delete => Settle::Delete(message.receipt_handle, payload),
-            Disposition::Retry(delay) => Settle::Visibility(message.receipt_handle, delay),
+            Disposition::Delete => Settle::Delete(receipt_handle, payload),
+            Disposition::Retry(delay) => Settle::Visibility(receipt_handle, delay),
         });
         self.report.lock().expect("report lock").record(&handled);
         self.health.message_finished(handled.outcome.verdict);
@@ -136,10 +144,9 @@ impl<S: Subscriber> Shared<S> {
         disposition
     }
 
-    /// Makes `message` visible again at once, unhandled, and counts it.
-    fn release(&self, message: ReceivedMessage, why: Release) {
-        // Out of the heartbeat's sight first, as after a handler.
-        self.in_flight.lock().expect("in-flight lock").remove(&message.receipt_handle);
+    /// Makes `message`, whose receipt handle is `receipt_handle`, visible again at once,
+    /// unhandled, and counts it.
+    fn release(&self, message: &ReceivedMessage, receipt_handle: String, why: Release) {
         match why {
             Release::Stopping => {
                 self.report.lock().expect("report lock").released += 1;
@@ -152,7 +159,7 @@ impl<S: Subscriber> Shared<S> {
                     reason = why.reason(), "released unhandled");
             }
         }
-        self.send(Settle::Visibility(message.receipt_handle, Duration::ZERO));
+        self.send(Settle::Visibility(receipt_handle, Duration::ZERO));
     }
 
     /// Whether a shutdown has begun (and not a stop for idleness, after which what was

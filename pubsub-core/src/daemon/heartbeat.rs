@@ -25,7 +25,8 @@ pub(super) async fn heartbeat_loop<S: Subscriber>(shared: Arc<Shared<S>>, stop: 
         let mut extensions = Vec::new();
         {
             let mut in_flight = shared.in_flight.lock().expect("in-flight lock");
-            for (receipt, message) in in_flight.iter_mut().filter(|(_, m)| m.extending) {
+            for message in in_flight.messages.values_mut().filter(|m| m.extending) {
+                let receipt = &message.receipt_handle;
                 if message.visible_until.saturating_duration_since(now) > visibility / 2 {
                     continue;
                 }

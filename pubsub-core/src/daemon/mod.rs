@@ -98,9 +98,36 @@ impl<S> fmt::Debug for Daemon<S> {
 /// A received message not yet settled: being handled, or waiting for its turn in its FIFO
 /// group.
 struct InFlight {
+    /// Taken out of the message when it is received, and given to its settle: kept here rather
+    /// than copied, as the key it was (an allocation a message).
+    receipt_handle: String,
     received_at: Instant,
     visible_until: Instant,
     extending: bool,
+}
+
+/// The messages in flight, each under a key of its own, which its work carries.
+#[derive(Default)]
+struct InFlightTable {
+    next_key: u64,
+    messages: FxHashMap<u64, InFlight>,
+}
+
+impl InFlightTable {
+    fn insert(&mut self, message: InFlight) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.messages.insert(key, message);
+        key
+    }
+
+    /// The receipt handle of the message under `key`, no longer in flight.
+    fn remove(&mut self, key: u64) -> String {
+        self.messages
+            .remove(&key)
+            .expect("a message is in flight until it is settled or released")
+            .receipt_handle
+    }
 }
 
 /// State shared by the tasks of one run.
@@ -122,7 +149,7 @@ struct Shared<S> {
     /// Woken when settles are done with: what a short poll that found nothing waits for (a
     /// message made visible again, or the last one settled).
     settled: Notify,
-    in_flight: Mutex<FxHashMap<String, InFlight>>,
+    in_flight: Mutex<InFlightTable>,
     report: Mutex<DaemonReport>,
     stop_when_idle: bool,
     health: Health,
@@ -178,7 +205,7 @@ impl<S: Subscriber> Daemon<S> {
             settle,
             unsettled: AtomicUsize::new(0),
             settled: Notify::new(),
-            in_flight: Mutex::new(FxHashMap::default()),
+            in_flight: Mutex::new(InFlightTable::default()),
             report: Mutex::new(DaemonReport::default()),
             stop_when_idle,
             health: stopped.0.clone(),

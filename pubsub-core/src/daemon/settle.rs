@@ -60,7 +60,8 @@ pub(super) async fn settle_loop<S: Subscriber>(
             // running, so nothing more could join it soon.
             let send_partial = finishing
                 || partial_due.is_some_and(|due| now >= due)
-                || (!pending.is_empty() && shared.in_flight.lock().expect("in-flight lock").is_empty());
+                || (!pending.is_empty()
+                    && shared.in_flight.lock().expect("in-flight lock").messages.is_empty());
             while requests.len() < SETTLE_REQUESTS_IN_FLIGHT {
                 let Some(request) = pending.next_request(send_partial) else { break };
                 entries_in_requests += request.len();

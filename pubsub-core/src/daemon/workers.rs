@@ -21,16 +21,24 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use super::Shared;
 use crate::transport::{ReceivedMessage, Subscriber};
 
+/// A received message as a worker gets it: its receipt handle is in the in-flight table,
+/// under `key`, until it is settled.
+pub(super) struct Handed {
+    pub(super) message: ReceivedMessage,
+    pub(super) key: u64,
+    pub(super) permit: OwnedSemaphorePermit,
+}
+
 /// What one receive hands a worker.
 // A message by value: boxing it would cost an allocation per message, which is what the
 // workers save, and the queue holds at most `concurrency` of them.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Work {
     /// A message of its own (no FIFO group).
-    One(ReceivedMessage, OwnedSemaphorePermit),
+    One(Handed),
     /// The messages of one FIFO group from one receive, handled in order (see
     /// [`run_chain`](Shared::run_chain)).
-    Chain(Vec<(ReceivedMessage, OwnedSemaphorePermit)>),
+    Chain(Vec<Handed>),
 }
 
 /// The works waiting for a worker, and the count of works not finished.
@@ -122,8 +130,8 @@ pub(super) async fn worker_loop<S: Subscriber>(shared: Arc<Shared<S>>) {
             // are caught), so that the drain and the idle check do not wait for it.
             let _finished = Finished(queue);
             match work {
-                Work::One(message, permit) => {
-                    shared.handle(message).await;
+                Work::One(Handed { message, key, permit }) => {
+                    shared.handle(message, key).await;
                     drop(permit);
                 }
                 Work::Chain(chain) => shared.run_chain(chain).await,
