@@ -158,9 +158,9 @@ pub struct MessageContext {
     /// `only_media_type`, and `attributes` writes them itself.
     notification_attributes: Option<Box<str>>,
     only_media_type: bool,
-    /// The message's own attributes: `attributes` when the body is not a notification with
-    /// readable ones.
-    message_attributes: Attributes,
+    /// The message's own attributes, if any: `attributes` when the body is not a notification
+    /// with readable ones.
+    message_attributes: Option<Attributes>,
     group_id: Option<String>,
     topics: Option<Arc<TopicMap>>,
     /// How the daemon's producer offloads large bodies: what it offloads is not refused for size.
@@ -199,7 +199,7 @@ impl MessageContext {
             // Taken from the envelope, which the handler's decoded message no longer needs.
             media_type: envelope.media_type,
             opaque_data: envelope.opaque_data,
-            message_attributes: message.attributes.clone(),
+            message_attributes: (!message.attributes.is_empty()).then(|| message.attributes.clone()),
             group_id: message.group_id.clone(),
             topics: producer.map(|producer| producer.topics().clone()),
             large: producer.and_then(|producer| producer.large().cloned()),
@@ -239,7 +239,7 @@ impl MessageContext {
             self.notification_attributes
                 .as_deref()
                 .and_then(crate::envelope::read_notification_attributes)
-                .unwrap_or_else(|| self.message_attributes.clone())
+                .unwrap_or_else(|| self.message_attributes.clone().unwrap_or_default())
         })
     }
 

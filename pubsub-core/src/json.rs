@@ -43,12 +43,14 @@ pub(crate) trait JsonOut {
 }
 
 impl JsonOut for String {
+    #[inline]
     fn push_text(&mut self, text: &str) {
         self.push_str(text);
     }
 }
 
 impl JsonOut for Vec<u8> {
+    #[inline]
     fn push_text(&mut self, text: &str) {
         self.extend_from_slice(text.as_bytes());
     }

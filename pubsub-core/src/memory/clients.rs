@@ -78,7 +78,7 @@ impl Publisher for MemoryPublisher {
                 let queue = self.broker.queue(topic)?;
                 let failures = simulation.take_entry_failures(operation);
                 let messages = messages.into_iter().map(|message| NewMessage {
-                    attributes: sqs_attributes(&message),
+                    attributes: Some(Box::new(sqs_attributes(&message))),
                     message_id: crate::uuid::Uuid::random().into(),
                     body: message.body.into(),
                     group_id: message.group_id,

@@ -68,7 +68,9 @@ impl From<String> for Body {
 pub(crate) struct NewMessage {
     pub message_id: KeptId,
     pub body: Body,
-    pub attributes: Attributes,
+    /// Its SQS message attributes, if any: none for a notification (whose are in its body),
+    /// and no empty map to drop.
+    pub attributes: Option<Box<Attributes>>,
     /// The FIFO message group (ignored by standard queues).
     pub group_id: Option<String>,
     /// The FIFO deduplication id (ignored by standard queues).
@@ -79,11 +81,11 @@ pub(crate) struct NewMessage {
 
 impl NewMessage {
     /// A message with no attribute, group, deduplication id or delay.
-    pub(crate) fn new(message_id: impl Into<KeptId>, body: impl Into<Body>, attributes: Attributes) -> Self {
+    pub(crate) fn new(message_id: impl Into<KeptId>, body: impl Into<Body>) -> Self {
         NewMessage {
             message_id: message_id.into(),
             body: body.into(),
-            attributes,
+            attributes: None,
             group_id: None,
             deduplication_id: None,
             delay: None,
@@ -142,8 +144,7 @@ impl Kept {
             (None, None) => None,
             ids => Some(Box::new(ids)),
         };
-        let attributes = (!message.attributes.is_empty()).then(|| Box::new(message.attributes));
-        Kept { message_id: message.message_id, body: message.body, attributes, fifo }
+        Kept { message_id: message.message_id, body: message.body, attributes: message.attributes, fifo }
     }
 
     /// Back to a message, for another queue (the dead-letter queue).
@@ -152,7 +153,7 @@ impl Kept {
         NewMessage {
             message_id: self.message_id,
             body: self.body,
-            attributes: self.attributes.map(|attributes| *attributes).unwrap_or_default(),
+            attributes: self.attributes,
             group_id,
             deduplication_id,
             delay: None,
@@ -394,7 +395,9 @@ impl Queue {
                 stored.message.body.text().into_owned(),
             );
             received.receive_count = stored.receive_count;
-            received.attributes = stored.message.attributes.as_deref().cloned().unwrap_or_default();
+            if let Some(attributes) = &stored.message.attributes {
+                received.attributes = Attributes::clone(attributes);
+            }
             received.sent_at = Some(stored.sent_at);
             if state.fifo {
                 received.group_id = stored.message.group_id().map(str::to_owned);
@@ -815,7 +818,7 @@ mod tests {
                 0..=3 => {
                     let id = sent.len() as u64;
                     let group = format!("g{}", rng.u8(0..4));
-                    let mut message = NewMessage::new(id.to_string(), id.to_string(), Attributes::new());
+                    let mut message = NewMessage::new(id.to_string(), id.to_string());
                     message.group_id = Some(group.clone());
                     message.deduplication_id = Some(id.to_string());
                     assert!(queue.send(vec![message], now)[0].is_ok());
@@ -870,8 +873,8 @@ mod tests {
     fn only_the_latest_receipt_handle_of_a_message_is_taken() {
         let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
         let now = Instant::now();
-        queue.push([NewMessage::new("a".to_owned(), "body a".to_owned(), Attributes::new())]);
-        queue.push([NewMessage::new("b".to_owned(), "body b".to_owned(), Attributes::new())]);
+        queue.push([NewMessage::new("a".to_owned(), "body a".to_owned())]);
+        queue.push([NewMessage::new("b".to_owned(), "body b".to_owned())]);
         let first = queue.receive(1, now).messages.remove(0);
         assert_eq!((first.message_id.as_str(), first.body.as_str()), ("a", "body a"));
         // A handle of the right shape for the message never received, with the nonce of none.
@@ -899,7 +902,7 @@ mod tests {
     fn the_message_table_gives_its_memory_back_once_a_backlog_drains() {
         let queue = Queue::new("q", "memory://queue/q".to_owned(), QueueOptions::default());
         let backlog = 20_000;
-        queue.push((0..backlog).map(|i| NewMessage::new(i.to_string(), String::new(), Attributes::new())));
+        queue.push((0..backlog).map(|i| NewMessage::new(i.to_string(), String::new())));
         let grown = queue.state().messages.capacity();
         assert!(grown >= backlog, "{grown}");
         let now = Instant::now();

@@ -213,7 +213,10 @@ impl Subscription {
         media_type: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
-            NewMessage::new(Uuid::random(), message.body.clone(), sqs_attributes(message))
+            NewMessage {
+                attributes: Some(Box::new(sqs_attributes(message))),
+                ..NewMessage::new(Uuid::random(), message.body.clone())
+            }
         } else {
             let notification = PendingNotification {
                 message_id: sns_message_id,
@@ -222,7 +225,7 @@ impl Subscription {
                 media_type: media_type.clone(),
                 attributes: (!message.attributes.is_empty()).then(|| Box::new(message.attributes.clone())),
             };
-            NewMessage::new(Uuid::random(), Body::Notification(notification), Attributes::new())
+            NewMessage::new(Uuid::random(), Body::Notification(notification))
         }
     }
 }
