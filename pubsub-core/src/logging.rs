@@ -791,6 +791,23 @@ mod tests {
                 tracing::info!("no fields");
                 tracing::info!(only = "one");
                 tracing::warn!(first = ?"x", second = "y", third = 3u64, "mixed");
+                // The per-message line's own fields: after text, after a number, first, large
+                // and small numbers.
+                tracing::info!(
+                    receive_count = 1u32,
+                    handler = "h",
+                    elapsed_ms = 1500.25,
+                    published = 2000usize,
+                    result = "SUCCEEDED",
+                    media_type = "m",
+                    trace_id = "t",
+                    span_id = "s",
+                    message_id = "x",
+                    reason = "plain",
+                    "message handled"
+                );
+                tracing::info!(published = 0usize, elapsed_ms = 0.5, receive_count = 1234u32);
+                tracing::warn!(reason = "bad \"body\"", media_type = "m", handler = ?"h", result = "R");
             };
             if plain {
                 tracing::subscriber::with_default(builder.fmt_fields(PlainFields).finish(), events);
