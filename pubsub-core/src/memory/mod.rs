@@ -59,6 +59,7 @@ mod options;
 mod queue;
 mod simulation;
 mod topic;
+mod visible;
 
 use std::collections::HashMap;
 use std::fmt;

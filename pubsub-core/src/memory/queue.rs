@@ -2,7 +2,7 @@
 //! messages that exhausted their receives to the dead-letter queue, and FIFO semantics.
 //!
 //! Messages are numbered in arrival order. The visible ones are an ordered set of those
-//! numbers (a receive takes the oldest first); the in-flight and delayed ones have an entry
+//! numbers (a receive takes the oldest first; see [`VisibleSet`]); the in-flight and delayed ones have an entry
 //! in a min-heap of visibility deadlines. A heap entry carries the message's generation at
 //! the time it was pushed: deleting a message, changing its visibility or receiving it again
 //! makes the entry stale, and stale entries are dropped when they reach the top (lazy
@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::dedup::{content_id, Deduplication};
 use super::notification::PendingNotification;
 use super::options::{DeduplicationScope, QueueOptions, QueueStats};
+use super::visible::VisibleSet;
 use crate::transport::{Attributes, Destination, EntryError, MessageId, ReceivedMessage, MAX_DELAY};
 use crate::uuid::Uuid;
 use rustc_hash::FxHashMap;
@@ -242,7 +243,7 @@ struct State {
     fifo: bool,
     next_sequence: u64,
     messages: FxHashMap<u64, Stored>,
-    visible: BTreeSet<u64>,
+    visible: VisibleSet,
     delayed: usize,
     /// (visible again at, sequence, generation), earliest first.
     deadlines: BinaryHeap<Reverse<(Instant, u64, u64)>>,
@@ -266,7 +267,7 @@ impl Queue {
                 fifo,
                 next_sequence: 0,
                 messages: FxHashMap::default(),
-                visible: BTreeSet::new(),
+                visible: VisibleSet::default(),
                 delayed: 0,
                 deadlines: BinaryHeap::new(),
                 groups: HashMap::new(),
@@ -624,7 +625,7 @@ impl State {
         if self.fifo {
             self.ready.first_key_value().map(|(sequence, _)| *sequence)
         } else {
-            self.visible.first().copied()
+            self.visible.first()
         }
     }
 
@@ -641,7 +642,7 @@ impl State {
 
     /// Takes a visible message out of the visible sets (to receive or delete it).
     fn hide(&mut self, sequence: u64) {
-        self.visible.remove(&sequence);
+        self.visible.remove(sequence);
         if let Some(group) = self.group_of(sequence) {
             if let Some(entry) = self.groups.get_mut(&group) {
                 entry.visible.remove(&sequence);
