@@ -166,7 +166,7 @@ pub struct MessageContext {
     /// How the daemon's producer offloads large bodies: what it offloads is not refused for size.
     large: Option<Arc<LargePayloads>>,
     collaborators: Collaborators,
-    outbox: Mutex<Vec<(String, OutgoingMessage)>>,
+    outbox: Mutex<Vec<(crate::producer::Topic, OutgoingMessage)>>,
 }
 
 impl MessageContext {
@@ -323,7 +323,7 @@ impl MessageContext {
     }
 
     /// The queued messages, emptied.
-    pub(crate) fn take_outbox(&self) -> Vec<(String, OutgoingMessage)> {
+    pub(crate) fn take_outbox(&self) -> Vec<(crate::producer::Topic, OutgoingMessage)> {
         std::mem::take(&mut *self.outbox.lock().expect("outbox lock"))
     }
 }

@@ -281,9 +281,14 @@ fn partial_text(sent: &[Option<MessageId>], failures: &[(usize, EntryError)]) ->
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TopicMap {
-    routes: MediaTypeTable<String>,
-    default: Option<String>,
+    /// Shared with each message routed by them, which holds its topic until it is sent: a
+    /// copy of the text would be an allocation a message.
+    routes: MediaTypeTable<Topic>,
+    default: Option<Topic>,
 }
+
+/// A destination, as a message routed to it holds it.
+pub(crate) type Topic = Arc<str>;
 
 impl TopicMap {
     /// No routes, no default.
@@ -293,19 +298,19 @@ impl TopicMap {
 
     /// Routes `pattern` (a media type or `prefix.*`) to `topic`.
     pub fn route(mut self, pattern: &str, topic: impl Into<String>) -> Result<TopicMap, MediaTypeError> {
-        self.routes.insert(MediaTypePattern::parse(pattern)?, topic.into());
+        self.routes.insert(MediaTypePattern::parse(pattern)?, Topic::from(topic.into()));
         Ok(self)
     }
 
     /// The topic of media types with no route.
     pub fn default_topic(mut self, topic: impl Into<String>) -> TopicMap {
-        self.default = Some(topic.into());
+        self.default = Some(Topic::from(topic.into()));
         self
     }
 
     /// Each route's pattern (a media type or `prefix.*`) and topic, sorted by pattern.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.routes.sorted().into_iter().map(|(pattern, topic)| (pattern, topic.as_str()))
+        self.routes.sorted().into_iter().map(|(pattern, topic)| (pattern, &**topic))
     }
 
     /// The topic of media types with no route, if there is one.
@@ -315,10 +320,14 @@ impl TopicMap {
 
     /// The topic for `media_type`.
     pub fn topic_for(&self, media_type: &str) -> Result<&str, PublishError> {
+        self.topic(media_type).map(|topic| &**topic)
+    }
+
+    /// The topic of `media_type`, shared.
+    pub(crate) fn topic(&self, media_type: &str) -> Result<&Topic, PublishError> {
         self.routes
             .lookup(media_type)
             .or(self.default.as_ref())
-            .map(String::as_str)
             .ok_or_else(|| PublishError::TopicNotDefined { media_type: media_type.to_owned() })
     }
 }
@@ -414,7 +423,7 @@ pub(crate) fn outgoing<M: Message>(
     options: Option<&PublishOptions>,
     topics: &TopicMap,
     large: Option<&LargePayloads>,
-) -> Result<(String, OutgoingMessage), PublishError> {
+) -> Result<(Topic, OutgoingMessage), PublishError> {
     let media_type = message.media_type();
     let mut outgoing = OutgoingMessage::new(media_type, message.write_body(opaque, stamp)?);
     if let Some(options) = options {
@@ -431,7 +440,7 @@ pub(crate) fn outgoing<M: Message>(
     }
     // Published inside a span, the message carries its trace on.
     crate::telemetry::inject_current(&mut outgoing.attributes);
-    let topic = topics.topic_for(media_type)?.to_owned();
+    let topic = topics.topic(media_type)?.clone();
     check_outgoing(&topic, &crate::payload::as_sent(&outgoing, large))?;
     Ok((topic, outgoing))
 }
@@ -620,7 +629,7 @@ impl Producer {
         .await
     }
 
-    async fn produce_one(&self, entry: (String, OutgoingMessage)) -> Result<MessageId, PublishError> {
+    async fn produce_one(&self, entry: (Topic, OutgoingMessage)) -> Result<MessageId, PublishError> {
         match self.send(vec![entry]).await {
             Ok(mut ids) => Ok(ids.remove(0)),
             // One message: its own reason, not a batch's.
@@ -671,7 +680,7 @@ impl Producer {
     /// [`PublishError::Refused`] lists each by index.
     pub(crate) async fn send(
         &self,
-        entries: Vec<(String, OutgoingMessage)>,
+        entries: Vec<(Topic, OutgoingMessage)>,
     ) -> Result<Vec<MessageId>, PublishError> {
         let mut entries = match &self.layers {
             None => entries,
@@ -721,10 +730,10 @@ impl Producer {
     /// in order to a FIFO topic or queue; ids in input order.
     /// After a request fails whole no more are started, and those under way are awaited, so
     /// that the error's `sent` is complete.
-    async fn publish(&self, entries: Vec<(String, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
+    async fn publish(&self, entries: Vec<(Topic, OutgoingMessage)>) -> Result<Vec<MessageId>, PublishError> {
         let total = entries.len();
         let mut sent: Vec<Option<MessageId>> = vec![None; total];
-        let mut by_topic: Vec<(String, Vec<(usize, OutgoingMessage)>)> = Vec::new();
+        let mut by_topic: Vec<(Topic, Vec<(usize, OutgoingMessage)>)> = Vec::new();
         for (index, (topic, message)) in entries.into_iter().enumerate() {
             match by_topic.iter_mut().find(|(t, _)| *t == topic) {
                 Some((_, group)) => group.push((index, message)),
@@ -744,7 +753,7 @@ impl Producer {
             .collect();
         // A FIFO destination keeps the order of what it is sent only within one request: its
         // requests go one after another, in order, the others at once.
-        let mut fifo_busy: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut fifo_busy: std::collections::HashSet<Topic> = std::collections::HashSet::new();
         let mut requests = tokio::task::JoinSet::new();
         let mut failures = Vec::new();
         let mut transport_error = None;

@@ -75,7 +75,7 @@ use std::task::{Context, Poll};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
-use crate::producer::PublishError;
+use crate::producer::{PublishError, Topic};
 use crate::transport::{AttributeValue, Attributes, OutgoingMessage};
 use crate::unwind::{panic_text, CatchUnwind};
 
@@ -267,18 +267,20 @@ impl PublishLayers {
     /// [`PublishError::Refused`] with each refused one by index.
     pub(crate) async fn run(
         &self,
-        entries: Vec<(String, OutgoingMessage)>,
-    ) -> Result<Vec<(String, OutgoingMessage)>, PublishError> {
+        entries: Vec<(Topic, OutgoingMessage)>,
+    ) -> Result<Vec<(Topic, OutgoingMessage)>, PublishError> {
         let total = entries.len();
         let answers = futures_util::future::join_all(
-            entries.into_iter().map(|(topic, message)| self.call(PublishRequest { topic, message })),
+            entries
+                .into_iter()
+                .map(|(topic, message)| self.call(PublishRequest { topic: topic.to_string(), message })),
         )
         .await;
         let mut accepted = Vec::with_capacity(total);
         let mut refused = Vec::new();
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {
-                Ok(request) => accepted.push((request.topic, request.message)),
+                Ok(request) => accepted.push((Topic::from(request.topic), request.message)),
                 Err(error) => refused.push((index, error)),
             }
         }
