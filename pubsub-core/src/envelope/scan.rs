@@ -114,7 +114,8 @@ impl<'t> Scanner<'t> {
         }
     }
 
-    /// A string with no escape, its text; `None` for anything else.
+    /// A string with no escape, its text; `None` for anything else. Inlined, as `string` is.
+    #[inline(always)]
     fn plain_string(&mut self) -> Option<&'t str> {
         let start = self.at + 1;
         let escaped = self.string()?;
