@@ -63,6 +63,10 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
                     };
                     header.opaque_data = Some(opaque);
                 }
+                // Most values are strings: stepped over here, without a call.
+                _ if scan.peek() == Some(b'"') => {
+                    scan.string()?;
+                }
                 _ => scan.value(1)?,
             }
             keys += 1;
