@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::json::{push_escaped, push_json_string};
+use crate::json::{push_escaped, push_escaped_words, push_json_string};
 use crate::transport::MEDIA_TYPE_ATTRIBUTE;
 
 /// The ARN prefix of every topic: region `us-east-1`, account `000000000000`.
@@ -184,7 +184,9 @@ fn write_notification(
     body.push_str(r#"{"Type":"Notification","MessageId":"#);
     push_json_string(&mut body, message_id);
     body.push_str(&batch.after_message_id);
-    push_json_string(&mut body, message);
+    body.push('"');
+    push_escaped_words(&mut body, message);
+    body.push('"');
     body.push_str(&batch.after_message);
     body.push_str(constant);
     body.push_str(&batch.after_unsubscribe_prefix);
