@@ -271,13 +271,21 @@ impl Dispatcher {
     /// the message's own: a handler that panics, times out or fails is a FAILED outcome, never
     /// an error or a panic here.
     pub async fn dispatch(&self, message: &ReceivedMessage) -> HandledMessage {
+        self.dispatch_with_id(message, message.message_id.clone()).await
+    }
+
+    /// As [`dispatch`](Dispatcher::dispatch), with the message's id given apart (the daemon
+    /// takes it out of the message, which it no longer needs): the id goes to the handler's
+    /// context and back to the outcome, not copied.
+    pub(crate) async fn dispatch_with_id(
+        &self,
+        message: &ReceivedMessage,
+        message_id: String,
+    ) -> HandledMessage {
         let started = Instant::now();
         self.telemetry.started(message);
         let mut trace = MessageTrace::new();
-        let mut handled = self.handle(message, &mut trace).await;
-        if handled.message_id.is_empty() {
-            handled.message_id.clone_from(&message.message_id);
-        }
+        let mut handled = self.handle(message, message_id, &mut trace).await;
         handled.elapsed = started.elapsed();
         log(message, &handled, &trace);
         self.telemetry.finished(&handled);
@@ -288,12 +296,16 @@ impl Dispatcher {
         handled
     }
 
-    /// The message's outcome. Its id is left empty for [`dispatch`](Dispatcher::dispatch) to
-    /// copy, except where a handler ran: then it is the context's, taken back with its media
-    /// type rather than copied (two allocations a message).
-    async fn handle(&self, message: &ReceivedMessage, trace: &mut MessageTrace) -> HandledMessage {
+    /// The outcome of `message`, whose id is `message_id`. Where a handler ran, the id and the
+    /// media type are its context's, taken back rather than copied.
+    async fn handle(
+        &self,
+        message: &ReceivedMessage,
+        message_id: String,
+        trace: &mut MessageTrace,
+    ) -> HandledMessage {
         let mut handled = HandledMessage {
-            message_id: String::new(),
+            message_id,
             receive_count: message.receive_count,
             outcome: Outcome::succeeded(),
             media_type: None,
@@ -317,7 +329,7 @@ impl Dispatcher {
                 Err(error) => envelope = Err(error),
             }
         }
-        trace.start(&self.telemetry, message, envelope.as_ref().ok());
+        trace.start(&self.telemetry, message, &handled.message_id, envelope.as_ref().ok());
         let envelope = match envelope {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -366,6 +378,7 @@ impl Dispatcher {
         };
         let context = Arc::new(MessageContext::new(
             message,
+            std::mem::take(&mut handled.message_id),
             envelope,
             self.producer.as_ref(),
             self.collaborators.clone(),
@@ -487,7 +500,7 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage, trace: &MessageTrace
     let result = handled.outcome.verdict.as_str();
     // Through u64: u128 to f64 is a library call (no duration is 584,000 years long).
     let elapsed_ms = u64::try_from(handled.elapsed.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
-    let message_id = message.message_id.as_str();
+    let message_id = handled.message_id.as_str();
     let receive_count = message.receive_count;
     let reason = handled.outcome.reason.as_deref().unwrap_or_default();
     // With OpenTelemetry, the ids of the message's span, so that a log line finds its trace.

@@ -180,6 +180,7 @@ impl MessageContext {
     /// notification (its `MessageAttributes`).
     pub(crate) fn new(
         message: &ReceivedMessage,
+        message_id: String,
         envelope: Envelope<'_>,
         producer: Option<&Producer>,
         collaborators: Collaborators,
@@ -188,7 +189,7 @@ impl MessageContext {
             .notification_attributes
             .is_some_and(|raw| crate::envelope::is_only_media_type(raw, &envelope.media_type));
         MessageContext {
-            message_id: message.message_id.clone(),
+            message_id,
             receive_count: message.receive_count,
             attributes: OnceLock::new(),
             only_media_type,

@@ -123,9 +123,11 @@ impl<S: Subscriber> Shared<S> {
 
     /// Dispatches `message` (in flight under `key`, which holds its receipt handle), queues
     /// its delete or visibility change, and reports it.
-    pub(super) async fn handle(&self, message: ReceivedMessage, key: u64) -> Disposition {
+    pub(super) async fn handle(&self, mut message: ReceivedMessage, key: u64) -> Disposition {
         self.health.message_started();
-        let handled = self.dispatcher.dispatch(&message).await;
+        // The id goes to the handler's context and back to the outcome, not copied.
+        let message_id = std::mem::take(&mut message.message_id);
+        let handled = self.dispatcher.dispatch_with_id(&message, message_id).await;
         // Out of the heartbeat's sight before the outcome is queued, so no extension can
         // follow (and undo) a nack.
         let receipt_handle = self.in_flight.lock().expect("in-flight lock").remove(key);

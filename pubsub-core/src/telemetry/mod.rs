@@ -65,7 +65,14 @@ mod off {
             MessageTrace
         }
 
-        pub(crate) fn start(&mut self, _: &Telemetry, _: &ReceivedMessage, _: Option<&Envelope<'_>>) {}
+        pub(crate) fn start(
+            &mut self,
+            _: &Telemetry,
+            _: &ReceivedMessage,
+            _: &str,
+            _: Option<&Envelope<'_>>,
+        ) {
+        }
 
         pub(crate) fn run<F: Future>(&self, future: F) -> F {
             future

@@ -92,9 +92,10 @@ impl MessageTrace {
         &mut self,
         telemetry: &Telemetry,
         message: &ReceivedMessage,
+        message_id: &str,
         envelope: Option<&Envelope<'_>>,
     ) {
-        let parent = incoming_context(message, envelope);
+        let parent = incoming_context(message, message_id, envelope);
         let parent_context = match &parent {
             Some(remote) => Context::new().with_remote_span_context(remote.clone()),
             None => Context::new(),
@@ -120,7 +121,7 @@ impl MessageTrace {
                 KeyValue::new("messaging.operation.type", "process"),
                 KeyValue::new("messaging.operation.name", "process"),
                 KeyValue::new("messaging.destination.name", telemetry.queue.to_string()),
-                KeyValue::new("messaging.message.id", message.message_id.clone()),
+                KeyValue::new("messaging.message.id", message_id.to_owned()),
                 KeyValue::new("messaging.message.body.size", message.body.len() as i64),
                 KeyValue::new("pubsub.receive_count", i64::from(message.receive_count)),
             ]);
@@ -174,7 +175,11 @@ impl MessageTrace {
 /// The trace context a received message carries, if a valid one: the W3C `traceparent` message
 /// attribute (of the SQS message under raw delivery, of the SNS notification under enveloped
 /// delivery), else the `AWSTraceHeader` system attribute (X-Ray).
-fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) -> Option<SpanContext> {
+fn incoming_context(
+    message: &ReceivedMessage,
+    message_id: &str,
+    envelope: Option<&Envelope<'_>>,
+) -> Option<SpanContext> {
     let w3c = match message.attribute(TRACEPARENT) {
         Some(traceparent) => Some((traceparent.to_owned(), message.attribute(TRACESTATE).map(str::to_owned))),
         None => envelope.and_then(|envelope| {
@@ -189,7 +194,7 @@ fn incoming_context(message: &ReceivedMessage, envelope: Option<&Envelope<'_>>) 
     match extracted {
         Ok(context) => Some(context),
         Err(reason) => {
-            tracing::debug!(message_id = %message.message_id, %reason, "trace context ignored");
+            tracing::debug!(message_id, %reason, "trace context ignored");
             None
         }
     }
