@@ -91,7 +91,7 @@ impl Publisher for MemoryPublisher {
             }
             let topic = self.broker.topic(topic)?;
             let failures = simulation.take_entry_failures(operation);
-            Ok(topic.publish(messages, &failures, now))
+            Ok(topic.publish(&messages, &failures, now))
         })
     }
 }

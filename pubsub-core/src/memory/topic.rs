@@ -105,14 +105,13 @@ impl Topic {
     /// original's message id without delivering it again.
     pub(crate) fn publish(
         &self,
-        mut messages: Vec<OutgoingMessage>,
+        messages: &[OutgoingMessage],
         failures: &BTreeSet<usize>,
         now: Instant,
     ) -> Vec<Result<MessageId, EntryError>> {
         let content_based = lock(&self.options).content_based_deduplication;
-        // (message's index, its deduplication id on a FIFO topic, its id), for the ones to
-        // deliver.
-        let mut accepted: Vec<(usize, Option<String>, Uuid)> = Vec::new();
+        // (message, its deduplication id on a FIFO topic), for the ones to deliver.
+        let mut accepted: Vec<(&OutgoingMessage, Option<String>, Uuid)> = Vec::new();
         let results: Vec<Result<MessageId, EntryError>> = messages
             .iter()
             .enumerate()
@@ -123,7 +122,7 @@ impl Topic {
                 let uuid = Uuid::random();
                 let message_id = uuid.text();
                 if !self.fifo {
-                    accepted.push((index, None, uuid));
+                    accepted.push((message, None, uuid));
                     return Ok(message_id);
                 }
                 if message.group_id.is_none() {
@@ -146,7 +145,7 @@ impl Topic {
                 {
                     return Ok(original);
                 }
-                accepted.push((index, Some(deduplication_id), uuid));
+                accepted.push((message, Some(deduplication_id), uuid));
                 Ok(message_id)
             })
             .collect();
@@ -155,8 +154,7 @@ impl Topic {
         let mut known: Vec<Arc<str>> = Vec::new();
         let media_types: Vec<Arc<str>> = accepted
             .iter()
-            .map(|(index, _, _)| {
-                let message = &messages[*index];
+            .map(|(message, _, _)| {
                 let found = known.iter().find(|media_type| ***media_type == *message.media_type).cloned();
                 found.unwrap_or_else(|| {
                     let media_type: Arc<str> = message.media_type.as_str().into();
@@ -166,27 +164,27 @@ impl Topic {
             })
             .collect();
         let subscriptions = Arc::clone(&lock(&self.subscriptions));
-        for (position, subscription) in subscriptions.iter().enumerate() {
-            // The last subscription takes the bodies themselves; the others, copies.
-            let last = position + 1 == subscriptions.len();
+        for subscription in subscriptions.iter() {
             // Shared by the batch's notifications, as long as a queue keeps them.
             let batch = Arc::new(NotificationBatch::new(&self.arn, &subscription.arn, &timestamp));
             // Sized for all: a filter gives no exact size, and growing it was three more
             // allocations of a batch.
             let mut deliveries: Vec<NewMessage> = Vec::with_capacity(accepted.len());
-            for ((index, deduplication_id, sns_message_id), media_type) in accepted.iter().zip(&media_types) {
-                let message = &mut messages[*index];
-                if !subscription.accepts(message) {
-                    continue;
-                }
-                let body = if last { std::mem::take(&mut message.body) } else { message.body.clone() };
-                let mut delivery = subscription.delivery(&batch, *sns_message_id, message, body, media_type);
-                if self.fifo {
-                    delivery.group_id = message.group_id.clone();
-                    delivery.deduplication_id = deduplication_id.clone();
-                }
-                deliveries.push(delivery);
-            }
+            deliveries.extend(
+                accepted
+                    .iter()
+                    .zip(&media_types)
+                    .filter(|((message, _, _), _)| subscription.accepts(message))
+                    .map(|((message, deduplication_id, sns_message_id), media_type)| {
+                        let mut delivery =
+                            subscription.delivery(&batch, *sns_message_id, message, media_type);
+                        if self.fifo {
+                            delivery.group_id = message.group_id.clone();
+                            delivery.deduplication_id = deduplication_id.clone();
+                        }
+                        delivery
+                    }),
+            );
             if deliveries.is_empty() {
                 continue;
             }
@@ -204,27 +202,26 @@ impl Subscription {
         self.options.filter.as_ref().is_none_or(|filter| filter.accepts_message(message))
     }
 
-    /// What the queue receives of `message`, whose `body` it is given: the raw message with
-    /// its attributes (SQS message attributes), or a notification (whose `MessageAttributes`
-    /// holds them). The notification is written out when received (see [`Body::Notification`]).
+    /// What the queue receives: the raw message with its attributes (SQS message
+    /// attributes), or a notification (whose `MessageAttributes` holds them).
+    /// The notification is written out when received (see [`Body::Notification`]).
     fn delivery(
         &self,
         batch: &Arc<NotificationBatch>,
         sns_message_id: Uuid,
         message: &OutgoingMessage,
-        body: String,
         media_type: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
             NewMessage {
                 attributes: Some(Box::new(sqs_attributes(message))),
-                ..NewMessage::new(Uuid::random(), body)
+                ..NewMessage::new(Uuid::random(), message.body.clone())
             }
         } else {
             let notification = PendingNotification {
                 message_id: sns_message_id,
                 batch: batch.clone(),
-                message: body.into_boxed_str(),
+                message: message.body.as_str().into(),
                 media_type: media_type.clone(),
                 attributes: (!message.attributes.is_empty()).then(|| Box::new(message.attributes.clone())),
             };
