@@ -33,7 +33,7 @@ pub struct OpaqueData {
     /// Sorted by key, each key once: most messages carry one to three entries, for which a
     /// vector costs a fraction of a map's allocation, insert and drop. The keys this library
     /// sets are borrowed: most messages' only key costs no allocation.
-    entries: Vec<(Cow<'static, str>, String)>,
+    entries: Entries,
 }
 
 /// Entries as read, in order, before they are sorted into [`OpaqueData`].
@@ -246,6 +246,17 @@ mod tests {
         assert_eq!(opaque.request_id(), Some("r"));
         assert_eq!(opaque.ttl(), Some(5));
         assert_eq!(opaque.len(), 2);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_in_any_case_and_order() {
+        let opaque: OpaqueData =
+            [("b", "1"), ("X-Request-Id", "r-1"), ("a", "2"), ("x-request-id", "r-2"), ("B", "3")]
+                .into_iter()
+                .collect();
+        assert_eq!(opaque.iter().collect::<Vec<_>>(), [("a", "2"), ("b", "3"), ("x-request-id", "r-2")]);
+        let read: OpaqueData = serde_json::from_str(r#"{"z": "1", "Z": "2", "a": null, "y": 3}"#).unwrap();
+        assert_eq!(read.iter().collect::<Vec<_>>(), [("y", "3"), ("z", "2")]);
     }
 
     #[test]
