@@ -15,6 +15,7 @@ use crate::middleware::{outcome_of_layer_error, BoxError, HandlerLayers, Handler
 use crate::opaque::DEFAULT_TTL;
 use crate::outcome::{excerpt, Outcome, Verdict};
 use crate::payload::{pointer_in, PayloadPointer, Resolver};
+use crate::plumbing::DecodedMessage;
 use crate::producer::Producer;
 use crate::telemetry::{MessageTrace, Telemetry};
 use crate::transport::{MessageId, ReceivedMessage};
@@ -337,42 +338,12 @@ impl Dispatcher {
                 return handled;
             }
         };
-        // The media type as the outcome reports it, until the handler's context gives it back.
-        let reported_media_type = |media_type: &str| match media_type.len() {
-            len if len > MAX_MEDIA_TYPE_BYTES => {
-                format!("{} ({len} bytes)", excerpt(media_type, MEDIA_TYPE_EXCERPT_BYTES))
-            }
-            _ => media_type.to_owned(),
-        };
-        let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
-        if ttl <= 0 {
-            handled.media_type = Some(reported_media_type(&envelope.media_type));
-            handled.outcome = Outcome::deleted(Verdict::Expired, format!("x-request-ttl is {ttl}"));
-            return handled;
-        }
-        let Some(handler) = self.handlers.lookup(&envelope.media_type) else {
-            handled.media_type = Some(reported_media_type(&envelope.media_type));
-            let reason = match MediaType::validate(&envelope.media_type) {
-                Ok(()) => "no handler for this media type".to_owned(),
-                Err(error) => format!("no handler for this media type, which is not a valid one: {error}"),
-            };
-            handled.outcome = Outcome::deleted(Verdict::Ignored, reason);
-            return handled;
-        };
-        handled.handler = Some(handler.name());
-        if let Some(max) = self.max_attempts.filter(|max| message.receive_count > *max) {
-            handled.media_type = Some(reported_media_type(&envelope.media_type));
-            handled.outcome = Outcome::deleted(
-                Verdict::Skipped,
-                format!("received {} times, more than the maximum of {max} attempts", message.receive_count),
-            );
-            return handled;
-        }
-        let decoded = match handler.decode(&envelope) {
-            Ok(decoded) => decoded,
-            Err(error) => {
+        let (handler, decoded) = match self.prepare(message, &envelope, &mut handled.handler) {
+            Ok(ready) => ready,
+            Err(outcome) => {
+                // Ended before a handler ran: the outcome says the media type itself.
                 handled.media_type = Some(reported_media_type(&envelope.media_type));
-                handled.outcome = self.failed(message, error.to_string());
+                handled.outcome = outcome;
                 return handled;
             }
         };
@@ -383,7 +354,7 @@ impl Dispatcher {
             self.producer.as_ref(),
             self.collaborators.clone(),
         ));
-        let request = HandlerRequest::new(*handler, decoded, context.clone());
+        let request = HandlerRequest::new(handler, decoded, context.clone());
         // Inside the message's span: what the handler publishes carries it on.
         handled.outcome = trace.run(self.call(request, message)).await;
         if matches!(handled.outcome.verdict, Verdict::Succeeded | Verdict::Skipped) {
@@ -397,6 +368,39 @@ impl Dispatcher {
         };
         (handled.message_id, handled.media_type) = (message_id, Some(media_type));
         handled
+    }
+
+    /// The handler of `message` (told to `handler` once found) and its decoded content, or
+    /// the outcome that ends the message before a handler runs: expired, no handler for its
+    /// media type, past the maximum of attempts, or not decodable as the handler's type.
+    fn prepare(
+        &self,
+        message: &ReceivedMessage,
+        envelope: &Envelope<'_>,
+        handler: &mut Option<&'static str>,
+    ) -> Result<(Handler, DecodedMessage), Outcome> {
+        let ttl = envelope.opaque_data.ttl().unwrap_or(DEFAULT_TTL);
+        if ttl <= 0 {
+            return Err(Outcome::deleted(Verdict::Expired, format!("x-request-ttl is {ttl}")));
+        }
+        let Some(found) = self.handlers.lookup(&envelope.media_type) else {
+            let reason = match MediaType::validate(&envelope.media_type) {
+                Ok(()) => "no handler for this media type".to_owned(),
+                Err(error) => format!("no handler for this media type, which is not a valid one: {error}"),
+            };
+            return Err(Outcome::deleted(Verdict::Ignored, reason));
+        };
+        *handler = Some(found.name());
+        if let Some(max) = self.max_attempts.filter(|max| message.receive_count > *max) {
+            return Err(Outcome::deleted(
+                Verdict::Skipped,
+                format!("received {} times, more than the maximum of {max} attempts", message.receive_count),
+            ));
+        }
+        match found.decode(envelope) {
+            Ok(decoded) => Ok((*found, decoded)),
+            Err(error) => Err(self.failed(message, error.to_string())),
+        }
     }
 
     /// Sends what the handler queued, now that it and its layers are done with the context;
@@ -442,6 +446,17 @@ impl Dispatcher {
 
     fn failed(&self, message: &ReceivedMessage, reason: String) -> Outcome {
         Outcome::failed(self.core.backoff.delay(message.receive_count), reason)
+    }
+}
+
+/// A media type as an outcome reports it: whole, or when it is longer than any valid one, its
+/// first bytes and its length.
+fn reported_media_type(media_type: &str) -> String {
+    match media_type.len() {
+        len if len > MAX_MEDIA_TYPE_BYTES => {
+            format!("{} ({len} bytes)", excerpt(media_type, MEDIA_TYPE_EXCERPT_BYTES))
+        }
+        _ => media_type.to_owned(),
     }
 }
 
