@@ -77,13 +77,15 @@ impl Publisher for MemoryPublisher {
             if to_queue {
                 let queue = self.broker.queue(topic)?;
                 let failures = simulation.take_entry_failures(operation);
-                let messages = messages.into_iter().map(|message| NewMessage {
-                    attributes: Some(Box::new(sqs_attributes(&message))),
-                    message_id: crate::uuid::Uuid::random().into(),
-                    body: message.body.into(),
-                    group_id: message.group_id,
-                    deduplication_id: message.deduplication_id,
-                    delay: message.delay,
+                let messages = messages.into_iter().map(|message| {
+                    let attributes = sqs_attributes(&message);
+                    NewMessage {
+                        group_id: message.group_id,
+                        deduplication_id: message.deduplication_id,
+                        delay: message.delay,
+                        ..NewMessage::new(crate::uuid::Uuid::random(), message.body)
+                            .with_attributes(attributes)
+                    }
                 });
                 return Ok(with_entry_failures(messages.collect(), &failures, |messages| {
                     queue.send(messages, now)

@@ -329,8 +329,7 @@ impl MemoryBroker {
                 "message of {size} bytes; at most {MAX_PAYLOAD_BYTES}"
             )));
         }
-        let attributes = (!attributes.is_empty()).then(|| Box::new(attributes));
-        let message = NewMessage { attributes, ..NewMessage::new(new_message_id(), body) };
+        let message = NewMessage::new(new_message_id(), body).with_attributes(attributes);
         match queue.send(vec![message], tokio::time::Instant::now()).remove(0) {
             Ok(message_id) => Ok(message_id),
             Err(refused) => Err(TransportError::Invalid(refused.to_string())),

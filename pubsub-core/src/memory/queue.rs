@@ -2,11 +2,11 @@
 //! messages that exhausted their receives to the dead-letter queue, and FIFO semantics.
 //!
 //! Messages are numbered in arrival order. The visible ones are an ordered set of those
-//! numbers (a receive takes the oldest first; see [`VisibleSet`]); the in-flight and delayed ones have an entry
-//! in a min-heap of visibility deadlines. A heap entry carries the message's generation at
-//! the time it was pushed: deleting a message, changing its visibility or receiving it again
-//! makes the entry stale, and stale entries are dropped when they reach the top (lazy
-//! invalidation), so no operation scans the queue.
+//! numbers (a receive takes the oldest first; see [`VisibleSet`]); the in-flight and delayed
+//! ones have an entry in a min-heap of visibility deadlines. A heap entry carries the
+//! message's generation at the time it was pushed: deleting a message, changing its
+//! visibility or receiving it again makes the entry stale, and stale entries are dropped when
+//! they reach the top (lazy invalidation), so no operation scans the queue.
 //!
 //! A FIFO queue also keeps, per message group, its visible messages and how many are in
 //! flight, and an ordered set of the groups a receive may take from (none in flight, some
@@ -91,6 +91,12 @@ impl NewMessage {
             deduplication_id: None,
             delay: None,
         }
+    }
+
+    /// With `attributes` as its SQS message attributes (none kept when empty).
+    pub(crate) fn with_attributes(mut self, attributes: Attributes) -> Self {
+        self.attributes = (!attributes.is_empty()).then(|| Box::new(attributes));
+        self
     }
 }
 

@@ -213,10 +213,7 @@ impl Subscription {
         media_type: &Arc<str>,
     ) -> NewMessage {
         if self.options.raw_delivery {
-            NewMessage {
-                attributes: Some(Box::new(sqs_attributes(message))),
-                ..NewMessage::new(Uuid::random(), message.body.clone())
-            }
+            NewMessage::new(Uuid::random(), message.body.clone()).with_attributes(sqs_attributes(message))
         } else {
             let notification = PendingNotification {
                 message_id: sns_message_id,
