@@ -270,6 +270,9 @@ impl PublishLayers {
         entries: Vec<(Topic, OutgoingMessage)>,
     ) -> Result<Vec<(Topic, OutgoingMessage)>, PublishError> {
         let total = entries.len();
+        // The shared topics, kept: a request whose topic the layers left as it was sends to
+        // the same one, not to a new copy.
+        let topics: Vec<Topic> = entries.iter().map(|(topic, _)| topic.clone()).collect();
         let answers = futures_util::future::join_all(
             entries
                 .into_iter()
@@ -278,9 +281,12 @@ impl PublishLayers {
         .await;
         let mut accepted = Vec::with_capacity(total);
         let mut refused = Vec::new();
-        for (index, answer) in answers.into_iter().enumerate() {
+        for (index, (answer, topic)) in answers.into_iter().zip(topics).enumerate() {
             match answer {
-                Ok(request) => accepted.push((Topic::from(request.topic), request.message)),
+                Ok(request) => {
+                    let topic = if *request.topic == *topic { topic } else { Topic::from(request.topic) };
+                    accepted.push((topic, request.message));
+                }
                 Err(error) => refused.push((index, error)),
             }
         }
