@@ -91,7 +91,7 @@ pub(crate) fn batch_results<'a, T>(
 /// directly reads as one delivered through a topic.
 pub(crate) fn message_attributes(message: &OutgoingMessage) -> Vec<(&str, Cow<'_, AttributeValue>)> {
     let mut attributes = Vec::with_capacity(message.attributes.len() + 1);
-    attributes.push((MEDIA_TYPE_ATTRIBUTE, Cow::Owned(AttributeValue::Text(message.media_type.clone()))));
+    attributes.push((MEDIA_TYPE_ATTRIBUTE, Cow::Owned(AttributeValue::Text(message.media_type.to_string()))));
     for (name, value) in &message.attributes {
         if name != MEDIA_TYPE_ATTRIBUTE {
             attributes.push((name.as_str(), Cow::Borrowed(value)));

@@ -127,13 +127,13 @@ impl Subscriber for SqsSubscriber {
         })
     }
 
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn ack_batch<'a>(
+        &'a self,
+        receipt_handles: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
-            let entries = entries(&receipt_handles, |id, receipt| {
-                DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build()
+            let entries = entries(receipt_handles, |id, receipt| {
+                DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(*receipt).build()
             })?;
             let output = self
                 .client
@@ -152,12 +152,12 @@ impl Subscriber for SqsSubscriber {
         })
     }
 
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
-            let entries = entries(&changes, |id, change| {
+            let entries = entries(changes, |id, change| {
                 // SQS counts whole seconds; a part of a second rounds up.
                 let seconds = change.timeout.as_secs() + u64::from(change.timeout.subsec_nanos() > 0);
                 ChangeMessageVisibilityBatchRequestEntry::builder()

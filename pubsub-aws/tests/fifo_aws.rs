@@ -69,8 +69,8 @@ impl Env {
                 empty += 1;
                 continue;
             }
-            let receipts = batch.iter().map(|m| m.receipt_handle.clone()).collect();
-            for result in subscriber.ack_batch(receipts).await.unwrap() {
+            let receipts = batch.iter().map(|m| m.receipt_handle.as_str()).collect::<Vec<_>>();
+            for result in subscriber.ack_batch(&receipts).await.unwrap() {
                 result.unwrap();
             }
             received.extend(batch);

@@ -52,8 +52,7 @@ async fn refused_delete_entries_are_reported_by_index_with_retryability() {
             "Failed": [{"Id": "1", "Code": "ReceiptHandleIsInvalid", "Message": "stale receipt", "SenderFault": true},
                        {"Id": "2", "Code": "InternalError", "Message": "try again", "SenderFault": false}]}"#,
     );
-    let results =
-        subscriber.ack_batch(vec!["r0".into(), "r1".into(), "r2".into(), "r3".into()]).await.unwrap();
+    let results = subscriber.ack_batch(&["r0", "r1", "r2", "r3"]).await.unwrap();
     assert!(results[0].is_ok() && results[3].is_ok());
     let stale = results[1].as_ref().unwrap_err();
     assert_eq!(
@@ -71,7 +70,7 @@ async fn an_entry_the_service_says_nothing_about_is_not_taken_as_done() {
         receipt_handle: "r".into(),
         timeout: Duration::from_millis(1500),
     };
-    let results = subscriber.change_visibility_batch(vec![change.clone(), change]).await.unwrap();
+    let results = subscriber.change_visibility_batch(&[change.clone(), change]).await.unwrap();
     assert!(results[0].is_ok());
     assert!(matches!(&results[1], Err(e) if e.code == "NoResult" && e.retryable));
 }
@@ -82,7 +81,7 @@ async fn service_errors_map_to_what_a_retry_can_do() {
         400,
         r#"{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "The specified queue does not exist."}"#,
     );
-    let error = missing.ack_batch(vec!["r".into()]).await.unwrap_err();
+    let error = missing.ack_batch(&["r"]).await.unwrap_err();
     assert_eq!(error, TransportError::QueueNotFound(QUEUE.into()));
 
     let down = sqs(503, r#"{"__type": "com.amazonaws.sqs#ServiceUnavailable", "message": "busy"}"#);
@@ -90,14 +89,14 @@ async fn service_errors_map_to_what_a_retry_can_do() {
     assert!(error.is_retryable(), "{error}");
 
     let invalid = sqs(400, r#"{"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": "bad"}"#);
-    let error = invalid.ack_batch(vec!["r".into()]).await.unwrap_err();
+    let error = invalid.ack_batch(&["r"]).await.unwrap_err();
     assert!(
         matches!(&error, TransportError::Invalid(text) if text.contains("InvalidParameterValue")),
         "{error}"
     );
 
     assert!(
-        matches!(invalid.ack_batch(vec![]).await, Err(TransportError::Invalid(_))),
+        matches!(invalid.ack_batch(&[]).await, Err(TransportError::Invalid(_))),
         "empty batches never leave"
     );
 }

@@ -102,8 +102,8 @@ async fn round(mode: &str, orders: &[OrderCreated]) {
             }
         }
         handled += received.len();
-        let receipts = received.into_iter().map(|message| message.receipt_handle).collect();
-        assert!(subscriber.ack_batch(receipts).await.unwrap().iter().all(Result::is_ok));
+        let receipts: Vec<&str> = received.iter().map(|message| message.receipt_handle.as_str()).collect();
+        assert!(subscriber.ack_batch(&receipts).await.unwrap().iter().all(Result::is_ok));
     }
     assert_eq!(handled, MESSAGES);
 }

@@ -139,8 +139,8 @@ impl<S: Subscriber> Consumer<S> {
         self.check_own(deliveries)?;
         let mut results = Vec::with_capacity(deliveries.len());
         for chunk in deliveries.chunks(MAX_BATCH) {
-            let handles = chunk.iter().map(|d| d.message.receipt_handle.clone()).collect();
-            results.extend(entry_results(chunk.len(), self.subscriber.ack_batch(handles).await?));
+            let handles: Vec<&str> = chunk.iter().map(|d| d.message.receipt_handle.as_str()).collect();
+            results.extend(entry_results(chunk.len(), self.subscriber.ack_batch(&handles).await?));
         }
         Ok(results)
     }
@@ -156,9 +156,9 @@ impl<S: Subscriber> Consumer<S> {
         self.check_own(deliveries)?;
         let mut results = Vec::with_capacity(deliveries.len());
         for chunk in deliveries.chunks(MAX_BATCH) {
-            let changes = chunk.iter().map(|d| d.visibility_change(delay)).collect();
+            let changes: Vec<_> = chunk.iter().map(|d| d.visibility_change(delay)).collect();
             results
-                .extend(entry_results(chunk.len(), self.subscriber.change_visibility_batch(changes).await?));
+                .extend(entry_results(chunk.len(), self.subscriber.change_visibility_batch(&changes).await?));
         }
         Ok(results)
     }
@@ -257,13 +257,13 @@ impl<S: Subscriber> Delivery<S> {
 
     /// Deletes it from the queue (one request; [`Consumer::ack_all`] takes one per ten).
     pub async fn ack(&self) -> Result<(), TransportError> {
-        let results = self.subscriber.ack_batch(vec![self.message.receipt_handle.clone()]).await?;
+        let results = self.subscriber.ack_batch(&[&self.message.receipt_handle]).await?;
         single(results)
     }
 
     /// Makes it visible again after `delay`, or after the backoff policy's delay.
     pub async fn nack(&self, delay: Option<Duration>) -> Result<(), TransportError> {
-        single(self.subscriber.change_visibility_batch(vec![self.visibility_change(delay)]).await?)
+        single(self.subscriber.change_visibility_batch(&[self.visibility_change(delay)]).await?)
     }
 
     fn visibility_change(&self, delay: Option<Duration>) -> VisibilityChange {

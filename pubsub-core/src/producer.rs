@@ -1,6 +1,7 @@
 //! The producer: validate, encode, choose the topic by media type, run the publish layers,
 //! check what SNS would refuse, publish in batches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -424,7 +425,11 @@ pub(crate) fn outgoing<M: Message>(
     topics: &TopicMap,
     large: Option<&LargePayloads>,
 ) -> Result<(Topic, OutgoingMessage), PublishError> {
-    let media_type = message.media_type();
+    // A derived type's media type is its constant, borrowed; an untyped message's is its own.
+    let media_type: Cow<'static, str> = match M::TYPE_MEDIA_TYPE {
+        "" => message.media_type().to_owned().into(),
+        constant => constant.into(),
+    };
     let mut outgoing = OutgoingMessage::new(media_type, message.write_body(opaque, stamp)?);
     if let Some(options) = options {
         outgoing.attributes.clone_from(&options.attributes);
@@ -440,7 +445,7 @@ pub(crate) fn outgoing<M: Message>(
     }
     // Published inside a span, the message carries its trace on.
     crate::telemetry::inject_current(&mut outgoing.attributes);
-    let topic = topics.topic(media_type)?.clone();
+    let topic = topics.topic(&outgoing.media_type)?.clone();
     check_outgoing(&topic, &crate::payload::as_sent(&outgoing, large))?;
     Ok((topic, outgoing))
 }
@@ -715,7 +720,7 @@ impl Producer {
                 let refused = failed
                     .into_iter()
                     .map(|(index, pointer, error)| {
-                        let media_type = entries[index].1.media_type.clone();
+                        let media_type = entries[index].1.media_type.to_string();
                         (index, PublishError::Offload { media_type, pointer, error: Box::new(error) })
                     })
                     .collect();
@@ -869,18 +874,18 @@ fn chunk_group(group: Vec<(usize, OutgoingMessage)>) -> Vec<(Vec<usize>, Vec<Out
 /// or over 15 minutes. The one place these rules live: the producer runs it on every message
 /// it sends, after the publish layers, and a handler's context on what it queues.
 pub(crate) fn check_outgoing(destination: &str, message: &OutgoingMessage) -> Result<(), PublishError> {
-    let media_type = &message.media_type;
+    let media_type = &*message.media_type;
     let count = message.attributes.len() + 1;
     if count > MAX_MESSAGE_ATTRIBUTES {
         return Err(PublishError::TooManyAttributes {
-            media_type: media_type.clone(),
+            media_type: media_type.to_owned(),
             count,
             limit: MAX_MESSAGE_ATTRIBUTES,
         });
     }
     for (name, value) in &message.attributes {
         let invalid = |reason: String| PublishError::InvalidAttribute {
-            media_type: media_type.clone(),
+            media_type: media_type.to_owned(),
             name: name.clone(),
             reason,
         };
@@ -892,7 +897,7 @@ pub(crate) fn check_outgoing(destination: &str, message: &OutgoingMessage) -> Re
     let size = message.size();
     if size > MAX_MESSAGE_BYTES {
         return Err(PublishError::TooLarge {
-            media_type: media_type.clone(),
+            media_type: media_type.to_owned(),
             size,
             limit: MAX_MESSAGE_BYTES,
         });
@@ -908,11 +913,11 @@ fn check_fifo_and_delay(
     destination: &Destination<'_>,
     message: &OutgoingMessage,
 ) -> Result<(), PublishError> {
-    let media_type = &message.media_type;
+    let media_type = &*message.media_type;
     if destination.is_fifo() {
         if message.group_id.is_none() {
             return Err(PublishError::NoMessageGroup {
-                media_type: media_type.clone(),
+                media_type: media_type.to_owned(),
                 destination: destination.name().to_owned(),
             });
         }
@@ -920,7 +925,7 @@ fn check_fifo_and_delay(
             [("message group id", &message.group_id), ("deduplication id", &message.deduplication_id)]
         {
             if let Some(reason) = id.as_deref().and_then(fifo_id_problem) {
-                return Err(PublishError::InvalidFifoId { media_type: media_type.clone(), which, reason });
+                return Err(PublishError::InvalidFifoId { media_type: media_type.to_owned(), which, reason });
             }
         }
     }
@@ -942,7 +947,7 @@ fn check_fifo_and_delay(
     } else {
         return Ok(());
     };
-    Err(PublishError::InvalidDelay { media_type: media_type.clone(), reason })
+    Err(PublishError::InvalidDelay { media_type: media_type.to_owned(), reason })
 }
 
 /// What SNS and SQS find wrong with a message group or deduplication id, if anything: 1 to

@@ -7,6 +7,7 @@
 //! holds an `Arc<dyn Publisher>`); one allocation per batch call is noise next to a network
 //! round trip.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -289,8 +290,9 @@ impl<'a> Destination<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OutgoingMessage {
-    /// The media type, sent as the `media_type` message attribute (always).
-    pub media_type: String,
+    /// The media type, sent as the `media_type` message attribute (always). A message type's
+    /// own constant is borrowed, not copied for each message.
+    pub media_type: Cow<'static, str>,
     /// The encoded body (see [`encode`](crate::encode)).
     pub body: String,
     /// Message attributes besides `media_type`, by name; SNS delivers them to raw-delivery
@@ -311,8 +313,9 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
-    /// A message of `media_type` with `body` and no attribute besides `media_type`.
-    pub fn new(media_type: impl Into<String>, body: impl Into<String>) -> OutgoingMessage {
+    /// A message of `media_type` (a `&'static str` or a `String`) with `body` and no attribute
+    /// besides `media_type`.
+    pub fn new(media_type: impl Into<Cow<'static, str>>, body: impl Into<String>) -> OutgoingMessage {
         OutgoingMessage {
             media_type: media_type.into(),
             body: body.into(),
@@ -489,18 +492,19 @@ pub trait Subscriber: Send + Sync + 'static {
         wait: Duration,
     ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, TransportError>>;
 
-    /// Deletes up to [`MAX_BATCH`] receipts; one result per receipt, in order.
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>>;
+    /// Deletes up to [`MAX_BATCH`] receipts; one result per receipt, in order. Borrowed: a
+    /// caller keeps them, to retry those that failed.
+    fn ack_batch<'a>(
+        &'a self,
+        receipt_handles: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>>;
 
     /// Changes the visibility of up to [`MAX_BATCH`] receipts (nack, heartbeat); one result
     /// per entry, in order.
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>>;
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>>;
 
     /// The queue's visibility timeout, which the heartbeat extends by.
     fn visibility_timeout(&self) -> Duration;

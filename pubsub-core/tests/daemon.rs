@@ -515,21 +515,21 @@ impl<S: pubsub_core::transport::Subscriber> pubsub_core::transport::Subscriber f
         })
     }
 
-    fn ack_batch(
-        &self,
-        receipts: Vec<String>,
+    fn ack_batch<'a>(
+        &'a self,
+        receipts: &'a [&'a str],
     ) -> pubsub_core::transport::BoxFuture<
-        '_,
+        'a,
         Result<Vec<Result<(), pubsub_core::transport::EntryError>>, TransportError>,
     > {
         self.0.ack_batch(receipts)
     }
 
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<pubsub_core::transport::VisibilityChange>,
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [pubsub_core::transport::VisibilityChange],
     ) -> pubsub_core::transport::BoxFuture<
-        '_,
+        'a,
         Result<Vec<Result<(), pubsub_core::transport::EntryError>>, TransportError>,
     > {
         self.0.change_visibility_batch(changes)

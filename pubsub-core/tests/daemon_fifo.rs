@@ -182,20 +182,20 @@ impl Subscriber for Scripted {
         })
     }
 
-    fn ack_batch(
-        &self,
-        receipts: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn ack_batch<'a>(
+        &'a self,
+        receipts: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         let now = Instant::now();
         let results = receipts.iter().map(|_| Ok(())).collect();
         self.settled.lock().unwrap().extend(receipts.iter().map(|r| (Settled::Deleted(id_of(r)), now)));
         Box::pin(async move { Ok(results) })
     }
 
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         let now = Instant::now();
         let results = changes.iter().map(|_| Ok(())).collect();
         self.settled

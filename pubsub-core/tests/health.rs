@@ -98,17 +98,17 @@ impl Subscriber for Controlled {
         })
     }
 
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn ack_batch<'a>(
+        &'a self,
+        receipt_handles: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         self.inner.ack_batch(receipt_handles)
     }
 
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         self.inner.change_visibility_batch(changes)
     }
 

@@ -30,7 +30,10 @@ fn outgoing(media_type: &str, text: &str) -> OutgoingMessage {
     let message =
         UntypedMessage::new(media_type, json!({ "uri": "http://example.com/1", "id": "1", "text": text }))
             .expect("valid message");
-    OutgoingMessage::new(media_type, pubsub_core::encode(&message, &OpaqueData::new()).expect("encodes"))
+    OutgoingMessage::new(
+        media_type.to_owned(),
+        pubsub_core::encode(&message, &OpaqueData::new()).expect("encodes"),
+    )
 }
 
 /// The `text` of a received message, through the codec.
@@ -451,10 +454,8 @@ async fn change_visibility_to_zero_redelivers_at_once() {
     let first = receive_now(&subscriber, 1).await.remove(0);
     assert!(receive_now(&subscriber, 1).await.is_empty());
 
-    let results = subscriber
-        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)])
-        .await
-        .unwrap();
+    let results =
+        subscriber.change_visibility_batch(&[change(&first.receipt_handle, Duration::ZERO)]).await.unwrap();
     assert_eq!(results, [Ok(())]);
     let again = receive_now(&subscriber, 1).await;
     assert_eq!(again.len(), 1);
@@ -469,7 +470,7 @@ async fn change_visibility_to_zero_redelivers_at_once() {
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    subscriber.change_visibility_batch(vec![change(&again[0].receipt_handle, Duration::ZERO)]).await.unwrap();
+    subscriber.change_visibility_batch(&[change(&again[0].receipt_handle, Duration::ZERO)]).await.unwrap();
     let (woken, elapsed) = waiter.await.unwrap();
     assert_eq!(woken.len(), 1);
     assert_eq!(woken[0].receive_count, 3);
@@ -485,7 +486,7 @@ async fn change_visibility_extends_and_shortens() {
     let first = receive_now(&subscriber, 1).await.remove(0);
     // A heartbeat: extended well past the queue's 500 ms.
     let extended = subscriber
-        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::from_secs(30))])
+        .change_visibility_batch(&[change(&first.receipt_handle, Duration::from_secs(30))])
         .await
         .unwrap();
     assert_eq!(extended, [Ok(())]);
@@ -499,7 +500,7 @@ async fn change_visibility_extends_and_shortens() {
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let results = subscriber
-        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::from_millis(100))])
+        .change_visibility_batch(&[change(&first.receipt_handle, Duration::from_millis(100))])
         .await
         .unwrap();
     assert_eq!(results, [Ok(())]);
@@ -508,7 +509,7 @@ async fn change_visibility_extends_and_shortens() {
     assert_eq!(started.elapsed(), Duration::from_millis(150), "woken at the new deadline");
 
     let too_long = subscriber
-        .change_visibility_batch(vec![change(&woken[0].receipt_handle, Duration::from_secs(13 * 3600))])
+        .change_visibility_batch(&[change(&woken[0].receipt_handle, Duration::from_secs(13 * 3600))])
         .await
         .unwrap();
     assert_eq!(too_long[0].as_ref().unwrap_err().code, "InvalidParameterValue");
@@ -521,32 +522,30 @@ async fn stale_receipts_are_rejected() {
     broker.send("work", "m").await.unwrap();
     let subscriber = broker.subscriber("work").unwrap();
     let first = receive_now(&subscriber, 1).await.remove(0);
-    subscriber.change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)]).await.unwrap();
+    subscriber.change_visibility_batch(&[change(&first.receipt_handle, Duration::ZERO)]).await.unwrap();
     let second = receive_now(&subscriber, 1).await.remove(0);
 
-    let stale = subscriber.ack_batch(vec![first.receipt_handle.clone(), "garbage".to_owned()]).await.unwrap();
+    let stale = subscriber.ack_batch(&[&first.receipt_handle, "garbage"]).await.unwrap();
     for result in &stale {
         let error = result.as_ref().unwrap_err();
         assert_eq!(error.code, "ReceiptHandleIsInvalid");
         assert!(!error.retryable);
     }
-    let stale = subscriber
-        .change_visibility_batch(vec![change(&first.receipt_handle, Duration::ZERO)])
-        .await
-        .unwrap();
+    let stale =
+        subscriber.change_visibility_batch(&[change(&first.receipt_handle, Duration::ZERO)]).await.unwrap();
     assert_eq!(stale[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
     assert_eq!(broker.queue_stats("work").in_flight, 1, "nothing changed");
 
-    assert_eq!(subscriber.ack_batch(vec![second.receipt_handle.clone()]).await.unwrap(), [Ok(())]);
+    assert_eq!(subscriber.ack_batch(&[&second.receipt_handle]).await.unwrap(), [Ok(())]);
     assert_eq!(broker.queue_stats("work").total, 0);
-    let again = subscriber.ack_batch(vec![second.receipt_handle]).await.unwrap();
+    let again = subscriber.ack_batch(&[&second.receipt_handle]).await.unwrap();
     assert_eq!(again[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid", "already deleted");
 
     // A receipt of another queue is no receipt of this one.
     broker.create_queue("other", QueueOptions::default());
     broker.send("other", "o").await.unwrap();
     let other = receive_now(&broker.subscriber("other").unwrap(), 1).await.remove(0);
-    let foreign = subscriber.ack_batch(vec![other.receipt_handle]).await.unwrap();
+    let foreign = subscriber.ack_batch(&[&other.receipt_handle]).await.unwrap();
     assert_eq!(foreign[0].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
 }
 
@@ -571,7 +570,7 @@ async fn redrive_moves_to_the_dead_letter_queue_at_max_receive_count() {
         assert_eq!(received.receive_count, expected_count);
         poison_id = Some(received.message_id.clone());
         subscriber
-            .change_visibility_batch(vec![change(&received.receipt_handle, Duration::ZERO)])
+            .change_visibility_batch(&[change(&received.receipt_handle, Duration::ZERO)])
             .await
             .unwrap();
     }
@@ -640,8 +639,8 @@ async fn concurrent_receivers_never_share_a_message() {
                     if batch.is_empty() {
                         continue;
                     }
-                    let handles = batch.iter().map(|m| m.receipt_handle.clone()).collect();
-                    assert!(subscriber.ack_batch(handles).await.unwrap().iter().all(Result::is_ok));
+                    let handles = batch.iter().map(|m| m.receipt_handle.as_str()).collect::<Vec<_>>();
+                    assert!(subscriber.ack_batch(&handles).await.unwrap().iter().all(Result::is_ok));
                     acked.fetch_add(batch.len(), Ordering::SeqCst);
                     bodies.extend(batch.into_iter().map(|m| m.body));
                 }
@@ -685,13 +684,16 @@ async fn latency_is_paid_by_every_request() {
 
     let started = Instant::now();
     subscriber
-        .change_visibility_batch(vec![change(&received[0].receipt_handle, Duration::from_secs(60))])
+        .change_visibility_batch(&[change(&received[0].receipt_handle, Duration::from_secs(60))])
         .await
         .unwrap();
     assert_eq!(started.elapsed(), latency, "change visibility");
 
     let started = Instant::now();
-    subscriber.ack_batch(received.iter().map(|m| m.receipt_handle.clone()).collect()).await.unwrap();
+    subscriber
+        .ack_batch(&received.iter().map(|m| m.receipt_handle.as_str()).collect::<Vec<_>>())
+        .await
+        .unwrap();
     assert_eq!(started.elapsed(), latency, "ack");
 
     // An empty long poll pays its wait and the latency.
@@ -729,17 +731,17 @@ async fn injected_entry_failures_fail_only_those_entries() {
     assert!(publisher.publish_batch(&topic, batch).await.unwrap().iter().all(Result::is_ok));
 
     broker.fail_entries(Operation::AckBatch, [0]);
-    let handles: Vec<String> = received.iter().map(|m| m.receipt_handle.clone()).collect();
-    let acked = subscriber.ack_batch(handles.clone()).await.unwrap();
+    let handles: Vec<&str> = received.iter().map(|m| m.receipt_handle.as_str()).collect();
+    let acked = subscriber.ack_batch(&handles).await.unwrap();
     assert_eq!(acked[0].as_ref().unwrap_err().code, "InternalError");
     assert_eq!(acked[1], Ok(()));
     assert_eq!(broker.queue_stats("work").total, 4, "the failed ack deleted nothing");
-    assert_eq!(subscriber.ack_batch(vec![handles[0].clone()]).await.unwrap(), [Ok(())], "retry succeeds");
+    assert_eq!(subscriber.ack_batch(&[handles[0]]).await.unwrap(), [Ok(())], "retry succeeds");
 
     let more = receive_now(&subscriber, 2).await;
     broker.fail_entries(Operation::ChangeVisibilityBatch, [1]);
-    let changes = more.iter().map(|m| change(&m.receipt_handle, Duration::ZERO)).collect();
-    let changed = subscriber.change_visibility_batch(changes).await.unwrap();
+    let changes: Vec<_> = more.iter().map(|m| change(&m.receipt_handle, Duration::ZERO)).collect();
+    let changed = subscriber.change_visibility_batch(&changes).await.unwrap();
     assert_eq!(changed[0], Ok(()));
     assert!(changed[1].as_ref().unwrap_err().retryable);
     let stats = broker.queue_stats("work");
@@ -789,14 +791,14 @@ async fn injected_request_failures_fail_the_whole_next_call() {
 
     broker.fail_next_request(Operation::ChangeVisibilityBatch, unavailable.clone());
     let change_error =
-        subscriber.change_visibility_batch(vec![change(&received.receipt_handle, Duration::ZERO)]).await;
+        subscriber.change_visibility_batch(&[change(&received.receipt_handle, Duration::ZERO)]).await;
     assert_eq!(change_error.unwrap_err(), unavailable);
     assert_eq!(broker.queue_stats("work").in_flight, 1);
 
     broker.fail_next_request(Operation::AckBatch, unavailable.clone());
-    assert_eq!(subscriber.ack_batch(vec![received.receipt_handle.clone()]).await.unwrap_err(), unavailable);
+    assert_eq!(subscriber.ack_batch(&[&received.receipt_handle]).await.unwrap_err(), unavailable);
     assert_eq!(broker.queue_stats("work").total, 1, "nothing deleted");
-    assert_eq!(subscriber.ack_batch(vec![received.receipt_handle]).await.unwrap(), [Ok(())]);
+    assert_eq!(subscriber.ack_batch(&[&received.receipt_handle]).await.unwrap(), [Ok(())]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -811,12 +813,15 @@ async fn request_counts_count_every_request() {
     let received = receive_now(&subscriber, 10).await;
     assert!(receive_now(&subscriber, 10).await.is_empty());
     subscriber
-        .change_visibility_batch(vec![change(&received[0].receipt_handle, Duration::from_secs(5))])
+        .change_visibility_batch(&[change(&received[0].receipt_handle, Duration::from_secs(5))])
         .await
         .unwrap();
-    subscriber.ack_batch(received.iter().map(|m| m.receipt_handle.clone()).collect()).await.unwrap();
+    subscriber
+        .ack_batch(&received.iter().map(|m| m.receipt_handle.as_str()).collect::<Vec<_>>())
+        .await
+        .unwrap();
     broker.fail_next_request(Operation::AckBatch, TransportError::Unavailable("x".into()));
-    subscriber.ack_batch(vec!["x".into()]).await.unwrap_err();
+    subscriber.ack_batch(&["x"]).await.unwrap_err();
     subscriber.receive(MAX_BATCH + 1, Duration::ZERO).await.unwrap_err();
 
     let counts = broker.request_counts();
@@ -858,11 +863,11 @@ async fn batches_over_ten_and_empty_batches_are_refused() {
         broker.publisher().publish_batch(&topic, vec![]).await,
         Err(TransportError::Invalid(_))
     ));
-    let handles = vec!["h".to_owned(); MAX_BATCH + 1];
-    assert!(matches!(subscriber.ack_batch(handles.clone()).await, Err(TransportError::Invalid(_))));
-    assert!(matches!(subscriber.ack_batch(vec![]).await, Err(TransportError::Invalid(_))));
-    let changes = handles.iter().map(|h| change(h, Duration::ZERO)).collect();
-    assert!(matches!(subscriber.change_visibility_batch(changes).await, Err(TransportError::Invalid(_))));
+    let handles = vec!["h"; MAX_BATCH + 1];
+    assert!(matches!(subscriber.ack_batch(&handles).await, Err(TransportError::Invalid(_))));
+    assert!(matches!(subscriber.ack_batch(&[]).await, Err(TransportError::Invalid(_))));
+    let changes: Vec<_> = handles.iter().map(|h| change(h, Duration::ZERO)).collect();
+    assert!(matches!(subscriber.change_visibility_batch(&changes).await, Err(TransportError::Invalid(_))));
     assert!(matches!(
         subscriber.receive(MAX_BATCH + 1, Duration::ZERO).await,
         Err(TransportError::Invalid(_))
@@ -951,8 +956,8 @@ async fn twenty_thousand_messages_half_left_in_flight() {
         received += batch.len();
         // Leave every other batch in flight, to keep a large deadline heap.
         if received.is_multiple_of(2 * MAX_BATCH) {
-            let handles = batch.into_iter().map(|m| m.receipt_handle).collect();
-            subscriber.ack_batch(handles).await.unwrap();
+            let handles: Vec<&str> = batch.iter().map(|m| m.receipt_handle.as_str()).collect();
+            subscriber.ack_batch(&handles).await.unwrap();
         }
     }
     assert_eq!(received, count);

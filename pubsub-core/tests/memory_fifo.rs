@@ -44,8 +44,8 @@ async fn receive_now(subscriber: &impl Subscriber, max: usize) -> Vec<ReceivedMe
 }
 
 async fn ack(subscriber: &impl Subscriber, received: &[ReceivedMessage]) {
-    let receipts = received.iter().map(|message| message.receipt_handle.clone()).collect();
-    assert!(subscriber.ack_batch(receipts).await.unwrap().iter().all(Result::is_ok));
+    let receipts = received.iter().map(|message| message.receipt_handle.as_str()).collect::<Vec<_>>();
+    assert!(subscriber.ack_batch(&receipts).await.unwrap().iter().all(Result::is_ok));
 }
 
 fn bodies(received: &[ReceivedMessage]) -> Vec<&str> {
@@ -149,7 +149,7 @@ async fn a_group_waits_while_one_of_its_messages_is_in_flight() {
     // A nack (visibility 0) also unblocks it, the nacked message first.
     let changes =
         vec![VisibilityChange { receipt_handle: again[0].receipt_handle.clone(), timeout: Duration::ZERO }];
-    assert!(subscriber.change_visibility_batch(changes).await.unwrap()[0].is_ok());
+    assert!(subscriber.change_visibility_batch(&changes).await.unwrap()[0].is_ok());
     assert!(receive_now(&subscriber, 10).await.is_empty(), "a3 is still in flight");
     ack(&subscriber, &again[1..]).await;
     assert_eq!(bodies(&receive_now(&subscriber, 10).await), ["a2"]);

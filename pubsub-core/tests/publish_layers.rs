@@ -3,6 +3,7 @@
 //! (or a panic) sends nothing, alone or in a batch, and fails a handler's deferred publish;
 //! SNS's attribute rules are checked after the layers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -229,6 +230,33 @@ async fn layers_run_in_the_order_they_were_added_the_first_outermost() {
         let raw = receive_all(&broker, "raw").await;
         assert_eq!(raw[0].attributes, attributes, "{way}");
     }
+}
+
+/// A derived type's media type reaches the layers as its constant, borrowed (no copy for
+/// each message); an untyped message's as its own text.
+#[tokio::test]
+async fn a_derived_types_media_type_is_its_constant_borrowed() {
+    let (broker, topic, producer) = world();
+    queue(&broker, &topic, "events", true, None);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let producer = producer.layer(MapRequestLayer::new(move |request: PublishRequest| {
+        let borrowed = matches!(request.message.media_type, Cow::Borrowed(_));
+        record.lock().unwrap().push((request.media_type().to_owned(), borrowed));
+        request
+    }));
+    producer.produce(&Order { id: 1 }).await.unwrap();
+    let untyped =
+        pubsub_core::UntypedMessage::new("text/x-audit", serde_json::json!({"audit": true})).unwrap();
+    producer.produce(&untyped).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(Order::MEDIA_TYPE.to_owned(), true), ("text/x-audit".to_owned(), false)]
+    );
+    let received = receive_all(&broker, "events").await;
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].attributes["media_type"], Order::MEDIA_TYPE);
+    assert_eq!(received[1].attributes["media_type"], "text/x-audit");
 }
 
 #[tokio::test]

@@ -57,11 +57,11 @@ pub(crate) async fn change(client: &aws_sdk_sqs::Client, wanted: Vec<Wanted>) ->
 
 /// One `ChangeMessageVisibilityBatch` of up to ten receipts of one queue.
 async fn send(queue: SqsSubscriber, chunk: Vec<Wanted>) -> Vec<(usize, Visibility)> {
-    let changes = chunk
+    let changes: Vec<_> = chunk
         .iter()
         .map(|w| VisibilityChange { receipt_handle: w.receipt_handle.clone(), timeout: w.delay })
         .collect();
-    let results = queue.change_visibility_batch(changes).await;
+    let results = queue.change_visibility_batch(&changes).await;
     let queue_url = queue.queue_url();
     chunk
         .iter()

@@ -201,8 +201,15 @@ impl Request {
 
     async fn send<S: Subscriber>(self, shared: Arc<Shared<S>>) -> Settled {
         let result = match &self {
-            Request::Changes(changes) => shared.subscriber.change_visibility_batch(changes.clone()).await,
-            Request::Deletes(receipts) => shared.subscriber.ack_batch(receipts.clone()).await,
+            Request::Changes(changes) => shared.subscriber.change_visibility_batch(changes).await,
+            Request::Deletes(receipts) => {
+                // At most ten, borrowed on the stack: the receipts stay here, to retry.
+                let mut handles = [""; MAX_BATCH];
+                for (handle, receipt) in handles.iter_mut().zip(receipts) {
+                    *handle = receipt;
+                }
+                shared.subscriber.ack_batch(&handles[..receipts.len()]).await
+            }
         };
         let what = match &self {
             Request::Changes(_) => "change visibility",

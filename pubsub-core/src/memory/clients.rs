@@ -155,32 +155,35 @@ impl Subscriber for MemorySubscriber {
 
     /// Deletes messages by the handle of their latest receive; another handle is refused with
     /// a `ReceiptHandleIsInvalid` entry error (not retryable).
-    fn ack_batch(
-        &self,
-        receipt_handles: Vec<String>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn ack_batch<'a>(
+        &'a self,
+        receipt_handles: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
             let simulation = &self.broker.inner.simulation;
             simulation.begin(Operation::AckBatch).await?;
             check_batch("ack", receipt_handles.len())?;
             let failures = simulation.take_entry_failures(Operation::AckBatch);
-            Ok(with_entry_failures(receipt_handles, &failures, |handles| self.queue.delete(handles)))
+            Ok(with_entry_failures(receipt_handles.to_vec(), &failures, |handles| {
+                self.queue.delete(&handles)
+            }))
         })
     }
 
     /// Sets each message's visibility timeout from now (0: visible at once). Entry errors:
     /// `ReceiptHandleIsInvalid` for a handle that is not the latest, `MessageNotInflight`
     /// for a message whose timeout already ran out, `InvalidParameterValue` over 12 hours.
-    fn change_visibility_batch(
-        &self,
-        changes: Vec<VisibilityChange>,
-    ) -> BoxFuture<'_, Result<Vec<Result<(), EntryError>>, TransportError>> {
+    fn change_visibility_batch<'a>(
+        &'a self,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Result<Vec<Result<(), EntryError>>, TransportError>> {
         Box::pin(async move {
             let simulation = &self.broker.inner.simulation;
             simulation.begin(Operation::ChangeVisibilityBatch).await?;
             check_batch("change visibility", changes.len())?;
             let failures = simulation.take_entry_failures(Operation::ChangeVisibilityBatch);
-            let changes = changes.into_iter().map(|change| (change.receipt_handle, change.timeout)).collect();
+            let changes =
+                changes.iter().map(|change| (change.receipt_handle.as_str(), change.timeout)).collect();
             Ok(with_entry_failures(changes, &failures, |changes| {
                 self.queue.change_visibility(changes, Instant::now())
             }))

@@ -386,7 +386,7 @@ impl FilterPolicy {
     /// typed, as a topic decides which subscriptions receive it.
     pub fn accepts_message(&self, message: &OutgoingMessage) -> bool {
         self.accepts_typed(|name| match name {
-            MEDIA_TYPE_ATTRIBUTE => Some(Typed::Text(message.media_type.as_str())),
+            MEDIA_TYPE_ATTRIBUTE => Some(Typed::Text(&message.media_type)),
             other => message.attributes.get(other).map(Typed::from),
         })
     }

@@ -119,7 +119,7 @@ use crate::transport::{AttributeValue, Attributes, Destination, MessageId, Trans
 /// let decoded = decode::<UntypedMessage>(&received[0].body)?;
 /// assert_eq!(decoded.media_type, "application/vnd.globality.pubsub._.created.order");
 ///
-/// let acked = subscriber.ack_batch(vec![received[0].receipt_handle.clone()]).await?;
+/// let acked = subscriber.ack_batch(&[&received[0].receipt_handle]).await?;
 /// assert!(acked[0].is_ok());
 /// assert_eq!(broker.queue_stats("billing").total, 0);
 /// assert_eq!(broker.request_counts().total(), 3);

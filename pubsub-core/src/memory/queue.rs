@@ -427,7 +427,7 @@ impl Queue {
 
     /// Deletes the messages of `receipts`; one result each, in order. On a FIFO queue, wakes
     /// long pollers: a delete may unblock a group.
-    pub(crate) fn delete(&self, receipts: Vec<String>) -> Vec<Result<(), EntryError>> {
+    pub(crate) fn delete(&self, receipts: &[&str]) -> Vec<Result<(), EntryError>> {
         let results = {
             let mut guard = self.state();
             let state = &mut *guard;
@@ -463,7 +463,7 @@ impl Queue {
     /// each, in order. Wakes long pollers if a message may become visible sooner.
     pub(crate) fn change_visibility(
         &self,
-        changes: Vec<(String, Duration)>,
+        changes: Vec<(&str, Duration)>,
         now: Instant,
     ) -> Vec<Result<(), EntryError>> {
         let mut wake = false;
@@ -860,7 +860,7 @@ mod tests {
                         in_flight.iter().filter(|(_, (_, until))| *until > now).map(|(id, _)| *id).collect();
                     if let Some(&id) = live.get(rng.usize(0..live.len().max(1))) {
                         let (receipt, _) = in_flight.remove(&id).unwrap();
-                        assert!(queue.delete(vec![receipt])[0].is_ok());
+                        assert!(queue.delete(&[&receipt])[0].is_ok());
                         deleted.insert(id);
                     }
                 }
@@ -887,14 +887,14 @@ mod tests {
         // A handle of the right shape for the message never received, with the nonce of none.
         let never = format!("{:016x}{:016x}", 1, 0);
         let upper = first.receipt_handle.to_uppercase();
-        let results = queue.delete(vec![never, upper, "short".to_owned()]);
+        let results = queue.delete(&[&never, &upper, "short"]);
         assert!(results
             .iter()
             .all(|result| result.as_ref().is_err_and(|e| e.code == "ReceiptHandleIsInvalid")));
         let again = queue.receive(1, now + Duration::from_secs(31)).messages;
         let second = again.iter().find(|message| message.message_id == "a").expect("a is visible again");
-        assert!(queue.delete(vec![first.receipt_handle.clone()])[0].is_err(), "an older handle");
-        assert!(queue.delete(vec![second.receipt_handle.clone()])[0].is_ok());
+        assert!(queue.delete(&[&first.receipt_handle])[0].is_err(), "an older handle");
+        assert!(queue.delete(&[&second.receipt_handle])[0].is_ok());
     }
 
     /// A backlog's cost per message is mostly its table entry and its body: the entry stays
@@ -914,8 +914,9 @@ mod tests {
         assert!(grown >= backlog, "{grown}");
         let now = Instant::now();
         for _ in 0..backlog / 10 {
-            let receipts = queue.receive(10, now).messages.into_iter().map(|m| m.receipt_handle).collect();
-            assert!(queue.delete(receipts).iter().all(Result::is_ok));
+            let received = queue.receive(10, now).messages;
+            let receipts: Vec<&str> = received.iter().map(|m| m.receipt_handle.as_str()).collect();
+            assert!(queue.delete(&receipts).iter().all(Result::is_ok));
         }
         assert_eq!(queue.stats(now).total, 0);
         let drained = queue.state().messages.capacity();

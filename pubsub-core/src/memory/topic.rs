@@ -157,7 +157,7 @@ impl Topic {
             .map(|(message, _, _)| {
                 let found = known.iter().find(|media_type| ***media_type == *message.media_type).cloned();
                 found.unwrap_or_else(|| {
-                    let media_type: Arc<str> = message.media_type.as_str().into();
+                    let media_type: Arc<str> = Arc::from(&*message.media_type);
                     known.push(media_type.clone());
                     media_type
                 })
@@ -231,6 +231,9 @@ impl Subscription {
 /// attributes and `media_type`.
 pub(crate) fn sqs_attributes(message: &OutgoingMessage) -> Attributes {
     let mut attributes = message.attributes.clone();
-    attributes.insert(MEDIA_TYPE_ATTRIBUTE.to_owned(), message.media_type.as_str().into());
+    attributes.insert(
+        MEDIA_TYPE_ATTRIBUTE.to_owned(),
+        crate::transport::AttributeValue::from(&*message.media_type),
+    );
     attributes
 }

@@ -313,6 +313,6 @@ impl PublishLayers {
             Err(panic) => Box::new(PublishLayerPanicked { message: panic_text(&*panic) }),
         };
         tracing::debug!(media_type = %media_type, error = %error, "a publish layer refused the message");
-        Err(PublishError::RefusedByLayer { media_type, error })
+        Err(PublishError::RefusedByLayer { media_type: media_type.into_owned(), error })
     }
 }
