@@ -522,10 +522,12 @@ fn log(message: &ReceivedMessage, handled: &HandledMessage, trace: &MessageTrace
     let (trace_id, span_id) = trace.ids();
     let (trace_id, span_id) = (trace_id.as_deref(), span_id.as_deref());
     // One line whatever the level; tracing needs the level as a constant, hence one arm each.
+    // The message is a text field, first as a format string's would be: recorded as `&str`,
+    // it is written without `core::fmt`.
     macro_rules! message_handled {
         ($level:expr, $($outcome:tt)*) => {
-            tracing::event!($level, media_type, message_id, handler, result, elapsed_ms, receive_count,
-                $($outcome)*, trace_id, span_id, "message handled")
+            tracing::event!($level, message = "message handled", media_type, message_id, handler, result,
+                elapsed_ms, receive_count, $($outcome)*, trace_id, span_id)
         };
     }
     match handled.outcome.verdict {

@@ -9,6 +9,7 @@ fn needs_escape(byte: u8) -> bool {
 
 /// The index of the first byte at or after `from` that needs escaping, or the length: eight
 /// bytes at a time (a byte-by-byte loop was most of the notification's cost).
+#[inline(never)]
 pub(crate) fn next_escape(bytes: &[u8], from: usize) -> usize {
     let mut at = from;
     while let Some(chunk) = bytes.get(at..at + 8) {

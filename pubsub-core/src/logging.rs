@@ -298,38 +298,134 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        // The line is written into a buffer of this thread's, without a dynamic call a piece,
+        // and handed on whole. The buffer is the writer's kind (no colours, escapes
+        // sanitized), and is busy only if formatting a value logs.
+        if writer.has_ansi_escapes() || !writer.sanitizes_ansi_escapes() {
+            return self.write_line(ctx, &mut writer, event);
+        }
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                self.write_line(ctx, &mut *line, event)?;
+                let written = writer.write_str(&line);
+                // A line of a long value does not keep its room.
+                if line.capacity() > LINE_ROOM {
+                    *line = String::with_capacity(LINE_ROOM);
+                }
+                written
+            }
+            Err(_) => self.write_line(ctx, &mut writer, event),
+        })
+    }
+}
+
+thread_local! {
+    /// The line being written on this thread (see [`PlainLine`]).
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The room a thread's line keeps between lines.
+const LINE_ROOM: usize = 1024;
+
+impl<T: FormatTime> PlainLine<T> {
+    /// Writes the line of `event` to `out`. Its fields are written by [`PlainVisitor`] here,
+    /// not through the formatter's `N` (always [`PlainFields`]), so that they are written to
+    /// `out` statically.
+    fn write_line<S, N, O>(&self, ctx: &FmtContext<'_, S, N>, out: &mut O, event: &Event<'_>) -> fmt::Result
+    where
+        S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+        N: for<'writer> FormatFields<'writer> + 'static,
+        O: PlainOut,
+    {
         // A `log` record comes as an event of the log tracer's: its own target and level are
         // in fields, which the default reads back the same way.
         let normalized = event.normalized_metadata();
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         // As the default: a timer's failure is no reason to lose the line.
-        if self.timer.format_time(&mut writer).is_err() {
-            writer.write_str("<unknown time>")?;
+        if self.timer.format_time(&mut out.writer()).is_err() {
+            out.write_str("<unknown time>")?;
         }
-        writer.write_str(level_text(metadata.level()))?;
+        out.write_str(level_text(metadata.level()))?;
         if let Some(scope) = ctx.event_scope() {
             let mut any = false;
             for span in scope.from_root() {
                 any = true;
-                writer.write_str(span.metadata().name())?;
+                out.write_str(span.metadata().name())?;
                 // The span's fields, formatted once when it was created, by the same `N`.
                 if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
                     if !fields.is_empty() {
-                        writer.write_char('{')?;
-                        writer.write_str(fields)?;
-                        writer.write_char('}')?;
+                        out.write_char('{')?;
+                        out.write_str(fields)?;
+                        out.write_char('}')?;
                     }
                 }
-                writer.write_char(':')?;
+                out.write_char(':')?;
             }
             if any {
-                writer.write_char(' ')?;
+                out.write_char(' ')?;
             }
         }
-        writer.write_str(metadata.target())?;
-        writer.write_str(": ")?;
-        ctx.format_fields(writer.by_ref(), event)?;
-        writer.write_char('\n')
+        out.write_str(metadata.target())?;
+        out.write_str(": ")?;
+        let mut visitor = PlainVisitor::new(&mut *out);
+        event.record(&mut visitor);
+        visitor.finish()?;
+        out.write_char('\n')
+    }
+}
+
+/// Where a [`PlainVisitor`] writes: the writer tracing-subscriber hands a field formatter
+/// (dynamic calls), or a line's own buffer.
+trait PlainOut: fmt::Write {
+    /// Whether colours are written ([`Writer::has_ansi_escapes`]).
+    fn has_ansi_escapes(&self) -> bool;
+    /// Whether terminal controls in text are escaped ([`Writer::sanitizes_ansi_escapes`]).
+    fn sanitizes_ansi_escapes(&self) -> bool;
+    /// A [`Writer`] onto this, of the same kind, for the default's visitor and the timer.
+    fn writer(&mut self) -> Writer<'_>;
+}
+
+impl PlainOut for Writer<'_> {
+    fn has_ansi_escapes(&self) -> bool {
+        Writer::has_ansi_escapes(self)
+    }
+
+    fn sanitizes_ansi_escapes(&self) -> bool {
+        Writer::sanitizes_ansi_escapes(self)
+    }
+
+    fn writer(&mut self) -> Writer<'_> {
+        self.by_ref()
+    }
+}
+
+/// A line's buffer: as [`Writer::new`] makes one, without colours, escapes sanitized.
+impl PlainOut for String {
+    fn has_ansi_escapes(&self) -> bool {
+        false
+    }
+
+    fn sanitizes_ansi_escapes(&self) -> bool {
+        true
+    }
+
+    fn writer(&mut self) -> Writer<'_> {
+        Writer::new(self)
+    }
+}
+
+impl<O: PlainOut + ?Sized> PlainOut for &mut O {
+    fn has_ansi_escapes(&self) -> bool {
+        (**self).has_ansi_escapes()
+    }
+
+    fn sanitizes_ansi_escapes(&self) -> bool {
+        (**self).sanitizes_ansi_escapes()
+    }
+
+    fn writer(&mut self) -> Writer<'_> {
+        (**self).writer()
     }
 }
 
@@ -342,15 +438,15 @@ where
 struct PlainFields;
 
 impl<'a> MakeVisitor<Writer<'a>> for PlainFields {
-    type Visitor = PlainVisitor<'a>;
+    type Visitor = PlainVisitor<Writer<'a>>;
 
-    fn make_visitor(&self, writer: Writer<'a>) -> PlainVisitor<'a> {
-        PlainVisitor { writer, is_empty: true, quote_open: false, result: Ok(()) }
+    fn make_visitor(&self, writer: Writer<'a>) -> PlainVisitor<Writer<'a>> {
+        PlainVisitor::new(writer)
     }
 }
 
-struct PlainVisitor<'a> {
-    writer: Writer<'a>,
+struct PlainVisitor<O> {
+    writer: O,
     is_empty: bool,
     /// The closing quote of a plain string is still to be written: it waits to go with the
     /// space before the next field, in one write.
@@ -358,7 +454,11 @@ struct PlainVisitor<'a> {
     result: fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl<O: PlainOut> PlainVisitor<O> {
+    fn new(writer: O) -> Self {
+        PlainVisitor { writer, is_empty: true, quote_open: false, result: Ok(()) }
+    }
+
     /// Whether `field` may take the short cut: named plainly on a line without colours.
     /// `message` has escapes of its own, `r#` names lose the prefix, and `log.` fields (from
     /// the `log` crate) are skipped: those are the default's.
@@ -407,7 +507,7 @@ impl PlainVisitor<'_> {
         field: &Field,
         value: &dyn fmt::Debug,
         equals: &str,
-        write: impl FnOnce(&mut Writer<'_>) -> fmt::Result,
+        write: impl FnOnce(&mut O) -> fmt::Result,
     ) {
         if self.result.is_err() {
             return;
@@ -434,6 +534,18 @@ impl PlainVisitor<'_> {
         });
     }
 
+    /// Writes a message given as text as [`message`](Self::message) writes its `Debug`.
+    fn message_text(&mut self, text: &str) {
+        self.result = self.separate().and_then(|()| {
+            let writer = &mut self.writer;
+            if writer.sanitizes_ansi_escapes() {
+                Sanitizing(writer).write_str(text)
+            } else {
+                writer.write_str(text)
+            }
+        });
+    }
+
     /// Hands a field to the default's visitor, which writes it after a space if need be (and
     /// skips the `log.` fields).
     fn default_visitor(&mut self, field: &Field, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
@@ -444,7 +556,7 @@ impl PlainVisitor<'_> {
             self.result = Err(error);
             return;
         }
-        let mut visitor = DefaultVisitor::new(self.writer.by_ref(), self.is_empty);
+        let mut visitor = DefaultVisitor::new(self.writer.writer(), self.is_empty);
         record(&mut visitor);
         self.result = visitor.finish();
         self.is_empty &= field.name().starts_with("log.");
@@ -605,10 +717,15 @@ fn debug_is_quoted(text: &str) -> bool {
         .fold(true, |plain, byte| plain & (byte.wrapping_sub(0x20) < 0x5f) & (byte != b'"') & (byte != b'\\'))
 }
 
-impl Visit for PlainVisitor<'_> {
+impl<O: PlainOut> Visit for PlainVisitor<O> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.result.is_err() {
             return;
+        }
+        // A message given as text (`message = "..."`): as the default writes it, through
+        // `format_args!("{}")`, without the formatting machinery.
+        if field.name() == "message" && !self.writer.has_ansi_escapes() {
+            return self.message_text(value);
         }
         if !(self.plain(field) && debug_is_quoted(value)) {
             return self.default_visitor(field, |visitor| visitor.record_str(field, value));
@@ -666,13 +783,13 @@ impl Visit for PlainVisitor<'_> {
     }
 }
 
-impl VisitOutput<fmt::Result> for PlainVisitor<'_> {
+impl<O: PlainOut> VisitOutput<fmt::Result> for PlainVisitor<O> {
     fn finish(mut self) -> fmt::Result {
         self.result.and_then(|()| self.close())
     }
 }
 
-impl VisitFmt for PlainVisitor<'_> {
+impl<O: PlainOut> VisitFmt for PlainVisitor<O> {
     fn writer(&mut self) -> &mut dyn fmt::Write {
         // After the quote still to be written, so that what is written here comes after it.
         if let Err(error) = self.close() {
