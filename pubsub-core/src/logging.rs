@@ -300,7 +300,8 @@ where
     ) -> fmt::Result {
         // The line is written into a buffer of this thread's, without a dynamic call a piece,
         // and handed on whole. The buffer is the writer's kind (no colours, escapes
-        // sanitized), and is busy only if formatting a value logs.
+        // sanitized). It is busy only if a value's formatting writes a line through another
+        // subscriber (tracing drops an event inside another's); that line goes straight on.
         if writer.has_ansi_escapes() || !writer.sanitizes_ansi_escapes() {
             return self.write_line(ctx, &mut writer, event);
         }
@@ -1008,6 +1009,16 @@ mod tests {
         tracing::info!(message = "as a field", r#type = "t");
         tracing::info!(only = ?vec![1, 2], display = %"shown", flag = false, delta = -3i64, third = 0.1 + 0.2);
         tracing::info!(target: "custom::target", "elsewhere");
+        // A value whose formatting logs: tracing drops an event dispatched inside another's
+        // (the line's buffer is busy then), and the outer line is written.
+        struct Logs;
+        impl fmt::Debug for Logs {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                tracing::info!(inner = "yes", "logged while formatting");
+                f.write_str("logs")
+            }
+        }
+        tracing::info!(value = ?Logs, "outer");
         // Long values, a message longer than any field.
         let (long, longer) = ("l".repeat(300), "m".repeat(600));
         tracing::info!(a = &*long, b = &*long, n = 12345u64, c = &*longer, after = ?"x", d = &*long, "{}", longer);
@@ -1087,11 +1098,13 @@ mod tests {
             "TRACE log_crate::deep: \n",
             " INFO root: pubsub_core::logging::tests: in a span without fields\n",
             " INFO pubsub_core::logging::tests: no parent\n",
+            " INFO pubsub_core::logging::tests: outer value=logs\n",
             " INFO late{first=\"a\" last=2 later=\"recorded\"}: pubsub_core::logging::tests: fields recorded later after=\"b\"\n",
             "ERROR outer{queue=\"orders\" count=2 odd=\"q\\\"\"}: log_crate: in a span\nand two lines\n",
         ] {
             assert!(plain.contains(expected), "{expected:?} not in\n{plain}");
         }
+        assert!(!plain.contains("logged while formatting"), "{plain}");
         assert!(plain.contains(r"escapes \x1b[31mred\x1b[0m \x07\x08\x0c\x7f \u{85}\u{9f}"), "{plain}");
         let [plain, default, stock] = lines(Broken);
         assert_eq!(plain, default);
