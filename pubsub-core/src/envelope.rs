@@ -154,6 +154,10 @@ pub struct Envelope<'b> {
     /// The SNS notification's `MessageAttributes` object, unread (`None` for a raw body).
     #[cfg_attr(not(feature = "otel"), allow(dead_code))]
     pub(crate) notification_attributes: Option<&'b str>,
+    /// The value of `notification_attributes` when they are the `media_type` attribute
+    /// alone, written as SNS and the embedded broker write it (see [`is_only_media_type`]),
+    /// as the header's scan found them; `None` when it did not look.
+    pub(crate) attributes_media_type: Option<&'b str>,
 }
 
 impl<'b> Envelope<'b> {
@@ -162,7 +166,8 @@ impl<'b> Envelope<'b> {
         let outer = Header::read(body, BodyPart::Body)?;
         // Upstream's rule: an object with a `Message` key is an SNS notification. A raw message
         // that has its own `mediaType` is taken as raw even if one of its fields is `Message`.
-        let notification_attributes = outer.notification_attributes;
+        let (notification_attributes, attributes_media_type) =
+            (outer.notification_attributes, outer.attributes_media_type);
         let (message, header, layer) = match outer.notification_message {
             Some(notification) if outer.media_type.is_none() => match notification {
                 Field::Text(message) => {
@@ -201,7 +206,15 @@ impl<'b> Envelope<'b> {
             }
             _ => None,
         };
-        Ok(Envelope { message, content_from, media_type, opaque_data, layer, notification_attributes })
+        Ok(Envelope {
+            message,
+            content_from,
+            media_type,
+            opaque_data,
+            layer,
+            notification_attributes,
+            attributes_media_type,
+        })
     }
 
     /// The whole message text.
@@ -322,6 +335,8 @@ impl<'b> Field<'b> {
 struct Header<'b> {
     notification_message: Option<Field<'b>>,
     notification_attributes: Option<&'b str>,
+    /// See [`Envelope::attributes_media_type`].
+    attributes_media_type: Option<&'b str>,
     media_type: Option<Field<'b>>,
     opaque_data: Option<Result<OpaqueData, String>>,
     /// Where the keys after `mediaType` and `opaqueData` start (the comma before them), when
@@ -360,6 +375,7 @@ impl<'b> Header<'b> {
             notification_message: self.notification_message.map(Field::into_owned),
             // Only the body itself (borrowed from the caller) has notification keys.
             notification_attributes: None,
+            attributes_media_type: None,
             media_type: self.media_type.map(Field::into_owned),
             opaque_data: self.opaque_data,
             content_from: self.content_from,
@@ -492,6 +508,7 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_, 'de> {
         let mut header = Header {
             notification_message: None,
             notification_attributes: None,
+            attributes_media_type: None,
             media_type: None,
             opaque_data: None,
             content_from: None,

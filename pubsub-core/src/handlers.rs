@@ -185,9 +185,13 @@ impl MessageContext {
         producer: Option<&Producer>,
         collaborators: Collaborators,
     ) -> MessageContext {
-        let only_media_type = envelope
-            .notification_attributes
-            .is_some_and(|raw| crate::envelope::is_only_media_type(raw, &envelope.media_type));
+        let only_media_type = match envelope.attributes_media_type {
+            Some(value) => value == envelope.media_type,
+            // Read by serde_json's path, which does not look.
+            None => envelope
+                .notification_attributes
+                .is_some_and(|raw| crate::envelope::is_only_media_type(raw, &envelope.media_type)),
+        };
         MessageContext {
             message_id,
             receive_count: message.receive_count,

@@ -208,36 +208,61 @@ impl FormatTime for UtcMicros {
 }
 
 thread_local! {
-    /// The second this thread last wrote and its text up to the fraction
-    /// (`2026-12-01T10:00:00.`): the lines of one second share it, so that only the
-    /// microseconds are worked out for each.
-    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    /// The millisecond this thread last wrote and its text up to the microseconds
+    /// (`2026-12-01T10:00:00.123`): the lines of one millisecond share it, so that only the
+    /// last three digits are worked out for each, and those of one second share all but the
+    /// milliseconds.
+    static MILLISECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
 /// Writes `since` the epoch (before [`YEAR_10000`]) as [`utc_micros`] does.
 fn write_utc_micros(writer: &mut Writer<'_>, since: std::time::Duration) -> fmt::Result {
-    let mut fraction = *b"000000Z";
-    let mut micros = since.subsec_micros();
-    for digit in fraction[..6].iter_mut().rev() {
-        *digit = b'0' + (micros % 10) as u8;
-        micros /= 10;
-    }
-    let fraction = std::str::from_utf8(&fraction).expect("ASCII digits");
-    SECOND.with(|second| {
-        let Ok(mut second) = second.try_borrow_mut() else {
+    let micros = since.subsec_micros() as usize;
+    // The last three digits and the `Z`, sliced from a table: no UTF-8 check of a few bytes.
+    let last = &DIGITS_Z[micros % 1000 * 4..micros % 1000 * 4 + 4];
+    let millisecond = since.as_secs() * 1000 + (micros / 1000) as u64;
+    MILLISECOND.with(|cached| {
+        let Ok(mut cached) = cached.try_borrow_mut() else {
             let text = utc_micros(since);
             return writer.write_str(std::str::from_utf8(&text).expect("digits and ASCII punctuation"));
         };
-        if second.0 != since.as_secs() {
-            let text = utc_micros(since);
-            second.1.clear();
-            second.1.push_str(std::str::from_utf8(&text[..20]).expect("digits and ASCII punctuation"));
-            second.0 = since.as_secs();
+        if cached.0 != millisecond {
+            // The same second: only the milliseconds change.
+            if cached.0 / 1000 == since.as_secs() {
+                cached.1.truncate(20);
+            } else {
+                let text = utc_micros(since);
+                cached.1.clear();
+                cached.1.push_str(std::str::from_utf8(&text[..20]).expect("digits and ASCII punctuation"));
+            }
+            let millis = micros / 1000;
+            cached.1.push_str(&DIGITS_Z[millis * 4..millis * 4 + 3]);
+            cached.0 = millisecond;
         }
-        writer.write_str(&second.1)?;
-        writer.write_str(fraction)
+        writer.write_str(&cached.1)?;
+        writer.write_str(last)
     })
 }
+
+/// `000Z001Z` … `999Z`: three digits and the `Z` of a time, sliced by value.
+static DIGITS_Z: &str = match std::str::from_utf8(&DIGITS_Z_BYTES) {
+    Ok(text) => text,
+    Err(_) => panic!("ASCII digits"),
+};
+
+/// The bytes of [`DIGITS_Z`].
+static DIGITS_Z_BYTES: [u8; 4000] = {
+    let mut bytes = [0; 4000];
+    let mut value = 0;
+    while value < 1000 {
+        bytes[value * 4] = b'0' + (value / 100) as u8;
+        bytes[value * 4 + 1] = b'0' + (value / 10 % 10) as u8;
+        bytes[value * 4 + 2] = b'0' + (value % 10) as u8;
+        bytes[value * 4 + 3] = b'Z';
+        value += 1;
+    }
+    bytes
+};
 
 /// 10000-01-01T00:00:00Z in seconds since the epoch: the first time with a fifth year digit.
 const YEAR_10000: u64 = 253_402_300_800;
@@ -682,6 +707,23 @@ fn write_i64(writer: &mut impl fmt::Write, value: i64) -> fmt::Result {
     write_u64(writer, value.unsigned_abs())
 }
 
+/// Whether [`Sanitizing`] looks at `byte`: a control a terminal acts on, or the first byte
+/// of a C1 control.
+const fn acts_on(byte: u8) -> bool {
+    matches!(byte, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2)
+}
+
+/// [`acts_on`] by value.
+static ACTS_ON: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = acts_on(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
 /// Text written as tracing-subscriber escapes a message (`EscapeGuard`): the C0 controls a
 /// terminal acts on as `\x1b`, the C1 controls as `\u{85}`, each piece written whole when it
 /// holds none of them.
@@ -690,10 +732,13 @@ struct Sanitizing<'a, W>(&'a mut W);
 impl<W: fmt::Write> fmt::Write for Sanitizing<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         // 0xc2 starts every character from U+0080 to U+00BF, the C1 controls among them. No
-        // short cut on the first hit, so that the loop is vectorised.
-        let clean = text
-            .bytes()
-            .fold(true, |clean, byte| clean & !matches!(byte, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2));
+        // short cut on the first hit, so that the loop is vectorised; short text (a message
+        // such as `message handled`) by a table, which costs less than the vector loop's ends.
+        let clean = if text.len() < 32 {
+            !text.bytes().any(|byte| ACTS_ON[usize::from(byte)])
+        } else {
+            text.bytes().fold(true, |clean, byte| clean & !acts_on(byte))
+        };
         if clean {
             return self.0.write_str(text);
         }
@@ -1141,13 +1186,19 @@ mod tests {
         assert_eq!(at(1_795_800_748, 960_123), "2026-11-27T17:32:28.960123Z");
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
         assert_eq!(at(YEAR_10000 - 1, 999_999), "9999-12-31T23:59:59.999999Z");
-        // Through the second kept from line to line: the same second, the next, an earlier.
+        // Through the millisecond kept from line to line: the same millisecond, another of
+        // the same second, the next second, an earlier one.
         for (seconds, micros) in [
             (1_795_800_748, 1),
+            (1_795_800_748, 999),
             (1_795_800_748, 960_123),
+            (1_795_800_748, 960_999),
+            (1_795_800_748, 961_000),
             (1_795_800_749, 0),
+            (1_795_800_749, 1_000),
             (0, 7),
             (1_795_800_748, 999_999),
+            (1_795_800_748, 0),
         ] {
             let since = std::time::Duration::new(seconds, micros * 1000);
             let mut text = String::new();

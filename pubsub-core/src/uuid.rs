@@ -107,9 +107,12 @@ pub(crate) fn parse_hex(digits: &[u8]) -> Option<u64> {
     (others < 0x10).then_some(value)
 }
 
-/// `value` as 16 lower-case hex digits, appended to `out`.
-pub(crate) fn push_hex_u64(out: &mut String, value: u64) {
-    out.push_str(std::str::from_utf8(&hex_digits(value)).expect("hex digits are ASCII"));
+/// `first` then `second` as 16 lower-case hex digits each, checked as UTF-8 once.
+pub(crate) fn hex_pair(first: u64, second: u64) -> String {
+    let mut digits = [0u8; 32];
+    digits[..16].copy_from_slice(&hex_digits(first));
+    digits[16..].copy_from_slice(&hex_digits(second));
+    std::str::from_utf8(&digits).expect("hex digits are ASCII").to_owned()
 }
 
 #[cfg(test)]
@@ -137,10 +140,8 @@ mod tests {
             values.extend((0..16u64).map(|nibble| nibble << (4 * position)));
         }
         values.extend((0..1000).map(|_| fastrand::u64(..)));
-        for value in values {
-            let mut out = String::new();
-            push_hex_u64(&mut out, value);
-            assert_eq!(out, format!("{value:016x}"));
+        for pair in values.windows(2) {
+            assert_eq!(hex_pair(pair[0], pair[1]), format!("{:016x}{:016x}", pair[0], pair[1]));
         }
     }
 

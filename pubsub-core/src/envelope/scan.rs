@@ -25,6 +25,7 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
     let mut header = Header {
         notification_message: None,
         notification_attributes: None,
+        attributes_media_type: None,
         media_type: None,
         opaque_data: None,
         content_from: None,
@@ -48,7 +49,10 @@ pub(super) fn read_header(text: &str, layer: BodyPart) -> Option<Header<'_>> {
                     header.notification_message = Some(Field::Text(scan.unescaped()?));
                 }
                 "MessageAttributes" if layer == BodyPart::Body => {
-                    scan.value(1)?;
+                    header.attributes_media_type = scan.media_type_attribute_alone();
+                    if header.attributes_media_type.is_none() {
+                        scan.value(1)?;
+                    }
                     header.notification_attributes = Some(&text[start..scan.at]);
                 }
                 MEDIA_TYPE_KEY => header.media_type = Some(Field::Text(Cow::Borrowed(scan.plain_string()?))),
@@ -203,6 +207,28 @@ impl<'t> Scanner<'t> {
                 _ => return None,
             }
         }
+    }
+
+    /// Steps over `MessageAttributes` that are the `media_type` attribute alone, written as
+    /// SNS and the embedded broker write it for most messages
+    /// (`{"media_type":{"Type":"String","Value":"..."}}`, no space, a value without escapes):
+    /// one comparison and one search, where the object's walk was five strings and two
+    /// objects. The value; `None`, having moved nothing, for anything else, which
+    /// [`value`](Self::value) steps over.
+    fn media_type_attribute_alone(&mut self) -> Option<&'t str> {
+        const BEFORE: &[u8] = br#"{"media_type":{"Type":"String","Value":""#;
+        const AFTER: &[u8] = br#""}}"#;
+        let bytes = self.text.as_bytes();
+        if !bytes[self.at..].starts_with(BEFORE) {
+            return None;
+        }
+        let start = self.at + BEFORE.len();
+        let end = crate::json::next_escape(bytes, start);
+        if !bytes[end..].starts_with(AFTER) {
+            return None;
+        }
+        self.at = end + AFTER.len();
+        Some(&self.text[start..end])
     }
 
     /// Steps over any value at nesting `depth` (the layer's object is 1).
@@ -386,6 +412,7 @@ mod tests {
                 r#" { "x" : [ 1 , [ 2 , { "y" : "z" } ] ] , "mediaType" : "m" } "#,
                 r#"{"Message":"{\"mediaType\":\"m\",\"opaqueData\":{}}","MessageAttributes":{"a":{"Type":"String","Value":"v"}},"Type":"Notification"}"#,
                 r#"{"Message":"x","mediaType":"m"}"#,
+                r#"{"Type":"Notification","Message":"{\"mediaType\":\"a/b\",\"opaqueData\":{}}","MessageAttributes":{"media_type":{"Type":"String","Value":"a/b"}},"Timestamp":"t"}"#,
                 r#"{"Message":"a\"b\\c\/d\be\ff\ng\rh\ti é","Type":"Notification"}"#,
                 r#"{"opaqueData":{"X-Request-Id":"r","n":null,"X-A":"1","x-a":"2"},"mediaType":"m"}"#,
                 r#"{"opaqueData":{"x-request-ttl":5,"a":"\u00e9","b":{"c":[1]}},"mediaType":"m"}"#,
@@ -432,6 +459,40 @@ mod tests {
         let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(read_header(&deep, BodyPart::Body).is_none());
         assert_eq!(by_serde(&deep, BodyPart::Body).as_deref().map(|_| ()), Some(()), "serde_json reads it");
+    }
+
+    /// `MessageAttributes` that are the `media_type` attribute alone, written compactly, are
+    /// stepped over in one piece, their value kept; any other form is walked (and read as
+    /// serde_json reads it), its value not.
+    #[test]
+    fn the_media_type_attribute_alone_is_read_in_one_piece() {
+        let cases = [
+            (r#"{"media_type":{"Type":"String","Value":"a/b"}}"#, Some("a/b")),
+            (r#"{"media_type":{"Type":"String","Value":""}}"#, Some("")),
+            (r#"{"media_type":{"Type":"String","Value":"a\/b"}}"#, None),
+            (r#"{"media_type":{"Type":"String","Value":"a\"b"}}"#, None),
+            (r#"{"media_type":{"Type":"String","Value":"a/b"},"x":{"Type":"String","Value":"1"}}"#, None),
+            (r#"{"media_type":{"Type":"String","Value":"a/b"} }"#, None),
+            (r#"{"media_type": {"Type":"String","Value":"a/b"}}"#, None),
+            (r#"{"media_type":{"Type":"Number","Value":"1"}}"#, None),
+            (r#"{"x":{"Type":"String","Value":"a/b"}}"#, None),
+        ];
+        for (attributes, expected) in cases {
+            let body = format!(r#"{{"Message":"m","MessageAttributes":{attributes},"Type":"Notification"}}"#);
+            let Some(header) = read_header(&body, BodyPart::Body) else { panic!("not read: {body}") };
+            assert_eq!(header.attributes_media_type, expected, "{attributes}");
+            assert_eq!(header.notification_attributes, Some(attributes));
+            assert_eq!(Some(summary(&header)), by_serde(&body, BodyPart::Body), "{body}");
+        }
+        // Cut short or broken, the attributes are refused as the walk refuses them.
+        for attributes in [
+            r#"{"media_type":{"Type":"String","Value":"a/b"}"#,
+            r#"{"media_type":{"Type":"String","Value":"a/b"#,
+            r#"{"media_type":{"Type":"String","Value":"a	b"}}"#,
+        ] {
+            let body = format!(r#"{{"Message":"m","MessageAttributes":{attributes}}}"#);
+            assert!(read_header(&body, BodyPart::Body).is_none(), "{body}");
+        }
     }
 
     /// Every escape at every offset of the words and of the tail, in strings of every length

@@ -775,10 +775,7 @@ impl State {
 /// A receipt handle: the message's sequence and the receive's random nonce, in lower-case hex
 /// (written digit by digit: `format!` cost ten times as much).
 fn receipt_handle(sequence: u64, nonce: u64) -> String {
-    let mut receipt = String::with_capacity(32);
-    crate::uuid::push_hex_u64(&mut receipt, sequence);
-    crate::uuid::push_hex_u64(&mut receipt, nonce);
-    receipt
+    crate::uuid::hex_pair(sequence, nonce)
 }
 
 /// The sequence and nonce of a handle [`receipt_handle`] wrote; `None` for any other text.
