@@ -245,24 +245,35 @@ fn write_utc_micros(writer: &mut Writer<'_>, since: std::time::Duration) -> fmt:
 }
 
 /// `000Z001Z` … `999Z`: three digits and the `Z` of a time, sliced by value.
-static DIGITS_Z: &str = match std::str::from_utf8(&DIGITS_Z_BYTES) {
-    Ok(text) => text,
-    Err(_) => panic!("ASCII digits"),
-};
+static DIGITS_Z: &str = ascii(&DIGITS_Z_BYTES);
 
 /// The bytes of [`DIGITS_Z`].
-static DIGITS_Z_BYTES: [u8; 4000] = {
+static DIGITS_Z_BYTES: [u8; 4000] = triples(b'Z', false);
+
+/// The thousand texts of three digits, `000` to `999`, each with `mark` before it (`.000`)
+/// or after it (`000Z`): four bytes a value, sliced rather than checked as UTF-8 each time
+/// (for short text, the check costs more than the copy).
+const fn triples(mark: u8, mark_first: bool) -> [u8; 4000] {
     let mut bytes = [0; 4000];
     let mut value = 0;
     while value < 1000 {
-        bytes[value * 4] = b'0' + (value / 100) as u8;
-        bytes[value * 4 + 1] = b'0' + (value / 10 % 10) as u8;
-        bytes[value * 4 + 2] = b'0' + (value % 10) as u8;
-        bytes[value * 4 + 3] = b'Z';
+        let digits = if mark_first { value * 4 + 1 } else { value * 4 };
+        bytes[if mark_first { value * 4 } else { value * 4 + 3 }] = mark;
+        bytes[digits] = b'0' + (value / 100) as u8;
+        bytes[digits + 1] = b'0' + (value / 10 % 10) as u8;
+        bytes[digits + 2] = b'0' + (value % 10) as u8;
         value += 1;
     }
     bytes
-};
+}
+
+/// `bytes` as text, checked once when the program is built.
+const fn ascii(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(_) => panic!("ASCII digits"),
+    }
+}
 
 /// 10000-01-01T00:00:00Z in seconds since the epoch: the first time with a fifth year digit.
 const YEAR_10000: u64 = 253_402_300_800;
@@ -620,26 +631,11 @@ fn write_fraction(writer: &mut impl fmt::Write, thousandths: u64) -> fmt::Result
     writer.write_str(text.trim_end_matches('0'))
 }
 
-/// `.000.001.002` … `.999`: the text of any three digits, after a point, to be sliced from
-/// rather than checked as UTF-8 each time (for short text, the check costs more than the copy).
-static POINT_TRIPLES: &str = match std::str::from_utf8(&POINT_TRIPLE_BYTES) {
-    Ok(text) => text,
-    Err(_) => panic!("ASCII digits"),
-};
+/// `.000.001.002` … `.999`: the text of any three digits, after a point (see [`triples`]).
+static POINT_TRIPLES: &str = ascii(&POINT_TRIPLE_BYTES);
 
 /// The bytes of [`POINT_TRIPLES`].
-static POINT_TRIPLE_BYTES: [u8; 4000] = {
-    let mut bytes = [0; 4000];
-    let mut value = 0;
-    while value < 1000 {
-        bytes[value * 4] = b'.';
-        bytes[value * 4 + 1] = b'0' + (value / 100) as u8;
-        bytes[value * 4 + 2] = b'0' + (value / 10 % 10) as u8;
-        bytes[value * 4 + 3] = b'0' + (value % 10) as u8;
-        value += 1;
-    }
-    bytes
-};
+static POINT_TRIPLE_BYTES: [u8; 4000] = triples(b'.', true);
 
 /// `=` and `value` (under 1000) in decimal: a field's `=` and a count or a number of
 /// milliseconds in one write, where they were two.
@@ -653,10 +649,7 @@ fn equals_small(value: usize) -> &'static str {
 }
 
 /// `=0=1` … `=9=10` … `=999`, sliced by [`equals_small`].
-static EQUALS_SMALL: &str = match std::str::from_utf8(&EQUALS_SMALL_BYTES) {
-    Ok(text) => text,
-    Err(_) => panic!("ASCII digits"),
-};
+static EQUALS_SMALL: &str = ascii(&EQUALS_SMALL_BYTES);
 
 /// The bytes of [`EQUALS_SMALL`].
 static EQUALS_SMALL_BYTES: [u8; 3890] = {
